@@ -1,0 +1,124 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "experiments/clock.h"
+#include "experiments/registry.h"
+#include "experiments/spec_reader.h"
+#include "injectors/injector.h"
+#include "verifiers/verifier.h"
+
+namespace gameday {
+
+// What a plan acts on.
+struct TargetSpec {
+  std::string kind = "local";  // local | kubernetes | ssh
+  std::string kubeconfig;      // kubernetes: path; empty = $KUBECONFIG or ~/.kube/config
+  std::string context;         // kubernetes: context name; empty = current-context
+  std::string inventory;       // ssh: inventory file
+  std::vector<std::string> protected_namespaces;
+  bool allow_protected = false;
+};
+
+// What a verifier's samples must satisfy in the steady-state windows.
+struct SloSpec {
+  double success_ratio = 1.0;  // passing / (passing + failing) at least this
+};
+
+struct VerifierSpec {
+  std::string path;  // "experiments[0].verify[1]", for messages
+  std::string name;
+  std::string kind;
+  Duration interval = std::chrono::milliseconds(100);
+  SloSpec slo;
+  std::shared_ptr<Verifier> verifier;
+};
+
+enum class SelectMode { kOne, kAll, kFixed, kFixedPercent, kRandomMaxPercent };
+const char* SelectModeName(SelectMode m);
+
+struct SelectSpec {
+  SelectMode mode = SelectMode::kOne;
+  double value = 0;     // count for kFixed, percent for the percent modes
+  int max = 0;          // upper bound on the number of targets; 0 = no bound
+};
+
+struct InjectStep {
+  std::string name;  // unique within the experiment; defaults to "<kind>-<index>"
+  std::string kind;
+  SelectSpec select;
+  std::optional<Duration> duration;  // none = one-shot (no timed revert)
+  std::shared_ptr<Injector> injector;
+};
+
+struct WaitStep {
+  Duration duration{0};
+};
+
+struct Step;
+struct ParallelStep {
+  std::vector<Step> steps;
+};
+
+struct Step {
+  std::string path;  // "experiments[0].method[2]"
+  std::variant<InjectStep, WaitStep, ParallelStep> action;
+};
+
+// One assertion; each becomes a JUnit test case.
+struct ObjectiveSpec {
+  enum class Type { kRecoverWithin, kMustDetect, kMustNotDetect, kMaxDowntime, kMinAvailability };
+  std::string path;
+  std::string verifier;
+  Type type = Type::kRecoverWithin;
+  double limit = 0;  // seconds, or a ratio for availability
+};
+const char* ObjectiveTypeName(ObjectiveSpec::Type t);
+
+// Stops the experiment at once (reverting everything) when it holds.
+struct AbortSpec {
+  std::string path;
+  std::string verifier;
+  Duration failing_for{0};  // the verifier failed continuously for at least this long
+};
+
+struct ExperimentSpec {
+  std::string path;
+  std::string name;
+  std::string description;
+  std::map<std::string, std::string> labels;
+  TargetSpec target;
+  std::vector<VerifierSpec> verifiers;
+  std::vector<Step> method;
+  std::vector<ObjectiveSpec> objectives;
+  std::vector<AbortSpec> aborts;
+  Duration warmup = std::chrono::seconds(2);        // steady state must hold this long first
+  Duration stable_for = std::chrono::seconds(1);     // a passing run this long means recovered
+  Duration recovery_timeout = std::chrono::seconds(60);
+  Duration cooldown = std::chrono::seconds(2);       // steady state checked again this long after
+};
+
+struct Plan {
+  std::string file;
+  std::string name;
+  std::vector<ExperimentSpec> experiments;
+};
+
+struct Registries {
+  Registry<InjectorKind> injectors;
+  Registry<VerifierKind> verifiers;
+};
+
+// Parses and validates a whole plan. Every problem goes into `diags`; the plan is usable only
+// when `diags` is empty afterwards.
+Plan ParsePlan(const std::string& text, const std::string& file, const Registries& registries,
+               Diagnostics* diags);
+// Reads `path` and parses it.
+Plan LoadPlan(const std::string& path, const Registries& registries, Diagnostics* diags);
+
+}  // namespace gameday

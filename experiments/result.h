@@ -1,0 +1,104 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "experiments/clock.h"
+#include "experiments/recovery.h"
+#include "experiments/sample.h"
+
+namespace gameday {
+
+// The result model: everything reports need, and nothing else. Times named t_* are seconds on
+// the experiment's monotonic axis (0 = experiment start); wall times are for people.
+
+struct FaultResult {
+  std::string id;      // unique in the run: "<experiment>/<step>/<n>"
+  std::string step;    // the step's name
+  std::string kind;    // injector kind
+  std::string target;  // the target's display text
+  std::string target_id;
+  double t_inject = 0;
+  std::optional<double> t_revert;  // when the revert completed
+  bool reversible = false;
+  // "reverted", "not-needed" (one-shot), "failed", or "not-injected" (inject failed).
+  std::string revert_status;
+  std::string error;  // why inject or revert failed
+};
+
+// Metrics of one verifier for one fault window.
+struct FaultMetrics {
+  std::string fault_id;
+  RecoveryMetrics metrics;
+};
+
+struct VerifierResult {
+  std::string name;
+  std::string kind;
+  std::string description;
+  double interval_s = 0;
+  double slo_success_ratio = 1;
+  std::optional<double> steady_before;  // success ratio in the warm-up window
+  std::optional<double> steady_after;   // success ratio in the cool-down window
+  RecoveryMetrics overall;              // from the first fault to the end of observation
+  std::vector<FaultMetrics> per_fault;
+  std::vector<Sample> samples;
+};
+
+struct ObjectiveResult {
+  std::string name;      // "frontend recovers within 10s"
+  std::string verifier;
+  std::string type;      // recover_within, must_detect, ...
+  bool passed = false;
+  std::optional<double> measured;
+  std::optional<double> limit;
+  std::string message;   // the measured value against the budget, in plain words
+};
+
+// Something that happened, on the experiment's time axis: a phase change, a fault, a
+// Kubernetes event.
+struct TimelineEvent {
+  double t = 0;
+  std::string source;  // "engine", "fault", "kubernetes", ...
+  std::string message;
+};
+
+enum class ExperimentStatus { kPassed, kFailed, kAborted, kError };
+const char* ExperimentStatusName(ExperimentStatus s);
+std::optional<ExperimentStatus> ParseExperimentStatus(const std::string& s);
+
+struct ExperimentResult {
+  std::string name;
+  std::string description;
+  std::map<std::string, std::string> labels;
+  ExperimentStatus status = ExperimentStatus::kError;
+  std::vector<std::string> reasons;  // why it did not pass, in plain words
+  WallTime start_wall;
+  WallTime end_wall;
+  double duration_s = 0;
+  double t_first_inject = 0;
+  std::optional<double> t_last_recovery;
+  std::vector<FaultResult> faults;
+  std::vector<VerifierResult> verifiers;
+  std::vector<ObjectiveResult> objectives;
+  std::vector<TimelineEvent> events;
+};
+
+struct RunResult {
+  std::string run_id;
+  std::string plan_file;
+  std::string plan_name;
+  std::string gameday_version;
+  uint64_t seed = 0;
+  bool dry_run = false;
+  WallTime start_wall;
+  WallTime end_wall;
+  std::vector<ExperimentResult> experiments;
+};
+
+// The run's status: the worst of its experiments (error > aborted > failed > passed).
+ExperimentStatus RunStatus(const RunResult& run);
+
+}  // namespace gameday

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package gameday needs to build, run its sandbox and run its tests.
+# Idempotent; needs root (or sudo).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config git
+  libcurl4-openssl-dev libssh2-1-dev rapidjson-dev libyaml-cpp-dev libpoco-dev libcli11-dev
+  libgtest-dev googletest clang-format clang-tidy
+  # sandbox and test bed
+  haproxy runit openssh-server openssh-client iptables iproute2 procps psmisc openssl curl
+  etcd-server etcd-client prometheus prometheus-pushgateway
+  # browser tests
+  chromium
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts some of these as system services on install; gameday runs its own instances.
+for svc in ssh haproxy etcd prometheus prometheus-pushgateway prometheus-node-exporter runit; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    $SUDO systemctl stop "$svc" || true
+    $SUDO systemctl disable "$svc" >/dev/null 2>&1 || true
+  fi
+done
+echo "setup: all packages present"
