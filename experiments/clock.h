@@ -46,8 +46,8 @@ class FakeClock : public Clock {
   }
   WallTime WallNow() const override {
     std::lock_guard lock(mu_);
-    return WallTime{} + std::chrono::duration_cast<WallTime::duration>(
-                            now_.time_since_epoch() + wall_offset_);
+    return WallTime{} +
+           std::chrono::duration_cast<WallTime::duration>(now_.time_since_epoch() + wall_offset_);
   }
   bool SleepUntil(MonoTime deadline, std::stop_token stop) override {
     if (stop.stop_requested()) return false;

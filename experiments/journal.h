@@ -15,10 +15,10 @@ namespace gameday {
 struct JournalRecord {
   std::string fault_id;
   std::string run_id;
-  std::string kind;            // injector kind, to find its Revert
+  std::string kind;  // injector kind, to find its Revert
   std::string target_id;
   std::string target_display;
-  std::string revert;          // the injector's RevertRecord (JSON object text)
+  std::string revert;  // the injector's RevertRecord (JSON object text)
   int64_t injected_unix_ms = 0;
   int64_t expires_unix_ms = 0;  // 0 = none
 };

@@ -10,20 +10,11 @@
 #include "experiments/clock.h"
 #include "experiments/registry.h"
 #include "experiments/spec_reader.h"
+#include "experiments/target.h"
 #include "injectors/injector.h"
 #include "verifiers/verifier.h"
 
 namespace gameday {
-
-// What a plan acts on.
-struct TargetSpec {
-  std::string kind = "local";  // local | kubernetes | ssh
-  std::string kubeconfig;      // kubernetes: path; empty = $KUBECONFIG or ~/.kube/config
-  std::string context;         // kubernetes: context name; empty = current-context
-  std::string inventory;       // ssh: inventory file
-  std::vector<std::string> protected_namespaces;
-  bool allow_protected = false;
-};
 
 // What a verifier's samples must satisfy in the steady-state windows.
 struct SloSpec {
@@ -44,8 +35,8 @@ const char* SelectModeName(SelectMode m);
 
 struct SelectSpec {
   SelectMode mode = SelectMode::kOne;
-  double value = 0;     // count for kFixed, percent for the percent modes
-  int max = 0;          // upper bound on the number of targets; 0 = no bound
+  double value = 0;  // count for kFixed, percent for the percent modes
+  int max = 0;       // upper bound on the number of targets; 0 = no bound
 };
 
 struct InjectStep {
@@ -97,10 +88,10 @@ struct ExperimentSpec {
   std::vector<Step> method;
   std::vector<ObjectiveSpec> objectives;
   std::vector<AbortSpec> aborts;
-  Duration warmup = std::chrono::seconds(2);        // steady state must hold this long first
-  Duration stable_for = std::chrono::seconds(1);     // a passing run this long means recovered
+  Duration warmup = std::chrono::seconds(2);      // steady state must hold this long first
+  Duration stable_for = std::chrono::seconds(1);  // a passing run this long means recovered
   Duration recovery_timeout = std::chrono::seconds(60);
-  Duration cooldown = std::chrono::seconds(2);       // steady state checked again this long after
+  Duration cooldown = std::chrono::seconds(2);  // steady state checked again this long after
 };
 
 struct Plan {

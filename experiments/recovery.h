@@ -33,7 +33,7 @@ struct RecoveryWindow {
   std::optional<double> t_revert;  // when the fault was reverted, if it had a duration
   double t_end = 0;                // end of the window (next disturbance or end of observation)
   double stable_for = 1;
-  double interval = 0.1;           // the probe interval (bounds a sample's coverage)
+  double interval = 0.1;  // the probe interval (bounds a sample's coverage)
 };
 
 // `samples` sorted by t_send.

@@ -4,19 +4,26 @@ namespace gameday {
 
 const char* HealthName(Health h) {
   switch (h) {
-    case Health::kHealthy: return "healthy";
-    case Health::kUnhealthy: return "unhealthy";
-    case Health::kUnknown: return "unknown";
+    case Health::kHealthy:
+      return "healthy";
+    case Health::kUnhealthy:
+      return "unhealthy";
+    case Health::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }
 
 const char* ExperimentStatusName(ExperimentStatus s) {
   switch (s) {
-    case ExperimentStatus::kPassed: return "passed";
-    case ExperimentStatus::kFailed: return "failed";
-    case ExperimentStatus::kAborted: return "aborted";
-    case ExperimentStatus::kError: return "error";
+    case ExperimentStatus::kPassed:
+      return "passed";
+    case ExperimentStatus::kFailed:
+      return "failed";
+    case ExperimentStatus::kAborted:
+      return "aborted";
+    case ExperimentStatus::kError:
+      return "error";
   }
   return "error";
 }

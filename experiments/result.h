@@ -48,13 +48,13 @@ struct VerifierResult {
 };
 
 struct ObjectiveResult {
-  std::string name;      // "frontend recovers within 10s"
+  std::string name;  // "frontend recovers within 10s"
   std::string verifier;
-  std::string type;      // recover_within, must_detect, ...
+  std::string type;  // recover_within, must_detect, ...
   bool passed = false;
   std::optional<double> measured;
   std::optional<double> limit;
-  std::string message;   // the measured value against the budget, in plain words
+  std::string message;  // the measured value against the budget, in plain words
 };
 
 // Something that happened, on the experiment's time axis: a phase change, a fault, a

@@ -12,8 +12,8 @@ enum class Health { kHealthy, kUnhealthy, kUnknown };
 // One probe's result. Times are seconds on the experiment's monotonic time base (0 = the
 // experiment's start), so samples, faults and events share one axis.
 struct Sample {
-  double t_send = 0;     // when the probe was sent
-  double t_done = 0;     // when its result was known
+  double t_send = 0;  // when the probe was sent
+  double t_done = 0;  // when its result was known
   Health health = Health::kUnknown;
   double latency_ms = 0;
   std::optional<double> value;  // the measured value, for verifiers that measure one

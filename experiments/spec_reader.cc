@@ -182,8 +182,7 @@ std::optional<long long> SpecNode::OptInt(const std::string& key, long long min,
   return v;
 }
 
-long long SpecNode::Int(const std::string& key, long long fallback, long long min,
-                        long long max) {
+long long SpecNode::Int(const std::string& key, long long fallback, long long min, long long max) {
   return OptInt(key, min, max).value_or(fallback);
 }
 
@@ -202,8 +201,7 @@ bool SpecNode::Bool(const std::string& key, bool fallback) {
   return OptBool(key).value_or(fallback);
 }
 
-std::optional<Duration> SpecNode::OptDuration(const std::string& key, Duration min,
-                                              Duration max) {
+std::optional<Duration> SpecNode::OptDuration(const std::string& key, Duration min, Duration max) {
   SpecNode c = Child(key);
   if (!c.defined()) return std::nullopt;
   std::optional<Duration> d;

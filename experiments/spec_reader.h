@@ -16,8 +16,8 @@ namespace gameday {
 // One problem found in an input file: where it is and what was expected.
 struct Diagnostic {
   std::string file;
-  int line = 0;    // 1-based; 0 when unknown
-  int column = 0;  // 1-based; 0 when unknown
+  int line = 0;      // 1-based; 0 when unknown
+  int column = 0;    // 1-based; 0 when unknown
   std::string path;  // field path such as "experiments[0].method[2].select.mode"
   std::string message;
   // "plan.yaml:12:7: method[2].select.mode: expected one of ...".

@@ -8,6 +8,7 @@
 #include "experiments/clock.h"
 #include "experiments/spec_reader.h"
 #include "experiments/status.h"
+#include "experiments/target.h"
 
 namespace gameday {
 
@@ -23,6 +24,7 @@ struct FaultTarget {
 struct InjectorEnv {
   Clock* clock = &Clock::Real();
   std::string run_id;
+  TargetSpec target;
   // The fault's duration when it has one (for on-host expiries); zero for one-shot faults.
   Duration duration{0};
 };
@@ -51,7 +53,7 @@ class InjectorKind {
   virtual ~InjectorKind() = default;
   virtual std::string Name() const = 0;
   // Reports every field problem into spec's diagnostics and calls spec.Finish().
-  virtual std::unique_ptr<Injector> Parse(SpecNode& spec) const = 0;
+  virtual std::unique_ptr<Injector> Parse(SpecNode& spec, const TargetSpec& target) const = 0;
   // Undoes the fault described by `record` (from RevertRecord). Idempotent: reverting a fault
   // that was already reverted, or never injected, succeeds.
   virtual Status Revert(const std::string& record, const InjectorEnv& env) const = 0;

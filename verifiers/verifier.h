@@ -7,6 +7,7 @@
 
 #include "experiments/sample.h"
 #include "experiments/spec_reader.h"
+#include "experiments/target.h"
 
 namespace gameday {
 
@@ -47,7 +48,7 @@ class VerifierKind {
   virtual std::string Name() const = 0;
   // Reports every field problem into spec's diagnostics (then the result is discarded), and
   // calls spec.Finish() so unknown fields are rejected.
-  virtual std::unique_ptr<Verifier> Parse(SpecNode& spec) const = 0;
+  virtual std::unique_ptr<Verifier> Parse(SpecNode& spec, const TargetSpec& target) const = 0;
 };
 
 }  // namespace gameday
