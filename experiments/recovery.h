@@ -12,12 +12,13 @@ namespace gameday {
 struct RecoveryMetrics {
   bool impact = false;  // any failing sample in the window
   std::optional<double> time_to_detect_s;
-  // The true start of the impact lies between the last passing sample before the first failing
-  // one and that failing sample: [lo, hi] relative to t_inject.
+  // The true start of the impact lies between the send of the last passing sample before the
+  // first failing one and the completion of that failing sample: [lo, hi] relative to t_inject.
   std::optional<std::pair<double, double>> detect_bound_s;
   bool recovered = false;
   std::optional<double> time_to_recover_s;
-  // The true recovery lies between the last failing sample and the first passing one.
+  // The true recovery lies between the send of the last failing sample and the completion of the
+  // first passing one (the point estimate is that passing sample's send).
   std::optional<std::pair<double, double>> recover_bound_s;
   // Recovery measured from the revert, for faults with a duration.
   std::optional<double> time_to_recover_after_revert_s;

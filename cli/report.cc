@@ -1,0 +1,58 @@
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "reports/html_report.h"
+#include "reports/json_report.h"
+#include "reports/junit_report.h"
+
+namespace gameday {
+
+// `gameday report render RESULT.json`: regenerates the HTML (and optionally JUnit) report from a
+// JSON result at any time.
+void AddReportCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("report", "Render reports from a JSON result");
+  cmd->require_subcommand(1);
+  auto* render = cmd->add_subcommand("render", "Render RESULT.json as HTML (and JUnit)");
+  struct Options {
+    std::string input;
+    std::string html_out;
+    std::string junit_out;
+  };
+  auto opts = std::make_shared<Options>();
+  render->add_option("RESULT", opts->input, "a result.json written by gameday run")->required();
+  render->add_option("-o,--out", opts->html_out, "HTML output (default: next to RESULT)");
+  render->add_option("--junit", opts->junit_out, "also write JUnit XML here");
+  render->callback([opts, exit_code] {
+    std::ifstream in(opts->input, std::ios::binary);
+    if (!in) {
+      std::cerr << opts->input << ": cannot read\n";
+      *exit_code = kExitUsage;
+      return;
+    }
+    std::stringstream buf;
+    buf << in.rdbuf();
+    auto run = ParseJsonResult(buf.str());
+    if (!run.ok()) {
+      std::cerr << opts->input << ": " << run.status().message() << "\n";
+      *exit_code = kExitUsage;
+      return;
+    }
+    std::string html_out = opts->html_out;
+    if (html_out.empty()) {
+      const auto slash = opts->input.find_last_of('/');
+      html_out = (slash == std::string::npos ? "" : opts->input.substr(0, slash + 1)) +
+                 "report.html";
+    }
+    std::ofstream(html_out, std::ios::binary | std::ios::trunc) << RenderHtml(*run);
+    std::cout << "report: " << html_out << "\n";
+    if (!opts->junit_out.empty()) {
+      std::ofstream(opts->junit_out, std::ios::binary | std::ios::trunc) << RenderJunit(*run);
+      std::cout << "junit: " << opts->junit_out << "\n";
+    }
+    *exit_code = kExitPassed;
+  });
+}
+
+}  // namespace gameday

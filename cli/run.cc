@@ -1,0 +1,242 @@
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "experiments/engine.h"
+#include "experiments/journal.h"
+#include "reports/html_report.h"
+#include "reports/json_report.h"
+#include "reports/junit_report.h"
+#include "verifiers/probe/probe_loop.h"
+
+namespace gameday {
+namespace {
+
+// Progress for people. On a terminal, one live line per verifier is redrawn in place below the
+// event log; otherwise every event and every verifier health change is one plain line.
+class ConsoleObserver : public EngineObserver {
+ public:
+  explicit ConsoleObserver(bool terminal) : terminal_(terminal) {}
+
+  void OnEvent(const std::string& experiment, const TimelineEvent& e) override {
+    std::lock_guard lock(mu_);
+    ClearLive();
+    std::printf("[%8.3fs] %s %s: %s\n", e.t, experiment.c_str(), e.source.c_str(),
+                e.message.c_str());
+    DrawLive();
+    std::fflush(stdout);
+  }
+
+  void OnTick(const std::string& experiment, double t,
+              const std::vector<VerifierLive>& verifiers) override {
+    std::lock_guard lock(mu_);
+    if (terminal_) {
+      ClearLive();
+      live_.clear();
+      for (const VerifierLive& v : verifiers) {
+        char line[512];
+        std::snprintf(line, sizeof line, "  %-20s %s  %6zu samples  %5zu failing  %8.2f ms  %s",
+                      v.name.c_str(), Mark(v.last), v.samples, v.failing, v.last_latency_ms,
+                      v.last_detail.substr(0, 60).c_str());
+        live_.push_back(line);
+      }
+      DrawLive();
+      std::fflush(stdout);
+      return;
+    }
+    for (const VerifierLive& v : verifiers) {
+      Health& before = last_[experiment + "/" + v.name];
+      if (v.samples && v.last != before) {
+        std::printf("[%8.3fs] %s verifier %s: %s%s%s\n", t, experiment.c_str(), v.name.c_str(),
+                    HealthName(v.last), v.last_detail.empty() ? "" : " — ",
+                    v.last_detail.c_str());
+        before = v.last;
+      }
+    }
+    std::fflush(stdout);
+  }
+
+  void Finish() {
+    std::lock_guard lock(mu_);
+    ClearLive();
+    live_.clear();
+  }
+
+ private:
+  static const char* Mark(Health h) {
+    switch (h) {
+      case Health::kHealthy: return "\033[32mPASS\033[0m";
+      case Health::kUnhealthy: return "\033[31mFAIL\033[0m";
+      case Health::kUnknown: return "\033[33m ?? \033[0m";
+    }
+    return "";
+  }
+  void ClearLive() {
+    if (!terminal_) return;
+    for (size_t i = 0; i < drawn_; ++i) std::printf("\033[1A\033[2K");
+    drawn_ = 0;
+  }
+  void DrawLive() {
+    if (!terminal_) return;
+    for (const std::string& l : live_) std::printf("%s\n", l.c_str());
+    drawn_ = live_.size();
+  }
+
+  bool terminal_;
+  std::mutex mu_;
+  std::vector<std::string> live_;
+  size_t drawn_ = 0;
+  std::map<std::string, Health> last_;
+};
+
+std::string NewRunId(uint64_t seed) {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  std::ostringstream out;
+  out << stamp << "-" << std::hex << ((seed ^ static_cast<uint64_t>(getpid())) & 0xffffff);
+  return out.str();
+}
+
+Status WriteFile(const std::filesystem::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  out.close();
+  if (!out) return Status::Internal("cannot write " + path.string());
+  return Status::Ok();
+}
+
+struct RunOptions {
+  std::string plan;
+  bool dry_run = false;
+  std::string report_dir;
+  std::string journal_dir = DefaultStateDir() + "/journal";
+  std::optional<uint64_t> seed;
+};
+
+int RunPlan(const RunOptions& opts) {
+  Registries registries;
+  BuildRegistries(&registries);
+  Diagnostics diags;
+  Plan plan = LoadPlan(opts.plan, registries, &diags);
+  if (!diags.empty()) {
+    std::cerr << diags.ToString() << opts.plan << ": " << diags.size()
+              << " problem(s); nothing was injected\n";
+    return kExitUsage;
+  }
+
+  // SIGINT/SIGTERM are taken by a dedicated thread (blocked everywhere else, including the
+  // engine's threads, which inherit this mask) and turned into a stop request: the engine reverts
+  // everything, then the run exits 3.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::stop_source stop;
+  std::jthread signal_thread([&signals, &stop](std::stop_token st) {
+    while (!st.stop_requested()) {
+      timespec timeout{0, 100'000'000};
+      int sig = sigtimedwait(&signals, nullptr, &timeout);
+      if (sig == SIGINT || sig == SIGTERM) {
+        std::fprintf(stderr, "\n%s received: reverting every live fault before exiting\n",
+                     sig == SIGINT ? "SIGINT" : "SIGTERM");
+        stop.request_stop();
+      }
+    }
+  });
+
+  const uint64_t seed = opts.seed.value_or(std::random_device{}() * 0x100000001ull ^
+                                           std::random_device{}());
+  EngineOptions engine_options;
+  engine_options.run_id = NewRunId(seed);
+  engine_options.seed = seed;
+  engine_options.dry_run = opts.dry_run;
+  engine_options.journal_dir = opts.journal_dir;
+  engine_options.stop = stop.get_token();
+  engine_options.plan_file = opts.plan;
+  engine_options.version = GAMEDAY_VERSION;
+  ConsoleObserver observer(isatty(STDOUT_FILENO));
+  engine_options.observer = &observer;
+
+  std::cout << "gameday " << GAMEDAY_VERSION << ": run " << engine_options.run_id << ", plan "
+            << opts.plan << ", seed " << seed << " (replay the same choices with --seed " << seed
+            << ")" << (opts.dry_run ? ", DRY RUN: nothing is touched" : "") << "\n";
+  Engine engine(registries, MakeProbeLoopFactory(), Clock::Real(), engine_options);
+  RunResult result = engine.Run(plan);
+  observer.Finish();
+
+  for (const ExperimentResult& e : result.experiments) {
+    std::cout << (e.status == ExperimentStatus::kPassed ? "PASSED  " : "") 
+              << (e.status == ExperimentStatus::kFailed ? "FAILED  " : "")
+              << (e.status == ExperimentStatus::kAborted ? "ABORTED " : "")
+              << (e.status == ExperimentStatus::kError ? "ERROR   " : "") << e.name << "\n";
+    for (const VerifierResult& v : e.verifiers) {
+      if (!v.overall.impact) {
+        if (!e.faults.empty()) std::cout << "    " << v.name << ": no impact\n";
+        continue;
+      }
+      std::cout << "    " << v.name << ": detected after " << *v.overall.time_to_detect_s << " s";
+      if (v.overall.time_to_recover_s) {
+        std::cout << ", recovered after " << *v.overall.time_to_recover_s << " s (between "
+                  << v.overall.recover_bound_s->first << " and "
+                  << v.overall.recover_bound_s->second << ")";
+      } else {
+        std::cout << ", NOT recovered";
+      }
+      std::cout << ", downtime " << v.overall.downtime_s << " s, availability "
+                << v.overall.availability * 100 << "%\n";
+    }
+    for (const std::string& reason : e.reasons) std::cout << "    why: " << reason << "\n";
+  }
+
+  std::filesystem::path dir =
+      opts.report_dir.empty() ? std::filesystem::path("gameday-reports") / result.run_id
+                              : std::filesystem::path(opts.report_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  Status written = ec ? Status::Internal("cannot create " + dir.string() + ": " + ec.message())
+                      : Status::Ok();
+  if (written.ok()) written = WriteFile(dir / "result.json", RenderJson(result));
+  if (written.ok()) written = WriteFile(dir / "junit.xml", RenderJunit(result));
+  if (written.ok()) written = WriteFile(dir / "report.html", RenderHtml(result));
+  if (!written.ok()) {
+    std::cerr << "report: " << written.message() << "\n";
+  } else {
+    std::cout << "report: " << std::filesystem::absolute(dir / "report.html").string() << "\n";
+  }
+  int code = ExitCodeFor(result);
+  if (stop.stop_requested()) code = kExitAborted;
+  signal_thread.request_stop();
+  return code;
+}
+
+}  // namespace
+
+void AddRunCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("run", "Run a plan: inject, observe, revert, report");
+  auto opts = std::make_shared<RunOptions>();
+  cmd->add_option("PLAN", opts->plan, "plan file (YAML or JSON)")->required();
+  cmd->add_flag("--dry-run", opts->dry_run, "print exactly what would be done; touch nothing");
+  cmd->add_option("--report-dir", opts->report_dir,
+                  "where result.json, junit.xml and report.html go "
+                  "(default gameday-reports/RUN_ID)");
+  cmd->add_option("--journal-dir", opts->journal_dir, "where the fault journal lives")
+      ->capture_default_str();
+  cmd->add_option("--seed", opts->seed, "seed for random choices (printed and recorded)");
+  cmd->callback([opts, exit_code] { *exit_code = RunPlan(*opts); });
+}
+
+}  // namespace gameday

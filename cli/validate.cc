@@ -1,0 +1,32 @@
+#include <iostream>
+
+#include "cli/commands.h"
+
+namespace gameday {
+
+void AddValidateCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("validate", "Check plans completely without touching anything");
+  auto plans = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("PLAN", *plans, "plan files (YAML or JSON)")->required();
+  cmd->callback([plans, exit_code] {
+    Registries registries;
+    BuildRegistries(&registries);
+    *exit_code = kExitPassed;
+    for (const std::string& path : *plans) {
+      Diagnostics diags;
+      Plan plan = LoadPlan(path, registries, &diags);
+      if (!diags.empty()) {
+        std::cerr << diags.ToString();
+        std::cerr << path << ": " << diags.size() << " problem(s); nothing would run\n";
+        *exit_code = kExitUsage;
+        continue;
+      }
+      size_t steps = 0;
+      for (const auto& e : plan.experiments) steps += e.method.size();
+      std::cout << path << ": ok (" << plan.experiments.size() << " experiment(s), " << steps
+                << " step(s))\n";
+    }
+  });
+}
+
+}  // namespace gameday

@@ -1,0 +1,860 @@
+#include "experiments/engine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "experiments/journal.h"
+#include "experiments/recovery.h"
+#include "experiments/selection.h"
+
+namespace gameday {
+namespace {
+
+constexpr double kForever = std::numeric_limits<double>::infinity();
+// Margin after a fault's duration for expiries that heal a fault if everything else is lost.
+constexpr Duration kExpiryMargin = std::chrono::seconds(30);
+constexpr int kRevertAttempts = 3;
+constexpr size_t kMaxParallelInjects = 16;
+
+std::string Fixed(double v, int digits) {
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(digits);
+  out << v;
+  return out.str();
+}
+
+std::string Seconds(double s) { return Fixed(s, s < 10 ? 3 : 2) + " s"; }
+std::string Percent(double r) { return Fixed(r * 100, 2) + "%"; }
+
+// Why the method stopped early; the first cause wins.
+enum class Halt { kNone, kFailed, kError, kAbortCondition, kSignal };
+
+struct FaultState {
+  FaultResult result;
+  const InjectorKind* kind = nullptr;
+  JournalRecord record;
+  InjectorEnv env;
+  bool live = false;  // journaled and possibly in effect; must be reverted
+  bool has_duration = false;
+};
+
+class ExperimentRun {
+ public:
+  ExperimentRun(const ExperimentSpec& spec, const Registries& registries,
+                const SamplingFactory& sampling, Clock& clock, const EngineOptions& options,
+                Journal* journal, uint64_t seed)
+      : spec_(spec),
+        registries_(registries),
+        sampling_factory_(sampling),
+        clock_(clock),
+        options_(options),
+        journal_(journal),
+        rng_(seed),
+        external_stop_(options.stop, [this] { HaltWith(Halt::kSignal, "interrupted by a signal"); }) {
+  }
+
+  ExperimentResult Run();
+
+ private:
+  double Now() const { return ToSeconds(clock_.Now() - epoch_); }
+  void Event(const std::string& source, const std::string& message);
+  void HaltWith(Halt cause, const std::string& reason);
+  bool Halted() const { return halt_.stop_requested(); }
+
+  void DryRun();
+  void DryRunSteps(const std::vector<Step>& steps);
+  bool WarmUp();
+  void RunSteps(const std::vector<Step>& steps);
+  void RunStep(const Step& step);
+  void RunInject(const Step& step, const InjectStep& inject);
+  void InjectOne(const InjectStep& inject, Injector& injector, const FaultTarget& target,
+                 size_t index);
+  void Revert(const std::vector<size_t>& indices);
+  void RevertAll();
+  void WaitForRecovery();
+  void CoolDown();
+  void Monitor(std::stop_token stop);
+  bool AbortConditionHolds(const AbortSpec& abort, const std::vector<Sample>& samples, double now);
+  void Finalize();
+  void EvaluateObjectives();
+
+  const ExperimentSpec& spec_;
+  const Registries& registries_;
+  const SamplingFactory& sampling_factory_;
+  Clock& clock_;
+  const EngineOptions& options_;
+  Journal* journal_;
+  std::mt19937_64 rng_;
+
+  MonoTime epoch_;
+  ExperimentResult result_;
+  std::unique_ptr<Sampling> sampling_;
+  std::stop_source halt_;  // stops the method early; see cause_
+
+  std::mutex mu_;  // guards everything below
+  Halt cause_ = Halt::kNone;
+  std::vector<std::string> reasons_;
+  std::deque<FaultState> faults_;
+  std::map<std::string, size_t> inject_counter_;
+  bool injecting_ = false;
+  bool revert_failed_ = false;
+  bool steady_before_ok_ = true;
+  // Last: its callback may run during construction and needs every member above.
+  std::stop_callback<std::function<void()>> external_stop_;
+};
+
+void ExperimentRun::Event(const std::string& source, const std::string& message) {
+  TimelineEvent e{Now(), source, message};
+  {
+    std::lock_guard lock(mu_);
+    result_.events.push_back(e);
+  }
+  if (options_.observer) options_.observer->OnEvent(spec_.name, e);
+}
+
+void ExperimentRun::HaltWith(Halt cause, const std::string& reason) {
+  {
+    std::lock_guard lock(mu_);
+    if (cause_ == Halt::kNone) cause_ = cause;
+    if (!reason.empty()) reasons_.push_back(reason);
+  }
+  halt_.request_stop();
+}
+
+ExperimentResult ExperimentRun::Run() {
+  epoch_ = clock_.Now();
+  result_.name = spec_.name;
+  result_.description = spec_.description;
+  result_.labels = spec_.labels;
+  result_.start_wall = clock_.WallNow();
+
+  if (options_.dry_run) {
+    DryRun();
+  } else {
+    sampling_ = sampling_factory_(spec_.verifiers, clock_);
+    sampling_->Start(epoch_);
+    Event("engine", "sampling " + std::to_string(spec_.verifiers.size()) +
+                        " verifier(s); warm-up " + FormatDuration(spec_.warmup));
+    std::jthread monitor([this](std::stop_token st) { Monitor(st); });
+    if (WarmUp() && !Halted()) {
+      {
+        std::lock_guard lock(mu_);
+        injecting_ = true;
+      }
+      RunSteps(spec_.method);
+    }
+    RevertAll();
+    bool any_injected;
+    {
+      std::lock_guard lock(mu_);
+      any_injected = !faults_.empty();
+    }
+    Halt cause;
+    {
+      std::lock_guard lock(mu_);
+      cause = cause_;
+    }
+    if (any_injected && cause != Halt::kSignal) WaitForRecovery();
+    if (steady_before_ok_ && any_injected && !options_.stop.stop_requested()) CoolDown();
+    monitor.request_stop();
+    monitor.join();
+    sampling_->Stop();
+    Event("engine", "sampling stopped");
+  }
+  result_.end_wall = clock_.WallNow();
+  result_.duration_s = Now();
+  Finalize();
+  return std::move(result_);
+}
+
+void ExperimentRun::DryRun() {
+  Event("engine", "dry run: nothing is injected or probed");
+  for (const VerifierSpec& v : spec_.verifiers) {
+    Event("verifier", "would probe " + v.name + " (" + v.kind + "): " + v.verifier->Describe() +
+                          " every " + FormatDuration(v.interval));
+  }
+  DryRunSteps(spec_.method);
+}
+
+void ExperimentRun::DryRunSteps(const std::vector<Step>& steps) {
+  for (const Step& step : steps) {
+    if (const auto* wait = std::get_if<WaitStep>(&step.action)) {
+      Event("engine", step.path + ": would wait " + FormatDuration(wait->duration));
+    } else if (const auto* par = std::get_if<ParallelStep>(&step.action)) {
+      Event("engine", step.path + ": would run " + std::to_string(par->steps.size()) +
+                          " steps in parallel");
+      DryRunSteps(par->steps);
+    } else {
+      const auto& inject = std::get<InjectStep>(step.action);
+      InjectorEnv env;
+      env.clock = &clock_;
+      env.run_id = options_.run_id;
+      env.target = spec_.target;
+      auto candidates = inject.injector->Discover(env);
+      const std::string what = step.path + " " + inject.name + " (" + inject.kind + ", mode " +
+                               SelectModeName(inject.select.mode) + ")";
+      if (!candidates.ok()) {
+        HaltWith(Halt::kError, what + ": discovery failed: " + candidates.status().message());
+        continue;
+      }
+      auto chosen = SelectTargets(candidates->size(), inject.select, rng_);
+      if (!chosen.ok()) {
+        HaltWith(Halt::kFailed, what + ": the selection is empty (no target matched)");
+        continue;
+      }
+      Event("engine", what + ": " + std::to_string(chosen->size()) + " of " +
+                          std::to_string(candidates->size()) + " candidate(s)" +
+                          (inject.duration ? ", for " + FormatDuration(*inject.duration) : ""));
+      for (size_t i : *chosen) {
+        Event("fault", "would " + inject.injector->DescribeAction((*candidates)[i]));
+      }
+    }
+  }
+}
+
+bool ExperimentRun::WarmUp() {
+  if (!clock_.SleepUntil(epoch_ + spec_.warmup, halt_.get_token())) return false;
+  // Every verifier needs at least one decided sample; allow a few intervals for the first.
+  const MonoTime give_up = clock_.Now() + std::chrono::seconds(5);
+  std::vector<std::string> failures;
+  for (size_t i = 0; i < spec_.verifiers.size(); ++i) {
+    const VerifierSpec& v = spec_.verifiers[i];
+    std::optional<double> ratio;
+    while (true) {
+      ratio = SuccessRatio(sampling_->Snapshot(i), 0, Now());
+      if (ratio || clock_.Now() >= give_up || Halted()) break;
+      clock_.SleepFor(v.interval, halt_.get_token());
+    }
+    result_.verifiers.resize(spec_.verifiers.size());
+    result_.verifiers[i].steady_before = ratio;
+    if (!ratio) {
+      failures.push_back(v.name + " produced no decided sample during the warm-up");
+    } else if (*ratio < v.slo.success_ratio) {
+      failures.push_back(v.name + " passed " + Percent(*ratio) + " of its samples, SLO " +
+                         Percent(v.slo.success_ratio));
+    }
+  }
+  if (Halted()) return false;
+  if (!failures.empty()) {
+    steady_before_ok_ = false;
+    std::string reason = "steady state did not hold before injection, so nothing was injected: ";
+    for (size_t i = 0; i < failures.size(); ++i) reason += (i ? "; " : "") + failures[i];
+    HaltWith(Halt::kFailed, reason);
+    Event("engine", reason);
+    return false;
+  }
+  Event("engine", "steady state holds; injecting");
+  return true;
+}
+
+void ExperimentRun::RunSteps(const std::vector<Step>& steps) {
+  for (const Step& step : steps) {
+    if (Halted()) return;
+    RunStep(step);
+  }
+}
+
+void ExperimentRun::RunStep(const Step& step) {
+  if (const auto* wait = std::get_if<WaitStep>(&step.action)) {
+    Event("engine", step.path + ": wait " + FormatDuration(wait->duration));
+    clock_.SleepFor(wait->duration, halt_.get_token());
+  } else if (const auto* par = std::get_if<ParallelStep>(&step.action)) {
+    std::vector<std::jthread> threads;
+    for (const Step& sub : par->steps) threads.emplace_back([this, &sub] { RunStep(sub); });
+  } else {
+    RunInject(step, std::get<InjectStep>(step.action));
+  }
+}
+
+void ExperimentRun::RunInject(const Step& step, const InjectStep& inject) {
+  const std::string what = step.path + " " + inject.name + " (" + inject.kind + ")";
+  InjectorEnv env;
+  env.clock = &clock_;
+  env.run_id = options_.run_id;
+  env.target = spec_.target;
+  env.duration = inject.duration.value_or(Duration{0});
+  auto candidates = inject.injector->Discover(env);
+  if (!candidates.ok()) {
+    HaltWith(Halt::kError, what + ": discovery failed, nothing was injected: " +
+                               candidates.status().message());
+    return;
+  }
+  std::sort(candidates->begin(), candidates->end(),
+            [](const FaultTarget& a, const FaultTarget& b) { return a.id < b.id; });
+  Result<std::vector<size_t>> chosen = Status::Internal("unset");
+  {
+    std::lock_guard lock(mu_);  // rng_ is shared by parallel steps
+    chosen = SelectTargets(candidates->size(), inject.select, rng_);
+  }
+  if (!chosen.ok()) {
+    HaltWith(Halt::kFailed, what + ": the selection is empty (no target matched), so nothing was "
+                                   "injected");
+    return;
+  }
+  Event("engine", what + ": " + std::to_string(chosen->size()) + " of " +
+                      std::to_string(candidates->size()) + " target(s), mode " +
+                      SelectModeName(inject.select.mode));
+
+  std::vector<size_t> indices;
+  {
+    std::lock_guard lock(mu_);
+    for (size_t i = 0; i < chosen->size(); ++i) {
+      FaultState f;
+      const FaultTarget& target = (*candidates)[(*chosen)[i]];
+      f.kind = registries_.injectors.Find(inject.kind);
+      f.env = env;
+      f.has_duration = inject.duration.has_value();
+      f.result.id = spec_.name + "/" + inject.name + "/" + std::to_string(i + 1);
+      f.result.step = inject.name;
+      f.result.kind = inject.kind;
+      f.result.target = target.display;
+      f.result.target_id = target.id;
+      f.result.reversible = inject.injector->Reversible();
+      f.result.revert_status = "not-injected";
+      indices.push_back(faults_.size());
+      faults_.push_back(std::move(f));
+    }
+  }
+  // Inject on up to kMaxParallelInjects targets at once; each target is journaled first.
+  std::atomic<size_t> next{0};
+  std::vector<std::jthread> workers;
+  const size_t n_workers = std::min(kMaxParallelInjects, indices.size());
+  for (size_t w = 0; w < n_workers; ++w) {
+    workers.emplace_back([&] {
+      for (size_t k = next++; k < indices.size(); k = next++) {
+        if (Halted()) return;
+        InjectOne(inject, *inject.injector, (*candidates)[(*chosen)[k]], indices[k]);
+      }
+    });
+  }
+  workers.clear();  // joins
+
+  if (!inject.duration || !inject.injector->Reversible() || Halted()) return;
+  double first_inject = kForever;
+  {
+    std::lock_guard lock(mu_);
+    for (size_t i : indices) {
+      if (faults_[i].live) first_inject = std::min(first_inject, faults_[i].result.t_inject);
+    }
+  }
+  if (first_inject == kForever) return;
+  clock_.SleepUntil(epoch_ + FromSeconds(first_inject) + *inject.duration, halt_.get_token());
+  Revert(indices);
+}
+
+void ExperimentRun::InjectOne(const InjectStep& inject, Injector& injector,
+                              const FaultTarget& target, size_t index) {
+  InjectorEnv env;
+  {
+    std::lock_guard lock(mu_);
+    env = faults_[index].env;
+  }
+  auto record = injector.RevertRecord(target, env);
+  if (!record.ok()) {
+    std::lock_guard lock(mu_);
+    faults_[index].result.error = record.status().message();
+  }
+  if (!record.ok()) {
+    HaltWith(Halt::kError, "cannot prepare the revert of " + target.display +
+                               ", so it was not injected: " + record.status().message());
+    return;
+  }
+  JournalRecord jr;
+  {
+    std::lock_guard lock(mu_);
+    jr.fault_id = faults_[index].result.id;
+  }
+  jr.run_id = options_.run_id;
+  jr.kind = inject.kind;
+  jr.target_id = target.id;
+  jr.target_display = target.display;
+  jr.revert = *record;
+  const auto wall_ms = [](WallTime t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  };
+  jr.injected_unix_ms = wall_ms(clock_.WallNow());
+  if (inject.duration) {
+    jr.expires_unix_ms = wall_ms(clock_.WallNow() + std::chrono::duration_cast<WallTime::duration>(
+                                                        *inject.duration + kExpiryMargin));
+  }
+  Status journaled = journal_->Record(jr);
+  if (!journaled.ok()) {
+    HaltWith(Halt::kError, "cannot write the journal, so " + target.display +
+                               " was not injected: " + journaled.message());
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    faults_[index].record = jr;
+    faults_[index].live = true;  // from here on it must be reverted, even if Inject fails
+  }
+  Status injected = injector.Inject(target, env);
+  const double t = Now();
+  bool one_shot = false;
+  {
+    std::lock_guard lock(mu_);
+    FaultResult& r = faults_[index].result;
+    r.t_inject = t;
+    if (injected.ok()) {
+      r.revert_status = "pending";
+      if (!r.reversible) {
+        one_shot = true;
+        r.revert_status = "not-needed";
+        faults_[index].live = false;
+      }
+    } else {
+      r.error = injected.message();
+      r.revert_status = "pending";
+    }
+  }
+  if (!injected.ok()) {
+    HaltWith(Halt::kError, "injecting into " + target.display + " failed: " + injected.message());
+    return;
+  }
+  if (one_shot) {
+    Status cleared = journal_->Clear(jr.fault_id);
+    if (!cleared.ok()) Event("engine", "journal: " + cleared.message());
+  }
+  Event("fault", "injected " + inject.name + ": " + injector.DescribeAction(target));
+}
+
+void ExperimentRun::Revert(const std::vector<size_t>& indices) {
+  for (size_t i : indices) {
+    FaultState* f;
+    {
+      std::lock_guard lock(mu_);
+      f = &faults_[i];
+      if (!f->live) continue;
+    }
+    Status st;
+    for (int attempt = 1; attempt <= kRevertAttempts; ++attempt) {
+      st = f->kind->Revert(f->record.revert, f->env);
+      if (st.ok()) break;
+      clock_.SleepFor(std::chrono::milliseconds(200 * attempt), std::stop_token());
+    }
+    const double t = Now();
+    {
+      std::lock_guard lock(mu_);
+      if (st.ok()) {
+        f->live = false;
+        f->result.t_revert = t;
+        f->result.revert_status = "reverted";
+      } else {
+        f->result.revert_status = "failed";
+        f->result.error = st.message();
+        revert_failed_ = true;
+        reasons_.push_back("reverting " + f->result.target + " failed (it stays in the journal "
+                           "for `gameday recover`): " + st.message());
+      }
+    }
+    if (st.ok()) {
+      Status cleared = journal_->Clear(f->record.fault_id);
+      if (!cleared.ok()) Event("engine", "journal: " + cleared.message());
+      Event("fault", "reverted " + f->result.step + " on " + f->result.target);
+    } else {
+      Event("fault", "revert of " + f->result.step + " on " + f->result.target +
+                         " FAILED: " + st.message());
+    }
+  }
+}
+
+void ExperimentRun::RevertAll() {
+  std::vector<size_t> live;
+  {
+    std::lock_guard lock(mu_);
+    for (size_t i = 0; i < faults_.size(); ++i) {
+      if (faults_[i].live) live.push_back(i);
+    }
+  }
+  if (!live.empty()) Event("engine", "reverting " + std::to_string(live.size()) + " live fault(s)");
+  Revert(live);
+}
+
+void ExperimentRun::WaitForRecovery() {
+  double last_action = 0;
+  {
+    std::lock_guard lock(mu_);
+    for (const FaultState& f : faults_) {
+      last_action = std::max(last_action, f.result.t_revert.value_or(f.result.t_inject));
+    }
+  }
+  Event("engine", "waiting for recovery (stable for " + FormatDuration(spec_.stable_for) +
+                      ", timeout " + FormatDuration(spec_.recovery_timeout) + ")");
+  const double stable = ToSeconds(spec_.stable_for);
+  const MonoTime deadline = epoch_ + FromSeconds(last_action) + spec_.recovery_timeout;
+  std::vector<bool> recovered(spec_.verifiers.size(), false);
+  std::stop_token signal = options_.stop;
+  while (true) {
+    bool all = true;
+    for (size_t i = 0; i < spec_.verifiers.size(); ++i) {
+      if (recovered[i]) continue;
+      const std::vector<Sample> samples = sampling_->Snapshot(i);
+      // Recovered: the decided samples since the last failure (and since the last fault action)
+      // are all passing and span at least stable_for.
+      double run_start = -1, last = -1;
+      for (const Sample& s : samples) {
+        if (s.health == Health::kUnknown || s.t_send < last_action) continue;
+        if (s.health == Health::kUnhealthy) {
+          run_start = -1;
+        } else {
+          if (run_start < 0) run_start = s.t_send;
+          last = s.t_send;
+        }
+      }
+      recovered[i] = run_start >= 0 && last - run_start >= stable;
+      all = all && recovered[i];
+    }
+    if (all) {
+      Event("engine", "every verifier recovered");
+      return;
+    }
+    if (clock_.Now() >= deadline || signal.stop_requested()) break;
+    clock_.SleepFor(std::chrono::milliseconds(20), signal);
+  }
+  for (size_t i = 0; i < spec_.verifiers.size(); ++i) {
+    if (recovered[i]) continue;
+    std::lock_guard lock(mu_);
+    reasons_.push_back(spec_.verifiers[i].name + " did not recover within the recovery timeout (" +
+                       FormatDuration(spec_.recovery_timeout) + " after the last fault action)");
+  }
+  Event("engine", "recovery timeout reached");
+}
+
+void ExperimentRun::CoolDown() {
+  const double from = Now();
+  Event("engine", "cool-down: steady state must hold again for " + FormatDuration(spec_.cooldown));
+  clock_.SleepFor(spec_.cooldown, options_.stop);
+  const double to = Now();
+  result_.verifiers.resize(spec_.verifiers.size());
+  for (size_t i = 0; i < spec_.verifiers.size(); ++i) {
+    const VerifierSpec& v = spec_.verifiers[i];
+    auto ratio = SuccessRatio(sampling_->Snapshot(i), from, to);
+    result_.verifiers[i].steady_after = ratio;
+    std::lock_guard lock(mu_);
+    if (!ratio) {
+      reasons_.push_back("steady state after: " + v.name + " produced no decided sample");
+    } else if (*ratio < v.slo.success_ratio) {
+      reasons_.push_back("steady state did not hold after recovery: " + v.name + " passed " +
+                         Percent(*ratio) + " of its samples, SLO " + Percent(v.slo.success_ratio));
+    }
+  }
+}
+
+bool ExperimentRun::AbortConditionHolds(const AbortSpec& abort, const std::vector<Sample>& samples,
+                                        double now) {
+  // The trailing run of failing decided samples must span at least failing_for.
+  double run_start = -1;
+  for (auto it = samples.rbegin(); it != samples.rend(); ++it) {
+    if (it->health == Health::kUnknown) continue;
+    if (it->health == Health::kHealthy) break;
+    run_start = it->t_send;
+  }
+  return run_start >= 0 && now - run_start >= ToSeconds(abort.failing_for);
+}
+
+void ExperimentRun::Monitor(std::stop_token stop) {
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < spec_.verifiers.size(); ++i) index[spec_.verifiers[i].name] = i;
+  while (!stop.stop_requested()) {
+    clock_.SleepFor(std::chrono::milliseconds(200), stop);
+    const double now = Now();
+    std::vector<std::vector<Sample>> snaps;
+    for (size_t i = 0; i < spec_.verifiers.size(); ++i) snaps.push_back(sampling_->Snapshot(i));
+    bool injecting;
+    {
+      std::lock_guard lock(mu_);
+      injecting = injecting_;
+    }
+    if (injecting && !Halted()) {
+      for (const AbortSpec& abort : spec_.aborts) {
+        if (AbortConditionHolds(abort, snaps[index[abort.verifier]], now)) {
+          const std::string reason = "abort condition " + abort.path + " held: " +
+                                     abort.verifier + " failed for " +
+                                     FormatDuration(abort.failing_for) + "; reverting at once";
+          HaltWith(Halt::kAbortCondition, reason);
+          Event("engine", reason);
+          break;
+        }
+      }
+    }
+    if (options_.observer) {
+      std::vector<VerifierLive> live;
+      for (size_t i = 0; i < snaps.size(); ++i) {
+        VerifierLive v;
+        v.name = spec_.verifiers[i].name;
+        v.samples = snaps[i].size();
+        for (const Sample& s : snaps[i]) v.failing += s.health == Health::kUnhealthy;
+        if (!snaps[i].empty()) {
+          v.last = snaps[i].back().health;
+          v.last_latency_ms = snaps[i].back().latency_ms;
+          v.last_detail = snaps[i].back().detail;
+        }
+        live.push_back(std::move(v));
+      }
+      options_.observer->OnTick(spec_.name, now, live);
+    }
+  }
+}
+
+void ExperimentRun::Finalize() {
+  std::lock_guard lock(mu_);
+  // Disturbances are steps: a step's faults start together and are measured together.
+  struct StepWindow {
+    std::string name;
+    double t_inject = kForever;
+    std::optional<double> t_revert;
+  };
+  std::vector<StepWindow> steps;
+  for (const FaultState& f : faults_) {
+    if (f.result.revert_status == "not-injected") continue;
+    auto it = std::find_if(steps.begin(), steps.end(),
+                           [&](const StepWindow& s) { return s.name == f.result.step; });
+    if (it == steps.end()) it = steps.insert(steps.end(), StepWindow{f.result.step, kForever, std::nullopt});
+    it->t_inject = std::min(it->t_inject, f.result.t_inject);
+    if (f.has_duration && f.result.t_revert) {
+      it->t_revert = std::max(it->t_revert.value_or(0), *f.result.t_revert);
+    }
+  }
+  std::sort(steps.begin(), steps.end(),
+            [](const StepWindow& a, const StepWindow& b) { return a.t_inject < b.t_inject; });
+
+  result_.verifiers.resize(spec_.verifiers.size());
+  for (size_t i = 0; i < spec_.verifiers.size(); ++i) {
+    const VerifierSpec& v = spec_.verifiers[i];
+    VerifierResult& out = result_.verifiers[i];
+    out.name = v.name;
+    out.kind = v.kind;
+    out.description = v.verifier->Describe();
+    out.interval_s = ToSeconds(v.interval);
+    out.slo_success_ratio = v.slo.success_ratio;
+    if (sampling_) out.samples = sampling_->Snapshot(i);
+    if (steps.empty()) continue;
+    RecoveryWindow w;
+    w.stable_for = ToSeconds(spec_.stable_for);
+    w.interval = out.interval_s;
+    w.t_inject = steps.front().t_inject;
+    w.t_end = kForever;
+    for (const StepWindow& s : steps) {
+      if (s.t_revert) w.t_revert = std::max(w.t_revert.value_or(0), *s.t_revert);
+    }
+    out.overall = ComputeRecovery(out.samples, w);
+    for (size_t k = 0; k < steps.size(); ++k) {
+      RecoveryWindow sw = w;
+      sw.t_inject = steps[k].t_inject;
+      sw.t_revert = steps[k].t_revert;
+      sw.t_end = k + 1 < steps.size() ? steps[k + 1].t_inject : kForever;
+      out.per_fault.push_back({steps[k].name, ComputeRecovery(out.samples, sw)});
+    }
+    if (out.overall.time_to_recover_s) {
+      result_.t_last_recovery = std::max(result_.t_last_recovery.value_or(0),
+                                         w.t_inject + *out.overall.time_to_recover_s);
+    }
+  }
+  if (!steps.empty()) result_.t_first_inject = steps.front().t_inject;
+  for (FaultState& f : faults_) result_.faults.push_back(f.result);
+
+  EvaluateObjectives();
+
+  bool objectives_ok = std::all_of(result_.objectives.begin(), result_.objectives.end(),
+                                   [](const ObjectiveResult& o) { return o.passed; });
+  for (const ObjectiveResult& o : result_.objectives) {
+    if (!o.passed) reasons_.push_back(o.name + ": " + o.message);
+  }
+  result_.reasons = reasons_;
+  if (cause_ == Halt::kError) {
+    result_.status = ExperimentStatus::kError;
+  } else if (cause_ == Halt::kSignal || cause_ == Halt::kAbortCondition || revert_failed_) {
+    result_.status = ExperimentStatus::kAborted;
+  } else if (cause_ == Halt::kFailed || !objectives_ok || !reasons_.empty()) {
+    result_.status = ExperimentStatus::kFailed;
+  } else {
+    result_.status = ExperimentStatus::kPassed;
+  }
+}
+
+void ExperimentRun::EvaluateObjectives() {
+  // Objectives need measurements; a dry run or a run that never injected has none to judge.
+  const bool injected = std::any_of(faults_.begin(), faults_.end(), [](const FaultState& f) {
+    return f.result.revert_status != "not-injected";
+  });
+  for (const ObjectiveSpec& o : spec_.objectives) {
+    ObjectiveResult r;
+    r.verifier = o.verifier;
+    r.type = ObjectiveTypeName(o.type);
+    auto it = std::find_if(result_.verifiers.begin(), result_.verifiers.end(),
+                           [&](const VerifierResult& v) { return v.name == o.verifier; });
+    if (it == result_.verifiers.end()) continue;  // the plan validator rules this out
+    const RecoveryMetrics* overall = &it->overall;
+    switch (o.type) {
+      case ObjectiveSpec::Type::kRecoverWithin: {
+        r.name = o.verifier + " recovers within " + Seconds(o.limit);
+        r.limit = o.limit;
+        // Per step: from the injection for one-shot faults, from the revert for faults with a
+        // duration (the outage during the fault is intended).
+        r.passed = true;
+        bool any_impact = false;
+        std::string worst;
+        double worst_time = -1;
+        for (const FaultMetrics& fm : it->per_fault) {
+          const RecoveryMetrics& m = fm.metrics;
+          if (!m.impact) continue;
+          any_impact = true;
+          if (!m.recovered) {
+            r.passed = false;
+            worst = "after " + fm.fault_id + " it had not recovered when observation ended";
+            worst_time = kForever;
+            continue;
+          }
+          const double t = m.time_to_recover_after_revert_s.value_or(*m.time_to_recover_s);
+          if (t > worst_time) {
+            worst_time = t;
+            const auto& b = *m.recover_bound_s;
+            worst = "recovered in " + Seconds(t) +
+                    (m.time_to_recover_after_revert_s ? " after the revert" : "") +
+                    " (true moment within " + Fixed(b.first, 3) + "–" + Fixed(b.second, 3) +
+                    " s of the injection) after " + fm.fault_id;
+          }
+          if (t > o.limit) r.passed = false;
+        }
+        if (!any_impact) {
+          r.measured = 0;
+          r.message = "no impact observed";
+        } else {
+          if (worst_time != kForever) r.measured = worst_time;
+          r.message = worst + ", budget " + Seconds(o.limit);
+        }
+        break;
+      }
+      case ObjectiveSpec::Type::kMustDetect:
+        r.name = o.verifier + " detects the fault";
+        r.passed = overall && overall->impact;
+        if (r.passed) {
+          r.measured = overall->time_to_detect_s;
+          r.message = "detected " + Seconds(*overall->time_to_detect_s) + " after the injection";
+        } else {
+          r.message = "no failing sample after the injection: the fault went unnoticed";
+        }
+        break;
+      case ObjectiveSpec::Type::kMustNotDetect:
+        r.name = o.verifier + " sees no impact";
+        r.passed = overall && !overall->impact;
+        r.measured = overall ? overall->downtime_s : 0;
+        r.message = r.passed ? "no failing sample"
+                             : std::to_string(overall->failing) + " failing sample(s), first " +
+                                   Seconds(*overall->time_to_detect_s) + " after the injection";
+        break;
+      case ObjectiveSpec::Type::kMaxDowntime:
+        r.name = o.verifier + " downtime at most " + Seconds(o.limit);
+        r.limit = o.limit;
+        r.measured = overall ? overall->downtime_s : 0;
+        r.passed = *r.measured <= o.limit;
+        r.message = "downtime " + Seconds(*r.measured) + ", budget " + Seconds(o.limit);
+        break;
+      case ObjectiveSpec::Type::kMinAvailability:
+        r.name = o.verifier + " availability at least " + Percent(o.limit);
+        r.limit = o.limit;
+        r.measured = overall ? overall->availability : 0;
+        r.passed = *r.measured >= o.limit;
+        r.message = "availability " + Percent(*r.measured) + ", minimum " + Percent(o.limit);
+        break;
+    }
+    if (!injected) {
+      r.passed = false;
+      r.measured.reset();
+      r.message = "not evaluated: no fault was injected";
+      if (options_.dry_run) r.message = "not evaluated in a dry run";
+      if (options_.dry_run) r.passed = true;
+    }
+    result_.objectives.push_back(std::move(r));
+  }
+}
+
+std::string NewRunSuffix(uint64_t seed) {
+  std::ostringstream out;
+  out << std::hex << (seed & 0xffffff);
+  return out.str();
+}
+
+}  // namespace
+
+Engine::Engine(const Registries& registries, SamplingFactory sampling, Clock& clock,
+               EngineOptions options)
+    : registries_(registries),
+      sampling_(std::move(sampling)),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+RunResult Engine::Run(const Plan& plan) {
+  RunResult run;
+  run.run_id = options_.run_id.empty() ? "run-" + NewRunSuffix(options_.seed) : options_.run_id;
+  options_.run_id = run.run_id;
+  run.plan_file = plan.file;
+  run.plan_name = plan.name;
+  run.seed = options_.seed;
+  run.dry_run = options_.dry_run;
+  run.gameday_version = options_.version;
+  run.start_wall = clock_.WallNow();
+
+  std::unique_ptr<Journal> journal;
+  if (!options_.dry_run) {
+    auto opened = Journal::Open(options_.journal_dir, run.run_id);
+    if (!opened.ok()) {
+      // Without a journal nothing may be injected.
+      for (const ExperimentSpec& spec : plan.experiments) {
+        ExperimentResult e;
+        e.name = spec.name;
+        e.status = ExperimentStatus::kError;
+        e.reasons.push_back("cannot open the journal, so nothing was injected: " +
+                            opened.status().message());
+        run.experiments.push_back(std::move(e));
+      }
+      run.end_wall = clock_.WallNow();
+      return run;
+    }
+    journal = std::move(opened.value());
+  }
+  for (size_t i = 0; i < plan.experiments.size(); ++i) {
+    const ExperimentSpec& spec = plan.experiments[i];
+    if (options_.stop.stop_requested()) {
+      ExperimentResult skipped;
+      skipped.name = spec.name;
+      skipped.status = ExperimentStatus::kAborted;
+      skipped.reasons.push_back("not run: the run was interrupted");
+      run.experiments.push_back(std::move(skipped));
+      continue;
+    }
+    // Each experiment draws from its own stream so adding one does not change the others.
+    const uint64_t seed = options_.seed ^ (0x9E3779B97F4A7C15ull * (i + 1));
+    ExperimentRun experiment(spec, registries_, sampling_, clock_, options_, journal.get(), seed);
+    run.experiments.push_back(experiment.Run());
+  }
+  if (journal) journal->Close();
+  run.end_wall = clock_.WallNow();
+  return run;
+}
+
+int ExitCodeFor(const RunResult& run) {
+  bool revert_failed = false;
+  for (const auto& e : run.experiments) {
+    for (const auto& f : e.faults) revert_failed = revert_failed || f.revert_status == "failed";
+  }
+  if (revert_failed) return 3;
+  switch (RunStatus(run)) {
+    case ExperimentStatus::kPassed: return 0;
+    case ExperimentStatus::kFailed: return 1;
+    case ExperimentStatus::kAborted:
+    case ExperimentStatus::kError: return 3;
+  }
+  return 3;
+}
+
+}  // namespace gameday

@@ -1,0 +1,152 @@
+#include "experiments/recovery.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace gameday {
+namespace {
+
+// Samples every `interval` from `from` to `to`, health given by a pattern function.
+template <typename F>
+std::vector<Sample> Series(double from, double to, double interval, F health,
+                           double latency = 0.001) {
+  std::vector<Sample> out;
+  for (int k = 0;; ++k) {
+    const double t = from + k * interval;
+    if (t >= to) break;
+    Sample s;
+    s.t_send = t;
+    s.t_done = t + latency;
+    s.health = health(t);
+    s.latency_ms = latency * 1e3;
+    out.push_back(s);
+  }
+  return out;
+}
+
+RecoveryWindow Window(double inject, double stable = 0.5, double interval = 0.02) {
+  RecoveryWindow w;
+  w.t_inject = inject;
+  w.t_end = 1e9;
+  w.stable_for = stable;
+  w.interval = interval;
+  return w;
+}
+
+TEST(RecoveryTest, OutageDetectedAndRecoveredWithBounds) {
+  // Outage [2.005, 3.505): samples at 2.00 pass, 2.02 fails; 3.50 fails, 3.52 passes.
+  auto samples = Series(0, 6, 0.02, [](double t) {
+    return t >= 2.005 && t < 3.505 ? Health::kUnhealthy : Health::kHealthy;
+  });
+  RecoveryMetrics m = ComputeRecovery(samples, Window(2.0));
+  ASSERT_TRUE(m.impact);
+  EXPECT_NEAR(*m.time_to_detect_s, 0.02, 1e-9);
+  EXPECT_NEAR(m.detect_bound_s->first, 0.0, 1e-9);
+  EXPECT_NEAR(m.detect_bound_s->second, 0.021, 1e-9);
+  ASSERT_TRUE(m.recovered);
+  EXPECT_NEAR(*m.time_to_recover_s, 1.52, 1e-9);
+  EXPECT_NEAR(m.recover_bound_s->first, 1.50, 1e-9);
+  EXPECT_NEAR(m.recover_bound_s->second, 1.521, 1e-9);
+  // Truth (0.005 and 1.505 after injection) lies inside both bounds.
+  EXPECT_LE(m.detect_bound_s->first, 0.005);
+  EXPECT_GE(m.detect_bound_s->second, 0.005);
+  EXPECT_LE(m.recover_bound_s->first, 1.505);
+  EXPECT_GE(m.recover_bound_s->second, 1.505);
+  EXPECT_NEAR(m.downtime_s, 1.50, 0.021);
+  EXPECT_EQ(m.failing, 75u);
+  EXPECT_NEAR(m.availability, 1.0 - 75.0 / 200.0, 1e-9);
+}
+
+TEST(RecoveryTest, NoImpactIsReportable) {
+  auto samples = Series(0, 5, 0.02, [](double) { return Health::kHealthy; });
+  RecoveryMetrics m = ComputeRecovery(samples, Window(1.0));
+  EXPECT_FALSE(m.impact);
+  EXPECT_TRUE(m.recovered);
+  EXPECT_FALSE(m.time_to_detect_s);
+  EXPECT_FALSE(m.time_to_recover_s);
+  EXPECT_EQ(m.downtime_s, 0);
+  EXPECT_EQ(m.availability, 1);
+}
+
+TEST(RecoveryTest, FlappingRecoveryNeedsAStableRun) {
+  // Fails 1.0-2.0, passes 2.0-2.2 (shorter than stable_for), fails 2.2-2.4, then stays up.
+  auto samples = Series(0, 6, 0.02, [](double t) {
+    if (t >= 1.0 && t < 2.0) return Health::kUnhealthy;
+    if (t >= 2.2 && t < 2.4) return Health::kUnhealthy;
+    return Health::kHealthy;
+  });
+  RecoveryMetrics m = ComputeRecovery(samples, Window(1.0));
+  ASSERT_TRUE(m.recovered);
+  EXPECT_NEAR(*m.time_to_recover_s, 1.4, 1e-6);
+}
+
+TEST(RecoveryTest, NotRecoveredWhenDataEndsBeforeStableRun) {
+  auto samples = Series(0, 3, 0.02, [](double t) {
+    return t >= 1.0 && t < 2.9 ? Health::kUnhealthy : Health::kHealthy;
+  });
+  RecoveryMetrics m = ComputeRecovery(samples, Window(1.0));
+  EXPECT_TRUE(m.impact);
+  EXPECT_FALSE(m.recovered);
+  EXPECT_FALSE(m.time_to_recover_s);
+}
+
+TEST(RecoveryTest, UnknownSamplesAreNeitherPassingNorFailing) {
+  // The monitoring path is down 1.0-1.5 (unknown), the service is fine throughout.
+  auto samples = Series(0, 4, 0.02, [](double t) {
+    return t >= 1.0 && t < 1.5 ? Health::kUnknown : Health::kHealthy;
+  });
+  RecoveryMetrics m = ComputeRecovery(samples, Window(1.0));
+  EXPECT_FALSE(m.impact);
+  EXPECT_EQ(m.unknown, 25u);
+  EXPECT_EQ(m.availability, 1);
+  EXPECT_EQ(m.downtime_s, 0);
+}
+
+TEST(RecoveryTest, RecoveryAfterRevertForTimedFaults) {
+  auto samples = Series(0, 8, 0.02, [](double t) {
+    return t >= 1.0 && t < 4.3 ? Health::kUnhealthy : Health::kHealthy;
+  });
+  RecoveryWindow w = Window(1.0);
+  w.t_revert = 4.0;
+  RecoveryMetrics m = ComputeRecovery(samples, w);
+  ASSERT_TRUE(m.recovered);
+  EXPECT_NEAR(*m.time_to_recover_s, 3.3, 1e-6);
+  EXPECT_NEAR(*m.time_to_recover_after_revert_s, 0.3, 1e-6);
+}
+
+TEST(RecoveryTest, WindowEndLimitsDetectionAndDowntime) {
+  auto samples = Series(0, 8, 0.02, [](double t) {
+    return t >= 5.0 && t < 6.0 ? Health::kUnhealthy : Health::kHealthy;
+  });
+  RecoveryWindow w = Window(1.0);
+  w.t_end = 4.0;  // the next fault starts at 4.0; the outage at 5.0 belongs to it
+  RecoveryMetrics m = ComputeRecovery(samples, w);
+  EXPECT_FALSE(m.impact);
+  EXPECT_EQ(m.downtime_s, 0);
+}
+
+TEST(RecoveryTest, SkippedSlotsDoNotInflateDowntime) {
+  // One failing sample followed by a 2 s gap: it stands for one interval, not for the gap.
+  std::vector<Sample> samples;
+  for (double t : {0.0, 0.02, 0.04}) samples.push_back({t, t, Health::kHealthy, 1, {}, ""});
+  samples.push_back({0.06, 0.06, Health::kUnhealthy, 1, {}, "x"});
+  for (double t : {2.06, 2.08}) samples.push_back({t, t, Health::kHealthy, 1, {}, ""});
+  RecoveryMetrics m = ComputeRecovery(samples, Window(0.05, 0.01));
+  EXPECT_NEAR(m.downtime_s, 0.02, 1e-9);
+}
+
+TEST(SuccessRatioTest, CountsDecidedSamplesInWindow) {
+  auto samples = Series(0, 2, 0.1, [](double t) {
+    if (t < 0.45) return Health::kHealthy;
+    if (t < 0.75) return Health::kUnknown;
+    return t < 0.95 ? Health::kUnhealthy : Health::kHealthy;
+  });
+  auto r = SuccessRatio(samples, 0, 1.0);
+  ASSERT_TRUE(r);
+  EXPECT_NEAR(*r, 5.0 / 7.0, 1e-9);
+  EXPECT_FALSE(SuccessRatio(samples, 5, 6));
+}
+
+}  // namespace
+}  // namespace gameday
