@@ -44,10 +44,11 @@ RecoveryMetrics ComputeRecovery(const std::vector<Sample>& samples, const Recove
       continue;
     }
     ++m.failing;
-    // A failing sample stands for the time until the next sample (at most one interval when the
-    // schedule skipped), clipped to the window.
-    double next = s.t_send + w.interval;
-    if (i + 1 < known.size()) next = std::min(next, known[i + 1]->t_send);
+    // A failing sample stands for the time until the next decided sample (the last one for one
+    // interval), clipped to the window: with outage edges uniformly placed between samples this
+    // is unbiased, whereas capping each sample at one interval undercounts whenever the schedule
+    // had to skip slots.
+    double next = i + 1 < known.size() ? known[i + 1]->t_send : s.t_send + w.interval;
     m.downtime_s += std::max(0.0, std::min(next, w.t_end) - s.t_send);
   }
   m.samples += m.unknown;

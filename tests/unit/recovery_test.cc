@@ -126,14 +126,16 @@ TEST(RecoveryTest, WindowEndLimitsDetectionAndDowntime) {
   EXPECT_EQ(m.downtime_s, 0);
 }
 
-TEST(RecoveryTest, SkippedSlotsDoNotInflateDowntime) {
-  // One failing sample followed by a 2 s gap: it stands for one interval, not for the gap.
+TEST(RecoveryTest, FailingSampleCoversUntilTheNextSample) {
+  // A failing sample followed by a gap (skipped slots) and then passing samples: the gap was not
+  // observed, and the failing sample stands for it; the last sample stands for one interval.
   std::vector<Sample> samples;
   for (double t : {0.0, 0.02, 0.04}) samples.push_back({t, t, Health::kHealthy, 1, {}, ""});
   samples.push_back({0.06, 0.06, Health::kUnhealthy, 1, {}, "x"});
-  for (double t : {2.06, 2.08}) samples.push_back({t, t, Health::kHealthy, 1, {}, ""});
+  for (double t : {0.16, 0.18}) samples.push_back({t, t, Health::kHealthy, 1, {}, ""});
+  samples.push_back({0.20, 0.20, Health::kUnhealthy, 1, {}, "x"});
   RecoveryMetrics m = ComputeRecovery(samples, Window(0.05, 0.01));
-  EXPECT_NEAR(m.downtime_s, 0.02, 1e-9);
+  EXPECT_NEAR(m.downtime_s, 0.10 + 0.02, 1e-9);
 }
 
 TEST(SuccessRatioTest, CountsDecidedSamplesInWindow) {

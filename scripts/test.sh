@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds, and runs the whole test suite: the unit tier (also under
+# AddressSanitizer + UndefinedBehaviorSanitizer), then the integration and browser tiers.
+# Usage: scripts/test.sh [extra ctest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+bash scripts/setup.sh
+# The Kubernetes control-plane binaries for the integration tier: built from the Go module proxy
+# once, then cached outside the repo (keyed by version).
+GAMEDAY_K8S_BIN=$(bash tests/harness/build-k8s.sh | tail -1)
+export GAMEDAY_K8S_BIN
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$jobs"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGAMEDAY_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$jobs"
+
+status=0
+passed=0
+failed=0
+# tier NAME BUILD_DIR [env...]: runs one labelled tier and adds its counts to the totals.
+tier() {
+  local name=$1 dir=$2
+  shift 2
+  echo "== $name"
+  local log
+  log=$(mktemp)
+  if ! env "$@" ctest --test-dir "$dir" -L "${name%% *}" --output-on-failure "${ctest_args[@]}" \
+      2>&1 | tee "$log"; then
+    status=1
+  fi
+  grep -q "tests passed" "$log" || { [ "$name" = browser ] && grep -q "No tests were found" "$log"; } \
+    || status=1
+  local line total bad
+  line=$(grep -E "tests passed, [0-9]+ tests? failed out of [0-9]+" "$log" | tail -1 || true)
+  if [ -n "$line" ]; then
+    bad=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+    total=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")
+    passed=$((passed + total - bad))
+    failed=$((failed + bad))
+    [ "$bad" -eq 0 ] || status=1
+  fi
+  rm -f "$log"
+}
+ctest_args=("$@")
+tier unit build
+tier "unit (AddressSanitizer + UndefinedBehaviorSanitizer)" build-asan \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+tier integration build
+tier browser build
+echo
+echo "$passed passed, $failed failed"
+exit $status
