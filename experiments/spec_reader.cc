@@ -53,12 +53,14 @@ std::string Diagnostics::ToString() const {
 
 SpecNode::SpecNode(YAML::Node node, std::string path, std::shared_ptr<const std::string> file,
                    Diagnostics* diags)
-    : node_(std::move(node)), path_(std::move(path)), file_(std::move(file)), diags_(diags) {}
+    : node_(std::move(node)), path_(std::move(path)), file_(std::move(file)), diags_(diags) {
+  if (node_.IsDefined()) mark_ = node_.Mark();
+}
 
 Diagnostic SpecNode::At(const YAML::Node& n) const {
   Diagnostic d;
   d.file = *file_;
-  const YAML::Mark mark = n.IsDefined() ? n.Mark() : node_.Mark();
+  const YAML::Mark mark = n.IsDefined() && !n.Mark().is_null() ? n.Mark() : mark_;
   if (mark.line >= 0 && !mark.is_null()) {
     d.line = mark.line + 1;
     d.column = mark.column + 1;
@@ -76,8 +78,10 @@ SpecNode SpecNode::Child(const std::string& key) {
   std::string child_path = path_.empty() ? key : path_ + "." + key;
   YAML::Node child;
   if (node_.IsMap()) child = node_[key];
-  return SpecNode(child.IsDefined() ? child : YAML::Node(YAML::NodeType::Undefined), child_path,
-                  file_, diags_);
+  SpecNode out(child.IsDefined() ? child : YAML::Node(YAML::NodeType::Undefined), child_path,
+               file_, diags_);
+  if (!child.IsDefined() || child.Mark().is_null()) out.mark_ = mark_;
+  return out;
 }
 
 std::vector<SpecNode> SpecNode::Items() {

@@ -100,6 +100,9 @@ class SpecNode {
   Diagnostic At(const YAML::Node& n) const;
 
   YAML::Node node_;
+  // Where problems with this node are reported: its own position, or for a missing field the
+  // position of the map that should have held it.
+  YAML::Mark mark_;
   std::string path_;
   std::shared_ptr<const std::string> file_;
   Diagnostics* diags_;

@@ -1,0 +1,827 @@
+#include "experiments/plan.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <sstream>
+#include <system_error>
+#include <tuple>
+
+namespace gameday {
+namespace {
+
+// No phase of an experiment is meant to last longer than a day; larger values are typos
+// ("60m" meant as seconds) and would only hang a game day.
+constexpr Duration kMaxPhase = std::chrono::hours(24);
+constexpr Duration kMinInterval = std::chrono::milliseconds(1);
+constexpr Duration kMaxInterval = std::chrono::hours(1);
+constexpr long long kMaxCount = 1000000;
+constexpr size_t kMaxNameLength = 63;
+
+const std::vector<std::string> kSelectModes = {"one", "all", "fixed", "fixed-percent",
+                                               "random-max-percent"};
+const std::vector<std::string> kStepKinds = {"inject", "wait", "parallel"};
+
+std::string Join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+std::string Describe(const YAML::Node& n) {
+  if (n.IsMap()) return "a map";
+  if (n.IsSequence()) return "a list";
+  if (n.IsScalar()) return "'" + n.Scalar() + "'";
+  return "nothing";
+}
+
+// Edit distance counting a swap of two neighbours as one edit, the commonest typo ("wbe").
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min(
+          {d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// " (did you mean 'x'?)" when one of `known` is within two edits of `word`, else "".
+std::string Suggestion(const std::string& word, const std::vector<std::string>& known) {
+  std::string best;
+  size_t best_distance = 3;
+  for (const std::string& k : known) {
+    size_t d = EditDistance(word, k);
+    if (d < best_distance) {
+      best_distance = d;
+      best = k;
+    }
+  }
+  return best.empty() ? "" : " (did you mean '" + best + "'?)";
+}
+
+bool IsValidName(const std::string& name) {
+  if (name.empty() || name.size() > kMaxNameLength) return false;
+  auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!lower_alnum(name[0])) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return lower_alnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
+std::string FormatNumber(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+// Where every node of the document sits, by field path, so diagnostics about a missing field
+// (which has no position of its own) can point at the map that lacks it, and diagnostics about
+// an empty value (`name:`) at its key rather than at whatever token follows it.
+class MarkIndex {
+ public:
+  explicit MarkIndex(const YAML::Node& root) { Walk(root, "", root.Mark()); }
+
+  // Map keys that are not plain names ("? [a, b]: x"); nothing else can read such a map.
+  const std::vector<Diagnostic>& bad_keys() const { return bad_keys_; }
+
+  void Fix(Diagnostic* d) const {
+    auto own = marks_.find(d->path);
+    if (d->line > 0) {
+      // yaml-cpp places an empty value at the next token, often on a later line.
+      if (own != marks_.end() && own->second.null_value && d->line == own->second.node.line + 1 &&
+          d->column == own->second.node.column + 1) {
+        Set(d, own->second.key);
+      }
+      return;
+    }
+    std::string path = d->path;
+    while (true) {
+      auto it = marks_.find(path);
+      if (it != marks_.end()) {
+        Set(d, it->second.null_value ? it->second.key : it->second.node);
+        return;
+      }
+      if (path.empty()) return;
+      path = Parent(path);
+    }
+  }
+
+ private:
+  struct Entry {
+    YAML::Mark node;
+    YAML::Mark key;  // for map values: where their key is
+    bool null_value = false;
+  };
+
+  static std::string Parent(const std::string& path) {
+    if (!path.empty() && path.back() == ']') {
+      size_t open = path.rfind('[');
+      if (open != std::string::npos) return path.substr(0, open);
+    }
+    size_t dot = path.rfind('.');
+    return dot == std::string::npos ? "" : path.substr(0, dot);
+  }
+
+  static void Set(Diagnostic* d, const YAML::Mark& m) {
+    if (m.is_null() || m.line < 0) return;
+    d->line = m.line + 1;
+    d->column = m.column + 1;
+  }
+
+  void Walk(const YAML::Node& n, const std::string& path, const YAML::Mark& key) {
+    if (!n.IsDefined()) return;
+    marks_[path] = Entry{n.Mark(), key, n.IsNull()};
+    if (n.IsMap()) {
+      for (const auto& kv : n) {
+        if (!kv.first.IsScalar()) {
+          bad_keys_.push_back(Diagnostic{"", kv.first.Mark().line + 1, kv.first.Mark().column + 1,
+                                         path, "expected a field name, got " + Describe(kv.first)});
+          continue;
+        }
+        const std::string& k = kv.first.Scalar();
+        Walk(kv.second, path.empty() ? k : path + "." + k, kv.first.Mark());
+      }
+    } else if (n.IsSequence()) {
+      for (size_t i = 0; i < n.size(); ++i) {
+        Walk(n[i], path + "[" + std::to_string(i) + "]", n[i].Mark());
+      }
+    }
+  }
+
+  std::map<std::string, Entry> marks_;
+  std::vector<Diagnostic> bad_keys_;
+};
+
+struct Phases {
+  std::optional<Duration> warmup;
+  std::optional<Duration> stable_for;
+  std::optional<Duration> recovery_timeout;
+  std::optional<Duration> cooldown;
+};
+
+struct Defaults {
+  std::optional<TargetSpec> target;
+  Phases phases;
+};
+
+// Per-experiment state while walking its method.
+struct MethodContext {
+  const TargetSpec* target = nullptr;
+  int injects = 0;  // injects seen so far, for default step names
+  struct NameUse {
+    std::string path;
+    bool is_default = false;
+  };
+  std::map<std::string, NameUse> step_names;
+};
+
+class PlanParser {
+ public:
+  PlanParser(std::string file, const Registries& registries, Diagnostics* diags)
+      : file_(std::make_shared<const std::string>(std::move(file))),
+        registries_(registries),
+        diags_(diags) {
+    base_dir_ = std::filesystem::path(*file_).parent_path().string();
+  }
+
+  Plan Parse(const YAML::Node& doc) {
+    Plan plan;
+    plan.file = *file_;
+    if (!doc.IsDefined() || doc.IsNull()) {
+      Diagnostic d;
+      d.file = *file_;
+      d.message =
+          "the plan is empty; expected a map with experiments: (a suite) or method: (a single "
+          "experiment)";
+      diags_->Add(std::move(d));
+      return plan;
+    }
+    SpecNode root(doc, "", file_, diags_);
+    if (!root.ExpectMap()) return plan;
+
+    const std::vector<std::string> keys = root.Keys();
+    auto has_key = [&](const char* k) {
+      return std::find(keys.begin(), keys.end(), k) != keys.end();
+    };
+    const bool has_method = has_key("method");
+    const bool has_experiments = has_key("experiments");
+
+    if (has_method && !has_experiments) {
+      ExperimentSpec e = ParseExperiment(root, Defaults{});
+      plan.name = e.name;
+      plan.experiments.push_back(std::move(e));
+      return plan;
+    }
+    if (has_method) {
+      root.ErrorAt("method",
+                   "a plan has either experiments: (a suite) or method: (a single experiment), "
+                   "not both");
+    }
+
+    plan.name = root.String("name", std::filesystem::path(*file_).stem().string());
+    root.OptString("description");
+    Defaults defaults;
+    SpecNode defaults_node = root.Child("defaults");
+    if (defaults_node.defined() && defaults_node.ExpectMap()) {
+      RejectEmpty(defaults_node, {"target"});
+      SpecNode target = defaults_node.Child("target");
+      if (target.defined()) defaults.target = ParseTarget(target);
+      defaults.phases = ParsePhases(defaults_node);
+      defaults_node.Finish();
+    }
+
+    if (!has_experiments) {
+      root.Error(
+          "expected experiments: (a list of experiments) or method: (the steps of a single "
+          "experiment)");
+      root.Finish({"experiments", "method"});
+      return plan;
+    }
+    std::map<std::string, std::string> names;  // experiment name -> path of its name field
+    for (SpecNode& item : RequiredList(root, "experiments", "experiment")) {
+      if (!item.ExpectMap()) continue;
+      ExperimentSpec e = ParseExperiment(item, defaults);
+      if (!e.name.empty()) {
+        auto [it, inserted] = names.emplace(e.name, e.path + ".name");
+        if (!inserted) {
+          item.ErrorAt("name",
+                       "duplicate experiment name '" + e.name + "'; also used at " + it->second);
+        }
+      }
+      plan.experiments.push_back(std::move(e));
+    }
+    root.Finish(has_method ? std::vector<std::string>{"method"} : std::vector<std::string>{});
+    return plan;
+  }
+
+ private:
+  // A list field that must hold at least one entry.
+  std::vector<SpecNode> RequiredList(SpecNode& parent, const std::string& key,
+                                     const std::string& what) {
+    SpecNode list = parent.Child(key);
+    if (!list.defined()) {
+      list.Error(list.yaml().IsDefined()
+                     ? "expected a list of at least one " + what + ", got nothing"
+                     : "required field is missing (expected a list of at least one " + what + ")");
+      return {};
+    }
+    std::vector<SpecNode> items = list.Items();
+    if (list.IsSequence() && items.empty()) list.Error("expected at least one " + what);
+    return items;
+  }
+
+  // An optional field written with nothing after it (`duration:`) reads as absent, which would
+  // quietly turn a timed fault into a one-shot one, drop an assertion or lift a bound. Only
+  // `spec`, `description` and `labels` may be empty; every other field must be left out instead.
+  void RejectEmpty(SpecNode& node, std::initializer_list<const char*> keys) {
+    if (!node.IsMap()) return;
+    for (const char* key : keys) {
+      SpecNode c = node.Child(key);
+      if (c.yaml().IsDefined() && c.yaml().IsNull()) {
+        c.Error("expected a value, got nothing (leave the field out to use its default)");
+      }
+    }
+  }
+
+  // Durations that must be strictly positive (a zero stable_for would call any sample recovery).
+  std::optional<Duration> OptPositiveDuration(SpecNode& node, const std::string& key,
+                                              Duration max) {
+    std::optional<Duration> d = node.OptDuration(key, Duration::zero(), max);
+    if (d && *d <= Duration::zero()) {
+      SpecNode c = node.Child(key);
+      c.Error("expected a duration greater than 0, got " + Describe(c.yaml()));
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  Phases ParsePhases(SpecNode& node) {
+    RejectEmpty(node, {"warmup", "stable_for", "recovery_timeout", "cooldown"});
+    Phases p;
+    p.warmup = node.OptDuration("warmup", Duration::zero(), kMaxPhase);
+    p.stable_for = OptPositiveDuration(node, "stable_for", kMaxPhase);
+    p.recovery_timeout = OptPositiveDuration(node, "recovery_timeout", kMaxPhase);
+    p.cooldown = node.OptDuration("cooldown", Duration::zero(), kMaxPhase);
+    return p;
+  }
+
+  std::string ResolvePath(const std::string& p) const {
+    if (p.empty() || base_dir_.empty() || std::filesystem::path(p).is_absolute()) return p;
+    return (std::filesystem::path(base_dir_) / p).string();
+  }
+
+  TargetSpec ParseTarget(SpecNode& node) {
+    TargetSpec t;
+    if (!node.ExpectMap()) return t;
+    RejectEmpty(node, {"kind", "kubeconfig", "context", "known_hosts", "insecure_ignore_host_key",
+                       "allow_protected"});
+    SpecNode kind_node = node.Child("kind");
+    t.kind = node.Enum("kind", {"local", "kubernetes", "ssh"}, "local");
+    const bool kind_ok = !kind_node.defined() || kind_node.yaml().Scalar() == t.kind;
+
+    auto only_for = [&](const std::string& key, const std::string& kind) -> std::string {
+      std::optional<std::string> v = node.OptString(key);
+      if (!v) return "";
+      if (kind_ok && t.kind != kind) {
+        node.ErrorAt(key,
+                     "only allowed when the target kind is " + kind + "; kind is '" + t.kind + "'");
+      }
+      return *v;
+    };
+    t.kubeconfig = only_for("kubeconfig", "kubernetes");
+    t.context = only_for("context", "kubernetes");
+    t.inventory = ResolvePath(only_for("inventory", "ssh"));
+    t.known_hosts = ResolvePath(only_for("known_hosts", "ssh"));
+    if (kind_ok && t.kind == "ssh" && t.inventory.empty()) {
+      node.ErrorAt("inventory",
+                   "required when the target kind is ssh (expected the path of an inventory "
+                   "file)");
+    }
+    if (std::optional<bool> insecure = node.OptBool("insecure_ignore_host_key")) {
+      t.insecure_ignore_host_key = *insecure;
+      if (kind_ok && t.kind != "ssh") {
+        node.ErrorAt("insecure_ignore_host_key",
+                     "only allowed when the target kind is ssh; kind is '" + t.kind + "'");
+      }
+    }
+    // A list given replaces the default one. Only an explicit [] protects nothing: an empty
+    // value is far more likely a slip than a wish to expose kube-system.
+    SpecNode namespaces = node.Child("protected_namespaces");
+    if (namespaces.defined()) {
+      t.protected_namespaces = node.StringList("protected_namespaces");
+    } else if (namespaces.yaml().IsDefined()) {
+      namespaces.Error("expected a list of namespaces, got nothing (write [] to protect none)");
+    }
+    t.allow_protected = node.Bool("allow_protected", false);
+    node.Finish();
+    return t;
+  }
+
+  ExperimentSpec ParseExperiment(SpecNode& node, const Defaults& defaults) {
+    ExperimentSpec e;
+    e.path = node.path();
+    e.name = node.RequiredString("name");
+    if (!e.name.empty() && !IsValidName(e.name)) {
+      node.ErrorAt("name",
+                   "expected a lowercase name of at most 63 characters matching "
+                   "[a-z0-9][a-z0-9._-]*, got '" +
+                       e.name + "'");
+    }
+    RejectEmpty(node, {"target", "objectives", "abort"});
+    e.description = node.String("description", "");
+    e.labels = node.StringMap("labels");
+
+    SpecNode target = node.Child("target");
+    if (target.defined()) {
+      e.target = ParseTarget(target);
+    } else if (defaults.target) {
+      e.target = *defaults.target;
+    }
+
+    Phases own = ParsePhases(node);
+    e.warmup = own.warmup.value_or(defaults.phases.warmup.value_or(e.warmup));
+    e.stable_for = own.stable_for.value_or(defaults.phases.stable_for.value_or(e.stable_for));
+    e.recovery_timeout = own.recovery_timeout.value_or(
+        defaults.phases.recovery_timeout.value_or(e.recovery_timeout));
+    e.cooldown = own.cooldown.value_or(defaults.phases.cooldown.value_or(e.cooldown));
+
+    std::map<std::string, std::string> verifier_names;  // name -> path
+    for (SpecNode& item : RequiredList(node, "verify", "verifier")) {
+      if (!item.ExpectMap()) continue;
+      VerifierSpec v = ParseVerifier(item, e.target);
+      if (!v.name.empty()) {
+        auto [it, inserted] = verifier_names.emplace(v.name, v.path);
+        if (!inserted) {
+          item.ErrorAt("name",
+                       "duplicate verifier name '" + v.name + "'; also used by " + it->second);
+        }
+      }
+      e.verifiers.push_back(std::move(v));
+    }
+    std::vector<std::string> known_verifiers;
+    for (const auto& [name, path] : verifier_names) known_verifiers.push_back(name);
+
+    MethodContext ctx;
+    ctx.target = &e.target;
+    for (SpecNode& item : RequiredList(node, "method", "step")) {
+      if (auto step = ParseStep(item, &ctx)) e.method.push_back(std::move(*step));
+    }
+
+    SpecNode objectives = node.Child("objectives");
+    std::map<std::string, std::string> must_detect_at, no_impact_at;  // verifier -> field path
+    for (SpecNode& item : objectives.Items()) {
+      ParseObjectives(item, e, known_verifiers, &must_detect_at, &no_impact_at);
+    }
+
+    SpecNode aborts = node.Child("abort");
+    for (SpecNode& item : aborts.Items()) {
+      if (!item.ExpectMap()) continue;
+      AbortSpec a;
+      a.path = item.path();
+      a.verifier = VerifierRef(item, known_verifiers);
+      SpecNode failing_for = item.Child("failing_for");
+      if (!failing_for.defined()) {
+        failing_for.Error("required field is missing (expected a duration greater than 0)");
+      } else if (auto d = OptPositiveDuration(item, "failing_for", kMaxPhase)) {
+        a.failing_for = *d;
+      }
+      item.Finish();
+      e.aborts.push_back(std::move(a));
+    }
+
+    node.Finish();
+    return e;
+  }
+
+  // The `verifier:` field of an objective or abort entry; it must name one of this experiment's.
+  std::string VerifierRef(SpecNode& item, const std::vector<std::string>& known) {
+    std::string name = item.RequiredString("verifier");
+    if (!name.empty() && std::find(known.begin(), known.end(), name) == known.end()) {
+      item.ErrorAt("verifier", "no verifier named '" + name + "' in this experiment" +
+                                   Suggestion(name, known) + "; expected one of " +
+                                   (known.empty() ? std::string("(none)") : Join(known, ", ")));
+    }
+    return name;
+  }
+
+  void ParseObjectives(SpecNode& item, ExperimentSpec& e, const std::vector<std::string>& known,
+                       std::map<std::string, std::string>* must_detect_at,
+                       std::map<std::string, std::string>* no_impact_at) {
+    if (!item.ExpectMap()) return;
+    const std::string verifier = VerifierRef(item, known);
+    auto add = [&](const std::string& key, ObjectiveSpec::Type type, double limit) {
+      ObjectiveSpec o;
+      o.path = item.path() + "." + key;
+      o.verifier = verifier;
+      o.type = type;
+      o.limit = limit;
+      e.objectives.push_back(std::move(o));
+    };
+    RejectEmpty(item, {"recover_within", "must_detect", "expect_no_impact", "max_downtime",
+                       "min_availability"});
+    int checks = 0;
+    const std::vector<std::string> keys = item.Keys();
+    for (const char* key : {"recover_within", "must_detect", "expect_no_impact", "max_downtime",
+                            "min_availability"}) {
+      if (std::find(keys.begin(), keys.end(), key) != keys.end()) ++checks;
+    }
+    if (checks == 0) {
+      item.Error(
+          "an objective needs at least one check: recover_within, must_detect, "
+          "expect_no_impact, max_downtime or min_availability");
+    }
+
+    if (auto d = OptPositiveDuration(item, "recover_within", kMaxPhase)) {
+      if (*d > e.recovery_timeout) {
+        item.ErrorAt("recover_within", "recover_within (" + FormatDuration(*d) +
+                                           ") exceeds the experiment's recovery_timeout (" +
+                                           FormatDuration(e.recovery_timeout) +
+                                           "), so recovery would never be awaited that long");
+      }
+      add("recover_within", ObjectiveSpec::Type::kRecoverWithin, ToSeconds(*d));
+    }
+    if (item.OptBool("must_detect").value_or(false)) {
+      add("must_detect", ObjectiveSpec::Type::kMustDetect, 0);
+      const std::string at = item.path() + ".must_detect";
+      if (auto it = no_impact_at->find(verifier); it != no_impact_at->end()) {
+        item.ErrorAt("must_detect", "contradicts expect_no_impact: true at " + it->second +
+                                        " for verifier '" + verifier + "'");
+      }
+      must_detect_at->emplace(verifier, at);
+    }
+    if (item.OptBool("expect_no_impact").value_or(false)) {
+      add("expect_no_impact", ObjectiveSpec::Type::kMustNotDetect, 0);
+      const std::string at = item.path() + ".expect_no_impact";
+      if (auto it = must_detect_at->find(verifier); it != must_detect_at->end()) {
+        item.ErrorAt("expect_no_impact", "contradicts must_detect: true at " + it->second +
+                                             " for verifier '" + verifier + "'");
+      }
+      no_impact_at->emplace(verifier, at);
+    }
+    if (auto d = item.OptDuration("max_downtime", Duration::zero(), kMaxPhase)) {
+      add("max_downtime", ObjectiveSpec::Type::kMaxDowntime, ToSeconds(*d));
+    }
+    if (auto r = item.OptNumber("min_availability", 0, 1)) {
+      add("min_availability", ObjectiveSpec::Type::kMinAvailability, *r);
+    }
+    item.Finish();
+  }
+
+  // Parses a kind's own `spec:` with the kind's parser. Returns null when the spec is invalid.
+  template <typename Product, typename Kind>
+  std::shared_ptr<Product> ParseKindSpec(const Kind& kind, SpecNode& parent,
+                                         const TargetSpec& target, const char* what) {
+    SpecNode spec = parent.Child("spec");
+    if (spec.defined() && !spec.IsMap()) {
+      spec.Error("expected a map (the " + std::string(what) + " kind's settings), got " +
+                 Describe(spec.yaml()));
+      return nullptr;
+    }
+    const size_t before = diags_->size();
+    std::unique_ptr<Product> product;
+    try {
+      product = kind.Parse(spec, target);
+    } catch (const std::exception& ex) {
+      spec.Error(std::string(what) + " kind '" + kind.Name() + "' failed: " + ex.what());
+      return nullptr;
+    }
+    if (!product && diags_->size() == before) {
+      spec.Error(std::string(what) + " kind '" + kind.Name() + "' rejected this spec");
+    }
+    if (diags_->size() != before) return nullptr;
+    return std::shared_ptr<Product>(std::move(product));
+  }
+
+  VerifierSpec ParseVerifier(SpecNode& item, const TargetSpec& target) {
+    VerifierSpec v;
+    v.path = item.path();
+    v.name = item.RequiredString("name");
+    v.kind = item.RequiredString("kind");
+    RejectEmpty(item, {"interval", "slo"});
+    v.interval = item.DurationField("interval", v.interval, kMinInterval, kMaxInterval);
+    SpecNode slo = item.Child("slo");
+    if (slo.defined() && slo.ExpectMap()) {
+      RejectEmpty(slo, {"success_ratio"});
+      v.slo.success_ratio = slo.Number("success_ratio", v.slo.success_ratio, 0, 1);
+      slo.Finish();
+    }
+    if (!v.kind.empty()) {
+      const std::vector<std::string> names = registries_.verifiers.Names();
+      if (const VerifierKind* kind = registries_.verifiers.Find(v.kind)) {
+        v.verifier = ParseKindSpec<Verifier>(*kind, item, target, "verifier");
+      } else {
+        item.Child("spec");  // known field; its contents depend on the kind
+        item.ErrorAt("kind", "unknown verifier kind '" + v.kind + "'" + Suggestion(v.kind, names) +
+                                 "; registered kinds: " +
+                                 (names.empty() ? std::string("(none)") : Join(names, ", ")));
+      }
+    } else {
+      item.Child("spec");
+    }
+    item.Finish();
+    return v;
+  }
+
+  std::optional<Step> ParseStep(SpecNode& node, MethodContext* ctx) {
+    if (!node.ExpectMap()) return std::nullopt;
+    const std::vector<std::string> keys = node.Keys();
+    std::vector<std::string> present;
+    for (const std::string& k : kStepKinds) {
+      if (std::find(keys.begin(), keys.end(), k) != keys.end()) present.push_back(k);
+    }
+    if (present.size() != 1) {
+      node.Error(present.empty() ? "a step needs exactly one of inject, wait, parallel; got none"
+                                 : "a step needs exactly one of inject, wait, parallel; got " +
+                                       Join(present, " and "));
+      // Mark the step's possible fields known so only real typos are reported.
+      node.Finish({"inject", "wait", "parallel", "name", "select", "duration", "spec"});
+      return std::nullopt;
+    }
+    Step step;
+    step.path = node.path();
+    if (present[0] == "wait") {
+      WaitStep w;
+      SpecNode value = node.Child("wait");
+      if (!value.defined()) {
+        value.Error("expected a duration such as 2s, got nothing");
+      } else if (auto d = node.OptDuration("wait", Duration::zero(), kMaxPhase)) {
+        w.duration = *d;
+      }
+      step.action = w;
+    } else if (present[0] == "parallel") {
+      ParallelStep p;
+      SpecNode list = node.Child("parallel");
+      if (!list.defined()) {
+        list.Error("expected a list of at least one step, got nothing");
+      } else {
+        std::vector<SpecNode> items = list.Items();
+        if (list.IsSequence() && items.empty()) list.Error("expected at least one step");
+        for (SpecNode& item : items) {
+          if (auto s = ParseStep(item, ctx)) p.steps.push_back(std::move(*s));
+        }
+      }
+      step.action = std::move(p);
+    } else {
+      step.action = ParseInject(node, ctx);
+    }
+    node.Finish();
+    return step;
+  }
+
+  InjectStep ParseInject(SpecNode& node, MethodContext* ctx) {
+    InjectStep s;
+    ++ctx->injects;
+    s.kind = node.RequiredString("inject");
+    RejectEmpty(node, {"name", "select", "duration"});
+    std::optional<std::string> name = node.OptString("name");
+    if (name && name->empty()) node.ErrorAt("name", "expected a non-empty string");
+    const bool is_default = !name || name->empty();
+    s.name = is_default ? (s.kind.empty() ? std::string("inject") : s.kind) + "-" +
+                              std::to_string(ctx->injects)
+                        : *name;
+    auto [it, inserted] =
+        ctx->step_names.emplace(s.name, MethodContext::NameUse{node.path(), is_default});
+    if (!inserted) {
+      const std::string other =
+          it->second.path + (it->second.is_default ? " (its default name)" : "");
+      if (is_default) {
+        node.ErrorAt("inject", "this step's default name '" + s.name + "' is already used by " +
+                                   other + "; give it a name:");
+      } else {
+        node.ErrorAt("name", "duplicate step name '" + s.name + "'; also used by " + other);
+      }
+    }
+    s.select = ParseSelect(node);
+    s.duration = OptPositiveDuration(node, "duration", kMaxPhase);
+    if (!s.kind.empty()) {
+      const std::vector<std::string> names = registries_.injectors.Names();
+      if (const InjectorKind* kind = registries_.injectors.Find(s.kind)) {
+        s.injector = ParseKindSpec<Injector>(*kind, node, *ctx->target, "injector");
+      } else {
+        node.Child("spec");
+        node.ErrorAt("inject", "unknown injector kind '" + s.kind + "'" +
+                                   Suggestion(s.kind, names) + "; registered kinds: " +
+                                   (names.empty() ? std::string("(none)") : Join(names, ", ")));
+      }
+    } else {
+      node.Child("spec");
+    }
+    return s;
+  }
+
+  SelectSpec ParseSelect(SpecNode& step) {
+    SelectSpec s;
+    SpecNode node = step.Child("select");
+    if (!node.defined() || !node.ExpectMap()) return s;
+    RejectEmpty(node, {"mode", "max"});
+    SpecNode mode_node = node.Child("mode");
+    const std::string mode = node.Enum("mode", kSelectModes, "one");
+    const bool mode_ok = !mode_node.defined() || mode_node.yaml().Scalar() == mode;
+    s.mode = static_cast<SelectMode>(std::find(kSelectModes.begin(), kSelectModes.end(), mode) -
+                                     kSelectModes.begin());
+
+    SpecNode value = node.Child("value");
+    if (mode_ok) {
+      switch (s.mode) {
+        case SelectMode::kOne:
+        case SelectMode::kAll:
+          if (value.yaml().IsDefined()) {
+            value.Error("not allowed when mode is " + mode +
+                        "; only fixed, fixed-percent and random-max-percent take a value");
+          }
+          break;
+        case SelectMode::kFixed:
+          if (!value.defined()) {
+            value.Error("required when mode is fixed (expected an integer from 1 to " +
+                        std::to_string(kMaxCount) + ")");
+          } else if (auto n = node.OptInt("value", 1, kMaxCount)) {
+            s.value = static_cast<double>(*n);
+          }
+          break;
+        case SelectMode::kFixedPercent:
+        case SelectMode::kRandomMaxPercent:
+          if (!value.defined()) {
+            value.Error("required when mode is " + mode +
+                        " (expected a percentage greater than 0 and at most 100)");
+          } else if (auto p = node.OptNumber("value", -std::numeric_limits<double>::infinity(),
+                                             std::numeric_limits<double>::infinity())) {
+            if (!(*p > 0 && *p <= 100)) {
+              value.Error("expected a percentage greater than 0 and at most 100, got " +
+                          value.yaml().Scalar());
+            } else {
+              s.value = *p;
+            }
+          }
+          break;
+      }
+    }
+    if (auto max = node.OptInt("max", 1, kMaxCount)) {
+      s.max = static_cast<int>(*max);
+      if (s.mode == SelectMode::kFixed && s.value > *max) {
+        node.ErrorAt("max", "max (" + std::to_string(*max) + ") is less than value (" +
+                                FormatNumber(s.value) + "); fixed would select more than max");
+      }
+    }
+    node.Finish();
+    return s;
+  }
+
+  std::shared_ptr<const std::string> file_;
+  std::string base_dir_;
+  const Registries& registries_;
+  Diagnostics* diags_;
+};
+
+}  // namespace
+
+const char* SelectModeName(SelectMode m) {
+  switch (m) {
+    case SelectMode::kOne:
+      return "one";
+    case SelectMode::kAll:
+      return "all";
+    case SelectMode::kFixed:
+      return "fixed";
+    case SelectMode::kFixedPercent:
+      return "fixed-percent";
+    case SelectMode::kRandomMaxPercent:
+      return "random-max-percent";
+  }
+  return "unknown";
+}
+
+const char* ObjectiveTypeName(ObjectiveSpec::Type t) {
+  switch (t) {
+    case ObjectiveSpec::Type::kRecoverWithin:
+      return "recover_within";
+    case ObjectiveSpec::Type::kMustDetect:
+      return "must_detect";
+    case ObjectiveSpec::Type::kMustNotDetect:
+      return "expect_no_impact";
+    case ObjectiveSpec::Type::kMaxDowntime:
+      return "max_downtime";
+    case ObjectiveSpec::Type::kMinAvailability:
+      return "min_availability";
+  }
+  return "unknown";
+}
+
+Plan ParsePlan(const std::string& text, const std::string& file, const Registries& registries,
+               Diagnostics* diags) {
+  // Problems are collected locally first so positions can be completed and the whole list put
+  // in document order before the caller sees it.
+  Diagnostics local;
+  Plan plan;
+  plan.file = file;
+  if (std::optional<YAML::Node> doc = LoadDocument(text, file, &local)) {
+    const MarkIndex index(*doc);
+    for (Diagnostic d : index.bad_keys()) {
+      d.file = file;
+      local.Add(std::move(d));
+    }
+    if (local.empty()) {
+      try {
+        plan = PlanParser(file, registries, &local).Parse(*doc);
+      } catch (const std::exception& e) {
+        // Defensive: yaml-cpp throws on shapes its accessors do not expect.
+        Diagnostic d;
+        d.file = file;
+        d.message = std::string("cannot read this plan: ") + e.what();
+        local.Add(std::move(d));
+      }
+    }
+    std::vector<Diagnostic> items = local.items();
+    for (Diagnostic& d : items) index.Fix(&d);
+    std::stable_sort(items.begin(), items.end(), [](const Diagnostic& a, const Diagnostic& b) {
+      return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+    });
+    for (Diagnostic& d : items) diags->Add(std::move(d));
+  } else {
+    for (const Diagnostic& d : local.items()) diags->Add(d);
+  }
+  return plan;
+}
+
+Plan LoadPlan(const std::string& path, const Registries& registries, Diagnostics* diags) {
+  auto fail = [&](const char* what) {
+    Diagnostic d;
+    d.file = path;
+    d.message =
+        std::string(what) + ": " + std::error_code(errno, std::generic_category()).message();
+    diags->Add(std::move(d));
+    Plan plan;
+    plan.file = path;
+    return plan;
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail("cannot open plan");
+  std::string text;
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int saved = errno;
+      ::close(fd);
+      errno = saved;
+      return fail("cannot read plan");
+    }
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return ParsePlan(text, path, registries, diags);
+}
+
+}  // namespace gameday
