@@ -1,0 +1,255 @@
+#include "reports/report_text.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+
+namespace gameday {
+namespace {
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+// Length of the well-formed UTF-8 sequence at s[i] (its code point in *cp), or 0 when the bytes
+// there are ill-formed. Follows the table of well-formed sequences in Unicode 15, section 3.9.
+size_t DecodeUtf8(std::string_view s, size_t i, uint32_t* cp) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c0 = b(i);
+  if (c0 < 0x80) {
+    *cp = c0;
+    return 1;
+  }
+  size_t len;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (c0 >= 0xC2 && c0 <= 0xDF) {
+    len = 2;
+  } else if (c0 >= 0xE0 && c0 <= 0xEF) {
+    len = 3;
+    if (c0 == 0xE0) lo = 0xA0;
+    if (c0 == 0xED) hi = 0x9F;  // no surrogates
+  } else if (c0 >= 0xF0 && c0 <= 0xF4) {
+    len = 4;
+    if (c0 == 0xF0) lo = 0x90;
+    if (c0 == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  if (b(i + 1) < lo || b(i + 1) > hi) return 0;
+  for (size_t k = 2; k < len; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+  }
+  uint32_t v = c0 & (0xFF >> (len + 1));
+  for (size_t k = 1; k < len; ++k) v = (v << 6) | (b(i + k) & 0x3F);
+  *cp = v;
+  return len;
+}
+
+bool XmlAllowed(uint32_t cp) {
+  if (cp < 0x20) return cp == '\t' || cp == '\n' || cp == '\r';
+  return cp != 0xFFFE && cp != 0xFFFF;
+}
+
+}  // namespace
+
+bool IsValidUtf8(std::string_view s) {
+  uint32_t cp;
+  for (size_t i = 0; i < s.size();) {
+    size_t n = DecodeUtf8(s, i, &cp);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string SanitizeUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  uint32_t cp;
+  for (size_t i = 0; i < s.size();) {
+    size_t n = DecodeUtf8(s, i, &cp);
+    if (n == 0) {
+      out += kReplacement;
+      ++i;
+    } else {
+      out.append(s.data() + i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
+void AppendMarkupEscaped(std::string* out, std::string_view s, bool attribute) {
+  out->reserve(out->size() + s.size());
+  uint32_t cp;
+  for (size_t i = 0; i < s.size();) {
+    char c = s[i];
+    switch (c) {
+      case '&':
+        *out += "&amp;";
+        ++i;
+        continue;
+      case '<':
+        *out += "&lt;";
+        ++i;
+        continue;
+      case '>':
+        *out += "&gt;";
+        ++i;
+        continue;
+      case '"':
+        *out += "&quot;";
+        ++i;
+        continue;
+      case '\'':
+        *out += "&#39;";
+        ++i;
+        continue;
+      case '\t':
+      case '\n':
+      case '\r':
+        if (attribute) {
+          *out += c == '\t' ? "&#9;" : c == '\n' ? "&#10;" : "&#13;";
+        } else {
+          *out += c;
+        }
+        ++i;
+        continue;
+      default:
+        break;
+    }
+    size_t n = DecodeUtf8(s, i, &cp);
+    if (n == 0) {
+      *out += kReplacement;
+      ++i;
+    } else {
+      if (XmlAllowed(cp)) {
+        out->append(s.data() + i, n);
+      } else {
+        *out += kReplacement;
+      }
+      i += n;
+    }
+  }
+}
+
+std::string FormatRfc3339(WallTime t) {
+  using namespace std::chrono;
+  auto ms = floor<milliseconds>(t);
+  auto day = floor<days>(ms);
+  year_month_day ymd{day};
+  hh_mm_ss hms{ms - day};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+                static_cast<int>(hms.minutes().count()), static_cast<int>(hms.seconds().count()),
+                static_cast<int>(hms.subseconds().count()));
+  return buf;
+}
+
+std::string FormatIsoSecondsUtc(WallTime t) {
+  std::string s = FormatRfc3339(t);
+  return s.substr(0, 19);
+}
+
+std::optional<WallTime> ParseRfc3339(std::string_view s) {
+  using namespace std::chrono;
+  size_t pos = 0;
+  auto digits = [&](size_t n, int* v) {
+    if (pos + n > s.size()) return false;
+    int r = 0;
+    for (size_t k = 0; k < n; ++k) {
+      char c = s[pos + k];
+      if (c < '0' || c > '9') return false;
+      r = r * 10 + (c - '0');
+    }
+    pos += n;
+    *v = r;
+    return true;
+  };
+  auto expect = [&](char a, char b) {
+    if (pos < s.size() && (s[pos] == a || s[pos] == b)) {
+      ++pos;
+      return true;
+    }
+    return false;
+  };
+  int y, mo, d, h, mi, sec;
+  if (!digits(4, &y) || !expect('-', '-') || !digits(2, &mo) || !expect('-', '-') ||
+      !digits(2, &d) || !expect('T', 't') || !digits(2, &h) || !expect(':', ':') ||
+      !digits(2, &mi) || !expect(':', ':') || !digits(2, &sec)) {
+    return std::nullopt;
+  }
+  year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
+  if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  int64_t nanos = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    size_t start = pos;
+    int64_t scale = 100000000;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      nanos += (s[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start) return std::nullopt;
+  }
+  int offset_min = 0;
+  if (expect('Z', 'z')) {
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    int sign = s[pos] == '-' ? -1 : 1;
+    ++pos;
+    int oh, om;
+    if (!digits(2, &oh) || !expect(':', ':') || !digits(2, &om) || oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset_min = sign * (oh * 60 + om);
+  } else {
+    return std::nullopt;
+  }
+  if (pos != s.size()) return std::nullopt;
+  auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} + nanoseconds{nanos} -
+            minutes{offset_min};
+  return time_point_cast<WallTime::duration>(tp);
+}
+
+std::string FormatFixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  std::string out = buf;
+  // "-0.00" reads as a sign error to people.
+  if (out[0] == '-' && out.find_first_not_of("-0.") == std::string::npos) out.erase(0, 1);
+  return out;
+}
+
+std::string FormatCompact(double v) {
+  if (!std::isfinite(v)) return std::isnan(v) ? "n/a" : (v > 0 ? "∞" : "-∞");
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v + 0.0);
+  return buf;
+}
+
+namespace {
+int SecondsDecimals(double s) { return std::fabs(s) < 1 ? 3 : 2; }
+}  // namespace
+
+std::string FormatSeconds(double s) {
+  if (!std::isfinite(s)) return "n/a";
+  return FormatFixed(s, SecondsDecimals(s)) + " s";
+}
+
+std::string FormatSecondsWithBound(double s, const std::optional<std::pair<double, double>>& b) {
+  if (!std::isfinite(s)) return "n/a";
+  int dec = SecondsDecimals(s);
+  std::string out = FormatFixed(s, dec) + " s";
+  if (b) out += " (" + FormatFixed(b->first, dec) + "\u2013" + FormatFixed(b->second, dec) + ")";
+  return out;
+}
+
+std::string FormatPercent(double ratio) {
+  if (!std::isfinite(ratio)) return "n/a";
+  return FormatFixed(ratio * 100, 2) + " %";
+}
+
+}  // namespace gameday
