@@ -142,6 +142,7 @@ ExperimentResult ExperimentRun::Run() {
   } else {
     sampling_ = sampling_factory_(spec_.verifiers, clock_);
     sampling_->Start(epoch_);
+    for (const WatchSpec& w : spec_.watches) w.watch->Start(epoch_);
     Event("engine", "sampling " + std::to_string(spec_.verifiers.size()) +
                         " verifier(s); warm-up " + FormatDuration(spec_.warmup));
     std::jthread monitor([this](std::stop_token st) { Monitor(st); });
@@ -168,6 +169,13 @@ ExperimentResult ExperimentRun::Run() {
     monitor.request_stop();
     monitor.join();
     sampling_->Stop();
+    for (const WatchSpec& w : spec_.watches) {
+      std::vector<TimelineEvent> seen = w.watch->Stop();
+      std::lock_guard lock(mu_);
+      result_.events.insert(result_.events.end(), seen.begin(), seen.end());
+    }
+    std::stable_sort(result_.events.begin(), result_.events.end(),
+                     [](const TimelineEvent& a, const TimelineEvent& b) { return a.t < b.t; });
     Event("engine", "sampling stopped");
   }
   result_.end_wall = clock_.WallNow();

@@ -412,6 +412,26 @@ class PlanParser {
     std::vector<std::string> known_verifiers;
     for (const auto& [name, path] : verifier_names) known_verifiers.push_back(name);
 
+    for (SpecNode& item : node.Child("watch").Items()) {
+      if (!item.ExpectMap()) continue;
+      WatchSpec w;
+      w.path = item.path();
+      w.kind = item.RequiredString("kind");
+      if (const WatchKind* kind = registries_.watches.Find(w.kind)) {
+        w.watch = ParseKindSpec<Watch>(*kind, item, e.target, "watch");
+      } else {
+        item.Child("spec");
+        if (!w.kind.empty()) {
+          const std::vector<std::string> names = registries_.watches.Names();
+          item.ErrorAt("kind", "unknown watch kind '" + w.kind + "'" + Suggestion(w.kind, names) +
+                                   "; registered kinds: " +
+                                   (names.empty() ? std::string("(none)") : Join(names, ", ")));
+        }
+      }
+      item.Finish();
+      e.watches.push_back(std::move(w));
+    }
+
     MethodContext ctx;
     ctx.target = &e.target;
     for (SpecNode& item : RequiredList(node, "method", "step")) {

@@ -13,6 +13,7 @@
 #include "experiments/target.h"
 #include "injectors/injector.h"
 #include "verifiers/verifier.h"
+#include "watches/watch.h"
 
 namespace gameday {
 
@@ -61,6 +62,13 @@ struct Step {
   std::variant<InjectStep, WaitStep, ParallelStep> action;
 };
 
+// Something recorded on the timeline during the experiment (pod and node changes, ...).
+struct WatchSpec {
+  std::string path;
+  std::string kind;
+  std::shared_ptr<Watch> watch;
+};
+
 // One assertion; each becomes a JUnit test case.
 struct ObjectiveSpec {
   enum class Type { kRecoverWithin, kMustDetect, kMustNotDetect, kMaxDowntime, kMinAvailability };
@@ -85,6 +93,7 @@ struct ExperimentSpec {
   std::map<std::string, std::string> labels;
   TargetSpec target;
   std::vector<VerifierSpec> verifiers;
+  std::vector<WatchSpec> watches;
   std::vector<Step> method;
   std::vector<ObjectiveSpec> objectives;
   std::vector<AbortSpec> aborts;
@@ -103,6 +112,7 @@ struct Plan {
 struct Registries {
   Registry<InjectorKind> injectors;
   Registry<VerifierKind> verifiers;
+  Registry<WatchKind> watches;
 };
 
 // Parses and validates a whole plan. Every problem goes into `diags`; the plan is usable only

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -33,5 +35,15 @@ class Registry {
  private:
   std::map<std::string, std::unique_ptr<Kind>> kinds_;
 };
+
+// Registers a built-in kind; a duplicate name is a programming error, never a user's: fail loudly.
+template <typename Kind>
+void RegisterOrDie(Registry<Kind>& registry, std::unique_ptr<Kind> kind) {
+  Status s = registry.Register(std::move(kind));
+  if (!s.ok()) {
+    std::fprintf(stderr, "gameday: %s\n", s.ToString().c_str());
+    std::abort();
+  }
+}
 
 }  // namespace gameday

@@ -1,0 +1,12 @@
+#pragma once
+
+#include "experiments/registry.h"
+#include "injectors/injector.h"
+
+namespace gameday {
+
+// Adds every injector kind that ships with gameday. Built in main (no static self-registration),
+// so a test can build a registry holding only what it needs.
+void RegisterBuiltinInjectors(Registry<InjectorKind>& registry);
+
+}  // namespace gameday

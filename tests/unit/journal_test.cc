@@ -1,0 +1,539 @@
+#include "experiments/journal.h"
+
+#include <Poco/Checksum.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace gameday {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the test temp dir, removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::path(testing::TempDir()) / "journal_test.XXXXXX").string();
+    char* p = ::mkdtemp(tmpl.data());
+    if (!p) ADD_FAILURE() << "mkdtemp failed";
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+JournalRecord MakeRecord(const std::string& fault_id, const std::string& run_id = "run1") {
+  JournalRecord r;
+  r.fault_id = fault_id;
+  r.run_id = run_id;
+  r.kind = "process";
+  r.target_id = "pid:42:1234";
+  r.target_display = "pid 42 demo --port 18081";
+  r.revert = R"({"action":"freeze","pid":42,"starttime":1234})";
+  r.injected_unix_ms = 1700000000123;
+  r.expires_unix_ms = 1700000060123;
+  return r;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+}
+
+std::vector<std::string> FaultIds(const std::vector<JournalRecord>& records) {
+  std::vector<std::string> ids;
+  for (const auto& r : records) ids.push_back(r.fault_id);
+  return ids;
+}
+
+// The journal of `run_id` as ReadJournals sees it, or nullopt if it has no such file.
+std::optional<JournalFile> FindJournal(const std::string& dir, const std::string& run_id) {
+  auto files = ReadJournals(dir);
+  EXPECT_TRUE(files.ok()) << files.status().ToString();
+  if (!files.ok()) return std::nullopt;
+  for (const auto& f : *files) {
+    if (f.run_id == run_id) return f;
+  }
+  return std::nullopt;
+}
+
+std::string Crc32Hex(const std::string& data) {
+  Poco::Checksum crc(Poco::Checksum::TYPE_CRC32);
+  crc.update(data);
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", crc.checksum());
+  return buf;
+}
+
+TEST(JournalTest, RecordClearAndLive) {
+  TempDir dir;
+  auto journal = Journal::Open(dir.path() + "/nested/journal", "run1");
+  ASSERT_TRUE(journal.ok()) << journal.status().ToString();
+  Journal& j = **journal;
+  EXPECT_EQ(j.path(), dir.path() + "/nested/journal/run1.journal");
+
+  ASSERT_TRUE(j.Record(MakeRecord("f1")).ok());
+  ASSERT_TRUE(j.Record(MakeRecord("f2")).ok());
+  ASSERT_TRUE(j.Record(MakeRecord("f3")).ok());
+  ASSERT_TRUE(j.Clear("f2").ok());
+  EXPECT_EQ(FaultIds(j.Live()), (std::vector<std::string>{"f1", "f3"}));
+
+  // What is on disk says the same, and every field survives the round trip.
+  auto parsed = ParseJournal(ReadFile(j.path()));
+  ASSERT_EQ(parsed.size(), 2u);
+  const JournalRecord want = MakeRecord("f1");
+  EXPECT_EQ(parsed[0].fault_id, want.fault_id);
+  EXPECT_EQ(parsed[0].run_id, want.run_id);
+  EXPECT_EQ(parsed[0].kind, want.kind);
+  EXPECT_EQ(parsed[0].target_id, want.target_id);
+  EXPECT_EQ(parsed[0].target_display, want.target_display);
+  EXPECT_EQ(parsed[0].revert, want.revert);
+  EXPECT_EQ(parsed[0].injected_unix_ms, want.injected_unix_ms);
+  EXPECT_EQ(parsed[0].expires_unix_ms, want.expires_unix_ms);
+  ASSERT_TRUE(j.Clear("f1").ok());
+  ASSERT_TRUE(j.Clear("f3").ok());
+  EXPECT_TRUE(j.Live().empty());
+  EXPECT_TRUE(j.Close().ok());
+}
+
+TEST(JournalTest, LinesAreCrc32PrefixedJsonObjects) {
+  TempDir dir;
+  auto journal = Journal::Open(dir.path(), "fmt");
+  ASSERT_TRUE(journal.ok());
+  JournalRecord odd = MakeRecord("odd\nid \"quoted\"");
+  odd.revert = std::string("{\"x\":\"line\\nbreak\"}\n\xc3\xa9\0tail", 27);
+  ASSERT_TRUE((*journal)->Record(odd).ok());
+  ASSERT_TRUE((*journal)->Clear(odd.fault_id).ok());
+
+  const std::string content = ReadFile((*journal)->path());
+  std::istringstream lines(content);
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    ++n;
+    ASSERT_GT(line.size(), 10u);
+    EXPECT_EQ(line[8], ' ');
+    EXPECT_EQ(line[9], '{');
+    // Checked against an independent CRC-32 implementation (Poco's, which is zlib's).
+    EXPECT_EQ(line.substr(0, 8), Crc32Hex(line.substr(9))) << line;
+  }
+  EXPECT_EQ(n, 2);  // embedded newlines were escaped, not written raw
+  EXPECT_EQ(content.back(), '\n');
+
+  // Special characters round-trip exactly.
+  const std::string without_clear = content.substr(0, content.find('\n') + 1);
+  auto parsed = ParseJournal(without_clear);
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_EQ(parsed[0].fault_id, odd.fault_id);
+  EXPECT_EQ(parsed[0].revert, odd.revert);
+  EXPECT_TRUE(ParseJournal(content).empty());
+}
+
+TEST(JournalTest, ReopenAfterCrashKeepsLiveFaults) {
+  TempDir dir;
+  std::string path;
+  {
+    auto journal = Journal::Open(dir.path(), "crashy");
+    ASSERT_TRUE(journal.ok());
+    path = (*journal)->path();
+    ASSERT_TRUE((*journal)->Record(MakeRecord("a")).ok());
+    ASSERT_TRUE((*journal)->Record(MakeRecord("b")).ok());
+    ASSERT_TRUE((*journal)->Clear("a").ok());
+    // Destroyed without Close(): what a crash leaves behind.
+  }
+  ASSERT_TRUE(fs::exists(path));
+  auto found = FindJournal(dir.path(), "crashy");
+  ASSERT_TRUE(found);
+  EXPECT_FALSE(found->locked);
+  EXPECT_EQ(found->path, path);
+  EXPECT_EQ(FaultIds(found->live), std::vector<std::string>{"b"});
+
+  // The same run opening its journal again continues it.
+  auto again = Journal::Open(dir.path(), "crashy");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(FaultIds((*again)->Live()), std::vector<std::string>{"b"});
+  ASSERT_TRUE((*again)->Record(MakeRecord("c")).ok());
+  EXPECT_EQ(FaultIds(ParseJournal(ReadFile(path))), (std::vector<std::string>{"b", "c"}));
+}
+
+TEST(JournalTest, KilledProcessReleasesLockAndKeepsRecords) {
+  TempDir dir;
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(ready[0]);
+    auto journal = Journal::Open(dir.path(), "victim");
+    if (!journal.ok() || !(*journal)->Record(MakeRecord("live-fault", "victim")).ok()) _exit(1);
+    char c = 'x';
+    if (::write(ready[1], &c, 1) != 1) _exit(1);
+    ::pause();  // holds the lock until killed
+    _exit(0);
+  }
+  ::close(ready[1]);
+  struct Reaper {  // the child never outlives the test, even when an assertion fails
+    pid_t pid;
+    ~Reaper() {
+      if (pid <= 0) return;
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{child};
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+
+  auto running = FindJournal(dir.path(), "victim");
+  ASSERT_TRUE(running);
+  EXPECT_TRUE(running->locked);
+  EXPECT_EQ(FaultIds(running->live), std::vector<std::string>{"live-fault"});
+  auto refused = AdoptJournal(running->path);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kFailedPrecondition);
+
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  reaper.pid = 0;  // reaped: its pid may be reused now
+
+  auto orphan = FindJournal(dir.path(), "victim");
+  ASSERT_TRUE(orphan);
+  EXPECT_FALSE(orphan->locked);
+  EXPECT_EQ(FaultIds(orphan->live), std::vector<std::string>{"live-fault"});
+  auto adopted = AdoptJournal(orphan->path);
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  EXPECT_EQ(FaultIds((*adopted)->Live()), std::vector<std::string>{"live-fault"});
+}
+
+TEST(JournalTest, TornTailReadsAsEndAndIsCutOnAdopt) {
+  TempDir dir;
+  std::string path;
+  {
+    auto journal = Journal::Open(dir.path(), "torn");
+    ASSERT_TRUE(journal.ok());
+    path = (*journal)->path();
+    ASSERT_TRUE((*journal)->Record(MakeRecord("first")).ok());
+    ASSERT_TRUE((*journal)->Record(MakeRecord("second")).ok());
+  }
+  const std::string full = ReadFile(path);
+  const size_t first_end = full.find('\n') + 1;
+  // Every cut inside the second line reads as if the second line was never written.
+  for (size_t cut = first_end; cut < full.size(); cut += 7) {
+    EXPECT_EQ(FaultIds(ParseJournal(full.substr(0, cut))), std::vector<std::string>{"first"})
+        << "cut at " << cut;
+  }
+  const std::string torn = full.substr(0, first_end + (full.size() - first_end) / 2);
+  WriteFile(path, torn);
+
+  auto adopted = AdoptJournal(path);
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  EXPECT_EQ(FaultIds((*adopted)->Live()), std::vector<std::string>{"first"});
+  // Appends after the cut are readable: the torn bytes were removed, not appended after.
+  ASSERT_TRUE((*adopted)->Record(MakeRecord("third")).ok());
+  EXPECT_EQ(ReadFile(path).substr(0, first_end), full.substr(0, first_end));
+  EXPECT_EQ(FaultIds(ParseJournal(ReadFile(path))), (std::vector<std::string>{"first", "third"}));
+  // A torn line was never acknowledged: no copy of it is kept.
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().string().find(".corrupt"), std::string::npos) << e.path();
+  }
+}
+
+TEST(JournalTest, CorruptChecksumInTheMiddleStopsThere) {
+  TempDir dir;
+  std::string path;
+  {
+    auto journal = Journal::Open(dir.path(), "corrupt");
+    ASSERT_TRUE(journal.ok());
+    path = (*journal)->path();
+    for (const char* id : {"one", "two", "three"}) {
+      ASSERT_TRUE((*journal)->Record(MakeRecord(id)).ok());
+    }
+  }
+  std::string content = ReadFile(path);
+  const size_t second = content.find('\n') + 1;
+
+  std::string bad_crc = content;
+  bad_crc[second] = bad_crc[second] == '0' ? '1' : '0';
+  EXPECT_EQ(FaultIds(ParseJournal(bad_crc)), std::vector<std::string>{"one"});
+
+  std::string bad_body = content;  // a flipped bit in the JSON, checksum untouched
+  bad_body[second + 30] ^= 0x01;
+  EXPECT_EQ(FaultIds(ParseJournal(bad_body)), std::vector<std::string>{"one"});
+
+  std::string upper_hex = content;  // the writer only writes lowercase hex
+  for (size_t i = second; i < second + 8; ++i) upper_hex[i] = 'A';
+  EXPECT_EQ(FaultIds(ParseJournal(upper_hex)), std::vector<std::string>{"one"});
+
+  WriteFile(path, bad_crc);
+  auto found = FindJournal(dir.path(), "corrupt");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(FaultIds(found->live), std::vector<std::string>{"one"});
+
+  // Adopting cuts the unreadable part off but keeps it next to the journal for a person.
+  auto adopted = AdoptJournal(path);
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  EXPECT_EQ(FaultIds((*adopted)->Live()), std::vector<std::string>{"one"});
+  int kept = 0;
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    if (e.path().string().find("corrupt.journal.corrupt-") != std::string::npos) {
+      ++kept;
+      EXPECT_EQ(ReadFile(e.path().string()), bad_crc.substr(second));
+    }
+  }
+  EXPECT_EQ(kept, 1);
+  EXPECT_EQ(ReadFile(path), content.substr(0, second));
+  // The kept copy is not itself taken for a journal.
+  auto files = ReadJournals(dir.path());
+  ASSERT_TRUE(files.ok());
+  EXPECT_EQ(files->size(), 1u);
+}
+
+TEST(JournalTest, LockPreventsAdoptionWhileHeld) {
+  TempDir dir;
+  auto owner = Journal::Open(dir.path(), "held");
+  ASSERT_TRUE(owner.ok());
+  ASSERT_TRUE((*owner)->Record(MakeRecord("f")).ok());
+
+  auto found = FindJournal(dir.path(), "held");
+  ASSERT_TRUE(found);
+  EXPECT_TRUE(found->locked);
+  auto adopt = AdoptJournal((*owner)->path());
+  ASSERT_FALSE(adopt.ok());
+  EXPECT_EQ(adopt.status().code(), Status::Code::kFailedPrecondition);
+  auto second_open = Journal::Open(dir.path(), "held");
+  EXPECT_FALSE(second_open.ok());
+
+  // Reading did not disturb the owner's lock or its appends.
+  ASSERT_TRUE((*owner)->Record(MakeRecord("g")).ok());
+  const std::string path = (*owner)->path();
+  owner->reset();  // crash
+
+  auto adopter = AdoptJournal(path);
+  ASSERT_TRUE(adopter.ok()) << adopter.status().ToString();
+  EXPECT_EQ(FaultIds((*adopter)->Live()), (std::vector<std::string>{"f", "g"}));
+  // Now the adopter holds it: nobody else may take it.
+  EXPECT_FALSE(AdoptJournal(path).ok());
+  auto held = FindJournal(dir.path(), "held");
+  ASSERT_TRUE(held);
+  EXPECT_TRUE(held->locked);
+
+  ASSERT_TRUE((*adopter)->Clear("f").ok());
+  ASSERT_TRUE((*adopter)->Clear("g").ok());
+  ASSERT_TRUE((*adopter)->Close().ok());
+  EXPECT_FALSE(fs::exists(path));
+}
+
+TEST(JournalTest, CloseDeletesOnlyWhenNothingIsLive) {
+  TempDir dir;
+  auto busy = Journal::Open(dir.path(), "busy");
+  ASSERT_TRUE(busy.ok());
+  ASSERT_TRUE((*busy)->Record(MakeRecord("left-behind")).ok());
+  ASSERT_TRUE((*busy)->Close().ok());
+  EXPECT_TRUE(fs::exists((*busy)->path()));
+  EXPECT_TRUE((*busy)->Close().ok());  // twice is harmless
+  EXPECT_FALSE((*busy)->Record(MakeRecord("late")).ok());
+  auto found = FindJournal(dir.path(), "busy");
+  ASSERT_TRUE(found);
+  EXPECT_FALSE(found->locked);  // closing released the lock
+  EXPECT_EQ(FaultIds(found->live), std::vector<std::string>{"left-behind"});
+
+  auto clean = Journal::Open(dir.path(), "clean");
+  ASSERT_TRUE(clean.ok());
+  ASSERT_TRUE((*clean)->Record(MakeRecord("x")).ok());
+  ASSERT_TRUE((*clean)->Clear("x").ok());
+  ASSERT_TRUE((*clean)->Close().ok());
+  EXPECT_FALSE(fs::exists((*clean)->path()));
+  EXPECT_FALSE(FindJournal(dir.path(), "clean"));
+
+  auto empty = Journal::Open(dir.path(), "empty");
+  ASSERT_TRUE(empty.ok());
+  ASSERT_TRUE((*empty)->Close().ok());
+  EXPECT_FALSE(fs::exists((*empty)->path()));
+}
+
+TEST(JournalTest, RecordingAFaultAgainReplacesIt) {
+  TempDir dir;
+  auto journal = Journal::Open(dir.path(), "retry");
+  ASSERT_TRUE(journal.ok());
+  JournalRecord r = MakeRecord("f");
+  ASSERT_TRUE((*journal)->Record(r).ok());
+  r.revert = R"({"action":"stop"})";
+  ASSERT_TRUE((*journal)->Record(r).ok());
+  auto live = (*journal)->Live();
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].revert, r.revert);
+  auto parsed = ParseJournal(ReadFile((*journal)->path()));
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_EQ(parsed[0].revert, r.revert);
+  EXPECT_FALSE((*journal)->Record(MakeRecord("")).ok());
+  EXPECT_FALSE((*journal)->Clear("").ok());
+}
+
+TEST(JournalTest, RejectsBadRunIdsAndPaths) {
+  TempDir dir;
+  const std::vector<std::string> bad_ids = {"",    ".",         "..",
+                                            "a/b", "../escape", std::string("nul\0x", 5)};
+  for (const std::string& bad : bad_ids) {
+    EXPECT_FALSE(Journal::Open(dir.path(), bad).ok()) << bad;
+  }
+  EXPECT_FALSE(AdoptJournal(dir.path() + "/missing.journal").ok());
+  WriteFile(dir.path() + "/notes.txt", "hello\n");
+  EXPECT_FALSE(AdoptJournal(dir.path() + "/notes.txt").ok());
+  // A file in the way of the directory is an error, not a crash.
+  EXPECT_FALSE(Journal::Open(dir.path() + "/notes.txt/sub", "r").ok());
+}
+
+TEST(JournalTest, ReadJournalsOfMissingDirIsEmpty) {
+  TempDir dir;
+  auto files = ReadJournals(dir.path() + "/does/not/exist");
+  ASSERT_TRUE(files.ok());
+  EXPECT_TRUE(files->empty());
+}
+
+TEST(JournalTest, ReadJournalsListsEveryRun) {
+  TempDir dir;
+  auto a = Journal::Open(dir.path(), "run-a");
+  auto b = Journal::Open(dir.path(), "run-b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE((*a)->Record(MakeRecord("fa", "run-a")).ok());
+  ASSERT_TRUE((*b)->Record(MakeRecord("fb", "run-b")).ok());
+  b->reset();
+  WriteFile(dir.path() + "/unrelated.txt", "x");
+  auto files = ReadJournals(dir.path());
+  ASSERT_TRUE(files.ok());
+  ASSERT_EQ(files->size(), 2u);
+  EXPECT_EQ((*files)[0].run_id, "run-a");
+  EXPECT_TRUE((*files)[0].locked);
+  EXPECT_EQ((*files)[1].run_id, "run-b");
+  EXPECT_FALSE((*files)[1].locked);
+  EXPECT_EQ(FaultIds((*files)[1].live), std::vector<std::string>{"fb"});
+}
+
+TEST(JournalTest, ParseJournalOnGarbageNeverCrashes) {
+  const std::vector<std::string> garbage = {
+      "",
+      "\n",
+      "\n\n\n",
+      "00000000 \n",
+      "00000000 {}\n",
+      "zzzzzzzz {\"op\":\"inject\"}\n",
+      "12345678",
+      "1234567 {}\n",
+      std::string(100000, 'a'),
+      std::string(1000, '\n'),
+      std::string("\0\0\0\0\0\0\0\0 \0\n", 11),
+      "ffffffff " + std::string(5000, '[') + "\n",
+  };
+  for (const std::string& g : garbage) EXPECT_TRUE(ParseJournal(g).empty());
+
+  // Lines with a valid checksum but content the reader must refuse.
+  for (const std::string& json :
+       {std::string("{}"), std::string("[]"), std::string("null"), std::string("{\"op\":1}"),
+        std::string("{\"op\":\"inject\",\"fault_id\":\"x\"}"),
+        std::string("{\"op\":\"clear\",\"fault_id\":\"\"}"),
+        std::string("{\"op\":\"bogus\",\"fault_id\":\"x\"}"),
+        std::string("{\"op\":\"inject\",\"fault_id\":\"x\",\"run_id\":\"r\",\"kind\":\"k\","
+                    "\"target_id\":\"t\",\"target_display\":\"d\",\"revert\":\"{}\","
+                    "\"injected_unix_ms\":1.5,\"expires_unix_ms\":0}"),
+        std::string("{\"op\":\"clear\",\"fault_id\":\"x\"} trailing"), std::string(3000, '{')}) {
+    EXPECT_TRUE(ParseJournal(Crc32Hex(json) + " " + json + "\n").empty()) << json;
+  }
+}
+
+TEST(JournalTest, ParseJournalFuzz) {
+  // A real journal to mutate, so the fuzzing reaches past the checksum too.
+  TempDir dir;
+  std::string valid;
+  {
+    auto journal = Journal::Open(dir.path(), "seed");
+    ASSERT_TRUE(journal.ok());
+    for (int i = 0; i < 4; ++i)
+      ASSERT_TRUE((*journal)->Record(MakeRecord("f" + std::to_string(i))).ok());
+    ASSERT_TRUE((*journal)->Clear("f1").ok());
+    valid = ReadFile((*journal)->path());
+  }
+  ASSERT_EQ(ParseJournal(valid).size(), 3u);
+
+  std::mt19937_64 rng(20251126);
+  std::uniform_int_distribution<int> byte(0, 255);
+  size_t survived = 0;
+  for (int iter = 0; iter < 10000; ++iter) {
+    std::string input;
+    switch (iter % 4) {
+      case 0: {  // random bytes, biased towards the characters the format uses
+        const size_t n = rng() % 512;
+        for (size_t i = 0; i < n; ++i) {
+          const int roll = byte(rng);
+          input += roll < 20   ? '\n'
+                   : roll < 40 ? ' '
+                   : roll < 60 ? '{'
+                               : static_cast<char>(byte(rng));
+        }
+        break;
+      }
+      case 1: {  // a valid journal with a few flipped bytes
+        input = valid;
+        const int flips = 1 + static_cast<int>(rng() % 4);
+        for (int f = 0; f < flips; ++f) input[rng() % input.size()] = static_cast<char>(byte(rng));
+        break;
+      }
+      case 2:  // truncated anywhere
+        input = valid.substr(0, rng() % (valid.size() + 1));
+        break;
+      case 3: {  // random JSON-ish bodies under a correct checksum
+        std::string json = "{\"op\":\"inject\",\"fault_id\":\"";
+        const size_t n = rng() % 64;
+        for (size_t i = 0; i < n; ++i) json += static_cast<char>(byte(rng));
+        if (rng() % 2) json += "\"}";
+        input = valid + Crc32Hex(json) + " " + json + "\n";
+        break;
+      }
+    }
+    const auto live = ParseJournal(input);
+    EXPECT_LE(live.size(), 4u);
+    for (const auto& r : live) EXPECT_FALSE(r.fault_id.empty());
+    survived += live.size();
+  }
+  // The mutations were not all rejected wholesale: prefixes of the valid journal still parse.
+  EXPECT_GT(survived, 0u);
+}
+
+TEST(JournalTest, DefaultStateDirHonoursEnvironment) {
+  const char* saved = std::getenv("GAMEDAY_STATE_DIR");
+  const std::string saved_value = saved ? saved : "";
+  ::setenv("GAMEDAY_STATE_DIR", "/some/where", 1);
+  EXPECT_EQ(DefaultStateDir(), "/some/where");
+  ::unsetenv("GAMEDAY_STATE_DIR");
+  const std::string dflt = DefaultStateDir();
+  if (::geteuid() == 0) {
+    EXPECT_EQ(dflt, "/var/lib/gameday");
+  } else {
+    EXPECT_NE(dflt.find("gameday"), std::string::npos);
+    EXPECT_EQ(dflt[0], '/');
+  }
+  if (saved) ::setenv("GAMEDAY_STATE_DIR", saved_value.c_str(), 1);
+}
+
+}  // namespace
+}  // namespace gameday

@@ -1,0 +1,12 @@
+#pragma once
+
+#include <memory>
+
+#include "watches/watch.h"
+
+namespace gameday {
+
+// Kind "kubernetes": pod and node changes from the target cluster's watch API.
+std::unique_ptr<WatchKind> MakeKubernetesWatchKind();
+
+}  // namespace gameday
