@@ -15,7 +15,7 @@ export GAMEDAY_K8S_BIN
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGAMEDAY_SANITIZE=ON >/dev/null
-cmake --build build-asan -j "$jobs"
+cmake --build build-asan -j "$jobs" --target gameday_unit_tests
 
 status=0
 passed=0

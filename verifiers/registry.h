@@ -1,0 +1,11 @@
+#pragma once
+
+#include "experiments/registry.h"
+#include "verifiers/verifier.h"
+
+namespace gameday {
+
+// Registers every verifier kind that ships with gameday: one line per kind in registry.cc.
+void RegisterBuiltinVerifiers(Registry<VerifierKind>& registry);
+
+}  // namespace gameday

@@ -1,0 +1,170 @@
+#include "verifiers/tcp/tcp_verifier.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+
+#include <cctype>
+#include <mutex>
+#include <vector>
+
+#include "verifiers/probe/probe_loop.h"
+
+namespace gameday {
+namespace {
+
+bool IsIpv6Literal(const std::string& host) {
+  in6_addr addr{};
+  return inet_pton(AF_INET6, host.c_str(), &addr) == 1;
+}
+
+bool IsHostName(const std::string& host) {
+  for (unsigned char c : host) {
+    if (!std::isalnum(c) && c != '.' && c != '-' && c != '_') return false;
+  }
+  return !host.empty();
+}
+
+class TcpVerifier : public Verifier {
+ public:
+  explicit TcpVerifier(TcpProbeSpec spec) : spec_(std::move(spec)) {
+    EnsureCurlGlobalInit();
+    const bool v6 = spec_.host.find(':') != std::string::npos;
+    address_ = (v6 ? "[" + spec_.host + "]" : spec_.host) + ":" + std::to_string(spec_.port);
+    url_ = "http://" + address_ + "/";
+  }
+
+  ~TcpVerifier() override {
+    for (auto& probe : probes_) curl_easy_cleanup(probe->easy);
+  }
+
+  void Begin(ProbeIo& io, std::function<void(ProbeOutcome)> done) override {
+    Probe* probe = Acquire();
+    if (probe == nullptr) {
+      done(ProbeOutcome{Health::kUnknown, 0, std::nullopt, "cannot create a libcurl handle"});
+      return;
+    }
+    probe->errbuf[0] = '\0';
+    probe->done = std::move(done);
+    io.AddTransfer(probe->easy, [this, probe](int code) { Complete(probe, code); });
+  }
+
+  std::string Describe() const override { return "tcp connect " + address_; }
+
+ private:
+  struct Probe {
+    CURL* easy = nullptr;
+    char errbuf[CURL_ERROR_SIZE] = {};
+    std::function<void(ProbeOutcome)> done;
+  };
+
+  Probe* Acquire() {
+    std::lock_guard lock(mu_);
+    if (!free_.empty()) {
+      Probe* p = free_.back();
+      free_.pop_back();
+      return p;
+    }
+    auto probe = std::make_unique<Probe>();
+    probe->easy = curl_easy_init();
+    if (probe->easy == nullptr) return nullptr;
+    CURL* e = probe->easy;
+    const long timeout_ms = static_cast<long>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(spec_.timeout).count());
+    curl_easy_setopt(e, CURLOPT_URL, url_.c_str());
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
+    // Connect and stop: no request is sent. Every probe is a new connection, closed at once.
+    curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, probe->errbuf);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    probes_.push_back(std::move(probe));
+    return probes_.back().get();
+  }
+
+  void Complete(Probe* probe, int curl_code) {
+    const auto code = static_cast<CURLcode>(curl_code);
+    ProbeOutcome outcome;
+    curl_off_t connect_us = 0;
+    curl_easy_getinfo(probe->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+    outcome.latency_ms = static_cast<double>(connect_us) / 1e3;
+    if (code == CURLE_OK) {
+      outcome.health = Health::kHealthy;
+    } else {
+      outcome.health = code == CURLE_FAILED_INIT || code == CURLE_OUT_OF_MEMORY ||
+                               code == CURLE_ABORTED_BY_CALLBACK
+                           ? Health::kUnknown
+                           : Health::kUnhealthy;
+      outcome.detail = probe->errbuf[0] != '\0' ? probe->errbuf : curl_easy_strerror(code);
+    }
+    std::function<void(ProbeOutcome)> done = std::move(probe->done);
+    probe->done = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      free_.push_back(probe);
+    }
+    done(std::move(outcome));
+  }
+
+  const TcpProbeSpec spec_;
+  std::string address_;
+  std::string url_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Probe>> probes_;
+  std::vector<Probe*> free_;
+};
+
+class TcpVerifierKind : public VerifierKind {
+ public:
+  std::string Name() const override { return "tcp"; }
+  std::unique_ptr<Verifier> Parse(SpecNode& spec, const TargetSpec& target) const override {
+    std::optional<TcpProbeSpec> parsed = ParseTcpProbeSpec(spec);
+    if (!parsed) return nullptr;
+    return std::make_unique<TcpVerifier>(std::move(*parsed));
+  }
+};
+
+}  // namespace
+
+std::optional<TcpProbeSpec> ParseTcpProbeSpec(SpecNode& spec) {
+  const size_t problems_before = spec.diagnostics()->size();
+  if (!spec.defined()) {
+    spec.Error("required field is missing (expected a map with host: and port:)");
+    return std::nullopt;
+  }
+  if (!spec.ExpectMap()) return std::nullopt;
+  TcpProbeSpec out;
+  if (!spec.Has("host")) {
+    spec.ErrorAt("host", "required field is missing (expected a host name or IP address)");
+  } else {
+    out.host = spec.RequiredString("host");
+  }
+  if (!out.host.empty()) {
+    if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']') {
+      out.host = out.host.substr(1, out.host.size() - 2);
+    }
+    const bool ok =
+        out.host.find(':') != std::string::npos ? IsIpv6Literal(out.host) : IsHostName(out.host);
+    if (!ok) {
+      spec.ErrorAt("host",
+                   "expected a host name or an IP address (no scheme, port or path); got '" +
+                       out.host + "'");
+    }
+  }
+  if (!spec.Has("port")) {
+    spec.ErrorAt("port", "required field is missing (expected an integer from 1 to 65535)");
+  } else {
+    out.port = static_cast<int>(spec.Int("port", 0, 1, 65535));
+  }
+  out.timeout = spec.DurationField("timeout", std::chrono::seconds(1), std::chrono::milliseconds(1),
+                                   std::chrono::hours(1));
+  spec.Finish();
+  if (spec.diagnostics()->size() != problems_before) return std::nullopt;
+  return out;
+}
+
+std::unique_ptr<VerifierKind> MakeTcpVerifierKind() { return std::make_unique<TcpVerifierKind>(); }
+
+}  // namespace gameday
