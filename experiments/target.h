@@ -12,6 +12,7 @@ struct TargetSpec {
   std::string context;         // kubernetes: context name; empty = current-context
   std::string inventory;       // ssh: inventory file (relative paths resolve against the plan)
   std::string known_hosts;     // ssh: known_hosts file; empty = the inventory's or ~/.ssh's
+  bool insecure_ignore_host_key = false;  // ssh: skip the host key check (explicit opt-in only)
   std::vector<std::string> protected_namespaces = {"kube-system"};
   bool allow_protected = false;
 };

@@ -1,0 +1,78 @@
+#pragma once
+
+// Pieces shared by the injectors that act on hosts over SSH (service-stop, host-partition):
+// loading the plan's inventory, host targets, revert records that carry the connection, and the
+// on-host expiry timer that heals a fault by itself when the tool is gone.
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <optional>
+#include <string>
+
+#include "clients/ssh/inventory.h"
+#include "clients/ssh/ssh_client.h"
+#include "experiments/spec_reader.h"
+#include "experiments/target.h"
+#include "injectors/injector.h"
+
+namespace gameday {
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// The inventory of an ssh target, for an injector's Parse. Problems are reported at `spec` (the
+// target is not ssh, the file is missing) or, for the inventory's own problems, with the
+// inventory's file:line:col. Returns nullopt when anything was wrong.
+std::optional<Inventory> LoadTargetInventory(SpecNode& spec, const TargetSpec& target,
+                                             const std::string& kind);
+
+// A host as a fault target: id = host name, display = "h1 (198.18.7.11)".
+FaultTarget HostTarget(const InventoryHost& host);
+// The inventory host a target stands for.
+Result<InventoryHost> FindTargetHost(const Inventory& inventory, const FaultTarget& target);
+
+// Opens (in parallel) the session to every host a fault may act on, so a missing or changed host
+// key, a refused login or an unreachable host is an error before anything is injected, and the
+// moment of injection is not stretched by SSH handshakes. Every failure is in the message.
+Status ConnectToTargets(SshClient& ssh, const std::vector<InventoryHost>& hosts);
+
+// Writes the endpoint's fields (never a secret: the key's path and the passphrase variable's
+// name only) into the object being written.
+void WriteEndpoint(JsonWriter& w, const SshEndpoint& ep);
+Result<SshEndpoint> ReadEndpoint(const rapidjson::Value& object);
+
+// Replaces "{{name}}" in `text` with the host's vars (plus the built-ins name and address).
+// An unknown variable is an error naming it, the host and `field`.
+Result<std::string> ExpandHostVars(const std::string& text, const InventoryHost& host,
+                                   const std::string& field);
+// Checks "{{...}}" syntax only; "" when fine, else the problem.
+std::string CheckTemplate(const std::string& text);
+
+// A 12-hex-digit id that is stable for the same input (FNV-1a).
+std::string ShortHash(const std::string& text);
+
+// A detached timer on the host that heals the fault after a delay, unless cancelled first. It
+// runs in its own session (setsid + nohup), so it outlives the SSH session, the tool, the tool's
+// machine and its journal. Its pid is kept in `pid_file` on the host, whose path is part of the
+// revert record (the record is written before the timer exists); `marker` appears in the timer's
+// command line so a cancel never signals a process that merely reused the pid.
+struct OnHostExpiry {
+  std::string marker;    // gameday-expiry-<id>
+  std::string pid_file;  // <state_dir>/<marker>.pid
+
+  void Write(JsonWriter& w) const;  // writes "expiry": {...} into the current object
+  static std::optional<OnHostExpiry> Read(const rapidjson::Value& record);
+};
+
+// The expiry for fault `id` on `host`; state_dir = vars.gameday_state_dir or /run/gameday.
+OnHostExpiry MakeExpiry(const InventoryHost& host, const std::string& id);
+// Shell: starts the timer that runs `heal` after `after` (rounded up to whole seconds).
+std::string StartExpiryScript(const OnHostExpiry& e, Duration after, const std::string& heal);
+// Shell: cancels the timer if it is still pending (idempotent; harmless if it already fired).
+std::string CancelExpiryScript(const OnHostExpiry& e);
+
+// Parses a revert record's JSON text; errors name `kind`.
+Result<rapidjson::Document> ParseRecord(const std::string& record, const std::string& kind);
+
+}  // namespace gameday

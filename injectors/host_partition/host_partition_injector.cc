@@ -1,0 +1,278 @@
+#include "injectors/host_partition/host_partition_injector.h"
+
+#include <random>
+#include <sstream>
+
+#include "clients/ssh/inventory.h"
+#include "clients/ssh/ssh_fault.h"
+
+namespace gameday {
+namespace {
+
+using std::chrono::seconds;
+
+constexpr char kKind[] = "host-partition";
+constexpr char kChainPrefix[] = "GAMEDAY-";
+
+struct Spec {
+  std::string hosts;
+  std::string from;  // empty = every other inventory host
+  std::string direction = "both";
+  Duration expiry_margin = seconds(30);
+  Duration command_timeout = seconds(30);
+};
+
+std::string Q(const std::string& s) { return ShellQuote(s); }
+
+// Removes the jumps and the chain; idempotent. Exit status 0 only when the chain is gone.
+std::string TeardownScript(const std::string& chain) {
+  const std::string c = Q(chain);
+  return "while iptables -w -D INPUT -j " + c +
+         " 2>/dev/null; do :; done\n"
+         "while iptables -w -D OUTPUT -j " +
+         c +
+         " 2>/dev/null; do :; done\n"
+         "iptables -w -F " +
+         c +
+         " 2>/dev/null || true\n"
+         "iptables -w -X " +
+         c +
+         " 2>/dev/null || true\n"
+         "! iptables -w -n -L " +
+         c + " >/dev/null 2>&1\n";
+}
+
+// Installs the chain. `peers` are the other side's addresses. The first two rules let the
+// tool's SSH traffic (its address, the sshd port; taken from $SSH_CONNECTION as the host sees
+// it) through whatever follows, so a revert can always get in.
+std::string InstallScript(const std::string& chain, const std::vector<std::string>& peers,
+                          const std::string& direction, const std::string& tool_address,
+                          const std::string& ssh_port) {
+  const std::string c = Q(chain);
+  std::string sh = "iptables -w -N " + c + " 2>/dev/null || iptables -w -F " + c + "\n";
+  if (!tool_address.empty()) {
+    sh += "iptables -w -A " + c + " -s " + Q(tool_address) + " -p tcp --dport " + ssh_port +
+          " -j RETURN\n";
+    sh += "iptables -w -A " + c + " -d " + Q(tool_address) + " -p tcp --sport " + ssh_port +
+          " -j RETURN\n";
+  } else {
+    sh += "iptables -w -A " + c + " -p tcp --dport " + ssh_port + " -j RETURN\n";
+    sh += "iptables -w -A " + c + " -p tcp --sport " + ssh_port + " -j RETURN\n";
+  }
+  // One chain serves INPUT and OUTPUT: in INPUT only -s rules can match a peer, in OUTPUT only
+  // -d rules.
+  for (const std::string& p : peers) {
+    if (direction != "egress") sh += "iptables -w -A " + c + " -s " + Q(p) + " -j DROP\n";
+    if (direction != "ingress") sh += "iptables -w -A " + c + " -d " + Q(p) + " -j DROP\n";
+  }
+  sh += "iptables -w -C INPUT -j " + c + " 2>/dev/null || iptables -w -I INPUT 1 -j " + c + "\n";
+  sh += "iptables -w -C OUTPUT -j " + c + " 2>/dev/null || iptables -w -I OUTPUT 1 -j " + c + "\n";
+  return sh;
+}
+
+std::string DirectionText(const std::string& d) {
+  if (d == "ingress") return "incoming traffic only";
+  if (d == "egress") return "outgoing traffic only";
+  return "both directions";
+}
+
+class HostPartitionInjector : public Injector {
+ public:
+  HostPartitionInjector(Spec spec, Inventory inventory, std::shared_ptr<SshClient> ssh)
+      : spec_(std::move(spec)), inventory_(std::move(inventory)), ssh_(std::move(ssh)) {
+    std::random_device rd;
+    token_ = std::to_string(rd()) + "-" + std::to_string(rd());
+  }
+
+  Result<std::vector<FaultTarget>> Discover(const InjectorEnv& env) override {
+    std::mt19937_64 rng(std::hash<std::string>{}(env.run_id + "/" + spec_.hosts));
+    Result<std::vector<InventoryHost>> hosts = SelectHosts(inventory_, spec_.hosts, rng);
+    if (!hosts.ok()) return hosts.status();
+    std::vector<FaultTarget> targets;
+    for (const InventoryHost& h : *hosts) targets.push_back(HostTarget(h));
+    if (Status s = ConnectToTargets(*ssh_, *hosts); !s.ok()) return s;
+    return targets;
+  }
+
+  Result<std::string> RevertRecord(const FaultTarget& target, const InjectorEnv& env) override {
+    Result<InventoryHost> host = FindTargetHost(inventory_, target);
+    if (!host.ok()) return host.status();
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    WriteEndpoint(w, host->ssh);
+    w.Key("chain");
+    w.String(Chain(*host, env).c_str());
+    Expiry(*host, env).Write(w);
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
+  }
+
+  Status Inject(const FaultTarget& target, const InjectorEnv& env) override {
+    Result<InventoryHost> host = FindTargetHost(inventory_, target);
+    if (!host.ok()) return host.status();
+    Result<std::vector<std::string>> peers = Peers(*host, env);
+    if (!peers.ok()) return peers.status();
+
+    // How the host sees the tool's connection. Asked without sudo, which would drop the
+    // variable from the environment.
+    SshEndpoint plain = host->ssh;
+    plain.sudo = false;
+    Result<CommandResult> conn =
+        ssh_->Run(plain, "echo \"$SSH_CONNECTION\"", spec_.command_timeout);
+    if (!conn.ok()) return conn.status();
+    std::istringstream fields(conn->out);
+    std::string tool_address, tool_port, server_address, server_port;
+    fields >> tool_address >> tool_port >> server_address >> server_port;
+    if (server_port.empty()) server_port = std::to_string(host->ssh.port);
+
+    const std::string chain = Chain(*host, env);
+    const std::string script =
+        "set -e\ncommand -v iptables >/dev/null || { echo 'iptables is not installed' >&2; "
+        "exit 3; }\n" +
+        // The timer goes in first: no rule ever exists without its expiry.
+        StartExpiryScript(Expiry(*host, env), env.duration + spec_.expiry_margin,
+                          TeardownScript(chain)) +
+        InstallScript(chain, *peers, spec_.direction, tool_address, server_port);
+    Result<CommandResult> r = ssh_->Run(host->ssh, script, spec_.command_timeout);
+    if (!r.ok()) return r.status();
+    if (!r->ok()) {
+      return Status(
+          r->exit_status == 3 ? Status::Code::kFailedPrecondition : Status::Code::kInternal,
+          std::string(kKind) + " on " + target.display + ": installing iptables chain " + chain +
+              " failed: " + r->Summary());
+    }
+    return Status::Ok();
+  }
+
+  bool Reversible() const override { return true; }
+
+  std::string DescribeAction(const FaultTarget& target) const override {
+    const std::string other =
+        spec_.from.empty() ? "every other inventory host" : "the hosts of '" + spec_.from + "'";
+    return "cut " + target.display + " off from " + other + " (" + DirectionText(spec_.direction) +
+           ") with iptables over SSH, the tool's SSH exempted; on-host expiry after the fault's "
+           "duration + " +
+           FormatDuration(spec_.expiry_margin);
+  }
+
+ private:
+  std::string Id(const InventoryHost& host, const InjectorEnv& env) const {
+    return ShortHash(env.run_id + "/" + token_ + "/" + host.name);
+  }
+  std::string Chain(const InventoryHost& host, const InjectorEnv& env) const {
+    return kChainPrefix + Id(host, env);
+  }
+  OnHostExpiry Expiry(const InventoryHost& host, const InjectorEnv& env) const {
+    return MakeExpiry(host, Id(host, env));
+  }
+
+  // The other side's addresses: `from` (resolved now, so roles such as etcd-leader are
+  // current) or every other host, never the host itself.
+  Result<std::vector<std::string>> Peers(const InventoryHost& host, const InjectorEnv& env) const {
+    std::vector<InventoryHost> side;
+    if (spec_.from.empty()) {
+      side = inventory_.hosts;
+    } else {
+      std::mt19937_64 rng(std::hash<std::string>{}(env.run_id + "/from/" + spec_.from));
+      Result<std::vector<InventoryHost>> sel = SelectHosts(inventory_, spec_.from, rng);
+      if (!sel.ok()) return sel.status();
+      side = std::move(*sel);
+    }
+    std::vector<std::string> peers;
+    for (const InventoryHost& h : side) {
+      if (h.name == host.name || h.ssh.address == host.ssh.address) continue;
+      if (std::find(peers.begin(), peers.end(), h.ssh.address) == peers.end()) {
+        peers.push_back(h.ssh.address);
+      }
+    }
+    if (peers.empty()) {
+      return Status::FailedPrecondition(
+          std::string(kKind) + ": nothing to cut " + host.name + " off from: the other side ('" +
+          (spec_.from.empty() ? "all" : spec_.from) + "') holds no other host");
+    }
+    return peers;
+  }
+
+  const Spec spec_;
+  const Inventory inventory_;
+  std::shared_ptr<SshClient> ssh_;
+  std::string token_;
+};
+
+class HostPartitionInjectorKind : public InjectorKind {
+ public:
+  explicit HostPartitionInjectorKind(std::shared_ptr<SshClient> ssh) : ssh_(std::move(ssh)) {}
+
+  std::string Name() const override { return kKind; }
+
+  std::unique_ptr<Injector> Parse(SpecNode& spec, const TargetSpec& target) const override {
+    const size_t before = spec.diagnostics()->size();
+    if (!spec.ExpectMap()) return nullptr;
+    Spec s;
+    s.hosts = spec.RequiredString("hosts");
+    s.from = spec.String("from", "");
+    s.direction = spec.Enum("direction", {"both", "ingress", "egress"}, "both");
+    s.expiry_margin =
+        spec.DurationField("expiry_margin", s.expiry_margin, seconds(1), std::chrono::hours(24));
+    s.command_timeout = spec.DurationField("command_timeout", s.command_timeout, seconds(1),
+                                           std::chrono::minutes(10));
+    std::optional<Inventory> inventory = LoadTargetInventory(spec, target, kKind);
+    if (inventory) {
+      if (!s.hosts.empty()) {
+        if (Status v = ValidateSelector(*inventory, s.hosts); !v.ok()) {
+          spec.ErrorAt("hosts", v.message());
+        }
+      }
+      if (!s.from.empty()) {
+        if (Status v = ValidateSelector(*inventory, s.from); !v.ok()) {
+          spec.ErrorAt("from", v.message());
+        }
+      }
+    }
+    spec.Finish();
+    if (spec.diagnostics()->size() != before || !inventory) return nullptr;
+    return std::make_unique<HostPartitionInjector>(std::move(s), std::move(*inventory), ssh_);
+  }
+
+  Status Revert(const std::string& record, const InjectorEnv& env) const override {
+    Result<rapidjson::Document> doc = ParseRecord(record, kKind);
+    if (!doc.ok()) return doc.status();
+    Result<SshEndpoint> ep = ReadEndpoint(*doc);
+    if (!ep.ok()) return ep.status();
+    auto it = doc->FindMember("chain");
+    const std::string chain =
+        it != doc->MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
+    // Never delete a chain that is not ours, whatever the record says.
+    if (chain.rfind(kChainPrefix, 0) != 0 || chain.size() > 28) {
+      return Status::InvalidArgument(std::string(kKind) + ": revert record names chain '" + chain +
+                                     "', not a gameday chain");
+    }
+    std::string script = "{\n" + TeardownScript(chain) + "}";
+    if (std::optional<OnHostExpiry> e = OnHostExpiry::Read(*doc)) {
+      script += " && {\n" + CancelExpiryScript(*e) + "}";
+    }
+    Result<CommandResult> r = ssh_->Run(*ep, script + "\n", seconds(30));
+    if (!r.ok()) return r.status();
+    if (!r->ok()) {
+      return Status::Internal(std::string(kKind) + " revert on " + ep->Label() +
+                              ": removing iptables chain " + chain + " failed: " + r->Summary());
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::shared_ptr<SshClient> ssh_;
+};
+
+}  // namespace
+
+std::unique_ptr<InjectorKind> MakeHostPartitionInjectorKind() {
+  return MakeHostPartitionInjectorKind(std::make_shared<SshClient>());
+}
+
+std::unique_ptr<InjectorKind> MakeHostPartitionInjectorKind(std::shared_ptr<SshClient> ssh) {
+  return std::make_unique<HostPartitionInjectorKind>(std::move(ssh));
+}
+
+}  // namespace gameday
