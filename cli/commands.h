@@ -23,5 +23,6 @@ void AddRunCommand(CLI::App& app, int* exit_code);
 void AddRecoverCommand(CLI::App& app, int* exit_code);
 void AddSandboxCommand(CLI::App& app, int* exit_code);
 void AddReportCommand(CLI::App& app, int* exit_code);
+void AddHistoryCommand(CLI::App& app, int* exit_code);
 
 }  // namespace gameday

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "reports/history.h"
 #include "reports/html_report.h"
 #include "reports/json_report.h"
 #include "reports/junit_report.h"
@@ -19,11 +20,14 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
     std::string input;
     std::string html_out;
     std::string junit_out;
+    std::string history_db;
   };
   auto opts = std::make_shared<Options>();
   render->add_option("RESULT", opts->input, "a result.json written by gameday run")->required();
   render->add_option("-o,--out", opts->html_out, "HTML output (default: next to RESULT)");
   render->add_option("--junit", opts->junit_out, "also write JUnit XML here");
+  render->add_option("--history", opts->history_db,
+                     "add recovery trends from this history database (gameday history --db)");
   render->callback([opts, exit_code] {
     std::ifstream in(opts->input, std::ios::binary);
     if (!in) {
@@ -42,10 +46,20 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
     std::string html_out = opts->html_out;
     if (html_out.empty()) {
       const auto slash = opts->input.find_last_of('/');
-      html_out = (slash == std::string::npos ? "" : opts->input.substr(0, slash + 1)) +
-                 "report.html";
+      html_out =
+          (slash == std::string::npos ? "" : opts->input.substr(0, slash + 1)) + "report.html";
     }
-    std::ofstream(html_out, std::ios::binary | std::ios::trunc) << RenderHtml(*run);
+    std::optional<RunHistory> history;
+    if (!opts->history_db.empty()) {
+      auto loaded = LoadRunHistory(opts->history_db, *run);
+      if (loaded.ok()) {
+        history = std::move(*loaded);
+      } else {
+        std::cerr << "history: " << loaded.status().message() << " (report without trends)\n";
+      }
+    }
+    std::ofstream(html_out, std::ios::binary | std::ios::trunc)
+        << RenderHtml(*run, history ? &*history : nullptr);
     std::cout << "report: " << html_out << "\n";
     if (!opts->junit_out.empty()) {
       std::ofstream(opts->junit_out, std::ios::binary | std::ios::trunc) << RenderJunit(*run);

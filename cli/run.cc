@@ -14,9 +14,11 @@
 #include "cli/commands.h"
 #include "experiments/engine.h"
 #include "experiments/journal.h"
+#include "reports/history.h"
 #include "reports/html_report.h"
 #include "reports/json_report.h"
 #include "reports/junit_report.h"
+#include "reports/pushgateway.h"
 #include "verifiers/probe/probe_loop.h"
 
 namespace gameday {
@@ -124,6 +126,10 @@ struct RunOptions {
   std::string report_dir;
   std::string journal_dir = DefaultStateDir() + "/journal";
   std::optional<uint64_t> seed;
+  std::string history_db = DefaultHistoryPath();
+  bool no_history = false;
+  std::string pushgateway;
+  std::string push_job = "gameday";
 };
 
 int RunPlan(const RunOptions& opts) {
@@ -211,13 +217,33 @@ int RunPlan(const RunOptions& opts) {
                       : Status::Ok();
   if (written.ok()) written = WriteFile(dir / "result.json", RenderJson(result));
   if (written.ok()) written = WriteFile(dir / "junit.xml", RenderJunit(result));
-  if (written.ok()) written = WriteFile(dir / "report.html", RenderHtml(result));
+  // Dry runs measure nothing, so they stay out of the history and its trends.
+  const bool keep = !opts.no_history && !opts.dry_run;
+  if (keep) {
+    Status recorded = RecordRun(result, opts.history_db);
+    if (!recorded.ok()) std::cerr << "history: " << recorded.message() << "\n";
+  }
+  auto history = keep ? LoadRunHistory(opts.history_db, result)
+                      : Result<RunHistory>(Status::NotFound("no history"));
+  if (written.ok()) {
+    written = WriteFile(dir / "report.html", RenderHtml(result, history.ok() ? &*history : nullptr));
+  }
   if (!written.ok()) {
     std::cerr << "report: " << written.message() << "\n";
   } else {
     std::cout << "report: " << std::filesystem::absolute(dir / "report.html").string() << "\n";
   }
   int code = ExitCodeFor(result);
+  if (!opts.pushgateway.empty() && !opts.dry_run) {
+    Status pushed = PushMetrics(result, opts.pushgateway, opts.push_job);
+    if (!pushed.ok()) {
+      // A gate that cannot publish its verdict must not look green.
+      std::cerr << "pushgateway: " << pushed.message() << "\n";
+      if (code == kExitPassed) code = kExitFailed;
+    } else {
+      std::cout << "pushed metrics to " << opts.pushgateway << "\n";
+    }
+  }
   if (stop.stop_requested()) code = kExitAborted;
   signal_thread.request_stop();
   return code;
@@ -236,6 +262,12 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--journal-dir", opts->journal_dir, "where the fault journal lives")
       ->capture_default_str();
   cmd->add_option("--seed", opts->seed, "seed for random choices (printed and recorded)");
+  cmd->add_option("--history-db", opts->history_db, "run history (SQLite) for trends")
+      ->capture_default_str();
+  cmd->add_flag("--no-history", opts->no_history, "do not record this run in the history");
+  cmd->add_option("--pushgateway", opts->pushgateway,
+                  "push gameday_* metrics to this Prometheus Pushgateway URL");
+  cmd->add_option("--push-job", opts->push_job, "the Pushgateway job name")->capture_default_str();
   cmd->callback([opts, exit_code] { *exit_code = RunPlan(*opts); });
 }
 

@@ -1,9 +1,15 @@
 #include "reports/html_report.h"
 
+#include <Poco/Base64Encoder.h>
+#include <Poco/SHA2Engine.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <set>
+#include <sstream>
 
 #include "reports/report_text.h"
 
@@ -133,17 +139,91 @@ svg .event{stroke:var(--muted);stroke-width:1.5}
 .legend i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:-1px}
 details{margin:6px 0}summary{cursor:pointer;color:var(--muted)}
 footer{color:var(--muted);font-size:12px}
+svg .hit{fill:transparent}svg g.band{cursor:crosshair}
+svg .event.k8s{stroke:#326ce5;stroke-width:2}
+svg .budget{stroke:var(--fail);stroke-width:1.2;stroke-dasharray:5 3}
+svg .bar{fill:var(--pass)}svg .bar.over{fill:var(--fail)}svg .bar.none{fill:var(--unk)}
+svg .tline{fill:none;stroke-width:1.5}svg .tpt{stroke:#fff;stroke-width:1}
+svg .tcur{fill:none;stroke:var(--ink);stroke-width:2}svg .tmiss{stroke:var(--fail);stroke-width:2}
+svg.trend,svg.suite{width:100%;height:auto;display:block;border:1px solid var(--line);
+border-radius:4px}
+#tip{position:fixed;display:none;pointer-events:none;z-index:10;max-width:460px;
+background:#202124;color:#fff;padding:5px 9px;border-radius:4px;font-size:12px;
+white-space:pre-line;box-shadow:0 2px 6px rgba(0,0,0,.3)}
+.summary-reasons{margin:0;padding-left:18px}.summary-reasons li{color:var(--fail)}
+.budgets{margin:0;padding:0;list-style:none;white-space:nowrap}
+p.cleanup{margin:4px 0}
+.wide{overflow-x:auto}
+table.verifiers td:first-child{min-width:220px;max-width:320px;overflow-wrap:anywhere}
 @media print{
+#tip{display:none!important}.wide{overflow:visible}
 body{font-size:10pt}header.run,main,footer{max-width:none;padding:0}
 section.experiment{break-inside:auto;border:none;padding:0}
 section.experiment+section.experiment{break-before:page}
-table,svg.timeline,tr{break-inside:avoid}
+table,svg.timeline,svg.trend,svg.suite,tr{break-inside:avoid}
 .verdict,svg,.label,th{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 @page{margin:12mm}}
 )css";
 
+// The page's only script: the hover read-out of the timeline bands (see BandAttributes). It
+// replaces the bands' SVG <title>s, which say the same per run of buckets when scripts are off.
+constexpr char kScript[] = R"js((function(){
+var tip=document.getElementById('tip');if(!tip)return;
+var H=['passing','FAILING','unknown'];
+function s3(t){return t.toFixed(3)+' s';}
+function show(ev,text){tip.textContent=text;tip.style.display='block';
+var x=ev.clientX+14,y=ev.clientY+14,w=tip.offsetWidth,h=tip.offsetHeight;
+if(x+w>innerWidth-4)x=ev.clientX-w-14;if(y+h>innerHeight-4)y=ev.clientY-h-14;
+tip.style.left=Math.max(4,x)+'px';tip.style.top=Math.max(4,y)+'px';}
+function hide(){tip.style.display='none';}
+var bands=document.querySelectorAll('g.band');
+for(var i=0;i<bands.length;i++)(function(g){
+var ts=g.querySelectorAll('title');for(var k=0;k<ts.length;k++)ts[k].parentNode.removeChild(ts[k]);
+var d=null,det=null,svg=g.ownerSVGElement,name=g.getAttribute('data-name');
+var x0=+g.getAttribute('data-x0'),n=+g.getAttribute('data-n');
+var t0=+g.getAttribute('data-t0'),t1=+g.getAttribute('data-t1');
+g.addEventListener('mousemove',function(ev){
+if(!d){d=JSON.parse(g.getAttribute('data-b'));det=JSON.parse(g.getAttribute('data-d'));}
+var p=svg.createSVGPoint();p.x=ev.clientX;p.y=ev.clientY;
+var b=Math.floor(p.matrixTransform(svg.getScreenCTM().inverse()).x-x0);
+var lo=0,hi=d.length-1,r=null;
+while(lo<=hi){var m=(lo+hi)>>1;if(d[m][0]<b)lo=m+1;else if(d[m][0]>b)hi=m-1;else{r=d[m];break;}}
+var a=t0+(t1-t0)*b/n,z=t0+(t1-t0)*(b+1)/n;
+if(!r){show(ev,name+'\nno sample covers '+s3(a)+' \u2013 '+s3(z));return;}
+var txt=name+'\n'+s3(r[1])+' \u00b7 '+H[r[2]]+' \u00b7 '+r[3].toFixed(1)+' ms';
+if(r[7]>=0)txt+='\n'+det[r[7]];
+var c=r[4]+r[5]+r[6];
+if(c>1)txt+='\n'+c+' samples in '+s3(a)+' \u2013 '+s3(z)+': '+r[4]+' passing, '+r[5]+
+' failing, '+r[6]+' unknown';
+show(ev,txt);});
+g.addEventListener('mouseleave',hide);})(bands[i]);
+})();)js";
+
+// 'sha256-<base64>' of the script, for the Content-Security-Policy.
+const std::string& ScriptHash() {
+  static const std::string hash = [] {
+    Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
+    sha.update(kScript, sizeof(kScript) - 1);
+    const Poco::DigestEngine::Digest& digest = sha.digest();
+    std::ostringstream b64;
+    Poco::Base64Encoder enc(b64);
+    enc.rdbuf()->setLineLength(0);
+    enc.write(reinterpret_cast<const char*>(digest.data()),
+              static_cast<std::streamsize>(digest.size()));
+    enc.close();
+    return "'sha256-" + b64.str() + "'";
+  }();
+  return hash;
+}
+
 void Head(std::string* out, const RunResult& run) {
   *out += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  // Nothing may be loaded from anywhere: not even a link in hostile result text could make the
+  // page fetch something. Only the inline style and the one script (by hash) may run.
+  *out +=
+      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+      "style-src 'unsafe-inline'; img-src data:; script-src " +
+      ScriptHash() + "; base-uri 'none'; form-action 'none'\">\n";
   *out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   *out += "<meta name=\"generator\"";
   Attr(out, "content", "gameday " + run.gameday_version);
@@ -190,39 +270,190 @@ void RunHeader(std::string* out, const RunResult& run) {
   *out += "</dl>\n</header>\n";
 }
 
+void SvgTitle(std::string* out, std::string_view text);
+
+// The recovery budget of `verifier`: the limit of its recover_within objective, if any.
+std::optional<double> RecoveryBudget(const ExperimentResult& e, const std::string& verifier) {
+  for (const auto& o : e.objectives) {
+    if (o.type == "recover_within" && o.verifier == verifier && o.limit) return o.limit;
+  }
+  return std::nullopt;
+}
+
+// A recovery against its budget in words: "12.40 s, budget 10 s: over" and whether it is bad.
+std::pair<std::string, bool> RecoveryAgainstBudget(const RecoveryMetrics& m,
+                                                   const std::optional<double>& budget) {
+  std::string text;
+  bool bad = false;
+  if (m.time_to_recover_s) {
+    text = FormatSeconds(*m.time_to_recover_s);
+    if (budget) {
+      bad = *m.time_to_recover_s > *budget;
+      text += ", budget " + FormatCompact(*budget) + " s" + (bad ? " \u2717 over" : " \u2713");
+    }
+  } else if (!m.impact) {
+    text = "no impact";
+  } else {
+    text = m.recovered ? "recovered (time n/a)" : "not recovered";
+    bad = !m.recovered;
+    if (budget) text += ", budget " + FormatCompact(*budget) + " s";
+  }
+  return {text, bad};
+}
+
 void RunSummary(std::string* out, const RunResult& run) {
+  size_t counts[4] = {0, 0, 0, 0};
+  size_t reasons = 0;
+  for (const auto& e : run.experiments) {
+    counts[static_cast<int>(e.status)]++;
+    reasons += e.reasons.size();
+  }
+  *out += "<h3>Summary</h3>\n<p class=\"headline\">";
+  std::string headline =
+      std::to_string(run.experiments.size()) +
+      (run.experiments.size() == 1 ? " experiment: " : " experiments: ") +
+      std::to_string(counts[0]) + " passed, " + std::to_string(counts[1]) + " failed, " +
+      std::to_string(counts[2]) + " aborted, " + std::to_string(counts[3]) + " in error" +
+      (reasons > 0
+           ? "; " + std::to_string(reasons) + (reasons == 1 ? " reason" : " reasons") + " below"
+           : std::string());
+  Esc(out, headline);
   *out +=
-      "<h3>Experiments</h3>\n<table class=\"summary\"><thead><tr><th>Experiment</th>"
-      "<th>Verdict</th><th>Objectives held</th><th>Faults</th><th>Slowest recovery</th>"
+      ".</p>\n<table class=\"summary\"><thead><tr><th>Experiment</th><th>Verdict</th>"
+      "<th>Recovery against budget</th><th>Objectives held</th><th>Faults</th><th>Why</th>"
       "</tr></thead><tbody>\n";
   for (size_t i = 0; i < run.experiments.size(); ++i) {
     const ExperimentResult& e = run.experiments[i];
     size_t held = std::count_if(e.objectives.begin(), e.objectives.end(),
                                 [](const ObjectiveResult& o) { return o.passed; });
-    std::string slowest = "\u2014";
-    double worst = -1;
-    for (const auto& v : e.verifiers) {
-      if (v.overall.impact && !v.overall.time_to_recover_s) {
-        slowest = "not recovered (" + v.name + ")";
-        worst = INFINITY;
-      } else if (v.overall.time_to_recover_s && *v.overall.time_to_recover_s > worst) {
-        worst = *v.overall.time_to_recover_s;
-        slowest = FormatSeconds(worst) + " (" + v.name + ")";
-      }
-    }
-    *out += "<tr><td><a href=\"#exp-" + std::to_string(i) + "\">";
+    *out += "<tr";
+    Attr(out, "data-experiment", e.name);
+    *out += "><td><a href=\"#exp-" + std::to_string(i) + "\">";
     Esc(out, e.name);
     *out += "</a></td><td><span class=\"verdict ";
     *out += ExperimentStatusName(e.status);
     *out += "\">";
     *out += VerdictWord(e.status);
-    *out += "</span></td><td class=\"num\">" + std::to_string(held) + " / " +
+    *out += "</span></td><td><ul class=\"budgets\">";
+    for (const auto& v : e.verifiers) {
+      auto [text, bad] = RecoveryAgainstBudget(v.overall, RecoveryBudget(e, v.name));
+      *out += bad ? "<li class=\"budget-recovery bad\"" : "<li class=\"budget-recovery\"";
+      Attr(out, "data-verifier", v.name);
+      *out += ">";
+      Esc(out, v.name + ": " + text);
+      *out += "</li>";
+    }
+    if (e.verifiers.empty()) *out += "<li class=\"neutral\">no verifier</li>";
+    *out += "</ul></td><td class=\"num\">" + std::to_string(held) + " / " +
             std::to_string(e.objectives.size()) + "</td><td class=\"num\">" +
             std::to_string(e.faults.size()) + "</td><td>";
-    Esc(out, slowest);
+    if (e.reasons.empty()) {
+      *out += e.status == ExperimentStatus::kPassed
+                  ? "<span class=\"ok\">all held</span>"
+                  : "<span class=\"bad\">no reason recorded</span>";
+    } else {
+      *out += "<ul class=\"summary-reasons\">";
+      for (const auto& r : e.reasons) {
+        *out += "<li class=\"summary-reason\">";
+        Esc(out, r);
+        *out += "</li>";
+      }
+      *out += "</ul>";
+    }
     *out += "</td></tr>\n";
   }
   *out += "</tbody></table>\n";
+}
+
+// 1, 2 or 5 times a power of ten, giving about `ticks` ticks.
+double NiceStep(double span, double ticks) {
+  double raw = span / ticks;
+  if (!(raw > 0)) return 1;
+  double p = std::pow(10, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    if (raw <= m * p) return m * p;
+  }
+  return 10 * p;
+}
+
+// Every experiment's recovery per verifier as a bar against its budget, on one scale.
+void SuiteOverview(std::string* out, const RunResult& run) {
+  constexpr double kWidth = 1000, kLeft = 300, kRight = 20, kRow = 20, kTop = 8;
+  struct Row {
+    size_t exp;
+    const VerifierResult* v;
+    std::optional<double> budget;
+  };
+  std::vector<Row> rows;
+  double scale = 0;
+  for (size_t i = 0; i < run.experiments.size(); ++i) {
+    const ExperimentResult& e = run.experiments[i];
+    for (const auto& v : e.verifiers) {
+      Row r{i, &v, RecoveryBudget(e, v.name)};
+      if (v.overall.time_to_recover_s) scale = std::max(scale, *v.overall.time_to_recover_s);
+      if (r.budget) scale = std::max(scale, *r.budget);
+      rows.push_back(r);
+    }
+  }
+  if (rows.empty()) return;
+  if (!(scale > 0)) scale = 1;
+  scale *= 1.08;
+  const double plot = kWidth - kLeft - kRight;
+  auto X = [&](double t) { return kLeft + std::clamp(t / scale, 0.0, 1.0) * plot; };
+  const double bottom = kTop + rows.size() * kRow;
+  *out += "<h3>Suite overview: recovery against budget</h3>\n<svg class=\"suite\" viewBox=\"0 0 " +
+          Px(kWidth) + " " + Px(bottom + 22) + "\" role=\"img\" aria-label=\"suite overview\">\n";
+  const double step = NiceStep(scale, 8);
+  for (double t = 0; t <= scale + step * 1e-9; t += step) {
+    *out += "<path class=\"grid\" d=\"M" + Px(X(t)) + " " + Px(kTop) + "V" + Px(bottom) +
+            "\"/><text x=\"" + Px(X(t)) + "\" y=\"" + Px(bottom + 14) +
+            "\" text-anchor=\"middle\">" + FormatCompact(t) + "</text>";
+  }
+  *out += "<text x=\"" + Px(kLeft - 8) + "\" y=\"" + Px(bottom + 14) +
+          "\" text-anchor=\"end\">seconds to recover</text>\n";
+  double y = kTop;
+  for (const Row& r : rows) {
+    const ExperimentResult& e = run.experiments[r.exp];
+    const RecoveryMetrics& m = r.v->overall;
+    auto [text, bad] = RecoveryAgainstBudget(m, r.budget);
+    const std::string hover = e.name + " / " + r.v->name + ": " + text;
+    *out +=
+        "<a href=\"#exp-" + std::to_string(r.exp) + "\"><text x=\"6\" y=\"" + Px(y + 14) + "\">";
+    SvgTitle(out, hover);
+    Esc(out, Truncate(e.name + " / " + r.v->name, 44));
+    *out += "</text></a>";
+    if (m.time_to_recover_s) {
+      *out += std::string("<rect class=\"bar") + (bad ? " over" : "") + "\" x=\"" + Px(kLeft) +
+              "\" y=\"" + Px(y + 4) + "\" width=\"" +
+              Px(std::max(X(*m.time_to_recover_s) - kLeft, 1.0)) + "\" height=\"" + Px(kRow - 8) +
+              "\">";
+      SvgTitle(out, hover);
+      *out += "</rect>";
+    } else if (m.impact) {
+      *out += "<rect class=\"bar over\" x=\"" + Px(kLeft) + "\" y=\"" + Px(y + 4) + "\" width=\"" +
+              Px(plot) + "\" height=\"" + Px(kRow - 8) + "\" fill-opacity=\".35\">";
+      SvgTitle(out, hover);
+      *out += "</rect><text x=\"" + Px(kLeft + 6) + "\" y=\"" + Px(y + 14) + "\">";
+      Esc(out, text);
+      *out += "</text>";
+    } else {
+      *out += "<text class=\"neutral\" x=\"" + Px(kLeft + 6) + "\" y=\"" + Px(y + 14) + "\">";
+      Esc(out, text);
+      *out += "</text>";
+    }
+    if (r.budget) {
+      *out += "<path class=\"budget\" d=\"M" + Px(X(*r.budget)) + " " + Px(y + 1) + "v" +
+              Px(kRow - 2) + "\">";
+      SvgTitle(out, "budget " + FormatCompact(*r.budget) + " s");
+      *out += "</path>";
+    }
+    *out += "\n";
+    y += kRow;
+  }
+  *out +=
+      "</svg>\n<div class=\"legend\"><span><i style=\"background:var(--pass)\"></i>"
+      "recovered within budget</span><span><i style=\"background:var(--fail)\"></i>over "
+      "budget or not recovered</span><span>\u2506 budget</span></div>\n";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -242,8 +473,10 @@ struct Axis {
     return kGutter + std::clamp(f, 0.0, 1.0) * kPlotWidth;
   }
   int Bucket(double t) const {
-    int b = static_cast<int>(std::floor((t - t0) / (t1 - t0) * kBuckets));
-    return std::clamp(b, 0, kBuckets - 1);
+    const double f = std::floor((t - t0) / (t1 - t0) * kBuckets);
+    if (!(f >= 0)) return 0;  // NaN too: a cast of it would be undefined
+    if (f >= kBuckets) return kBuckets - 1;
+    return static_cast<int>(f);
   }
   double BucketStart(int b) const { return t0 + (t1 - t0) * b / kBuckets; }
 };
@@ -318,6 +551,9 @@ struct HealthBuckets {
   std::vector<std::array<uint32_t, 3>> counts =
       std::vector<std::array<uint32_t, 3>>(kBuckets, {0, 0, 0});
   std::vector<double> max_latency = std::vector<double>(kBuckets, -1);
+  // The sample the hover read-out shows for each bucket: the first failing one, else the first
+  // unknown one, else the last passing one; -1 when no sample was sent in the bucket.
+  std::vector<int64_t> rep = std::vector<int64_t>(kBuckets, -1);
 };
 
 int HealthIndex(Health h) {
@@ -340,6 +576,12 @@ HealthBuckets Aggregate(const VerifierResult& v, const Axis& ax) {
     int b = ax.Bucket(s[i].t_send);
     hb.counts[b][h]++;
     hb.max_latency[b] = std::max(hb.max_latency[b], s[i].latency_ms);
+    static constexpr int kRank[] = {0, 2, 1};  // healthy < unknown < unhealthy
+    int64_t& r = hb.rep[b];
+    if (r < 0 || kRank[h] > kRank[HealthIndex(s[r].health)] ||
+        (h == 0 && kRank[HealthIndex(s[r].health)] == 0)) {
+      r = static_cast<int64_t>(i);
+    }
     // A sample stands for the time until the next one is sent (at most one interval or its own
     // duration), so sparse probes still draw a continuous band.
     double end = s[i].t_send + std::max(v.interval_s, s[i].t_done - s[i].t_send);
@@ -383,6 +625,88 @@ void HealthBand(std::string* out, const HealthBuckets& hb, const Axis& ax, doubl
   *out += "\n";
 }
 
+// Appends `s` as a JSON string literal (the attribute escaping comes on top).
+void JsonString(std::string* out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  *out += '"';
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      *out += '\\';
+      *out += c;
+    } else if (u < 0x20) {
+      *out += "\\u00";
+      *out += kHex[u >> 4];
+      *out += kHex[u & 15];
+    } else {
+      *out += c;
+    }
+  }
+  *out += '"';
+}
+
+// The hover read-out's data, as attributes of a band's <g>: for every bucket a sample covers,
+// [bucket, t_send, health (0 passing, 1 failing, 2 unknown), latency ms, passing, failing,
+// unknown, detail index or -1]. A bucket that no sample was sent in but an earlier one still
+// covers repeats that sample with zero counts. Details are deduplicated into data-d.
+void BandAttributes(std::string* out, const VerifierResult& v, const HealthBuckets& hb,
+                    const Axis& ax) {
+  constexpr size_t kMaxDetails = 200;
+  const auto& s = v.samples;
+  std::string data = "[";
+  std::string details = "[";
+  std::map<std::string_view, int> detail_index;
+  size_t next = 0;    // first sample not yet assigned to a bucket
+  int64_t last = -1;  // the last sample sent so far
+  bool first = true;
+  for (int b = 0; b < kBuckets; ++b) {
+    while (next < s.size() && ax.Bucket(s[next].t_send) <= b) last = static_cast<int64_t>(next++);
+    int64_t r = hb.rep[b];
+    if (r < 0) {
+      if (hb.mask[b] == 0 || last < 0) continue;
+      r = last;
+    }
+    const Sample& x = s[r];
+    int d = -1;
+    if (!x.detail.empty()) {
+      auto it = detail_index.find(x.detail);
+      if (it != detail_index.end()) {
+        d = it->second;
+      } else if (detail_index.size() < kMaxDetails) {
+        d = static_cast<int>(detail_index.size());
+        detail_index.emplace(x.detail, d);
+        if (d > 0) details += ',';
+        JsonString(&details, Truncate(x.detail, 160));
+      }
+    }
+    const bool sent = hb.rep[b] >= 0;
+    if (!first) data += ',';
+    first = false;
+    data += '[';
+    data += std::to_string(b);
+    data += ',';
+    data += std::isfinite(x.t_send) ? FormatFixed(x.t_send, 3) : "0";
+    data += ',';
+    data += std::to_string(HealthIndex(x.health));
+    data += ',';
+    data += std::isfinite(x.latency_ms) ? FormatFixed(x.latency_ms, 1) : "0";
+    for (int k = 0; k < 3; ++k) {
+      data += ',';
+      data += sent ? std::to_string(hb.counts[b][k]) : "0";
+    }
+    data += ',';
+    data += std::to_string(d);
+    data += ']';
+  }
+  data += ']';
+  details += ']';
+  Attr(out, "data-name", v.name);
+  *out += " data-x0=\"" + Px(kGutter) + "\" data-n=\"" + std::to_string(kBuckets) +
+          "\" data-t0=\"" + FormatFixed(ax.t0, 6) + "\" data-t1=\"" + FormatFixed(ax.t1, 6) +
+          "\" data-b=\"" + data + "\"";
+  Attr(out, "data-d", details);
+}
+
 void LatencyLane(std::string* out, const VerifierResult& v, const HealthBuckets& hb, double y) {
   double peak = 0;
   for (double l : hb.max_latency) peak = std::max(peak, l);
@@ -420,10 +744,17 @@ void RecoveryMarkers(std::string* out, const ExperimentResult& e, const Verifier
   };
   std::vector<Window> windows;
   for (const auto& pf : v.per_fault) {
-    auto f = std::find_if(e.faults.begin(), e.faults.end(),
-                          [&](const FaultResult& x) { return x.id == pf.fault_id; });
-    if (f == e.faults.end()) continue;
-    windows.push_back({f->t_inject, f->kind + " on " + f->target, &pf.metrics});
+    // The engine measures per step (a step's faults go in together), so the window is named by
+    // its step; older results name a fault id. The window starts at its first inject.
+    const FaultResult* first = nullptr;
+    for (const auto& f : e.faults) {
+      if (f.revert_status == "not-injected" || (f.id != pf.fault_id && f.step != pf.fault_id)) {
+        continue;
+      }
+      if (first == nullptr || f.t_inject < first->t_inject) first = &f;
+    }
+    if (first == nullptr) continue;
+    windows.push_back({first->t_inject, first->kind + " on " + first->target, &pf.metrics});
   }
   if (windows.empty() && !e.faults.empty()) {
     windows.push_back({e.t_first_inject, "the first fault", &v.overall});
@@ -459,13 +790,18 @@ void RecoveryMarkers(std::string* out, const ExperimentResult& e, const Verifier
   *out += "\n";
 }
 
-void EventTicks(std::string* out, const ExperimentResult& e, const Axis& ax, double y) {
-  SvgLabel(out, y + kEventRow - 3, "events (" + std::to_string(e.events.size()) + ")",
-           "events on the experiment's time axis; hover a tick");
-  for (const auto& ev : e.events) {
+// One row of event ticks. Kubernetes events get their own row, so pod and node changes line up
+// with the verifier bands above them.
+void EventTicks(std::string* out, const std::vector<const TimelineEvent*>& events,
+                const std::string& label, const char* cls, const Axis& ax, double y) {
+  SvgLabel(out, y + kEventRow - 3, label + " (" + std::to_string(events.size()) + ")",
+           label + " on the experiment's time axis; hover a tick");
+  for (const TimelineEvent* evp : events) {
+    const TimelineEvent& ev = *evp;
     double x = ax.X(ev.t);
-    *out +=
-        "<path class=\"event\" d=\"M" + Px(x) + " " + Px(y + 2) + "v" + Px(kEventRow - 4) + "\">";
+    *out += "<path class=\"";
+    *out += cls;
+    *out += "\" d=\"M" + Px(x) + " " + Px(y + 2) + "v" + Px(kEventRow - 4) + "\">";
     SvgTitle(out, Secs(ev.t) + " \u00b7 " + ev.source + ": " + ev.message);
     *out += "</path>";
   }
@@ -500,7 +836,12 @@ void Timeline(std::string* out, const ExperimentResult& e) {
                         (v.description.empty() ? "" : ": " + v.description) + " \u2014 " +
                         std::to_string(v.samples.size()) + " samples";
     SvgLabel(&body, y + kBand - 4, v.name, hover);
+    body += "<g class=\"band\"";
+    BandAttributes(&body, v, hb, ax);
+    body += "><rect class=\"hit\" x=\"" + Px(kGutter) + "\" y=\"" + Px(y) + "\" width=\"" +
+            Px(kPlotWidth) + "\" height=\"" + Px(kBand) + "\"/>";
     HealthBand(&body, hb, ax, y);
+    body += "</g>\n";
     RecoveryMarkers(&body, e, v, ax, y);
     y += kBand + 2;
     if (v.kind == "http") {
@@ -509,8 +850,17 @@ void Timeline(std::string* out, const ExperimentResult& e) {
     }
     y += kGap;
   }
-  EventTicks(&body, e, ax, y);
-  y += kEventRow + 4;
+  std::vector<const TimelineEvent*> kube, other;
+  for (const auto& ev : e.events) (ev.source == "kubernetes" ? kube : other).push_back(&ev);
+  if (!kube.empty()) {
+    EventTicks(&body, kube, "kubernetes", "event k8s", ax, y);
+    y += kEventRow;
+  }
+  if (!other.empty() || kube.empty()) {
+    EventTicks(&body, other, "events", "event", ax, y);
+    y += kEventRow;
+  }
+  y += 4;
   double bottom = y;
 
   // Behind everything: fault windows and inject lines across all lanes.
@@ -605,7 +955,27 @@ std::string SteadyCell(const std::optional<double>& ratio, double slo) {
   return out;
 }
 
-void MetricCells(std::string* out, const RecoveryMetrics& m) {
+// (1 - availability) / (1 - SLO): the share of the SLO's error budget the window used. With an
+// SLO of 100 % there is no budget, and any failure exceeds it.
+std::string ErrorBudgetCell(const RecoveryMetrics& m, double slo) {
+  if (m.samples == 0 || m.samples == m.unknown)
+    return "<td class=\"num neutral budget-burned\">\u2014</td>";
+  const double bad = 1 - m.availability;
+  if (slo >= 1) {
+    return bad > 0 ? "<td class=\"num bad budget-burned\">no budget (SLO 100 %)</td>"
+                   : "<td class=\"num ok budget-burned\">0 %</td>";
+  }
+  const double burned = bad / (1 - slo);
+  std::string out =
+      std::string("<td class=\"num budget-burned ") + (burned > 1 ? "bad" : "ok") + "\"";
+  Attr(&out, "data-ratio", FormatFixed(burned, 6));
+  out += ">";
+  Esc(&out, FormatPercent(burned));
+  out += "</td>";
+  return out;
+}
+
+void MetricCells(std::string* out, const RecoveryMetrics& m, double slo) {
   *out += "<td class=\"num time-to-detect\">";
   Esc(out, DetectText(m));
   *out += "</td><td class=\"num recovery-time";
@@ -621,16 +991,17 @@ void MetricCells(std::string* out, const RecoveryMetrics& m) {
   Esc(out, FormatSeconds(m.downtime_s));
   *out += "</td><td class=\"num\">";
   Esc(out, FormatPercent(m.availability));
-  *out += "</td><td class=\"num\">" + std::to_string(m.samples) + " / " +
-          std::to_string(m.failing) + " / " + std::to_string(m.unknown) + "</td>";
+  *out += "</td>" + ErrorBudgetCell(m, slo) + "<td class=\"num\">" + std::to_string(m.samples) +
+          " / " + std::to_string(m.failing) + " / " + std::to_string(m.unknown) + "</td>";
 }
 
 void VerifierTable(std::string* out, const ExperimentResult& e) {
   *out +=
-      "<h3>What the verifiers saw</h3>\n<table class=\"verifiers\"><thead><tr>"
+      "<h3>What the verifiers saw</h3>\n<div class=\"wide\"><table class=\"verifiers\"><thead><tr>"
       "<th>Verifier</th><th>Steady before</th><th>Time to detect</th>"
       "<th>Time to recover (bound)</th><th>Recovery after revert</th><th>Downtime</th>"
-      "<th>Availability</th><th>Samples / failing / unknown</th><th>Steady after</th>"
+      "<th>Availability</th><th>Error budget burned</th><th>Samples / failing / unknown</th>"
+      "<th>Steady after</th>"
       "</tr></thead><tbody>\n";
   for (const auto& v : e.verifiers) {
     *out += "<tr";
@@ -648,7 +1019,7 @@ void VerifierTable(std::string* out, const ExperimentResult& e) {
     }
     *out += "</td>";
     *out += SteadyCell(v.steady_before, v.slo_success_ratio);
-    MetricCells(out, v.overall);
+    MetricCells(out, v.overall, v.slo_success_ratio);
     *out += SteadyCell(v.steady_after, v.slo_success_ratio);
     *out += "</tr>\n";
     for (const auto& pf : v.per_fault) {
@@ -657,12 +1028,12 @@ void VerifierTable(std::string* out, const ExperimentResult& e) {
       *out += "><td>";
       Esc(out, "\u21b3 " + pf.fault_id);
       *out += "</td><td></td>";
-      MetricCells(out, pf.metrics);
+      MetricCells(out, pf.metrics, v.slo_success_ratio);
       *out += "<td></td></tr>\n";
     }
   }
-  if (e.verifiers.empty()) *out += "<tr><td colspan=\"9\">No verifier.</td></tr>\n";
-  *out += "</tbody></table>\n";
+  if (e.verifiers.empty()) *out += "<tr><td colspan=\"10\">No verifier.</td></tr>\n";
+  *out += "</tbody></table></div>\n";
 }
 
 void ObjectiveTable(std::string* out, const ExperimentResult& e) {
@@ -691,9 +1062,51 @@ void ObjectiveTable(std::string* out, const ExperimentResult& e) {
   *out += "</tbody></table>\n";
 }
 
+// One sentence that says whether anything is left behind, before the table that proves it.
+void CleanupSummary(std::string* out, const ExperimentResult& e) {
+  size_t reverted = 0, one_shot = 0, not_injected = 0;
+  std::vector<const FaultResult*> failed;
+  std::optional<double> last;
+  for (const auto& f : e.faults) {
+    if (f.revert_status == "reverted") {
+      ++reverted;
+      if (f.t_revert) last = std::max(last.value_or(*f.t_revert), *f.t_revert);
+    } else if (f.revert_status == "not-needed") {
+      ++one_shot;
+    } else if (f.revert_status == "not-injected") {
+      ++not_injected;
+    } else {
+      failed.push_back(&f);
+    }
+  }
+  if (e.faults.empty()) return;
+  std::string text;
+  if (failed.empty()) {
+    text = "Nothing was left behind: " + std::to_string(reverted) + " reverted" +
+           (last ? " (the last at " + Secs(*last) + ")" : std::string()) + ", " +
+           std::to_string(one_shot) + " one-shot (nothing to revert), " +
+           std::to_string(not_injected) + " not injected.";
+  } else {
+    text = std::to_string(failed.size()) +
+           (failed.size() == 1 ? " fault was NOT reverted and may still be in effect: "
+                               : " faults were NOT reverted and may still be in effect: ");
+    for (size_t i = 0; i < failed.size(); ++i) {
+      if (i > 0) text += "; ";
+      text += failed[i]->kind + " on " + failed[i]->target +
+              (failed[i]->error.empty() ? "" : " (" + failed[i]->error + ")");
+    }
+    text += ". Run `gameday recover` or revert by hand.";
+  }
+  *out += failed.empty() ? "<p class=\"cleanup ok\">" : "<p class=\"cleanup bad\">";
+  Esc(out, text);
+  *out += "</p>\n";
+}
+
 void FaultTable(std::string* out, const ExperimentResult& e) {
+  *out += "<h3>Faults \u2014 proof of cleanup</h3>\n";
+  CleanupSummary(out, e);
   *out +=
-      "<h3>Faults \u2014 proof of cleanup</h3>\n<table class=\"faults\"><thead><tr>"
+      "<table class=\"faults\"><thead><tr>"
       "<th>Fault</th><th>Kind</th><th>Target</th><th>Injected at</th><th>Reverted at</th>"
       "<th>Revert status</th><th>Error</th></tr></thead><tbody>\n";
   for (const auto& f : e.faults) {
@@ -752,7 +1165,206 @@ void EventList(std::string* out, const ExperimentResult& e) {
   *out += "</tbody></table></details>\n";
 }
 
-void ExperimentSection(std::string* out, const ExperimentResult& e, size_t index) {
+// ---------------------------------------------------------------------------------------------
+// Trends (from the run history)
+
+constexpr const char* kPalette[] = {"#1a73e8", "#e8710a", "#9334e6",
+                                    "#188038", "#d01884", "#12b5cb"};
+
+std::string TrendWords(const TrendPoint& p) {
+  if (p.time_to_recover_s) return FormatSecondsWithBound(*p.time_to_recover_s, p.recover_bound_s);
+  if (!p.impact) return "no impact";
+  return p.recovered ? "recovered (time n/a)" : "not recovered";
+}
+
+// "05-01 12:34" from a wall time, for axis labels.
+std::string ShortTime(WallTime t) {
+  std::string s = FormatRfc3339(t);
+  if (s.size() < 16) return s;
+  s = s.substr(5, 11);
+  s[5] = ' ';
+  return s;
+}
+
+void Trend(std::string* out, const RunResult& run, const ExperimentResult& e,
+           const RunHistory& history) {
+  // verifier -> points, oldest first, with this run appended when the history lacks it.
+  std::map<std::string, std::vector<TrendPoint>> series;
+  if (auto it = history.recovery.find(e.name); it != history.recovery.end()) series = it->second;
+  for (const auto& v : e.verifiers) {
+    auto& pts = series[v.name];
+    bool present = std::any_of(pts.begin(), pts.end(),
+                               [&](const TrendPoint& p) { return p.run_id == run.run_id; });
+    if (present) continue;
+    TrendPoint p;
+    p.run_id = run.run_id;
+    p.started = run.start_wall;
+    p.status = ExperimentStatusName(e.status);
+    p.impact = v.overall.impact;
+    p.recovered = v.overall.recovered;
+    p.time_to_recover_s = v.overall.time_to_recover_s;
+    p.recover_bound_s = v.overall.recover_bound_s;
+    p.downtime_s = v.overall.downtime_s;
+    pts.push_back(std::move(p));
+  }
+  // The run axis: every run any series holds, in order of start.
+  std::vector<std::pair<WallTime, std::string>> runs;
+  std::map<std::string, std::string> run_status;
+  {
+    std::set<std::string> seen;
+    for (const auto& [name, pts] : series) {
+      for (const auto& p : pts) {
+        if (seen.insert(p.run_id).second) runs.emplace_back(p.started, p.run_id);
+        run_status[p.run_id] = p.status;
+      }
+    }
+    std::stable_sort(runs.begin(), runs.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
+  if (runs.size() < 2) {
+    *out += "<h3>Trend</h3>\n";
+    *out +=
+        "<p class=\"neutral trend-none\">No earlier run of this experiment in the history.</p>\n";
+    return;
+  }
+  *out += "<h3>Trend: recovery over the last " + std::to_string(runs.size()) + " runs</h3>\n";
+  std::map<std::string, size_t> run_index;
+  for (size_t i = 0; i < runs.size(); ++i) run_index[runs[i].second] = i;
+
+  constexpr double kWidth = 1000, kLeft = 60, kRight = 20, kTop = 12, kPlot = 130;
+  double scale = 0;
+  for (const auto& [name, pts] : series) {
+    for (const auto& p : pts) {
+      if (p.time_to_recover_s) scale = std::max(scale, *p.time_to_recover_s);
+      if (p.recover_bound_s) scale = std::max(scale, p.recover_bound_s->second);
+    }
+    if (auto b = RecoveryBudget(e, name)) scale = std::max(scale, *b);
+  }
+  if (!(scale > 0)) scale = 1;
+  scale *= 1.1;
+  const double plot_w = kWidth - kLeft - kRight;
+  const double bottom = kTop + kPlot;
+  auto X = [&](size_t i) { return kLeft + (static_cast<double>(i) + 0.5) / runs.size() * plot_w; };
+  auto Y = [&](double t) { return bottom - std::clamp(t / scale, 0.0, 1.0) * kPlot; };
+
+  *out += "<svg class=\"trend\" viewBox=\"0 0 " + Px(kWidth) + " " + Px(bottom + 34) +
+          "\" role=\"img\" aria-label=\"recovery trend\">\n";
+  // This run's column.
+  if (auto it = run_index.find(run.run_id); it != run_index.end()) {
+    const double w = plot_w / runs.size();
+    *out += "<rect class=\"latbg\" x=\"" + Px(X(it->second) - w / 2) + "\" y=\"" + Px(kTop) +
+            "\" width=\"" + Px(w) + "\" height=\"" + Px(kPlot) + "\"/>";
+  }
+  const double step = NiceStep(scale, 4);
+  for (double t = 0; t <= scale + step * 1e-9; t += step) {
+    *out += "<path class=\"grid\" d=\"M" + Px(kLeft) + " " + Px(Y(t)) + "H" + Px(kLeft + plot_w) +
+            "\"/><text x=\"" + Px(kLeft - 6) + "\" y=\"" + Px(Y(t) + 4) +
+            "\" text-anchor=\"end\">" + FormatCompact(t) + "</text>";
+  }
+  *out += "<text x=\"6\" y=\"" + Px(kTop + 4) + "\">s</text>\n";
+  const size_t label_every = std::max<size_t>(1, (runs.size() + 9) / 10);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (i % label_every != 0 && i + 1 != runs.size()) continue;
+    const bool current = runs[i].second == run.run_id;
+    *out += "<text x=\"" + Px(X(i)) + "\" y=\"" + Px(bottom + 14) + "\" text-anchor=\"middle\">";
+    SvgTitle(out, runs[i].second + " (" + run_status[runs[i].second] + ")");
+    Esc(out, current ? "this run" : ShortTime(runs[i].first));
+    *out += "</text>";
+  }
+  *out += "\n";
+  size_t color = 0;
+  std::string legend;
+  for (const auto& [name, pts] : series) {
+    const char* c = kPalette[color++ % (sizeof(kPalette) / sizeof(kPalette[0]))];
+    legend += std::string("<span><i style=\"background:") + c + "\"></i>";
+    Esc(&legend, name);
+    legend += "</span>";
+    if (auto b = RecoveryBudget(e, name)) {
+      *out += "<path class=\"budget\" d=\"M" + Px(kLeft) + " " + Px(Y(*b)) + "H" +
+              Px(kLeft + plot_w) + "\">";
+      SvgTitle(out, name + " budget " + FormatCompact(*b) + " s");
+      *out += "</path>";
+    }
+    std::string line;
+    for (const auto& p : pts) {
+      if (!p.time_to_recover_s) continue;
+      if (!line.empty()) line += ' ';
+      line += Px(X(run_index[p.run_id])) + "," + Px(Y(*p.time_to_recover_s));
+    }
+    if (!line.empty()) {
+      *out +=
+          std::string("<polyline class=\"tline\" stroke=\"") + c + "\" points=\"" + line + "\"/>";
+    }
+    for (const auto& p : pts) {
+      const double x = X(run_index[p.run_id]);
+      const std::string hover = name + " in run " + p.run_id + " (" + FormatRfc3339(p.started) +
+                                ", " + p.status + "): " + TrendWords(p);
+      const bool current = p.run_id == run.run_id;
+      if (p.time_to_recover_s) {
+        if (p.recover_bound_s) {
+          *out += std::string("<path stroke=\"") + c + "\" d=\"M" + Px(x) + " " +
+                  Px(Y(p.recover_bound_s->first)) + "V" + Px(Y(p.recover_bound_s->second)) + "\"/>";
+        }
+        *out += std::string("<circle class=\"tpt\" fill=\"") + c + "\" cx=\"" + Px(x) + "\" cy=\"" +
+                Px(Y(*p.time_to_recover_s)) + "\" r=\"" + (current ? "5" : "3.5") + "\">";
+        SvgTitle(out, hover);
+        *out += "</circle>";
+        if (current) {
+          *out += "<circle class=\"tcur\" cx=\"" + Px(x) + "\" cy=\"" +
+                  Px(Y(*p.time_to_recover_s)) + "\" r=\"8\"/>";
+        }
+      } else if (p.impact) {
+        // Never recovered: a cross at the top, above every time.
+        const double y = kTop + 5;
+        *out += "<path class=\"tmiss\" d=\"M" + Px(x - 4) + " " + Px(y - 4) + "l8 8m0 -8l-8 8\">";
+        SvgTitle(out, hover);
+        *out += "</path>";
+      } else {
+        *out += std::string("<circle fill=\"#fff\" stroke=\"") + c + "\" cx=\"" + Px(x) +
+                "\" cy=\"" + Px(bottom - 3) + "\" r=\"3\">";
+        SvgTitle(out, hover);
+        *out += "</circle>";
+      }
+    }
+    *out += "\n";
+  }
+  *out += "</svg>\n<div class=\"legend\">" + legend +
+          "<span>\u2715 not recovered</span><span>\u25cb no impact</span><span>dashed: budget"
+          "</span></div>\n";
+
+  // The same numbers as a table, newest first.
+  *out +=
+      "<details class=\"trend-table\"><summary>Recovery per run</summary>\n<table><thead><tr>"
+      "<th>Run</th><th>Started</th><th>Status</th>";
+  for (const auto& [name, pts] : series) {
+    *out += "<th>";
+    Esc(out, name);
+    *out += "</th>";
+  }
+  *out += "</tr></thead><tbody>\n";
+  for (size_t i = runs.size(); i-- > 0;) {
+    const std::string& id = runs[i].second;
+    *out += id == run.run_id ? "<tr class=\"current\"><td><b>" : "<tr><td><b>";
+    Esc(out, id);
+    *out += "</b></td><td>";
+    Esc(out, FormatRfc3339(runs[i].first));
+    *out += "</td><td>";
+    Esc(out, run_status[id]);
+    *out += "</td>";
+    for (const auto& [name, pts] : series) {
+      auto p =
+          std::find_if(pts.begin(), pts.end(), [&](const TrendPoint& x) { return x.run_id == id; });
+      *out += "<td class=\"num\">";
+      Esc(out, p == pts.end() ? std::string("\u2014") : TrendWords(*p));
+      *out += "</td>";
+    }
+    *out += "</tr>\n";
+  }
+  *out += "</tbody></table></details>\n";
+}
+
+void ExperimentSection(std::string* out, const RunResult& run, const ExperimentResult& e,
+                       size_t index, const RunHistory* history) {
   *out += "<section class=\"experiment\" id=\"exp-" + std::to_string(index) + "\"";
   Attr(out, "data-name", e.name);
   Attr(out, "data-status", ExperimentStatusName(e.status));
@@ -761,6 +1373,7 @@ void ExperimentSection(std::string* out, const ExperimentResult& e, size_t index
   Reasons(out, e);
   *out += "<h3>Timeline</h3>\n";
   Timeline(out, e);
+  if (history != nullptr && !e.verifiers.empty()) Trend(out, run, e, *history);
   VerifierTable(out, e);
   ObjectiveTable(out, e);
   FaultTable(out, e);
@@ -770,15 +1383,16 @@ void ExperimentSection(std::string* out, const ExperimentResult& e, size_t index
 
 }  // namespace
 
-std::string RenderHtml(const RunResult& run) {
+std::string RenderHtml(const RunResult& run, const RunHistory* history) {
   std::string out;
   out.reserve(64 * 1024 + run.experiments.size() * 48 * 1024);
   Head(&out, run);
   RunHeader(&out, run);
   out += "<main>\n";
   RunSummary(&out, run);
+  if (run.experiments.size() > 1) SuiteOverview(&out, run);
   for (size_t i = 0; i < run.experiments.size(); ++i) {
-    ExperimentSection(&out, run.experiments[i], i);
+    ExperimentSection(&out, run, run.experiments[i], i, history);
   }
   if (run.experiments.empty()) out += "<p>The run holds no experiment.</p>\n";
   out += "</main>\n<footer>Generated by gameday ";
@@ -787,7 +1401,9 @@ std::string RenderHtml(const RunResult& run) {
   Esc(&out, run.run_id);
   out +=
       ". Times on the experiment axis are seconds since the experiment started.</footer>\n"
-      "</body>\n</html>\n";
+      "<div id=\"tip\" role=\"tooltip\"></div>\n<script>";
+  out += kScript;
+  out += "</script>\n</body>\n</html>\n";
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "experiments/result.h"
+#include "reports/trends.h"
 
 namespace gameday {
 
@@ -16,6 +17,15 @@ namespace gameday {
 // inject/detect/recover markers with the recovery error bar, events), and tables of verifier
 // metrics (.recovery-time), objectives and faults (the proof of cleanup). All text from the
 // result is escaped.
-std::string RenderHtml(const RunResult& run);
+//
+// The page carries a Content-Security-Policy that forbids every load from anywhere (only its own
+// inline style and its one inline script, by hash, may run), so even a browser that would follow
+// a link in hostile result text fetches nothing. The script only adds the hover read-out of the
+// timeline (time, result, latency of the sample under the pointer); without it the SVG <title>s
+// still say the same per bucket.
+//
+// `history`, when given, adds a trend per experiment: its recovery time over the recorded runs
+// (reports/history.h LoadRunHistory), with this run appended when the history does not hold it.
+std::string RenderHtml(const RunResult& run, const RunHistory* history = nullptr);
 
 }  // namespace gameday

@@ -159,7 +159,8 @@ method:
 
   void StartRun() {
     run_ = Spawn({kBin + "gameday", "run", (dir_ / "plan.yaml").string(), "--journal-dir",
-                  (dir_ / "journal").string(), "--report-dir", (dir_ / "report").string()},
+                  (dir_ / "journal").string(), "--report-dir", (dir_ / "report").string(),
+                  "--no-history"},
                  (dir_ / "run.log").string());
     ASSERT_GT(run_, 0);
   }

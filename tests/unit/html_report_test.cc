@@ -1,15 +1,19 @@
 #include "reports/html_report.h"
 
 #include <Poco/AutoPtr.h>
+#include <Poco/Base64Encoder.h>
 #include <Poco/DOM/DOMParser.h>
 #include <Poco/DOM/Document.h>
 #include <Poco/DOM/Element.h>
 #include <Poco/DOM/NodeList.h>
 #include <Poco/Exception.h>
+#include <Poco/SHA2Engine.h>
 #include <gtest/gtest.h>
+#include <rapidjson/document.h>
 
 #include <chrono>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 #include "reports/json_report.h"
@@ -152,7 +156,8 @@ TEST(HtmlReportTest, TimelineIsWellFormedSvgWithHoverText) {
   EXPECT_EQ(Count(html, "class=\"inject\""), 3u);
   EXPECT_EQ(Count(html, "<polyline class=\"lat\""), 1u);
   EXPECT_GE(Count(html, "class=\"ebar\""), 2u);
-  EXPECT_EQ(Count(html, "class=\"event\""), 4u);
+  EXPECT_EQ(Count(html, "class=\"event\""), 3u);
+  EXPECT_EQ(Count(html, "class=\"event k8s\""), 1u);  // Kubernetes events on their own row
   EXPECT_NE(html.find("class=\"fail\""), std::string::npos);
   EXPECT_NE(html.find("class=\"unk\""), std::string::npos);
   EXPECT_NE(html.find("Pod &quot;frontend-7d9c&quot; &lt;Killing&gt; &amp; rescheduled"),
@@ -166,7 +171,13 @@ TEST(HtmlReportTest, IsSelfContainedAndEscapesHostileText) {
       "see https://example.com/x.js and <img src=\"http://evil.example/p.png\">";
   run.experiments[0].events.push_back({2, "kubernetes", "<link rel=stylesheet href=x.css>"});
   std::string html = RenderHtml(run);
-  EXPECT_EQ(html.find("<script"), std::string::npos);
+  // The one script is the page's own hover read-out, at the end; the hostile one is text.
+  EXPECT_EQ(Count(html, "<script"), 1u);
+  EXPECT_NE(html.find("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"), std::string::npos);
+  EXPECT_EQ(html.find("<script>alert"), std::string::npos);
+  EXPECT_NE(html.find("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src "
+                      "'none'; "),
+            std::string::npos);
   EXPECT_EQ(html.find("<img"), std::string::npos);
   EXPECT_EQ(html.find("<link"), std::string::npos);
   EXPECT_EQ(html.find("<iframe"), std::string::npos);
@@ -229,6 +240,183 @@ TEST(HtmlReportTest, HundredThousandSamplesStaySmallAndFast) {
   EXPECT_LT(ms(t1 - t0), 1000.0);
   EXPECT_EQ(Count(html, "<section class=\"experiment\""), 20u);
   CheckSvgs(html);
+}
+
+// The text between `open` (found from `from`) and the next `close`.
+std::string Between(const std::string& hay, const std::string& open, const std::string& close,
+                    size_t from = 0) {
+  size_t a = hay.find(open, from);
+  if (a == std::string::npos) return "";
+  a += open.size();
+  size_t b = hay.find(close, a);
+  return b == std::string::npos ? "" : hay.substr(a, b - a);
+}
+
+std::string Unescape(std::string s) {
+  for (auto [from, to] : {std::pair<std::string, std::string>{"&quot;", "\""},
+                          {"&#39;", "'"},
+                          {"&lt;", "<"},
+                          {"&gt;", ">"},
+                          {"&amp;", "&"}}) {
+    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+      s.replace(at, from.size(), to);
+    }
+  }
+  return s;
+}
+
+TEST(HtmlReportTest, SummaryPutsRecoveryAgainstBudgetAndEveryReasonFirst) {
+  RunResult run = testing::RichRun(200);
+  std::string html = RenderHtml(run);
+  const size_t first_section = html.find("<section class=\"experiment\"");
+  ASSERT_NE(first_section, std::string::npos);
+  const std::string summary = html.substr(0, first_section);
+  EXPECT_NE(summary.find("3 experiments: 0 passed, 1 failed, 1 aborted, 1 in error; 3 reasons "
+                         "below."),
+            std::string::npos);
+  EXPECT_NE(summary.find("<li class=\"budget-recovery bad\" data-verifier=\"frontend\">"
+                         "frontend: 12.40 s, budget 10 s \u2717 over</li>"),
+            std::string::npos);
+  EXPECT_NE(summary.find(">error-rate \u00e9: no impact</li>"), std::string::npos);
+  EXPECT_NE(summary.find(">apiserver: not recovered</li>"), std::string::npos);
+  size_t reasons = 0;
+  for (const auto& e : run.experiments) {
+    for (const auto& r : e.reasons) {
+      ++reasons;
+      EXPECT_NE(summary.find("<li class=\"summary-reason\">" + MarkupEscape(r) + "</li>"),
+                std::string::npos)
+          << r;
+    }
+  }
+  EXPECT_EQ(Count(summary, "class=\"summary-reason\""), reasons);
+  // Several experiments: the suite overview draws one bar row per verifier.
+  EXPECT_EQ(Count(summary, "<svg class=\"suite\""), 1u);
+  EXPECT_EQ(Count(summary, "class=\"bar over\""), 2u);  // 12.40 s over 10 s; apiserver never
+  EXPECT_EQ(Count(summary, "class=\"budget\""), 1u);
+  CheckSvgs(summary + "</svg>");  // balanced: the cut is before the sections
+
+  // Within budget: a tick, and no suite overview for a single experiment.
+  run.experiments.resize(1);
+  run.experiments[0].verifiers[0].overall.time_to_recover_s = 8.5;
+  html = RenderHtml(run);
+  EXPECT_NE(html.find("frontend: 8.50 s, budget 10 s \u2713</li>"), std::string::npos);
+  EXPECT_EQ(html.find("<svg class=\"suite\""), std::string::npos);
+}
+
+TEST(HtmlReportTest, ErrorBudgetAndCleanupProof) {
+  RunResult run = testing::RichRun(200);
+  std::string html = RenderHtml(run);
+  // availability 0.94667 against an SLO of 0.99: (1 - 0.94667) / 0.01 = 533.33 % of the budget.
+  EXPECT_NE(html.find("<td class=\"num budget-burned bad\" data-ratio=\"5.333333\">533.33 %"
+                      "</td>"),
+            std::string::npos);
+  // SLO 100 % and failures: no budget at all.
+  EXPECT_NE(html.find("<td class=\"num bad budget-burned\">no budget (SLO 100 %)</td>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<p class=\"cleanup bad\">1 fault was NOT reverted and may still be in "
+                      "effect: network-partition on node-2 (iptables: rule &quot;GAMEDAY-1&quot; "
+                      "not found). Run `gameday recover` or revert by hand.</p>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<p class=\"cleanup ok\">Nothing was left behind: 1 reverted (the last at "
+                      "30.000 s), 0 one-shot (nothing to revert), 0 not injected.</p>"),
+            std::string::npos);
+}
+
+TEST(HtmlReportTest, HoverDataCoversEverySampleBucket) {
+  RunResult run = testing::RichRun(3000);
+  std::string html = RenderHtml(run);
+  EXPECT_EQ(Count(html, "<g class=\"band\""), 3u);  // frontend, error-rate, apiserver
+  const std::string band = Between(html, "<g class=\"band\" data-name=\"frontend\"", ">");
+  ASSERT_FALSE(band.empty());
+  const std::string b = Unescape(Between(band, "data-b=\"", "\""));
+  const std::string d = Unescape(Between(band, "data-d=\"", "\""));
+  rapidjson::Document buckets, details;
+  buckets.Parse(b.c_str());
+  details.Parse(d.c_str());
+  ASSERT_FALSE(buckets.HasParseError()) << b.substr(0, 200);
+  ASSERT_FALSE(details.HasParseError()) << d;
+  ASSERT_TRUE(buckets.IsArray());
+  ASSERT_TRUE(details.IsArray());
+  // 3000 samples every 20 ms over a 60.1 s axis: every one of the 816 pixel columns up to the
+  // last sample holds data; the counts add up to every sample.
+  EXPECT_GT(buckets.Size(), 700u);
+  EXPECT_LE(buckets.Size(), 816u);
+  uint64_t total = 0;
+  int failing_reps = 0;
+  int last = -1;
+  for (const auto& r : buckets.GetArray()) {
+    ASSERT_EQ(r.Size(), 8u);
+    EXPECT_GT(r[0].GetInt(), last);  // sorted, for the binary search
+    last = r[0].GetInt();
+    total += r[4].GetUint64() + r[5].GetUint64() + r[6].GetUint64();
+    if (r[2].GetInt() == 1) {
+      ++failing_reps;
+      // A failing bucket shows a failing sample: 250 ms latency and its reason.
+      EXPECT_GE(r[3].GetDouble(), 250.0);
+      ASSERT_GE(r[7].GetInt(), 0);
+      const std::string detail = details[r[7].GetInt()].GetString();
+      EXPECT_TRUE(detail == "connection refused" ||
+                  detail == "HTTP 503 \"Service Unavailable\" <html>")
+          << detail;
+    }
+  }
+  EXPECT_EQ(total, 3000u);
+  // Failing from 5.4 s to 17.4 s: 12 s of 60.1 s on 816 columns is about 163 columns.
+  EXPECT_NEAR(failing_reps, 163, 3);
+}
+
+TEST(HtmlReportTest, ScriptIsAllowedByItsHashAndNothingElse) {
+  std::string html = RenderHtml(testing::RichRun(100));
+  const std::string script = Between(html, "<script>", "</script>");
+  ASSERT_FALSE(script.empty());
+  Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
+  sha.update(script);
+  std::ostringstream b64;
+  Poco::Base64Encoder enc(b64);
+  const auto& digest = sha.digest();
+  enc.write(reinterpret_cast<const char*>(digest.data()), digest.size());
+  enc.close();
+  const std::string csp = Between(html, "http-equiv=\"Content-Security-Policy\" content=\"", "\"");
+  EXPECT_EQ(csp,
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-" +
+                b64.str() + "'; base-uri 'none'; form-action 'none'");
+  EXPECT_EQ(script.find("</"), std::string::npos);
+}
+
+TEST(HtmlReportTest, TrendDrawsPastRecoveriesAndThisRun) {
+  RunResult run = testing::RichRun(200);
+  RunHistory history;
+  auto& frontend = history.recovery[run.experiments[0].name]["frontend"];
+  const char* ids[] = {"run-a", "run-b", "run-c"};
+  for (int i = 0; i < 3; ++i) {
+    TrendPoint p;
+    p.run_id = ids[i];
+    p.started = testing::WallMs(1714000000000 + i * 86400000LL);
+    p.status = i == 1 ? "failed" : "passed";
+    p.impact = true;
+    p.recovered = i != 1;
+    if (i != 1) {
+      p.time_to_recover_s = 4.1 + i;
+      p.recover_bound_s = std::make_pair(4.0 + i, 4.2 + i);
+    }
+    frontend.push_back(p);
+  }
+  std::string html = RenderHtml(run, &history);
+  // The failed experiment has three past runs plus this one; the others only this run.
+  EXPECT_EQ(Count(html, "<svg class=\"trend\""), 1u);
+  EXPECT_NE(html.find("<h3>Trend: recovery over the last 4 runs</h3>"), std::string::npos);
+  EXPECT_EQ(Count(html, "No earlier run of this experiment in the history."), 1u);  // master-stop
+  EXPECT_EQ(Count(html, "class=\"tmiss\""), 1u);  // run-b never recovered
+  EXPECT_EQ(Count(html, "class=\"tcur\""), 1u);   // this run: 12.40 s
+  EXPECT_NE(html.find("frontend in run run-b (2024-04-25T23:06:40.000Z, failed): not recovered"),
+            std::string::npos);
+  EXPECT_NE(html.find("<tr class=\"current\"><td><b>20240501T123456Z-7f3a</b></td>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<td class=\"num\">6.10 s (6.00\u20136.20)</td>"), std::string::npos);
+  EXPECT_EQ(Count(html, "class=\"budget\""), 1u + 1u);  // suite overview + trend
+  CheckSvgs(html);
+  // Without history: no trend at all.
+  EXPECT_EQ(RenderHtml(run).find("Trend:"), std::string::npos);
 }
 
 }  // namespace
