@@ -16,9 +16,17 @@ ETCD_VERSION="${GAMEDAY_ETCD_VERSION:-v3.6.16}"  # go.etcd.io/etcd/server/v3 (+ 
 KWOK_VERSION="${GAMEDAY_KWOK_VERSION:-v0.7.0}"   # sigs.k8s.io/kwok (newer tags may want a newer Go)
 GO="${GAMEDAY_GO:-/usr/local/go/bin/go}"
 BUILD_ETCDCTL="${GAMEDAY_BUILD_ETCDCTL:-1}"      # 0 to skip etcdctl
+BUILD_KUBECTL="${GAMEDAY_BUILD_KUBECTL:-0}"      # 1 (or --with-kubectl) to add kubectl (benchmarks)
 JOBS="${GAMEDAY_BUILD_JOBS:-2}"                  # go build -p
 
 CACHE_ROOT="${GAMEDAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gameday}"
+
+for arg in "$@"; do
+  case "$arg" in
+    --with-kubectl) BUILD_KUBECTL=1 ;;
+    *) echo "usage: build-k8s.sh [--with-kubectl]" >&2; exit 2 ;;
+  esac
+done
 
 # ---- helpers ------------------------------------------------------------------------------
 START=$(date +%s)
@@ -43,7 +51,12 @@ GO_VERSION=$("$GO" env GOVERSION)  # e.g. go1.26.8
 KEY="k8s-${K8S_VERSION#v}-etcd-${ETCD_VERSION#v}-kwok-${KWOK_VERSION#v}-go${GO_VERSION#go}"
 BIN_DIR="$CACHE_ROOT/bin/$KEY"
 
-if [[ -f "$BIN_DIR/.complete" ]]; then
+# kubectl has its own stamp in the same folder: it is only needed by the benchmarks, so a folder
+# built without it stays valid and only kubectl is built when it is asked for later.
+have_all() {
+  [[ -f "$BIN_DIR/.complete" ]] && { [[ "$BUILD_KUBECTL" != 1 ]] || [[ -f "$BIN_DIR/.kubectl-complete" ]]; }
+}
+if have_all; then
   echo "$BIN_DIR"
   exit 0
 fi
@@ -56,7 +69,7 @@ if ! flock -n 9; then
   log "another build holds $CACHE_ROOT/bin/.lock; waiting"
   flock 9
 fi
-if [[ -f "$BIN_DIR/.complete" ]]; then
+if have_all; then
   echo "$BIN_DIR"
   exit 0
 fi
@@ -66,6 +79,46 @@ cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
 OUT="$WORK/out"
 mkdir -p "$OUT" "$WORK/src"
+
+# Version stamping as upstream's hack/lib/version.sh does. buildDate is the release's commit
+# time from the proxy (reproducible), falling back to now. Prints the -ldflags value.
+k8s_ldflags() { # $1 = the Info file of k8s.io/kubernetes@$K8S_VERSION
+  local build_date flags="-s -w" pkg
+  build_date=$(jq -r '.Time // empty' "$1" 2>/dev/null | sed -E 's/\.[0-9]+Z$/Z/')
+  [[ -n "$build_date" ]] || build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$K8S_MINOR"
+    flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
+  done
+  echo "$flags"
+}
+
+# Builds kubectl from the wrapper module in $1 into $2 and checks its version.
+build_kubectl() {
+  local src="$1" out="$2" info got
+  log "building kubectl…"
+  (cd "$src" && "$GO" get -tool "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION" 2>&1 | tail -n 20 >&2) \
+    || die "go get for kubectl failed"
+  info=$(cd "$WORK" && "$GO" mod download -json "k8s.io/kubernetes@$K8S_VERSION" | jq -r .Info)
+  (cd "$src" && "$GO" build -trimpath -p "$JOBS" -ldflags "$(k8s_ldflags "$info")" \
+      -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl) || die "building kubectl failed"
+  got=$("$out/kubectl" version --client 2>&1) || die "kubectl version --client failed: $got"
+  grep -qF -- "Client Version: $K8S_VERSION" <<<"$got" || die "kubectl printed '$got'"
+  log "ok: kubectl version --client -> $(head -n 1 <<<"$got")"
+}
+
+if [[ -f "$BIN_DIR/.complete" && "$BUILD_KUBECTL" == 1 ]]; then
+  # Only kubectl is missing: rebuild it from the recorded wrapper module (the same pins).
+  log "adding kubectl to $KEY"
+  mkdir -p "$WORK/src/kubectl"
+  cp "$BIN_DIR/kubernetes-wrapper.go.mod" "$WORK/src/kubectl/go.mod"
+  build_kubectl "$WORK/src/kubectl" "$OUT"
+  mv -f "$OUT/kubectl" "$BIN_DIR/kubectl"
+  touch "$BIN_DIR/.kubectl-complete"
+  log "done in $(( $(date +%s) - START ))s"
+  echo "$BIN_DIR"
+  exit 0
+fi
 
 log "building $KEY"
 log "cache: $CACHE_ROOT ($("$GO" env GOPROXY))"
@@ -126,21 +179,15 @@ for cmd in "${K8S_CMDS[@]}"; do K8S_PKGS+=("k8s.io/kubernetes/cmd/$cmd@$K8S_VERS
 got=$(cd "$K8S_SRC" && "$GO" list -m -f '{{.Version}}' k8s.io/kubernetes)
 [[ "$got" == "$K8S_VERSION" ]] || die "wrapper resolved k8s.io/kubernetes $got, wanted $K8S_VERSION"
 
-# Version stamping as upstream's hack/lib/version.sh does. buildDate is the release's commit
-# time from the proxy (reproducible), falling back to now.
-BUILD_DATE=$(jq -r '.Time // empty' "$K8S_INFO" 2>/dev/null | sed -E 's/\.[0-9]+Z$/Z/')
-[[ -n "$BUILD_DATE" ]] || BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-K8S_LDFLAGS="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  K8S_LDFLAGS+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$K8S_MINOR"
-  K8S_LDFLAGS+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$BUILD_DATE"
-done
+K8S_LDFLAGS=$(k8s_ldflags "$K8S_INFO")
 
 for cmd in "${K8S_CMDS[@]}"; do
   step "$cmd"
   (cd "$K8S_SRC" && "$GO" build -trimpath -p "$JOBS" -ldflags "$K8S_LDFLAGS" \
       -o "$OUT/$cmd" "k8s.io/kubernetes/cmd/$cmd") || die "building $cmd failed"
 done
+
+if [[ "$BUILD_KUBECTL" == 1 ]]; then build_kubectl "$K8S_SRC" "$OUT"; fi
 
 # ---- etcd ---------------------------------------------------------------------------------
 # go.etcd.io/etcd/server/v3 and etcdctl/v3 have `package main` at their module roots but
@@ -192,6 +239,7 @@ cp "$K8S_SRC/go.mod" "$OUT/kubernetes-wrapper.go.mod"   # record what was built
   echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "seconds=$(( $(date +%s) - START ))"
 } >"$OUT/VERSIONS"
+if [[ "$BUILD_KUBECTL" == 1 ]]; then touch "$OUT/.kubectl-complete"; fi
 touch "$OUT/.complete"   # written last
 
 rm -rf "$BIN_DIR"        # a leftover without a stamp is never used; replace it

@@ -1,0 +1,85 @@
+#include "clients/kubernetes/cluster.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <mutex>
+
+#include "clients/kubernetes/credentials.h"
+
+namespace gameday {
+
+Result<std::shared_ptr<KubeClient>> SharedKubeClient(const std::string& kubeconfig,
+                                                     const std::string& context) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<KubeClient>> clients;
+  const std::string key = kubeconfig + '\n' + context;
+  std::lock_guard lock(mu);
+  auto it = clients.find(key);
+  if (it != clients.end()) return it->second;
+  Result<std::shared_ptr<KubeClient>> client = KubeClient::FromKubeconfig(kubeconfig, context);
+  if (!client.ok()) return client.status();
+  clients[key] = *client;
+  return *client;
+}
+
+ClusterIdentity IdentityOf(const KubeClient& client) {
+  const KubeConfig& c = client.config();
+  if (c.context_name.empty()) return ClusterIdentity{"", ""};  // in-cluster
+  return ClusterIdentity{c.source, c.context_name};
+}
+
+Status PostEvent(KubeClient& client, const EventObject& object, const std::string& reason,
+                 const std::string& message, WallTime now, const std::string& type) {
+  const std::string ns = object.ns.empty() ? "default" : object.ns;
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  const std::string ts = FormatKubeTime(now);
+  const std::string micro = FormatKubeTime(now, /*micros=*/true);
+  std::string involved = "{\"apiVersion\":" + JsonQuote(object.api_version) +
+                         ",\"kind\":" + JsonQuote(object.kind) +
+                         ",\"name\":" + JsonQuote(object.name);
+  if (!object.ns.empty()) involved += ",\"namespace\":" + JsonQuote(object.ns);
+  if (!object.uid.empty()) involved += ",\"uid\":" + JsonQuote(object.uid);
+  involved += "}";
+  // Event names must be unique; generateName lets the server pick the suffix.
+  std::string prefix = object.name.substr(0, 200) + ".gameday-";
+  KubeRequest req;
+  req.verb = "create";
+  req.ref = ResourceRef::Core("events", ns);
+  req.body =
+      "{\"apiVersion\":\"v1\",\"kind\":\"Event\",\"metadata\":{\"generateName\":" +
+      JsonQuote(prefix) + ",\"namespace\":" + JsonQuote(ns) +
+      ",\"labels\":{\"app.kubernetes.io/managed-by\":\"gameday\"}},\"involvedObject\":" + involved +
+      ",\"reason\":" + JsonQuote(reason) + ",\"message\":" + JsonQuote(message.substr(0, 1000)) +
+      ",\"type\":" + JsonQuote(type) + ",\"source\":{\"component\":\"gameday\"" +
+      (host[0] ? ",\"host\":" + JsonQuote(host) : std::string()) +
+      "},\"firstTimestamp\":" + JsonQuote(ts) + ",\"lastTimestamp\":" + JsonQuote(ts) +
+      ",\"eventTime\":" + JsonQuote(micro) +
+      ",\"count\":1,\"action\":" + JsonQuote(reason == "ChaosReverted" ? "Revert" : "Inject") +
+      ",\"reportingComponent\":\"gameday\",\"reportingInstance\":" +
+      JsonQuote(host[0] ? host : "gameday") + "}";
+  req.max_attempts = 3;
+  return client.Call(req).status();
+}
+
+bool IsProtectedNamespace(const std::vector<std::string>& protected_namespaces,
+                          const std::string& ns) {
+  return std::find(protected_namespaces.begin(), protected_namespaces.end(), ns) !=
+         protected_namespaces.end();
+}
+
+std::string KubeNameHash(const std::string& text, size_t hex_digits) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return std::string(buf).substr(0, std::min<size_t>(hex_digits, 16));
+}
+
+}  // namespace gameday

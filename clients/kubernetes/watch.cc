@@ -1,0 +1,254 @@
+#include "clients/kubernetes/watch.h"
+
+#include <rapidjson/document.h>
+
+#include <condition_variable>
+
+namespace gameday {
+
+struct ResourceWatch::Stream {
+  std::string kind;  // "pod" or "node"
+  ResourceRef ref;
+  std::string label_selector;
+  std::string resource_version;
+  std::map<std::string, ObjectState> known;  // key: "ns/name" or node name
+  // Start() waits for the baseline list of every stream.
+  bool baseline_done = false;
+};
+
+namespace {
+
+std::string KeyOf(const std::string& kind, const rapidjson::Value& obj) {
+  const std::string name = JsonPathString(obj, {"metadata", "name"});
+  if (kind == "node") return name;
+  return JsonPathString(obj, {"metadata", "namespace"}) + "/" + name;
+}
+
+}  // namespace
+
+ResourceWatch::ObjectState ResourceWatch::StateOf(const std::string& kind,
+                                                  const rapidjson::Value& obj) {
+  ObjectState s;
+  s.uid = JsonPathString(obj, {"metadata", "uid"});
+  if (const rapidjson::Value* conds = JsonPath(obj, {"status", "conditions"});
+      conds && conds->IsArray()) {
+    for (const rapidjson::Value& c : conds->GetArray()) {
+      if (JsonString(c, "type") == "Ready") s.ready = JsonString(c, "status");
+    }
+  }
+  if (kind == "pod") {
+    s.node = JsonPathString(obj, {"spec", "nodeName"});
+    s.terminating = JsonPath(obj, {"metadata", "deletionTimestamp"}) != nullptr;
+  } else {
+    const rapidjson::Value* u = JsonPath(obj, {"spec", "unschedulable"});
+    s.unschedulable = u && u->IsBool() && u->GetBool();
+  }
+  return s;
+}
+
+std::vector<std::string> ResourceWatch::Describe(const std::string& kind,
+                                                 const std::string& display,
+                                                 const ObjectState* before,
+                                                 const ObjectState* after) {
+  std::vector<std::string> out;
+  if (after == nullptr) {
+    if (before != nullptr) out.push_back(display + " deleted");
+    return out;
+  }
+  // A new uid under a known name is a new object (a StatefulSet pod, a re-registered node).
+  if (before != nullptr && !before->uid.empty() && before->uid != after->uid) {
+    out.push_back(display + " deleted");
+    before = nullptr;
+  }
+  static const ObjectState kNone;
+  const ObjectState& b = before ? *before : kNone;
+  if (before == nullptr) out.push_back(display + (kind == "node" ? " added" : " created"));
+  if (kind == "pod") {
+    if (after->node != b.node && !after->node.empty()) {
+      out.push_back(display + " scheduled to " + after->node);
+    }
+    if (after->terminating && !b.terminating) out.push_back(display + " terminating");
+    const bool was_ready = b.ready == "True", is_ready = after->ready == "True";
+    if (is_ready && !was_ready) out.push_back(display + " Ready");
+    if (!is_ready && was_ready) out.push_back(display + " not Ready");
+  } else {
+    if (after->ready != b.ready && !after->ready.empty()) {
+      out.push_back(display + (after->ready == "True"    ? " Ready"
+                               : after->ready == "False" ? " NotReady"
+                                                         : " Ready=" + after->ready));
+    }
+    if (after->unschedulable && !b.unschedulable) out.push_back(display + " cordoned");
+    if (!after->unschedulable && b.unschedulable) out.push_back(display + " uncordoned");
+  }
+  return out;
+}
+
+ResourceWatch::ResourceWatch(std::shared_ptr<KubeClient> client, ResourceWatchOptions options,
+                             Clock& clock)
+    : client_(std::move(client)), options_(std::move(options)), clock_(clock) {}
+
+ResourceWatch::~ResourceWatch() { Stop(); }
+
+void ResourceWatch::Add(const std::string& message) {
+  std::lock_guard lock(mu_);  // the time is taken under the lock, so events stay in order
+  events_.push_back(TimelineEvent{ToSeconds(clock_.Now() - epoch_), "kubernetes", message});
+}
+
+std::vector<TimelineEvent> ResourceWatch::Events() const {
+  std::lock_guard lock(mu_);
+  return events_;
+}
+
+bool ResourceWatch::ListInto(Stream* s, bool baseline, std::stop_token stop) {
+  std::map<std::string, ObjectState> now;
+  ListOptions opts;
+  opts.label_selector = s->label_selector;
+  auto rv = client_->List(s->ref, opts, [&](const rapidjson::Value& obj) {
+    now[KeyOf(s->kind, obj)] = StateOf(s->kind, obj);
+    return Status::Ok();
+  });
+  if (!rv.ok()) return false;
+  if (!baseline) {
+    // What happened while we were not watching.
+    for (const auto& [key, state] : now) {
+      auto it = s->known.find(key);
+      for (const std::string& m : Describe(s->kind, s->kind + " " + key,
+                                           it == s->known.end() ? nullptr : &it->second, &state)) {
+        Add(m + " (seen on re-list)");
+      }
+    }
+    for (const auto& [key, state] : s->known) {
+      if (!now.count(key)) Add(s->kind + " " + key + " deleted (seen on re-list)");
+    }
+  }
+  s->known = std::move(now);
+  s->resource_version = *rv;
+  return true;
+}
+
+void ResourceWatch::Run(Stream* s, std::stop_token stop) {
+  bool baseline = !s->baseline_done;
+  bool need_list = baseline;
+  bool reported_down = false;
+  while (!stop.stop_requested()) {
+    if (need_list) {
+      if (!ListInto(s, baseline, stop)) {
+        if (!reported_down) {
+          Add("watch of " + s->kind + "s interrupted: cannot list them");
+          reported_down = true;
+        }
+        if (baseline) {
+          std::lock_guard lock(mu_);
+          s->baseline_done = true;  // Start() must not wait for an API server that is down
+        }
+        clock_.SleepFor(options_.reconnect_delay, stop);
+        continue;
+      }
+      if (reported_down) Add("watch of " + s->kind + "s resumed");
+      reported_down = false;
+      if (baseline) {
+        std::lock_guard lock(mu_);
+        s->baseline_done = true;
+        baseline = false;
+      }
+      need_list = false;
+    }
+    KubeRequest req;
+    req.verb = "watch";
+    req.ref = s->ref;
+    req.query = {{"watch", "1"},
+                 {"resourceVersion", s->resource_version},
+                 {"allowWatchBookmarks", "true"},
+                 {"timeoutSeconds", std::to_string(options_.watch_seconds)}};
+    if (!s->label_selector.empty()) req.query.emplace_back("labelSelector", s->label_selector);
+    req.timeout = std::chrono::seconds(options_.watch_seconds + 30);
+    req.stop = stop;
+    bool expired = false;
+    Status st = client_->Stream(req, [&](const std::string& line) {
+      rapidjson::Document ev;
+      ev.Parse(line.c_str(), line.size());
+      if (ev.HasParseError() || !ev.IsObject()) return true;
+      const std::string type = JsonString(ev, "type");
+      auto obj = ev.FindMember("object");
+      if (obj == ev.MemberEnd() || !obj->value.IsObject()) return true;
+      const rapidjson::Value& o = obj->value;
+      if (type == "ERROR") {  // usually 410 Gone: the resourceVersion is too old
+        expired = true;
+        return false;
+      }
+      const std::string rv = JsonPathString(o, {"metadata", "resourceVersion"});
+      if (!rv.empty()) s->resource_version = rv;
+      if (type == "BOOKMARK") return true;
+      const std::string key = KeyOf(s->kind, o);
+      auto it = s->known.find(key);
+      const ObjectState* before = it == s->known.end() ? nullptr : &it->second;
+      if (type == "DELETED") {
+        for (const std::string& m : Describe(s->kind, s->kind + " " + key, before, nullptr)) Add(m);
+        if (it != s->known.end()) s->known.erase(it);
+      } else {
+        ObjectState after = StateOf(s->kind, o);
+        for (const std::string& m : Describe(s->kind, s->kind + " " + key, before, &after)) {
+          Add(m);
+        }
+        s->known[key] = after;
+      }
+      return true;
+    });
+    if (stop.stop_requested()) break;
+    if (expired) {
+      need_list = true;
+      continue;
+    }
+    if (!st.ok()) {
+      // The API server went away (or refused): re-list once it is back, then watch again.
+      if (!reported_down) {
+        Add("watch of " + s->kind + "s interrupted: " + st.message());
+        reported_down = true;
+      }
+      need_list = true;
+      clock_.SleepFor(options_.reconnect_delay, stop);
+    }
+    // A clean end (timeoutSeconds) just renews the watch from the last resourceVersion.
+  }
+}
+
+void ResourceWatch::Start(MonoTime epoch) {
+  {
+    std::lock_guard lock(mu_);
+    if (started_) return;
+    started_ = true;
+    epoch_ = epoch;
+  }
+  if (options_.pods) {
+    std::vector<std::string> namespaces = options_.namespaces;
+    if (namespaces.empty()) namespaces.push_back("");
+    for (const std::string& ns : namespaces) {
+      auto s = std::make_unique<Stream>();
+      s->kind = "pod";
+      s->ref = ResourceRef::Core("pods", ns);
+      s->label_selector = options_.label_selector;
+      streams_.push_back(std::move(s));
+    }
+  }
+  if (options_.nodes) {
+    auto s = std::make_unique<Stream>();
+    s->kind = "node";
+    s->ref = ResourceRef::Core("nodes");
+    streams_.push_back(std::move(s));
+  }
+  // The baseline lists run here, so that events start exactly at Start().
+  for (auto& s : streams_) {
+    if (ListInto(s.get(), /*baseline=*/true, std::stop_token())) s->baseline_done = true;
+  }
+  for (auto& s : streams_) {
+    Stream* raw = s.get();
+    threads_.emplace_back([this, raw](std::stop_token stop) { Run(raw, stop); });
+  }
+}
+
+void ResourceWatch::Stop() {
+  for (auto& t : threads_) t.request_stop();
+  threads_.clear();  // joins
+}
+
+}  // namespace gameday

@@ -1,0 +1,367 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane on 127.0.0.1 for gameday's tests: etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler and kwok (simulated nodes and pods), built by
+# build-k8s.sh. Nothing listens anywhere but loopback; pod IPs are fake and never probed.
+#
+#   k8s-plane.sh up DIR     start everything, write DIR/kubeconfig*, create the fake nodes
+#   k8s-plane.sh down DIR   stop everything (reverse order, SIGTERM then SIGKILL); safe to repeat
+#   k8s-plane.sh env DIR    print `export` lines (KUBECONFIG, GAMEDAY_K8S_*) for a running plane
+#
+# DIR is created if needed and holds everything: pki/ (CA, serving and client certificates,
+# service-account keys, a token CSV), logs/, run/ (pid files; each process leads its own process
+# group), etcd/ (data), kwok-home/, kubeconfig (admin client certificate), kubeconfig-token (admin
+# bearer token), kubeconfig-nobody (a token user with no RBAC rights) and plane.env (ports).
+#
+# Environment: GAMEDAY_K8S_BIN (binaries; default: build-k8s.sh's cached folder),
+# GAMEDAY_PLANE_NODES (fake nodes, default 3), GAMEDAY_PLANE_OWNER (a pid: when it dies, a
+# watchdog runs `down DIR`, so a SIGKILLed test binary leaves nothing behind),
+# GAMEDAY_PLANE_TIMEOUT (seconds for the whole start-up, default 90).
+set -Eeuo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
+# Start order; `down` walks it backwards.
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+
+log() { printf 'k8s-plane: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+usage() {
+  sed -n '2,19p' "$SELF" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+# ---- helpers ------------------------------------------------------------------------------
+
+# A TCP port nothing listens on and that this script has not handed out yet. The kernel's
+# ephemeral range is avoided so an outgoing connection cannot take the port in the meantime.
+declare -A TAKEN=()
+free_port() {
+  local p i
+  for i in $(seq 1 200); do
+    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 12000 ))
+    [[ -n "${TAKEN[$p]:-}" ]] && continue
+    if ! ss -Htan "( sport = :$p )" 2>/dev/null | grep -q .; then
+      TAKEN[$p]=1
+      echo "$p"
+      return 0
+    fi
+  done
+  die "no free TCP port found"
+}
+
+# True while pid $1 lives and is still the process we started (its command line names DIR, so
+# a recycled pid is never signalled).
+ours() {
+  local pid="$1"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  [[ -r "/proc/$pid/cmdline" ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR/"
+}
+
+# Starts "$@" as component $1 in its own session and process group, logging to logs/$1.log.
+start() {
+  local name="$1"; shift
+  # Not a job-control shell, so the background child is no group leader and setsid(1) just
+  # calls setsid(2) and execs: $! is the component itself, and its pid is its process group.
+  setsid "$@" >"$DIR/logs/$name.log" 2>&1 </dev/null &
+  echo "$!" >"$DIR/run/$name.pid"
+}
+
+# Seconds left before the start-up deadline.
+left() { echo $(( DEADLINE - $(date +%s) )); }
+
+# Waits until "$2..." succeeds (component $1 must stay alive meanwhile).
+wait_for() {
+  local name="$1"; shift
+  local pid
+  pid=$(cat "$DIR/run/$name.pid" 2>/dev/null || echo "")
+  while ! "$@" >/dev/null 2>&1; do
+    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+      log "$name exited; last lines of logs/$name.log:"
+      tail -n 25 "$DIR/logs/$name.log" >&2 || true
+      return 1
+    fi
+    if (( $(left) <= 0 )); then
+      log "timed out waiting for $name; last lines of logs/$name.log:"
+      tail -n 25 "$DIR/logs/$name.log" >&2 || true
+      return 1
+    fi
+    sleep 0.2
+  done
+  log "$name ready (+$(( $(date +%s) - STARTED ))s)"
+}
+
+# curl against the API server as admin (client certificate), verifying its certificate.
+api() {
+  curl -sS --fail --max-time 10 --cacert "$DIR/pki/ca.crt" --cert "$DIR/pki/admin.crt" \
+    --key "$DIR/pki/admin.key" "$@"
+}
+
+write_kubeconfig() { # $1 file, $2 user name, then the user's yaml fields (one per argument)
+  local file="$1" user="$2"; shift 2
+  {
+    echo "apiVersion: v1"
+    echo "kind: Config"
+    echo "clusters:"
+    echo "- name: gameday-test"
+    echo "  cluster:"
+    echo "    server: https://127.0.0.1:$API_PORT"
+    echo "    certificate-authority: $DIR/pki/ca.crt"
+    echo "users:"
+    echo "- name: $user"
+    echo "  user:"
+    for field in "$@"; do echo "    $field"; done
+    echo "contexts:"
+    echo "- name: gameday-test"
+    echo "  context:"
+    echo "    cluster: gameday-test"
+    echo "    user: $user"
+    echo "    namespace: default"
+    echo "current-context: gameday-test"
+  } >"$file"
+  chmod 600 "$file"
+}
+
+# ---- PKI ----------------------------------------------------------------------------------
+
+make_pki() {
+  local pki="$DIR/pki"
+  mkdir -p "$pki"
+  chmod 700 "$pki"
+  (
+    cd "$pki"
+    umask 077
+    # EC keys: fast to make, and every component (and libcurl/OpenSSL) takes them.
+    newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+    newkey ca.key
+    openssl req -x509 -new -key ca.key -subj "/CN=gameday-test-ca" -days 3650 -sha256 \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -out ca.crt 2>/dev/null
+    sign() { # $1 name, $2 subject, $3 extensions
+      newkey "$1.key"
+      openssl req -new -key "$1.key" -subj "$2" -out "$1.csr" 2>/dev/null
+      printf '%s\n' "$3" >"$1.ext"
+      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+        -sha256 -extfile "$1.ext" -out "$1.crt" 2>/dev/null
+      rm -f "$1.csr" "$1.ext"
+    }
+    local serving="keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1"
+    local client="keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+    sign apiserver "/CN=kube-apiserver" "$serving"
+    # kube-controller-manager, kube-scheduler: served with our CA so health checks verify TLS.
+    sign components "/CN=gameday-test-components" "$serving"
+    sign admin "/O=system:masters/CN=gameday-admin" "$client"
+    # Service-account token signing key pair (RSA: every verifier of SA tokens accepts it).
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
+    openssl pkey -in sa.key -pubout -out sa.pub 2>/dev/null
+    # Bearer tokens: an admin and "nobody" (authenticated, no RBAC rights at all).
+    openssl rand -hex 24 >admin.token
+    openssl rand -hex 24 >nobody.token
+    {
+      printf '%s,gameday-admin-token,uid-gameday-admin,"system:masters"\n' "$(cat admin.token)"
+      printf '%s,nobody,uid-nobody\n' "$(cat nobody.token)"
+    } >tokens.csv
+  )
+}
+
+# ---- up -----------------------------------------------------------------------------------
+
+cmd_up() {
+  STARTED=$(date +%s)
+  DEADLINE=$(( STARTED + ${GAMEDAY_PLANE_TIMEOUT:-90} ))
+  local nodes="${GAMEDAY_PLANE_NODES:-3}"
+  [[ "$nodes" =~ ^[0-9]+$ ]] || die "GAMEDAY_PLANE_NODES must be a number"
+
+  if [[ -f "$DIR/run/etcd.pid" ]] && ours "$(cat "$DIR/run/etcd.pid")"; then
+    die "a plane is already running in $DIR (run 'down' first)"
+  fi
+  local bin="${GAMEDAY_K8S_BIN:-}"
+  if [[ -z "$bin" ]]; then
+    bin=$("$HERE/build-k8s.sh" | tail -n 1) || die "build-k8s.sh failed"
+  fi
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
+    [[ -x "$bin/$b" ]] || die "$bin/$b is missing (GAMEDAY_K8S_BIN or build-k8s.sh)"
+  done
+  for tool in openssl curl ss setsid; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+  done
+
+  mkdir -p "$DIR/logs" "$DIR/run" "$DIR/etcd" "$DIR/kwok-home"
+  rm -rf "$DIR/etcd"/* "$DIR/run"/*
+  make_pki
+
+  ETCD_PORT=$(free_port); ETCD_PEER_PORT=$(free_port); API_PORT=$(free_port)
+  KCM_PORT=$(free_port); SCHED_PORT=$(free_port); KWOK_PORT=$(free_port)
+  {
+    echo "GAMEDAY_K8S_BIN=$bin"
+    echo "ETCD_PORT=$ETCD_PORT"
+    echo "API_PORT=$API_PORT"
+    echo "KCM_PORT=$KCM_PORT"
+    echo "SCHED_PORT=$SCHED_PORT"
+    echo "KWOK_PORT=$KWOK_PORT"
+  } >"$DIR/plane.env"
+
+  # Every failure from here on tears down what was started.
+  trap 'log "start-up failed; stopping what was started"; cmd_down; exit 1' ERR
+
+  # A watchdog that stops the plane once its owner is gone (a test binary killed with -9).
+  if [[ -n "${GAMEDAY_PLANE_OWNER:-}" ]]; then
+    local owner="$GAMEDAY_PLANE_OWNER"
+    setsid bash -c 'while kill -0 "$1" 2>/dev/null && [[ -f "$2/run/etcd.pid" ]]; do sleep 1; done
+                    [[ -f "$2/run/etcd.pid" ]] && exec "$3" down "$2"' \
+      k8s-plane-watchdog "$owner" "$DIR" "$SELF" >>"$DIR/logs/watchdog.log" 2>&1 </dev/null &
+    echo "$!" >"$DIR/run/watchdog.pid"
+  fi
+
+  start etcd "$bin/etcd" --name=gameday-test --data-dir="$DIR/etcd" \
+    --listen-client-urls="http://127.0.0.1:$ETCD_PORT" \
+    --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster="gameday-test=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --unsafe-no-fsync=true --quota-backend-bytes=4294967296 --log-level=warn
+  wait_for etcd curl -sf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"
+
+  local pki="$DIR/pki"
+  start kube-apiserver "$bin/kube-apiserver" \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+    --client-ca-file="$pki/ca.crt" --token-auth-file="$pki/tokens.csv" \
+    --authorization-mode=Node,RBAC \
+    --service-account-issuer=https://kubernetes.default.svc \
+    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+    --service-cluster-ip-range=10.96.0.0/16 \
+    --enable-priority-and-fairness=false --max-requests-inflight=0 \
+    --max-mutating-requests-inflight=0 \
+    --default-not-ready-toleration-seconds=10 --default-unreachable-toleration-seconds=10 \
+    --profiling=false --cert-dir="$DIR/run/apiserver-certs"
+  wait_for kube-apiserver api "https://127.0.0.1:$API_PORT/readyz"
+
+  write_kubeconfig "$DIR/kubeconfig" gameday-admin \
+    "client-certificate: $pki/admin.crt" "client-key: $pki/admin.key"
+  write_kubeconfig "$DIR/kubeconfig-token" gameday-admin-token "token: $(cat "$pki/admin.token")"
+  write_kubeconfig "$DIR/kubeconfig-nobody" nobody "token: $(cat "$pki/nobody.token")"
+
+  local common=(--kubeconfig="$DIR/kubeconfig" --authentication-kubeconfig="$DIR/kubeconfig"
+    --authorization-kubeconfig="$DIR/kubeconfig" --leader-elect=false --bind-address=127.0.0.1
+    --tls-cert-file="$pki/components.crt" --tls-private-key-file="$pki/components.key"
+    --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics
+    --kube-api-qps=500 --kube-api-burst=1000)
+  start kube-controller-manager "$bin/kube-controller-manager" "${common[@]}" \
+    --secure-port="$KCM_PORT" --root-ca-file="$pki/ca.crt" \
+    --service-account-private-key-file="$pki/sa.key" --use-service-account-credentials=false \
+    --node-monitor-grace-period=20s --node-monitor-period=2s \
+    --concurrent-replicaset-syncs=10 --concurrent-deployment-syncs=10 \
+    --concurrent-gc-syncs=20 --cluster-cidr=10.244.0.0/16
+  start kube-scheduler "$bin/kube-scheduler" "${common[@]}" --secure-port="$SCHED_PORT"
+
+  local comp_curl=(curl -sf --max-time 2 --cacert "$pki/ca.crt")
+  wait_for kube-controller-manager "${comp_curl[@]}" "https://127.0.0.1:$KCM_PORT/healthz"
+  wait_for kube-scheduler "${comp_curl[@]}" "https://127.0.0.1:$SCHED_PORT/healthz"
+
+  # kwok reads ~/.kwok: a private HOME keeps the user's settings out. An empty configuration
+  # means its built-in default stages (node initialise + heartbeat via leases, pod ready,
+  # complete and delete).
+  cat >"$DIR/kwok.yaml" <<'EOF'
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options: {}
+EOF
+  start kwok env HOME="$DIR/kwok-home" "$bin/kwok" --kubeconfig="$DIR/kubeconfig" \
+    --config="$DIR/kwok.yaml" --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --node-ip=127.0.0.1 --server-address="127.0.0.1:$KWOK_PORT" --cidr=10.244.0.1/16 \
+    --node-lease-duration-seconds=10
+  wait_for kwok curl -sf --max-time 2 "http://127.0.0.1:$KWOK_PORT/healthz"
+
+  local i
+  for i in $(seq 1 "$nodes"); do
+    api -o /dev/null -X POST -H 'Content-Type: application/json' \
+      "https://127.0.0.1:$API_PORT/api/v1/nodes" --data-binary @- <<EOF
+{"apiVersion": "v1", "kind": "Node",
+ "metadata": {"name": "kwok-node-$i",
+   "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+   "labels": {"type": "kwok", "kubernetes.io/hostname": "kwok-node-$i",
+              "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+ "spec": {"taints": [{"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}]},
+ "status": {"allocatable": {"cpu": "64", "memory": "256Gi", "pods": "2000"},
+            "capacity": {"cpu": "64", "memory": "256Gi", "pods": "2000"}}}
+EOF
+  done
+  nodes_ready() {
+    local n
+    n=$(api "https://127.0.0.1:$API_PORT/api/v1/nodes?labelSelector=type%3Dkwok" |
+      jq '[.items[] | select(any(.status.conditions[]?; .type=="Ready" and .status=="True"))] | length')
+    [[ "$n" -ge "$nodes" ]]
+  }
+  wait_for "kwok nodes" nodes_ready
+  wait_for "default ServiceAccount" api \
+    "https://127.0.0.1:$API_PORT/api/v1/namespaces/default/serviceaccounts/default"
+  trap - ERR
+  log "up in $(( $(date +%s) - STARTED ))s: https://127.0.0.1:$API_PORT ($DIR)"
+}
+
+# ---- down ---------------------------------------------------------------------------------
+
+cmd_down() {
+  [[ -d "$DIR/run" ]] || return 0
+  local i name pid n
+  # The watchdog first, so it cannot start a second `down` meanwhile.
+  if [[ -f "$DIR/run/watchdog.pid" ]]; then
+    pid=$(cat "$DIR/run/watchdog.pid")
+    [[ "$pid" =~ ^[0-9]+$ && "$pid" != "$PPID" && "$pid" != "$$" ]] &&
+      kill -TERM -- "-$pid" 2>/dev/null || true
+    rm -f "$DIR/run/watchdog.pid"
+  fi
+  for (( i = ${#COMPONENTS[@]} - 1; i >= 0; i-- )); do
+    name="${COMPONENTS[$i]}"
+    [[ -f "$DIR/run/$name.pid" ]] || continue
+    pid=$(cat "$DIR/run/$name.pid")
+    if ours "$pid"; then
+      kill -CONT -- "-$pid" 2>/dev/null || true  # a test may have stopped it with SIGSTOP
+      kill -TERM -- "-$pid" 2>/dev/null || true
+      for (( n = 0; n < 100; n++ )); do  # 10 s
+        ours "$pid" || break
+        sleep 0.1
+      done
+      if ours "$pid"; then
+        log "$name (pid $pid) ignored SIGTERM for 10s; SIGKILL"
+        kill -KILL -- "-$pid" 2>/dev/null || true
+      fi
+    fi
+    # Anything left in the group (children of the component).
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    rm -f "$DIR/run/$name.pid"
+  done
+}
+
+# ---- env ----------------------------------------------------------------------------------
+
+cmd_env() {
+  [[ -f "$DIR/plane.env" ]] || die "no plane in $DIR"
+  # shellcheck disable=SC1091
+  source "$DIR/plane.env"
+  echo "export KUBECONFIG=$DIR/kubeconfig"
+  echo "export GAMEDAY_K8S_DIR=$DIR"
+  echo "export GAMEDAY_K8S_SERVER=https://127.0.0.1:$API_PORT"
+  echo "export GAMEDAY_K8S_BIN=$GAMEDAY_K8S_BIN"
+}
+
+# ---- main ---------------------------------------------------------------------------------
+
+[[ $# -eq 2 ]] || usage
+case "$2" in
+  /*) DIR="$2" ;;
+  *) DIR="$PWD/$2" ;;
+esac
+DIR="${DIR%/}"
+case "$1" in
+  up) mkdir -p "$DIR"; DIR="$(cd "$DIR" && pwd -P)"; cmd_up ;;
+  down) [[ -d "$DIR" ]] && DIR="$(cd "$DIR" && pwd -P)"; cmd_down ;;
+  env) cmd_env ;;
+  *) usage ;;
+esac

@@ -1,0 +1,226 @@
+// pod-kill and the kubernetes verifier through the whole engine, on a real control plane: a
+// Deployment of 6 replicas on 3 KWOK nodes loses half of its pods; the verifier sees the loss and
+// measures the recovery to 6/6 ready; the killed pods are gone and replaced.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+#include "clients/kubernetes/client.h"
+#include "experiments/engine.h"
+#include "experiments/plan.h"
+#include "injectors/registry.h"
+#include "tests/integration/k8s_plane.h"
+#include "tests/integration/k8s_test_util.h"
+#include "verifiers/probe/probe_loop.h"
+#include "verifiers/registry.h"
+
+namespace gameday {
+namespace {
+
+using gameday::testing::K8sPlane;
+using std::chrono::seconds;
+
+class K8sPodKillTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    GAMEDAY_REQUIRE_K8S_PLANE();
+    plane_ = K8sPlane::Get();
+    RegisterBuiltinInjectors(registries_.injectors);
+    RegisterBuiltinVerifiers(registries_.verifiers);
+    admin_ = gameday::testing::AdminClient();
+    ASSERT_NE(admin_, nullptr);
+    char templ[] = "/tmp/gameday-podkill-XXXXXX";
+    ASSERT_NE(::mkdtemp(templ), nullptr);
+    tmp_ = templ;
+  }
+  void TearDown() override {
+    if (!tmp_.empty()) std::filesystem::remove_all(tmp_);
+  }
+
+  Plan Parse(const std::string& yaml) {
+    Diagnostics diags;
+    Plan plan = ParsePlan(yaml, "plan.yaml", registries_, &diags);
+    EXPECT_TRUE(diags.empty()) << diags.ToString();
+    return plan;
+  }
+
+  RunResult Run(const Plan& plan, bool dry_run = false) {
+    EngineOptions options;
+    options.run_id = "k8s-pod-kill";
+    options.seed = 7;
+    options.dry_run = dry_run;
+    options.journal_dir = tmp_ + "/journal";
+    Engine engine(registries_, MakeProbeLoopFactory(), Clock::Real(), options);
+    return engine.Run(plan);
+  }
+
+  std::string PlanYaml(const std::string& ns, const std::string& selector = "app=web",
+                       int replicas = 6) const {
+    return R"(
+name: kill-half-of-web
+target:
+  kind: kubernetes
+  kubeconfig: )" +
+           plane_->kubeconfig + R"(
+warmup: 1s
+stable_for: 1s
+cooldown: 1s
+recovery_timeout: 60s
+verify:
+  - name: web-replicas
+    kind: kubernetes
+    interval: 50ms
+    spec:
+      workload: {kind: Deployment, namespace: )" +
+           ns + R"(, name: web}
+  - name: web-pods
+    kind: kubernetes
+    interval: 50ms
+    spec:
+      pods: {namespace: )" +
+           ns + R"(, label_selector: app=web, min_ready: )" + std::to_string(replicas) + R"(}
+method:
+  - inject: pod-kill
+    name: kill-half
+    select: {mode: fixed-percent, value: 50}
+    spec:
+      namespace: )" +
+           ns + R"(
+      label_selector: )" +
+           selector + R"(
+      grace_period: 0s
+objectives:
+  - verifier: web-replicas
+    must_detect: true
+    recover_within: 30s
+  - verifier: web-pods
+    recover_within: 30s
+)";
+  }
+
+  const K8sPlane* plane_ = nullptr;
+  Registries registries_;
+  std::shared_ptr<KubeClient> admin_;
+  std::string tmp_;
+};
+
+TEST_F(K8sPodKillTest, KillHalfOfADeploymentAndMeasureRecovery) {
+  const std::string ns = "shop";
+  ASSERT_TRUE(gameday::testing::CreateNamespace(*admin_, ns).ok());
+  ASSERT_TRUE(gameday::testing::CreateDeployment(*admin_, ns, "web", 6).ok());
+  ASSERT_TRUE(gameday::testing::DeploymentReady(*admin_, ns, "web", 6, seconds(60)))
+      << "ready: " << gameday::testing::ReadyReplicas(*admin_, ns, "web");
+  std::set<std::string> nodes;
+  for (const auto& p : gameday::testing::ListPods(*admin_, ns, "app=web")) nodes.insert(p.node);
+  EXPECT_EQ(nodes.size(), 3u) << "the scheduler should spread 6 replicas over 3 KWOK nodes";
+
+  const Plan plan = Parse(PlanYaml(ns));
+  ASSERT_EQ(plan.experiments.size(), 1u);
+  const RunResult run = Run(plan);
+  ASSERT_EQ(run.experiments.size(), 1u);
+  const ExperimentResult& e = run.experiments[0];
+  std::string reasons;
+  for (const auto& r : e.reasons) reasons += r + "\n";
+  EXPECT_EQ(e.status, ExperimentStatus::kPassed) << reasons;
+
+  // Three pods, each journaled with its UID, each deleted.
+  ASSERT_EQ(e.faults.size(), 3u);
+  std::set<std::string> killed_uids;
+  for (const FaultResult& f : e.faults) {
+    EXPECT_EQ(f.kind, "pod-kill");
+    EXPECT_EQ(f.revert_status, "not-needed");
+    EXPECT_TRUE(f.error.empty()) << f.error;
+    EXPECT_EQ(f.target_id.rfind(ns + "/web-", 0), 0u) << f.target_id;
+    killed_uids.insert(f.target_id.substr(f.target_id.rfind('/') + 1));
+  }
+  EXPECT_EQ(killed_uids.size(), 3u);
+
+  // The verifier saw the loss (fewer than 6 ready) and the recovery to 6/6.
+  ASSERT_EQ(e.verifiers.size(), 2u);
+  const VerifierResult& v = e.verifiers[0];
+  double min_ready = 6;
+  for (const Sample& s : v.samples) {
+    if (s.value) min_ready = std::min(min_ready, *s.value);
+  }
+  EXPECT_LT(min_ready, 6) << "no sample saw the loss";
+  EXPECT_GE(min_ready, 0);
+  ASSERT_TRUE(v.overall.impact);
+  ASSERT_TRUE(v.overall.recovered);
+  ASSERT_TRUE(v.overall.time_to_recover_s.has_value());
+  EXPECT_GT(*v.overall.time_to_recover_s, 0);
+  EXPECT_LT(*v.overall.time_to_recover_s, 30);
+  ASSERT_FALSE(v.samples.empty());
+  EXPECT_EQ(v.samples.back().value.value_or(-1), 6) << v.samples.back().detail;
+  std::printf("[measure] pod-kill 3/6: detect %.3f s, recover %.3f s (bound %.3f-%.3f s)\n",
+              v.overall.time_to_detect_s.value_or(-1), *v.overall.time_to_recover_s,
+              v.overall.recover_bound_s ? v.overall.recover_bound_s->first : -1,
+              v.overall.recover_bound_s ? v.overall.recover_bound_s->second : -1);
+
+  // The killed pods are gone, and replacements run in their place.
+  const auto pods = gameday::testing::ListPods(*admin_, ns, "app=web");
+  size_t running = 0;
+  for (const auto& p : pods) {
+    EXPECT_FALSE(killed_uids.count(p.uid)) << "killed pod " << p.name << " still exists";
+    running += p.phase == "Running" && !p.terminating;
+  }
+  EXPECT_EQ(running, 6u);
+  EXPECT_EQ(gameday::testing::ReadyReplicas(*admin_, ns, "web"), 6);
+
+  // Each kill left a ChaosInjected Event on its pod.
+  size_t events = 0;
+  ListOptions opts;
+  opts.field_selector = "reason=ChaosInjected";
+  ASSERT_TRUE(
+      admin_
+          ->List(ResourceRef::Core("events", ns), opts,
+                 [&](const rapidjson::Value& ev) {
+                   events += killed_uids.count(JsonPathString(ev, {"involvedObject", "uid"}));
+                   EXPECT_EQ(JsonPathString(ev, {"source", "component"}), "gameday");
+                   return Status::Ok();
+                 })
+          .ok());
+  EXPECT_EQ(events, 3u);
+}
+
+TEST_F(K8sPodKillTest, DryRunListsTheExactPodsAndTouchesNothing) {
+  const std::string ns = "dry";
+  ASSERT_TRUE(gameday::testing::CreateNamespace(*admin_, ns).ok());
+  ASSERT_TRUE(gameday::testing::CreateDeployment(*admin_, ns, "web", 4).ok());
+  ASSERT_TRUE(gameday::testing::DeploymentReady(*admin_, ns, "web", 4, seconds(60)));
+  const auto before = gameday::testing::ListPods(*admin_, ns, "app=web");
+  const RunResult run = Run(Parse(PlanYaml(ns)), /*dry_run=*/true);
+  ASSERT_EQ(run.experiments.size(), 1u);
+  size_t would = 0;
+  for (const TimelineEvent& ev : run.experiments[0].events) {
+    if (ev.message.rfind("would delete pod " + ns + "/web-", 0) == 0) ++would;
+  }
+  EXPECT_EQ(would, 2u);
+  const auto after = gameday::testing::ListPods(*admin_, ns, "app=web");
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) EXPECT_EQ(after[i].uid, before[i].uid);
+}
+
+TEST_F(K8sPodKillTest, EmptySelectionFailsAndProtectedNamespaceIsRefused) {
+  ASSERT_TRUE(gameday::testing::CreateNamespace(*admin_, "empty").ok());
+  ASSERT_TRUE(gameday::testing::CreateDeployment(*admin_, "empty", "web", 2).ok());
+  ASSERT_TRUE(gameday::testing::DeploymentReady(*admin_, "empty", "web", 2, seconds(60)));
+  const RunResult run = Run(Parse(PlanYaml("empty", "app=nothing-matches", 2)));
+  ASSERT_EQ(run.experiments.size(), 1u);
+  const ExperimentResult& e = run.experiments[0];
+  EXPECT_EQ(e.status, ExperimentStatus::kFailed);
+  EXPECT_TRUE(e.faults.empty());
+  std::string reasons;
+  for (const auto& r : e.reasons) reasons += r + "\n";
+  EXPECT_NE(reasons.find("the selection is empty"), std::string::npos) << reasons;
+
+  Diagnostics diags;
+  std::string protected_yaml = PlanYaml("kube-system");
+  ParsePlan(protected_yaml, "plan.yaml", registries_, &diags);
+  EXPECT_NE(diags.ToString().find("namespace kube-system is protected"), std::string::npos)
+      << diags.ToString();
+}
+
+}  // namespace
+}  // namespace gameday

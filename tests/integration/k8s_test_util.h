@@ -1,0 +1,97 @@
+#pragma once
+
+// Helpers shared by the Kubernetes integration tests: creating namespaces and workloads on the
+// test plane through the admin client, and reading them back.
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "clients/kubernetes/client.h"
+#include "tests/integration/k8s_plane.h"
+
+namespace gameday::testing {
+
+inline std::shared_ptr<KubeClient> AdminClient() {
+  auto client = KubeClient::FromKubeconfig(K8sPlane::Get()->kubeconfig, "");
+  EXPECT_TRUE(client.ok()) << client.status().ToString();
+  return client.ok() ? *client : nullptr;
+}
+
+inline Status Create(KubeClient& client, const ResourceRef& collection, const std::string& json) {
+  KubeRequest req;
+  req.verb = "create";
+  req.ref = collection;
+  req.body = json;
+  return client.Call(req).status();
+}
+
+inline Status CreateNamespace(KubeClient& client, const std::string& ns) {
+  Status st =
+      Create(client, ResourceRef::Core("namespaces"),
+             R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":")" + ns + R"("}})");
+  if (st.code() == Status::Code::kFailedPrecondition) return Status::Ok();  // exists
+  return st;
+}
+
+// A Deployment whose pods run on the KWOK nodes.
+inline std::string DeploymentJson(const std::string& ns, const std::string& name, int replicas,
+                                  const std::string& extra_labels = "") {
+  const std::string labels = R"("app":")" + name + "\"" + extra_labels;
+  return R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":")" + name +
+         R"(","namespace":")" + ns + R"("},"spec":{"replicas":)" + std::to_string(replicas) +
+         R"(,"selector":{"matchLabels":{"app":")" + name +
+         R"("}},"template":{"metadata":{"labels":{)" + labels +
+         R"(}},"spec":{"nodeSelector":{"type":"kwok"},"tolerations":[{"key":"kwok.x-k8s.io/node","operator":"Exists","effect":"NoSchedule"}],"terminationGracePeriodSeconds":0,"containers":[{"name":"app","image":"fake-image"}]}}}})";
+}
+
+inline Status CreateDeployment(KubeClient& client, const std::string& ns, const std::string& name,
+                               int replicas) {
+  return Create(client, ResourceRef::Group("apps", "v1", "deployments", ns),
+                DeploymentJson(ns, name, replicas));
+}
+
+// Ready replicas of a Deployment (-1 on error).
+inline int ReadyReplicas(KubeClient& client, const std::string& ns, const std::string& name) {
+  KubeRequest req;
+  req.ref = ResourceRef::Group("apps", "v1", "deployments", ns, name);
+  auto doc = client.CallJson(req);
+  if (!doc.ok()) return -1;
+  const rapidjson::Value* v = JsonPath(*doc, {"status", "readyReplicas"});
+  return v && v->IsInt() ? v->GetInt() : 0;
+}
+
+struct PodInfo {
+  std::string name;
+  std::string uid;
+  std::string node;
+  std::string phase;
+  bool terminating = false;
+};
+
+inline std::vector<PodInfo> ListPods(KubeClient& client, const std::string& ns,
+                                     const std::string& selector = "") {
+  std::vector<PodInfo> pods;
+  ListOptions opts;
+  opts.label_selector = selector;
+  auto rv = client.List(ResourceRef::Core("pods", ns), opts, [&](const rapidjson::Value& pod) {
+    PodInfo p;
+    p.name = JsonPathString(pod, {"metadata", "name"});
+    p.uid = JsonPathString(pod, {"metadata", "uid"});
+    p.node = JsonPathString(pod, {"spec", "nodeName"});
+    p.phase = JsonPathString(pod, {"status", "phase"});
+    p.terminating = JsonPath(pod, {"metadata", "deletionTimestamp"}) != nullptr;
+    pods.push_back(p);
+    return Status::Ok();
+  });
+  EXPECT_TRUE(rv.ok()) << rv.status().ToString();
+  return pods;
+}
+
+inline bool DeploymentReady(KubeClient& client, const std::string& ns, const std::string& name,
+                            int replicas, std::chrono::milliseconds timeout) {
+  return WaitUntil([&] { return ReadyReplicas(client, ns, name) == replicas; }, timeout);
+}
+
+}  // namespace gameday::testing
