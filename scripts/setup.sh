@@ -14,6 +14,7 @@ packages=(
   # sandbox and test bed
   haproxy runit openssh-server openssh-client iptables iproute2 procps psmisc openssl curl
   etcd-server etcd-client prometheus prometheus-pushgateway
+  jq  # Kubernetes test plane: tests/harness/build-k8s.sh and k8s-plane.sh
   # browser tests
   chromium
 )

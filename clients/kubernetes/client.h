@@ -73,7 +73,8 @@ struct KubeResponse {
 
 struct KubeClientOptions {
   Clock* clock = &Clock::Real();
-  Duration timeout = std::chrono::seconds(30);  // per attempt
+  // Per attempt: a frozen API server costs at most max_attempts of these (plus backoff).
+  Duration timeout = std::chrono::seconds(15);
   Duration connect_timeout = std::chrono::seconds(5);
   // Attempts for one request on 429, 5xx or a connection error, with exponential backoff (and
   // Retry-After when the server sends it, capped at max_retry_after).

@@ -51,7 +51,8 @@ std::string PolicyName(const PodIdentity& pod) {
     if (c == '.') c = '-';
   }
   while (!base.empty() && base.back() == '-') base.pop_back();
-  return "gameday-partition-" + base + "-" + KubeNameHash(pod.ns + "/" + pod.name + "/" + pod.uid, 8);
+  return "gameday-partition-" + base + "-" +
+         KubeNameHash(pod.ns + "/" + pod.name + "/" + pod.uid, 8);
 }
 
 Result<PartitionRecord> ParseRecord(const std::string& text) {
@@ -170,9 +171,9 @@ class PartitionInjector : public Injector {
   // The label value shared by every pod this step partitions in this run.
   std::string Group(const InjectorEnv& env) const {
     return "gd-" + KubeNameHash(env.run_id + "|" + spec_.select.namespaces.front() + "|" +
-                                 spec_.select.label_selector + "|" + spec_.select.field_selector +
-                                 "|" + spec_.direction_name,
-                             12);
+                                    spec_.select.label_selector + "|" +
+                                    spec_.select.field_selector + "|" + spec_.direction_name,
+                                12);
   }
 
   const PartitionSpec spec_;
