@@ -1,6 +1,5 @@
 // gameday: a chaos-engineering fault injector and verifier for Kubernetes high availability.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "cli/commands.h"

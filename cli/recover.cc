@@ -36,8 +36,8 @@ void AddRecoverCommand(CLI::App& app, int* exit_code) {
       }
       for (const JournalRecord& record : (*journal)->Live()) {
         const InjectorKind* kind = registries.injectors.Find(record.kind);
-        Status st = kind ? Status::Ok()
-                         : Status::NotFound("unknown injector kind '" + record.kind + "'");
+        Status st =
+            kind ? Status::Ok() : Status::NotFound("unknown injector kind '" + record.kind + "'");
         if (kind) {
           InjectorEnv env;
           env.run_id = record.run_id;

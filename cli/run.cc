@@ -60,8 +60,7 @@ class ConsoleObserver : public EngineObserver {
       Health& before = last_[experiment + "/" + v.name];
       if (v.samples && v.last != before) {
         std::printf("[%8.3fs] %s verifier %s: %s%s%s\n", t, experiment.c_str(), v.name.c_str(),
-                    HealthName(v.last), v.last_detail.empty() ? "" : " — ",
-                    v.last_detail.c_str());
+                    HealthName(v.last), v.last_detail.empty() ? "" : " — ", v.last_detail.c_str());
         before = v.last;
       }
     }
@@ -77,9 +76,12 @@ class ConsoleObserver : public EngineObserver {
  private:
   static const char* Mark(Health h) {
     switch (h) {
-      case Health::kHealthy: return "\033[32mPASS\033[0m";
-      case Health::kUnhealthy: return "\033[31mFAIL\033[0m";
-      case Health::kUnknown: return "\033[33m ?? \033[0m";
+      case Health::kHealthy:
+        return "\033[32mPASS\033[0m";
+      case Health::kUnhealthy:
+        return "\033[31mFAIL\033[0m";
+      case Health::kUnknown:
+        return "\033[33m ?? \033[0m";
     }
     return "";
   }
@@ -164,8 +166,8 @@ int RunPlan(const RunOptions& opts) {
     }
   });
 
-  const uint64_t seed = opts.seed.value_or(std::random_device{}() * 0x100000001ull ^
-                                           std::random_device{}());
+  const uint64_t seed =
+      opts.seed.value_or(std::random_device{}() * 0x100000001ull ^ std::random_device{}());
   EngineOptions engine_options;
   engine_options.run_id = NewRunId(seed);
   engine_options.seed = seed;
@@ -185,7 +187,7 @@ int RunPlan(const RunOptions& opts) {
   observer.Finish();
 
   for (const ExperimentResult& e : result.experiments) {
-    std::cout << (e.status == ExperimentStatus::kPassed ? "PASSED  " : "") 
+    std::cout << (e.status == ExperimentStatus::kPassed ? "PASSED  " : "")
               << (e.status == ExperimentStatus::kFailed ? "FAILED  " : "")
               << (e.status == ExperimentStatus::kAborted ? "ABORTED " : "")
               << (e.status == ExperimentStatus::kError ? "ERROR   " : "") << e.name << "\n";
@@ -208,13 +210,13 @@ int RunPlan(const RunOptions& opts) {
     for (const std::string& reason : e.reasons) std::cout << "    why: " << reason << "\n";
   }
 
-  std::filesystem::path dir =
-      opts.report_dir.empty() ? std::filesystem::path("gameday-reports") / result.run_id
-                              : std::filesystem::path(opts.report_dir);
+  std::filesystem::path dir = opts.report_dir.empty()
+                                  ? std::filesystem::path("gameday-reports") / result.run_id
+                                  : std::filesystem::path(opts.report_dir);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  Status written = ec ? Status::Internal("cannot create " + dir.string() + ": " + ec.message())
-                      : Status::Ok();
+  Status written =
+      ec ? Status::Internal("cannot create " + dir.string() + ": " + ec.message()) : Status::Ok();
   if (written.ok()) written = WriteFile(dir / "result.json", RenderJson(result));
   if (written.ok()) written = WriteFile(dir / "junit.xml", RenderJunit(result));
   // Dry runs measure nothing, so they stay out of the history and its trends.
@@ -226,7 +228,8 @@ int RunPlan(const RunOptions& opts) {
   auto history = keep ? LoadRunHistory(opts.history_db, result)
                       : Result<RunHistory>(Status::NotFound("no history"));
   if (written.ok()) {
-    written = WriteFile(dir / "report.html", RenderHtml(result, history.ok() ? &*history : nullptr));
+    written =
+        WriteFile(dir / "report.html", RenderHtml(result, history.ok() ? &*history : nullptr));
   }
   if (!written.ok()) {
     std::cerr << "report: " << written.message() << "\n";

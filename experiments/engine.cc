@@ -59,8 +59,8 @@ class ExperimentRun {
         options_(options),
         journal_(journal),
         rng_(seed),
-        external_stop_(options.stop, [this] { HaltWith(Halt::kSignal, "interrupted by a signal"); }) {
-  }
+        external_stop_(options.stop,
+                       [this] { HaltWith(Halt::kSignal, "interrupted by a signal"); }) {}
 
   ExperimentResult Run();
 
@@ -198,8 +198,8 @@ void ExperimentRun::DryRunSteps(const std::vector<Step>& steps) {
     if (const auto* wait = std::get_if<WaitStep>(&step.action)) {
       Event("engine", step.path + ": would wait " + FormatDuration(wait->duration));
     } else if (const auto* par = std::get_if<ParallelStep>(&step.action)) {
-      Event("engine", step.path + ": would run " + std::to_string(par->steps.size()) +
-                          " steps in parallel");
+      Event("engine",
+            step.path + ": would run " + std::to_string(par->steps.size()) + " steps in parallel");
       DryRunSteps(par->steps);
     } else {
       const auto& inject = std::get<InjectStep>(step.action);
@@ -292,8 +292,8 @@ void ExperimentRun::RunInject(const Step& step, const InjectStep& inject) {
   env.duration = inject.duration.value_or(Duration{0});
   auto candidates = inject.injector->Discover(env);
   if (!candidates.ok()) {
-    HaltWith(Halt::kError, what + ": discovery failed, nothing was injected: " +
-                               candidates.status().message());
+    HaltWith(Halt::kError,
+             what + ": discovery failed, nothing was injected: " + candidates.status().message());
     return;
   }
   std::sort(candidates->begin(), candidates->end(),
@@ -304,8 +304,9 @@ void ExperimentRun::RunInject(const Step& step, const InjectStep& inject) {
     chosen = SelectTargets(candidates->size(), inject.select, rng_);
   }
   if (!chosen.ok()) {
-    HaltWith(Halt::kFailed, what + ": the selection is empty (no target matched), so nothing was "
-                                   "injected");
+    HaltWith(Halt::kFailed, what +
+                                ": the selection is empty (no target matched), so nothing was "
+                                "injected");
     return;
   }
   Event("engine", what + ": " + std::to_string(chosen->size()) + " of " +
@@ -460,8 +461,10 @@ void ExperimentRun::Revert(const std::vector<size_t>& indices) {
         f->result.revert_status = "failed";
         f->result.error = st.message();
         revert_failed_ = true;
-        reasons_.push_back("reverting " + f->result.target + " failed (it stays in the journal "
-                           "for `gameday recover`): " + st.message());
+        reasons_.push_back("reverting " + f->result.target +
+                           " failed (it stays in the journal "
+                           "for `gameday recover`): " +
+                           st.message());
       }
     }
     if (st.ok()) {
@@ -469,8 +472,8 @@ void ExperimentRun::Revert(const std::vector<size_t>& indices) {
       if (!cleared.ok()) Event("engine", "journal: " + cleared.message());
       Event("fault", "reverted " + f->result.step + " on " + f->result.target);
     } else {
-      Event("fault", "revert of " + f->result.step + " on " + f->result.target +
-                         " FAILED: " + st.message());
+      Event("fault",
+            "revert of " + f->result.step + " on " + f->result.target + " FAILED: " + st.message());
     }
   }
 }
@@ -585,9 +588,9 @@ void ExperimentRun::Monitor(std::stop_token stop) {
     if (injecting && !Halted()) {
       for (const AbortSpec& abort : spec_.aborts) {
         if (AbortConditionHolds(abort, snaps[index[abort.verifier]], now)) {
-          const std::string reason = "abort condition " + abort.path + " held: " +
-                                     abort.verifier + " failed for " +
-                                     FormatDuration(abort.failing_for) + "; reverting at once";
+          const std::string reason = "abort condition " + abort.path + " held: " + abort.verifier +
+                                     " failed for " + FormatDuration(abort.failing_for) +
+                                     "; reverting at once";
           HaltWith(Halt::kAbortCondition, reason);
           Event("engine", reason);
           break;
@@ -626,7 +629,8 @@ void ExperimentRun::Finalize() {
     if (f.result.revert_status == "not-injected") continue;
     auto it = std::find_if(steps.begin(), steps.end(),
                            [&](const StepWindow& s) { return s.name == f.result.step; });
-    if (it == steps.end()) it = steps.insert(steps.end(), StepWindow{f.result.step, kForever, std::nullopt});
+    if (it == steps.end())
+      it = steps.insert(steps.end(), StepWindow{f.result.step, kForever, std::nullopt});
     it->t_inject = std::min(it->t_inject, f.result.t_inject);
     if (f.has_duration && f.result.t_revert) {
       it->t_revert = std::max(it->t_revert.value_or(0), *f.result.t_revert);
@@ -857,10 +861,13 @@ int ExitCodeFor(const RunResult& run) {
   }
   if (revert_failed) return 3;
   switch (RunStatus(run)) {
-    case ExperimentStatus::kPassed: return 0;
-    case ExperimentStatus::kFailed: return 1;
+    case ExperimentStatus::kPassed:
+      return 0;
+    case ExperimentStatus::kFailed:
+      return 1;
     case ExperimentStatus::kAborted:
-    case ExperimentStatus::kError: return 3;
+    case ExperimentStatus::kError:
+      return 3;
   }
   return 3;
 }

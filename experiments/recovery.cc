@@ -74,8 +74,7 @@ RecoveryMetrics ComputeRecovery(const std::vector<Sample>& samples, const Recove
   m.time_to_detect_s = detect - w.t_inject;
   // The server judged each probe somewhere between its send and its completion, so the change
   // happened after the previous passing probe was sent and before the failing one completed.
-  m.detect_bound_s =
-      std::make_pair(before - w.t_inject, known[first_fail]->t_done - w.t_inject);
+  m.detect_bound_s = std::make_pair(before - w.t_inject, known[first_fail]->t_done - w.t_inject);
 
   // Recovery: the first passing sample that begins a passing run lasting at least stable_for.
   // The run may extend past the window's end; it must begin inside it.
@@ -98,8 +97,7 @@ RecoveryMetrics ComputeRecovery(const std::vector<Sample>& samples, const Recove
     const double last_fail = known[i - 1]->t_send;  // known[i-1] is failing by construction
     m.recovered = true;
     m.time_to_recover_s = start - w.t_inject;
-    m.recover_bound_s =
-        std::make_pair(last_fail - w.t_inject, known[i]->t_done - w.t_inject);
+    m.recover_bound_s = std::make_pair(last_fail - w.t_inject, known[i]->t_done - w.t_inject);
     if (w.t_revert) m.time_to_recover_after_revert_s = std::max(0.0, start - *w.t_revert);
     break;
   }

@@ -23,9 +23,15 @@ uint64_t Uniform(std::mt19937_64& rng, uint64_t n) {
 size_t SelectionSize(size_t count, const SelectSpec& select) {
   size_t n = 0;
   switch (select.mode) {
-    case SelectMode::kOne: n = 1; break;
-    case SelectMode::kAll: n = count; break;
-    case SelectMode::kFixed: n = static_cast<size_t>(select.value); break;
+    case SelectMode::kOne:
+      n = 1;
+      break;
+    case SelectMode::kAll:
+      n = count;
+      break;
+    case SelectMode::kFixed:
+      n = static_cast<size_t>(select.value);
+      break;
     case SelectMode::kFixedPercent:
     case SelectMode::kRandomMaxPercent:
       // A non-zero percentage of a non-empty set always takes at least one target.

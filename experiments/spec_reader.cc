@@ -78,8 +78,8 @@ SpecNode SpecNode::Child(const std::string& key) {
   std::string child_path = path_.empty() ? key : path_ + "." + key;
   YAML::Node child;
   if (node_.IsMap()) child = node_[key];
-  SpecNode out(child.IsDefined() ? child : YAML::Node(YAML::NodeType::Undefined), child_path,
-               file_, diags_);
+  SpecNode out(child.IsDefined() ? child : YAML::Node(YAML::NodeType::Undefined), child_path, file_,
+               diags_);
   if (!child.IsDefined() || child.Mark().is_null()) out.mark_ = mark_;
   return out;
 }

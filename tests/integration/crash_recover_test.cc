@@ -3,11 +3,11 @@
 // journal is empty. Also SIGTERM: the run reverts by itself and exits 3.
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -108,17 +108,16 @@ std::vector<pid_t> Find(const std::string& needle) {
 class CrashRecoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("gameday-crash-" + std::to_string(getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()
-                                            ->current_test_info()
-                                            ->name());
+    dir_ = fs::temp_directory_path() /
+           ("gameday-crash-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     port_ = FreePort();
     needle_ = "--port " + std::to_string(port_) + " --name crash-victim";
-    victim_ = Spawn({kBin + "gameday-demo", "--port", std::to_string(port_), "--name",
-                     "crash-victim"},
-                    (dir_ / "victim.log").string());
+    victim_ =
+        Spawn({kBin + "gameday-demo", "--port", std::to_string(port_), "--name", "crash-victim"},
+              (dir_ / "victim.log").string());
     ASSERT_GT(victim_, 0);
     ASSERT_TRUE(WaitFor([&] { return !Find(needle_).empty(); }, milliseconds(3000)));
   }
@@ -146,7 +145,8 @@ verify:
   - name: victim
     kind: tcp
     interval: 50ms
-    spec: {host: 127.0.0.1, port: )" << port_ << R"(, timeout: 200ms}
+    spec: {host: 127.0.0.1, port: )" << port_
+                                      << R"(, timeout: 200ms}
 method:
   - inject: process
     name: victim-)" << action << R"(
@@ -158,10 +158,10 @@ method:
   }
 
   void StartRun() {
-    run_ = Spawn({kBin + "gameday", "run", (dir_ / "plan.yaml").string(), "--journal-dir",
-                  (dir_ / "journal").string(), "--report-dir", (dir_ / "report").string(),
-                  "--no-history"},
-                 (dir_ / "run.log").string());
+    run_ = Spawn(
+        {kBin + "gameday", "run", (dir_ / "plan.yaml").string(), "--journal-dir",
+         (dir_ / "journal").string(), "--report-dir", (dir_ / "report").string(), "--no-history"},
+        (dir_ / "run.log").string());
     ASSERT_GT(run_, 0);
   }
 

@@ -116,7 +116,8 @@ verify:
     kind: http
     interval: 20ms
     slo: {success_ratio: 1.0}
-    spec: {url: "http://127.0.0.1:)" + std::to_string(port) + R"(/", timeout: 500ms}
+    spec: {url: "http://127.0.0.1:)" +
+                                std::to_string(port) + R"(/", timeout: 500ms}
 method:
   - inject: ground-truth
 objectives:
@@ -127,8 +128,8 @@ objectives:
   Plan plan = ParsePlan(plan_text, "ground-truth.yaml", registries, &diags);
   ASSERT_TRUE(diags.empty()) << diags.ToString();
 
-  const auto journal_dir = std::filesystem::temp_directory_path() /
-                           ("gameday-ground-truth-" + std::to_string(getpid()));
+  const auto journal_dir =
+      std::filesystem::temp_directory_path() / ("gameday-ground-truth-" + std::to_string(getpid()));
   std::mt19937_64 rng(20261126);
   std::uniform_real_distribution<double> delay(0.0, 0.2), outage(0.3, 1.2);
   double max_detect_err = 0, max_recover_err = 0, sum_detect_err = 0, sum_recover_err = 0;
@@ -166,10 +167,11 @@ objectives:
     sum_detect_err += detect_err;
     sum_recover_err += recover_err;
   }
-  std::printf("ground truth over %d runs at 20 ms: detect error mean %.1f ms max %.1f ms; "
-              "recover error mean %.1f ms max %.1f ms\n",
-              kRuns, sum_detect_err / kRuns * 1e3, max_detect_err * 1e3,
-              sum_recover_err / kRuns * 1e3, max_recover_err * 1e3);
+  std::printf(
+      "ground truth over %d runs at 20 ms: detect error mean %.1f ms max %.1f ms; "
+      "recover error mean %.1f ms max %.1f ms\n",
+      kRuns, sum_detect_err / kRuns * 1e3, max_detect_err * 1e3, sum_recover_err / kRuns * 1e3,
+      max_recover_err * 1e3);
   server.stop();
   std::filesystem::remove_all(journal_dir);
 }

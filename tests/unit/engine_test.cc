@@ -26,7 +26,7 @@ struct World {
   int candidates = 3;
   bool fail_inject = false;
   bool fail_revert = false;
-  double outage_s = 0.3;      // the service fails this long after an injection...
+  double outage_s = 0.3;             // the service fails this long after an injection...
   bool outage_until_revert = false;  // ...or until the revert
   bool broken_from_start = false;
   std::optional<MonoTime> inject_at, revert_at;
@@ -36,8 +36,8 @@ struct World {
     std::lock_guard lock(mu);
     if (broken_from_start) return Health::kUnhealthy;
     if (!inject_at || t < *inject_at) return Health::kHealthy;
-    if (outage_until_revert) return revert_at && t >= *revert_at ? Health::kHealthy
-                                                                   : Health::kUnhealthy;
+    if (outage_until_revert)
+      return revert_at && t >= *revert_at ? Health::kHealthy : Health::kUnhealthy;
     return t < *inject_at + FromSeconds(outage_s) ? Health::kUnhealthy : Health::kHealthy;
   }
 };
