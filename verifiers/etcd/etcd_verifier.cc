@@ -4,11 +4,11 @@
 #include <rapidjson/document.h>
 
 #include <atomic>
-#include <mutex>
 #include <vector>
 
 #include "clients/etcd/etcd_client.h"
 #include "clients/ssh/inventory.h"
+#include "verifiers/probe/easy_pool.h"
 #include "verifiers/probe/probe_loop.h"
 
 namespace gameday {
@@ -70,12 +70,12 @@ class EtcdVerifier : public Verifier {
   }
 
   ~EtcdVerifier() override {
-    for (auto& p : probes_) curl_easy_cleanup(p->easy);
+    pool_.Clear();  // before the header list the handles point to
     curl_slist_free_all(headers_);
   }
 
   void Begin(ProbeIo& io, std::function<void(ProbeOutcome)> done) override {
-    Probe* p = Acquire();
+    Probe* p = pool_.Acquire([this](Probe& probe) { Configure(probe); });
     if (p == nullptr) {
       done(ProbeOutcome{Health::kUnknown, 0, std::nullopt, "cannot create a libcurl handle"});
       return;
@@ -124,24 +124,11 @@ class EtcdVerifier : public Verifier {
     return len;
   }
 
-  Probe* Acquire() {
-    std::lock_guard lock(mu_);
-    if (!free_.empty()) {
-      Probe* p = free_.back();
-      free_.pop_back();
-      return p;
-    }
-    auto p = std::make_unique<Probe>();
-    p->easy = curl_easy_init();
-    if (p->easy == nullptr) return nullptr;
-    CURL* e = p->easy;
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &EtcdVerifier::OnWrite);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, p.get());
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->errbuf);
+  // URL and timeouts are set per attempt.
+  void Configure(Probe& p) {
+    CURL* e = p.easy;
+    ConfigureProbeHandle(e, &EtcdVerifier::OnWrite, &p, p.errbuf);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "gameday-probe");
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     if (!spec_.tls.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, spec_.tls.ca_file.c_str());
     if (!spec_.tls.cert_file.empty()) {
@@ -149,13 +136,6 @@ class EtcdVerifier : public Verifier {
     }
     if (!spec_.tls.key_file.empty())
       curl_easy_setopt(e, CURLOPT_SSLKEY, spec_.tls.key_file.c_str());
-    probes_.push_back(std::move(p));
-    return probes_.back().get();
-  }
-
-  void Release(Probe* p) {
-    std::lock_guard lock(mu_);
-    free_.push_back(p);
   }
 
   // One request to the current endpoint, bounded by the attempt timeout and what is left of
@@ -167,9 +147,9 @@ class EtcdVerifier : public Verifier {
              "no answer within " + FormatDuration(spec_.timeout) + p->errors);
       return;
     }
-    const Duration budget = std::min(left, spec_.attempt_timeout);
-    const long ms = static_cast<long>(
-        std::max<long long>(1, std::chrono::duration_cast<milliseconds>(budget).count()));
+    // At least 1ms: libcurl takes 0 as no limit at all.
+    const Duration budget =
+        std::max<Duration>(std::min(left, spec_.attempt_timeout), milliseconds(1));
     const std::string& base = spec_.endpoints[p->endpoint];
     const bool put = p->phase == Phase::kPut;
     const std::string url = base + (put ? "/v3/kv/put" : "/v3/kv/range");
@@ -181,8 +161,7 @@ class EtcdVerifier : public Verifier {
     curl_easy_setopt(e, CURLOPT_URL, url.c_str());
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, p->request.c_str());
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(p->request.size()));
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms);
+    SetProbeTimeout(e, budget);
     io.AddTransfer(e, [this, &io, p](int code) { OnDone(io, p, static_cast<CURLcode>(code)); });
   }
 
@@ -261,7 +240,7 @@ class EtcdVerifier : public Verifier {
     out.detail = std::move(detail);
     std::function<void(ProbeOutcome)> done = std::move(p->done);
     p->done = nullptr;
-    Release(p);
+    pool_.Release(p);
     done(std::move(out));
   }
 
@@ -271,9 +250,7 @@ class EtcdVerifier : public Verifier {
   curl_slist* headers_ = nullptr;
   std::atomic<size_t> pinned_{0};
   std::atomic<uint64_t> sequence_{0};
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Probe>> probes_;
-  std::vector<Probe*> free_;
+  EasyHandlePool<Probe> pool_;
 };
 
 // Endpoints from `hosts` (a static selector over the ssh target's inventory).

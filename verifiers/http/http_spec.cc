@@ -1,12 +1,10 @@
 #include "verifiers/http/http_spec.h"
 
-#include <curl/curl.h>
-
 #include <cctype>
 #include <filesystem>
 #include <fstream>
 
-#include "verifiers/probe/probe_loop.h"
+#include "verifiers/probe/http_url.h"
 
 namespace gameday {
 namespace {
@@ -69,7 +67,6 @@ void ParseExpectStatus(SpecNode& spec, HttpProbeSpec& out) {
   }
 }
 
-// Checks the URL with libcurl's own parser, so what passes here is what curl will request.
 void ParseUrl(SpecNode& spec, HttpProbeSpec& out) {
   if (!spec.Has("url")) {
     spec.ErrorAt("url", "required field is missing (expected an http:// or https:// URL)");
@@ -77,39 +74,7 @@ void ParseUrl(SpecNode& spec, HttpProbeSpec& out) {
   }
   out.url = spec.RequiredString("url");
   if (out.url.empty()) return;
-  EnsureCurlGlobalInit();
-  CURLU* u = curl_url();
-  if (u == nullptr) {
-    spec.ErrorAt("url", "cannot parse the URL (out of memory)");
-    return;
-  }
-  const CURLUcode rc = curl_url_set(u, CURLUPART_URL, out.url.c_str(), 0);
-  if (rc != CURLUE_OK) {
-    spec.ErrorAt("url", std::string("not a valid URL: ") + curl_url_strerror(rc));
-    curl_url_cleanup(u);
-    return;
-  }
-  char* scheme = nullptr;
-  curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-  const std::string s = scheme != nullptr ? scheme : "";
-  curl_free(scheme);
-  if (s != "http" && s != "https") {
-    spec.ErrorAt("url", "expected an http:// or https:// URL; got scheme '" + s + "'");
-  }
-  char* password = nullptr;
-  out.display_url = out.url;
-  if (curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK && password != nullptr) {
-    curl_free(password);
-    char* redacted = nullptr;
-    if (curl_url_set(u, CURLUPART_PASSWORD, "***", 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_URL, &redacted, 0) == CURLUE_OK && redacted != nullptr) {
-      out.display_url = redacted;
-    } else {
-      out.display_url = "(URL with credentials)";
-    }
-    curl_free(redacted);
-  }
-  curl_url_cleanup(u);
+  out.display_url = CheckHttpUrl(spec, out.url);
 }
 
 void ParseHeaders(SpecNode& spec, HttpProbeSpec& out) {

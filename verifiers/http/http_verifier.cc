@@ -3,10 +3,9 @@
 #include <curl/curl.h>
 
 #include <cstdio>
-#include <mutex>
-#include <vector>
 
 #include "verifiers/http/http_spec.h"
+#include "verifiers/probe/easy_pool.h"
 #include "verifiers/probe/probe_loop.h"
 
 namespace gameday {
@@ -60,12 +59,15 @@ class HttpVerifier : public Verifier {
   ~HttpVerifier() override {
     // The probe loop holds a reference to this verifier until its thread has ended, so no handle
     // is still inside a multi handle here.
-    for (auto& probe : probes_) curl_easy_cleanup(probe->easy);
+    pool_.Clear();  // before the header list the handles point to
     curl_slist_free_all(headers_);
   }
 
   void Begin(ProbeIo& io, std::function<void(ProbeOutcome)> done) override {
-    Probe* probe = Acquire();
+    Probe* probe = pool_.Acquire([this](Probe& p) {
+      p.owner = this;
+      Configure(p);
+    });
     if (probe == nullptr) {
       done(ProbeOutcome{Health::kUnknown, 0, std::nullopt, "cannot create a libcurl handle"});
       return;
@@ -102,40 +104,9 @@ class HttpVerifier : public Verifier {
     return len;  // anything else aborts the transfer
   }
 
-  Probe* Acquire() {
-    std::lock_guard lock(mu_);
-    if (!free_.empty()) {
-      Probe* p = free_.back();
-      free_.pop_back();
-      return p;
-    }
-    auto probe = std::make_unique<Probe>();
-    probe->owner = this;
-    probe->easy = curl_easy_init();
-    if (probe->easy == nullptr) return nullptr;
-    Configure(*probe);
-    probes_.push_back(std::move(probe));
-    return probes_.back().get();
-  }
-
-  void Release(Probe* probe) {
-    std::lock_guard lock(mu_);
-    free_.push_back(probe);
-  }
-
   void Configure(Probe& p) {
     CURL* e = p.easy;
-    curl_easy_setopt(e, CURLOPT_URL, spec_.url.c_str());
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpVerifier::OnWrite);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &p);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p.errbuf);
-    const long timeout_ms = static_cast<long>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(spec_.timeout).count());
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "gameday-probe");
+    ConfigureCommonHttp(e, spec_.url, spec_.timeout, &HttpVerifier::OnWrite, &p, p.errbuf);
     if (headers_ != nullptr) curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_);
     if (spec_.method == "HEAD") {
       curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -177,7 +148,7 @@ class HttpVerifier : public Verifier {
     }
     std::function<void(ProbeOutcome)> done = std::move(probe->done);
     probe->done = nullptr;
-    Release(probe);
+    pool_.Release(probe);
     done(std::move(outcome));
   }
 
@@ -209,9 +180,7 @@ class HttpVerifier : public Verifier {
   const std::string empty_;
   bool keep_body_ = false;
   curl_slist* headers_ = nullptr;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Probe>> probes_;
-  std::vector<Probe*> free_;
+  EasyHandlePool<Probe> pool_;
 };
 
 class HttpVerifierKind : public VerifierKind {

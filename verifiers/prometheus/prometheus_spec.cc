@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "verifiers/probe/http_url.h"
 #include "verifiers/probe/probe_loop.h"
 
 namespace gameday {
@@ -57,7 +58,7 @@ void ErrorMissing(SpecNode& parent, const std::string& key, const std::string& m
   parent.diagnostics()->Add(std::move(d));
 }
 
-// Checks the base URL with libcurl's own parser, so what passes here is what curl will request.
+// The base URL, which must have no query or fragment: the verifier appends its own query.
 void ParseUrl(SpecNode& spec, PrometheusProbeSpec& out) {
   if (!spec.Has("url")) {
     spec.Child("url");
@@ -68,50 +69,20 @@ void ParseUrl(SpecNode& spec, PrometheusProbeSpec& out) {
   }
   out.url = spec.RequiredString("url");
   if (out.url.empty()) return;
-  EnsureCurlGlobalInit();
-  CURLU* u = curl_url();
-  if (u == nullptr) {
-    spec.ErrorAt("url", "cannot parse the URL (out of memory)");
-    return;
-  }
-  if (CURLUcode rc = curl_url_set(u, CURLUPART_URL, out.url.c_str(), 0); rc != CURLUE_OK) {
-    spec.ErrorAt("url", std::string("not a valid URL: ") + curl_url_strerror(rc));
-    curl_url_cleanup(u);
-    return;
-  }
-  char* part = nullptr;
-  curl_url_get(u, CURLUPART_SCHEME, &part, 0);
-  const std::string scheme = part != nullptr ? part : "";
-  curl_free(part);
-  if (scheme != "http" && scheme != "https") {
-    spec.ErrorAt("url", "expected an http:// or https:// URL; got scheme '" + scheme + "'");
-  }
-  part = nullptr;
-  if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK && part != nullptr) {
-    spec.ErrorAt("url",
-                 "expected the Prometheus base URL without a query string; the query goes in "
-                 "'query'");
-  }
-  curl_free(part);
-  part = nullptr;
-  if (curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK && part != nullptr) {
-    spec.ErrorAt("url", "expected the Prometheus base URL without a #fragment");
-  }
-  curl_free(part);
-  out.display_url = out.url;
-  char* password = nullptr;
-  if (curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK && password != nullptr) {
-    curl_free(password);
-    char* redacted = nullptr;
-    if (curl_url_set(u, CURLUPART_PASSWORD, "***", 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_URL, &redacted, 0) == CURLUE_OK && redacted != nullptr) {
-      out.display_url = redacted;
-    } else {
-      out.display_url = "(URL with credentials)";
+  out.display_url = CheckHttpUrl(spec, out.url, [&spec](CURLU* u) {
+    char* part = nullptr;
+    if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK && part != nullptr) {
+      spec.ErrorAt("url",
+                   "expected the Prometheus base URL without a query string; the query goes in "
+                   "'query'");
     }
-    curl_free(redacted);
-  }
-  curl_url_cleanup(u);
+    curl_free(part);
+    part = nullptr;
+    if (curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK && part != nullptr) {
+      spec.ErrorAt("url", "expected the Prometheus base URL without a #fragment");
+    }
+    curl_free(part);
+  });
 }
 
 void ParseCondition(SpecNode& spec, PrometheusProbeSpec& out) {

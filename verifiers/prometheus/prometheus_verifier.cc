@@ -2,9 +2,7 @@
 
 #include <curl/curl.h>
 
-#include <mutex>
-#include <vector>
-
+#include "verifiers/probe/easy_pool.h"
 #include "verifiers/probe/probe_loop.h"
 #include "verifiers/prometheus/prometheus_spec.h"
 
@@ -20,14 +18,8 @@ class PrometheusVerifier : public Verifier {
     EnsureCurlGlobalInit();
   }
 
-  ~PrometheusVerifier() override {
-    // The probe loop keeps this verifier alive until its thread has ended, so no handle is still
-    // inside a multi handle here.
-    for (auto& probe : probes_) curl_easy_cleanup(probe->easy);
-  }
-
   void Begin(ProbeIo& io, std::function<void(ProbeOutcome)> done) override {
-    Probe* probe = Acquire();
+    Probe* probe = pool_.Acquire([this](Probe& p) { Configure(p); });
     if (probe == nullptr) {
       done(ProbeOutcome{Health::kUnknown, 0, std::nullopt, "cannot create a libcurl handle"});
       return;
@@ -64,39 +56,10 @@ class PrometheusVerifier : public Verifier {
     return len;
   }
 
-  Probe* Acquire() {
-    std::lock_guard lock(mu_);
-    if (!free_.empty()) {
-      Probe* p = free_.back();
-      free_.pop_back();
-      return p;
-    }
-    auto probe = std::make_unique<Probe>();
-    probe->easy = curl_easy_init();
-    if (probe->easy == nullptr) return nullptr;
-    Configure(*probe);
-    probes_.push_back(std::move(probe));
-    return probes_.back().get();
-  }
-
-  void Release(Probe* probe) {
-    std::lock_guard lock(mu_);
-    free_.push_back(probe);
-  }
-
   void Configure(Probe& p) {
     CURL* e = p.easy;
-    curl_easy_setopt(e, CURLOPT_URL, spec_.query_url.c_str());
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &PrometheusVerifier::OnWrite);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &p);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p.errbuf);
-    const long timeout_ms = static_cast<long>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(spec_.timeout).count());
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "gameday-probe");
+    ConfigureCommonHttp(e, spec_.query_url, spec_.timeout, &PrometheusVerifier::OnWrite, &p,
+                        p.errbuf);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // gzip when offered: answers shrink a lot
   }
 
@@ -122,14 +85,14 @@ class PrometheusVerifier : public Verifier {
     outcome.latency_ms = static_cast<double>(total_us) / 1e3;
     std::function<void(ProbeOutcome)> done = std::move(probe->done);
     probe->done = nullptr;
-    Release(probe);
+    pool_.Release(probe);
     done(std::move(outcome));
   }
 
   const PrometheusProbeSpec spec_;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Probe>> probes_;
-  std::vector<Probe*> free_;
+  // The probe loop keeps this verifier alive until its thread has ended, so no handle is still
+  // inside a multi handle when the pool cleans them up.
+  EasyHandlePool<Probe> pool_;
 };
 
 class PrometheusVerifierKind : public VerifierKind {

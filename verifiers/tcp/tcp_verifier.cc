@@ -4,9 +4,8 @@
 #include <curl/curl.h>
 
 #include <cctype>
-#include <mutex>
-#include <vector>
 
+#include "verifiers/probe/easy_pool.h"
 #include "verifiers/probe/probe_loop.h"
 
 namespace gameday {
@@ -33,12 +32,8 @@ class TcpVerifier : public Verifier {
     url_ = "http://" + address_ + "/";
   }
 
-  ~TcpVerifier() override {
-    for (auto& probe : probes_) curl_easy_cleanup(probe->easy);
-  }
-
   void Begin(ProbeIo& io, std::function<void(ProbeOutcome)> done) override {
-    Probe* probe = Acquire();
+    Probe* probe = pool_.Acquire([this](Probe& p) { Configure(p); });
     if (probe == nullptr) {
       done(ProbeOutcome{Health::kUnknown, 0, std::nullopt, "cannot create a libcurl handle"});
       return;
@@ -57,19 +52,8 @@ class TcpVerifier : public Verifier {
     std::function<void(ProbeOutcome)> done;
   };
 
-  Probe* Acquire() {
-    std::lock_guard lock(mu_);
-    if (!free_.empty()) {
-      Probe* p = free_.back();
-      free_.pop_back();
-      return p;
-    }
-    auto probe = std::make_unique<Probe>();
-    probe->easy = curl_easy_init();
-    if (probe->easy == nullptr) return nullptr;
-    CURL* e = probe->easy;
-    const long timeout_ms = static_cast<long>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(spec_.timeout).count());
+  void Configure(Probe& p) {
+    CURL* e = p.easy;
     curl_easy_setopt(e, CURLOPT_URL, url_.c_str());
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
     // Connect and stop: no request is sent. Every probe is a new connection, closed at once.
@@ -77,11 +61,8 @@ class TcpVerifier : public Verifier {
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, probe->errbuf);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    probes_.push_back(std::move(probe));
-    return probes_.back().get();
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p.errbuf);
+    SetProbeTimeout(e, spec_.timeout);
   }
 
   void Complete(Probe* probe, int curl_code) {
@@ -101,19 +82,16 @@ class TcpVerifier : public Verifier {
     }
     std::function<void(ProbeOutcome)> done = std::move(probe->done);
     probe->done = nullptr;
-    {
-      std::lock_guard lock(mu_);
-      free_.push_back(probe);
-    }
+    pool_.Release(probe);
     done(std::move(outcome));
   }
 
   const TcpProbeSpec spec_;
   std::string address_;
   std::string url_;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Probe>> probes_;
-  std::vector<Probe*> free_;
+  // The probe loop keeps this verifier alive until its thread has ended, so no handle is still
+  // inside a multi handle when the pool cleans them up.
+  EasyHandlePool<Probe> pool_;
 };
 
 class TcpVerifierKind : public VerifierKind {
