@@ -19,6 +19,7 @@
 #include "reports/json_report.h"
 #include "reports/junit_report.h"
 #include "reports/pushgateway.h"
+#include "reports/report_text.h"
 #include "verifiers/probe/probe_loop.h"
 
 namespace gameday {
@@ -123,7 +124,7 @@ Status WriteFile(const std::filesystem::path& path, const std::string& content) 
 }
 
 struct RunOptions {
-  std::string plan;
+  std::vector<std::string> plans;
   bool dry_run = false;
   std::string report_dir;
   std::string journal_dir = DefaultStateDir() + "/journal";
@@ -138,9 +139,10 @@ int RunPlan(const RunOptions& opts) {
   Registries registries;
   BuildRegistries(&registries);
   Diagnostics diags;
-  Plan plan = LoadPlan(opts.plan, registries, &diags);
+  // Several plans make one run: their experiments in the order given, one result and report.
+  Plan plan = LoadPlans(opts.plans, registries, &diags);
   if (!diags.empty()) {
-    std::cerr << diags.ToString() << opts.plan << ": " << diags.size()
+    std::cerr << diags.ToString() << plan.file << ": " << diags.size()
               << " problem(s); nothing was injected\n";
     return kExitUsage;
   }
@@ -174,41 +176,20 @@ int RunPlan(const RunOptions& opts) {
   engine_options.dry_run = opts.dry_run;
   engine_options.journal_dir = opts.journal_dir;
   engine_options.stop = stop.get_token();
-  engine_options.plan_file = opts.plan;
+  engine_options.plan_file = plan.file;
   engine_options.version = GAMEDAY_VERSION;
   ConsoleObserver observer(isatty(STDOUT_FILENO));
   engine_options.observer = &observer;
 
-  std::cout << "gameday " << GAMEDAY_VERSION << ": run " << engine_options.run_id << ", plan "
-            << opts.plan << ", seed " << seed << " (replay the same choices with --seed " << seed
-            << ")" << (opts.dry_run ? ", DRY RUN: nothing is touched" : "") << "\n";
+  std::cout << "gameday " << GAMEDAY_VERSION << ": run " << engine_options.run_id
+            << (opts.plans.size() == 1 ? ", plan " : ", plans ") << plan.file << ", seed " << seed
+            << " (replay the same choices with --seed " << seed << ")"
+            << (opts.dry_run ? ", DRY RUN: nothing is touched" : "") << "\n";
   Engine engine(registries, MakeProbeLoopFactory(), Clock::Real(), engine_options);
   RunResult result = engine.Run(plan);
   observer.Finish();
 
-  for (const ExperimentResult& e : result.experiments) {
-    std::cout << (e.status == ExperimentStatus::kPassed ? "PASSED  " : "")
-              << (e.status == ExperimentStatus::kFailed ? "FAILED  " : "")
-              << (e.status == ExperimentStatus::kAborted ? "ABORTED " : "")
-              << (e.status == ExperimentStatus::kError ? "ERROR   " : "") << e.name << "\n";
-    for (const VerifierResult& v : e.verifiers) {
-      if (!v.overall.impact) {
-        if (!e.faults.empty()) std::cout << "    " << v.name << ": no impact\n";
-        continue;
-      }
-      std::cout << "    " << v.name << ": detected after " << *v.overall.time_to_detect_s << " s";
-      if (v.overall.time_to_recover_s) {
-        std::cout << ", recovered after " << *v.overall.time_to_recover_s << " s (between "
-                  << v.overall.recover_bound_s->first << " and "
-                  << v.overall.recover_bound_s->second << ")";
-      } else {
-        std::cout << ", NOT recovered";
-      }
-      std::cout << ", downtime " << v.overall.downtime_s << " s, availability "
-                << v.overall.availability * 100 << "%\n";
-    }
-    for (const std::string& reason : e.reasons) std::cout << "    why: " << reason << "\n";
-  }
+  std::cout << RenderTextSummary(result);
 
   std::filesystem::path dir = opts.report_dir.empty()
                                   ? std::filesystem::path("gameday-reports") / result.run_id
@@ -257,7 +238,9 @@ int RunPlan(const RunOptions& opts) {
 void AddRunCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("run", "Run a plan: inject, observe, revert, report");
   auto opts = std::make_shared<RunOptions>();
-  cmd->add_option("PLAN", opts->plan, "plan file (YAML or JSON)")->required();
+  cmd->add_option("PLAN", opts->plans,
+                  "plan file(s) (YAML or JSON); several run as one, in the order given")
+      ->required();
   cmd->add_flag("--dry-run", opts->dry_run, "print exactly what would be done; touch nothing");
   cmd->add_option("--report-dir", opts->report_dir,
                   "where result.json, junit.xml and report.html go "

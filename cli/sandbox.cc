@@ -1,5 +1,8 @@
-// `gameday sandbox up|down|status`: the local target — demo replicas behind HAProxy, under runit.
+// `gameday sandbox up|down|status`: the HA sandbox (three masters with etcd and Kubernetes, two
+// workers with demo replicas, HAProxy, Prometheus; root) or, with --local, demo replicas behind
+// HAProxy on 127.0.0.1 (no root needed).
 
+#include <cstdlib>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -7,23 +10,35 @@
 
 #include "cli/commands.h"
 #include "experiments/clock.h"
+#include "experiments/target.h"
+#include "sandbox/cluster_sandbox.h"
 #include "sandbox/local_sandbox.h"
 
 namespace gameday {
 namespace {
 
 struct SandboxArgs {
-  std::string state_dir = DefaultSandboxDir();
+  bool local = false;
+  std::string state_dir;  // empty = the mode's default
+  // HA sandbox.
+  std::string kubernetes_bin;
+  bool no_kubernetes = false;
+  // Local sandbox.
   int port = 18080;
   int replicas = 3;
-  double timeout_s = 15;
   int warmup_ms = 500;
+  double timeout_s = 0;  // 0 = the mode's default
+
+  std::string LocalDir() const { return state_dir.empty() ? DefaultLocalSandboxDir() : state_dir; }
 };
 
-void AddStateDirOption(CLI::App* cmd, SandboxArgs* args) {
+void AddCommonOptions(CLI::App* cmd, SandboxArgs* args) {
+  cmd->add_flag("--local", args->local,
+                "the single-host sandbox instead: demo replicas behind HAProxy on 127.0.0.1, "
+                "no root needed (for plans with target {kind: local})");
   cmd->add_option("--state-dir", args->state_dir,
-                  "where the sandbox keeps its runit services, HAProxy config and logs")
-      ->capture_default_str();
+                  "where the sandbox keeps its files (default: <state dir>/sandbox, or "
+                  "<state dir>/local-sandbox with --local)");
 }
 
 void PrintStatus(const SandboxStatus& st, std::ostream& out) {
@@ -58,39 +73,78 @@ void PrintStatus(const SandboxStatus& st, std::ostream& out) {
   }
 }
 
+Result<int> RunCluster(const std::string& command, const SandboxArgs& args) {
+  ClusterSandboxOptions options;
+  options.dir = args.state_dir;
+  if (!args.no_kubernetes) {
+    options.kubernetes_bin = args.kubernetes_bin;
+    if (options.kubernetes_bin.empty()) {
+      if (const char* env = std::getenv("GAMEDAY_K8S_BIN"); env && *env) {
+        options.kubernetes_bin = env;
+      }
+    }
+  }
+  if (args.timeout_s > 0) options.timeout = FromSeconds(args.timeout_s);
+  if (command == "up" && options.kubernetes_bin.empty()) {
+    std::cerr << "sandbox: no Kubernetes binaries (--kubernetes-bin or $GAMEDAY_K8S_BIN; "
+                 "tests/harness/build-k8s.sh builds them): the masters run etcd only\n";
+  }
+  return RunClusterSandbox(command, options);
+}
+
 }  // namespace
 
 void AddSandboxCommand(CLI::App& app, int* exit_code) {
   auto* sandbox = app.add_subcommand(
       "sandbox",
-      "Run a local target for plans with `target: {kind: local}`: gameday-demo replicas behind "
-      "HAProxy, supervised by runit");
+      "Run a sandbox to break: three masters (etcd, and kube-apiserver, controller-manager and "
+      "scheduler given Kubernetes binaries) and two workers with demo replicas in network "
+      "namespaces, HAProxy, Prometheus and KWOK nodes (root); or --local: demo replicas behind "
+      "HAProxy on 127.0.0.1");
   sandbox->require_subcommand(1);
   auto args = std::make_shared<SandboxArgs>();
 
+  // Runs the HA sandbox's script for `command`; its output is the command's output.
+  auto cluster = [args, exit_code](const std::string& command) {
+    Result<int> rc = RunCluster(command, *args);
+    if (!rc.ok()) {
+      std::cerr << "sandbox " << command << ": " << rc.status().message() << "\n";
+      *exit_code = kExitAborted;
+      return;
+    }
+    *exit_code = *rc == 0 ? kExitPassed : kExitAborted;
+  };
+
   auto* up = sandbox->add_subcommand(
-      "up", "Start the sandbox (or check the running one) and wait until every replica serves");
-  AddStateDirOption(up, args.get());
+      "up", "Start the sandbox (a healthy one already up is left as it is) and wait until ready");
+  AddCommonOptions(up, args.get());
+  up->add_option("--kubernetes-bin", args->kubernetes_bin,
+                 "folder with kube-apiserver, kube-controller-manager, kube-scheduler, kwok and "
+                 "etcd (default $GAMEDAY_K8S_BIN; none: the masters run etcd only)");
+  up->add_flag("--no-kubernetes", args->no_kubernetes,
+               "leave Kubernetes out even if $GAMEDAY_K8S_BIN is set (starts in seconds)");
+  up->add_option("--timeout", args->timeout_s,
+                 "seconds to wait until everything is ready (default 180; --local: 15)")
+      ->check(CLI::Range(1.0, 1800.0));
   up->add_option("--port", args->port,
-                 "HAProxy frontend port; replicas take the next ports, stats the port + 100")
+                 "--local: HAProxy frontend port; replicas take the next ports, stats the port + "
+                 "100")
       ->capture_default_str()
       ->check(CLI::Range(1, 65535 - 100));
-  up->add_option("--replicas", args->replicas, "how many demo replicas")
+  up->add_option("--replicas", args->replicas, "--local: how many demo replicas")
       ->capture_default_str()
       ->check(CLI::Range(1, 16));
   up->add_option("--warmup-ms", args->warmup_ms,
-                 "how long a (re)started replica answers 503 before serving")
+                 "--local: how long a (re)started replica answers 503 before serving")
       ->capture_default_str()
       ->check(CLI::Range(0, 600000));
-  up->add_option("--timeout", args->timeout_s, "seconds to wait for every replica to be UP")
-      ->capture_default_str()
-      ->check(CLI::Range(1.0, 600.0));
-  up->callback([args, exit_code] {
+  up->callback([args, exit_code, cluster] {
+    if (!args->local) return cluster("up");
     SandboxOptions options;
-    options.state_dir = args->state_dir;
+    options.state_dir = args->LocalDir();
     options.frontend_port = args->port;
     options.replicas = args->replicas;
-    options.ready_timeout = FromSeconds(args->timeout_s);
+    options.ready_timeout = FromSeconds(args->timeout_s > 0 ? args->timeout_s : 15);
     options.replica_warmup = std::chrono::milliseconds(args->warmup_ms);
     Clock& clock = Clock::Real();
     const MonoTime start = clock.Now();
@@ -104,33 +158,36 @@ void AddSandboxCommand(CLI::App& app, int* exit_code) {
     std::ostringstream took;
     took << std::fixed << std::setprecision(2) << ToSeconds(clock.Now() - start);
     std::cout << "sandbox up in " << took.str() << " s\n";
-    auto st = sandbox.GetStatus(args->state_dir);
+    auto st = sandbox.GetStatus(options.state_dir);
     if (st.ok()) PrintStatus(*st, std::cout);
-    std::cout << "stop it with: gameday sandbox down --state-dir " << args->state_dir << "\n";
+    std::cout << "stop it with: gameday sandbox down --local --state-dir " << options.state_dir
+              << "\n";
     *exit_code = kExitPassed;
   });
 
   auto* down = sandbox->add_subcommand(
-      "down", "Stop every process of the sandbox and remove its state dir (fine if not up)");
-  AddStateDirOption(down, args.get());
-  down->callback([args, exit_code] {
+      "down", "Stop every process of the sandbox and remove what it made (fine if not up)");
+  AddCommonOptions(down, args.get());
+  down->callback([args, exit_code, cluster] {
+    if (!args->local) return cluster("down");
     LocalSandbox sandbox;
-    Status s = sandbox.Down(args->state_dir);
+    Status s = sandbox.Down(args->LocalDir());
     if (!s.ok()) {
       std::cerr << "sandbox down: " << s.message() << "\n";
       *exit_code = kExitAborted;
       return;
     }
-    std::cout << "sandbox in " << args->state_dir << " is down\n";
+    std::cout << "sandbox in " << args->LocalDir() << " is down\n";
     *exit_code = kExitPassed;
   });
 
   auto* status = sandbox->add_subcommand(
       "status", "Show each component of the sandbox; exit 0 only when all are up and healthy");
-  AddStateDirOption(status, args.get());
-  status->callback([args, exit_code] {
+  AddCommonOptions(status, args.get());
+  status->callback([args, exit_code, cluster] {
+    if (!args->local) return cluster("status");
     LocalSandbox sandbox;
-    auto st = sandbox.GetStatus(args->state_dir);
+    auto st = sandbox.GetStatus(args->LocalDir());
     if (!st.ok()) {
       std::cerr << "sandbox status: " << st.status().message() << "\n";
       *exit_code = kExitAborted;

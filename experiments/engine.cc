@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -34,6 +35,41 @@ std::string Fixed(double v, int digits) {
 
 std::string Seconds(double s) { return Fixed(s, s < 10 ? 3 : 2) + " s"; }
 std::string Percent(double r) { return Fixed(r * 100, 2) + "%"; }
+std::string RoundsText(size_t n) { return std::to_string(n) + (n == 1 ? " round" : " rounds"); }
+
+// A repeated step is one disturbance: detection and downtime count from its first round, but
+// recovery is what follows its last round that had an impact (recovering between rounds only to
+// fail again is not recovery). Rewrites the recovery fields of `m`, which was computed over the
+// whole window `w`; times stay relative to w.t_inject. `last_action` is the step's last revert,
+// or its last round's injection for one-shot faults: time_to_recover_after_revert_s counts from
+// there.
+void RecoverAfterLastRound(const std::vector<Sample>& samples, const RecoveryWindow& w,
+                           std::vector<double> round_starts, double last_action,
+                           RecoveryMetrics* m) {
+  if (!m->impact) return;
+  std::sort(round_starts.begin(), round_starts.end());
+  for (auto it = round_starts.rbegin(); it != round_starts.rend(); ++it) {
+    if (*it < w.t_inject) continue;
+    RecoveryWindow rw = w;
+    rw.t_inject = *it;
+    rw.t_revert.reset();
+    const RecoveryMetrics after = ComputeRecovery(samples, rw);
+    if (!after.impact) continue;
+    const double shift = *it - w.t_inject;
+    m->recovered = after.recovered;
+    m->time_to_recover_s.reset();
+    m->recover_bound_s.reset();
+    m->time_to_recover_after_revert_s.reset();
+    if (after.time_to_recover_s) {
+      m->time_to_recover_s = *after.time_to_recover_s + shift;
+      m->recover_bound_s = std::make_pair(after.recover_bound_s->first + shift,
+                                          after.recover_bound_s->second + shift);
+      m->time_to_recover_after_revert_s =
+          std::max(0.0, *it + *after.time_to_recover_s - last_action);
+    }
+    return;
+  }
+}
 
 // Why the method stopped early; the first cause wins.
 enum class Halt { kNone, kFailed, kError, kAbortCondition, kSignal };
@@ -76,6 +112,9 @@ class ExperimentRun {
   void RunSteps(const std::vector<Step>& steps);
   void RunStep(const Step& step);
   void RunInject(const Step& step, const InjectStep& inject);
+  // One round of an inject step (round 0: the step does not repeat). False when the method must
+  // stop (halted, or nothing could be injected).
+  bool RunRound(const Step& step, const InjectStep& inject, int round);
   void InjectOne(const InjectStep& inject, Injector& injector, const FaultTarget& target,
                  size_t index);
   void Revert(const std::vector<size_t>& indices);
@@ -104,7 +143,8 @@ class ExperimentRun {
   Halt cause_ = Halt::kNone;
   std::vector<std::string> reasons_;
   std::deque<FaultState> faults_;
-  std::map<std::string, size_t> inject_counter_;
+  std::map<std::string, size_t> inject_counter_;  // faults so far per step, for fault ids
+  std::set<std::string> repeated_steps_;          // steps that ran with `repeat`
   bool injecting_ = false;
   bool revert_failed_ = false;
   bool steady_before_ok_ = true;
@@ -222,6 +262,14 @@ void ExperimentRun::DryRunSteps(const std::vector<Step>& steps) {
       Event("engine", what + ": " + std::to_string(chosen->size()) + " of " +
                           std::to_string(candidates->size()) + " candidate(s)" +
                           (inject.duration ? ", for " + FormatDuration(*inject.duration) : ""));
+      if (inject.repeat) {
+        const int64_t rounds = (inject.repeat->span.count() + inject.repeat->every.count() - 1) /
+                               inject.repeat->every.count();
+        Event("engine", what + ": would repeat every " + FormatDuration(inject.repeat->every) +
+                            " for " + FormatDuration(inject.repeat->span) + " (" +
+                            RoundsText(rounds) +
+                            "); targets are chosen again each round, these are round 1's");
+      }
       for (size_t i : *chosen) {
         Event("fault", "would " + inject.injector->DescribeAction((*candidates)[i]));
       }
@@ -284,6 +332,48 @@ void ExperimentRun::RunStep(const Step& step) {
 }
 
 void ExperimentRun::RunInject(const Step& step, const InjectStep& inject) {
+  if (!inject.repeat) {
+    RunRound(step, inject, 0);
+    return;
+  }
+  // Rounds are scheduled from the first round's start (drift-free): round k at first + k*every,
+  // strictly before `for` has elapsed. A round that overran its slot makes the next one start at
+  // the next slot still ahead, so the cadence and the window hold.
+  const RepeatSpec& r = *inject.repeat;
+  const std::string what = step.path + " " + inject.name + " (" + inject.kind + ")";
+  const int64_t slots = (r.span.count() + r.every.count() - 1) / r.every.count();
+  {
+    std::lock_guard lock(mu_);
+    repeated_steps_.insert(inject.name);
+  }
+  const MonoTime first = clock_.Now();
+  Event("engine", what + ": repeating every " + FormatDuration(r.every) + " for " +
+                      FormatDuration(r.span) + " (" + RoundsText(slots) +
+                      "), targets chosen again each round");
+  int round = 0;
+  for (int64_t k = 0; k < slots;) {
+    if (Halted()) return;
+    const MonoTime slot = first + r.every * k;
+    if (!clock_.SleepUntil(slot, halt_.get_token()) || Halted()) return;
+    ++round;
+    Event("engine", what + ": round " + std::to_string(round) + " of " + std::to_string(slots) +
+                        " at +" + FormatDuration(clock_.Now() - first));
+    if (!RunRound(step, inject, round)) return;
+    const MonoTime now = clock_.Now();
+    int64_t next = k + 1;
+    if (next < slots && first + r.every * next < now) {
+      // Skip the slots the round overran rather than firing them back to back.
+      const int64_t due = ((now - first).count() + r.every.count() - 1) / r.every.count();
+      Event("engine", what + ": round " + std::to_string(round) + " overran its interval; " +
+                          RoundsText(static_cast<size_t>(std::min(due, slots) - next)) +
+                          " skipped");
+      next = due;
+    }
+    k = next;
+  }
+}
+
+bool ExperimentRun::RunRound(const Step& step, const InjectStep& inject, int round) {
   const std::string what = step.path + " " + inject.name + " (" + inject.kind + ")";
   InjectorEnv env;
   env.clock = &clock_;
@@ -294,7 +384,7 @@ void ExperimentRun::RunInject(const Step& step, const InjectStep& inject) {
   if (!candidates.ok()) {
     HaltWith(Halt::kError,
              what + ": discovery failed, nothing was injected: " + candidates.status().message());
-    return;
+    return false;
   }
   std::sort(candidates->begin(), candidates->end(),
             [](const FaultTarget& a, const FaultTarget& b) { return a.id < b.id; });
@@ -304,14 +394,19 @@ void ExperimentRun::RunInject(const Step& step, const InjectStep& inject) {
     chosen = SelectTargets(candidates->size(), inject.select, rng_);
   }
   if (!chosen.ok()) {
-    HaltWith(Halt::kFailed, what +
+    HaltWith(Halt::kFailed, what + (round > 0 ? " round " + std::to_string(round) : "") +
                                 ": the selection is empty (no target matched), so nothing was "
                                 "injected");
-    return;
+    return false;
   }
-  Event("engine", what + ": " + std::to_string(chosen->size()) + " of " +
-                      std::to_string(candidates->size()) + " target(s), mode " +
-                      SelectModeName(inject.select.mode));
+  std::string chosen_text;
+  for (size_t i : *chosen) {
+    chosen_text += (chosen_text.empty() ? "" : ", ") + (*candidates)[i].display;
+  }
+  Event("engine", what + (round > 0 ? " round " + std::to_string(round) : "") + ": " +
+                      std::to_string(chosen->size()) + " of " + std::to_string(candidates->size()) +
+                      " target(s), mode " + SelectModeName(inject.select.mode) + ": " +
+                      chosen_text);
 
   std::vector<size_t> indices;
   {
@@ -322,8 +417,10 @@ void ExperimentRun::RunInject(const Step& step, const InjectStep& inject) {
       f.kind = registries_.injectors.Find(inject.kind);
       f.env = env;
       f.has_duration = inject.duration.has_value();
-      f.result.id = spec_.name + "/" + inject.name + "/" + std::to_string(i + 1);
+      f.result.id =
+          spec_.name + "/" + inject.name + "/" + std::to_string(++inject_counter_[inject.name]);
       f.result.step = inject.name;
+      f.result.round = round;
       f.result.kind = inject.kind;
       f.result.target = target.display;
       f.result.target_id = target.id;
@@ -347,7 +444,8 @@ void ExperimentRun::RunInject(const Step& step, const InjectStep& inject) {
   }
   workers.clear();  // joins
 
-  if (!inject.duration || !inject.injector->Reversible() || Halted()) return;
+  if (Halted()) return false;
+  if (!inject.duration || !inject.injector->Reversible()) return true;
   double first_inject = kForever;
   {
     std::lock_guard lock(mu_);
@@ -355,9 +453,10 @@ void ExperimentRun::RunInject(const Step& step, const InjectStep& inject) {
       if (faults_[i].live) first_inject = std::min(first_inject, faults_[i].result.t_inject);
     }
   }
-  if (first_inject == kForever) return;
+  if (first_inject == kForever) return true;
   clock_.SleepUntil(epoch_ + FromSeconds(first_inject) + *inject.duration, halt_.get_token());
   Revert(indices);
+  return !Halted();
 }
 
 void ExperimentRun::InjectOne(const InjectStep& inject, Injector& injector,
@@ -623,19 +722,32 @@ void ExperimentRun::Finalize() {
     std::string name;
     double t_inject = kForever;
     std::optional<double> t_revert;
+    std::map<int, double> round_starts;  // round -> its first injection (repeated steps)
+    double last_action = 0;              // last revert, else last injection
   };
   std::vector<StepWindow> steps;
   for (const FaultState& f : faults_) {
     if (f.result.revert_status == "not-injected") continue;
     auto it = std::find_if(steps.begin(), steps.end(),
                            [&](const StepWindow& s) { return s.name == f.result.step; });
-    if (it == steps.end())
-      it = steps.insert(steps.end(), StepWindow{f.result.step, kForever, std::nullopt});
+    if (it == steps.end()) it = steps.insert(steps.end(), StepWindow{f.result.step});
     it->t_inject = std::min(it->t_inject, f.result.t_inject);
     if (f.has_duration && f.result.t_revert) {
       it->t_revert = std::max(it->t_revert.value_or(0), *f.result.t_revert);
     }
+    if (f.result.round > 0) {
+      auto [r, inserted] = it->round_starts.emplace(f.result.round, f.result.t_inject);
+      if (!inserted) r->second = std::min(r->second, f.result.t_inject);
+    }
+    it->last_action =
+        std::max(it->last_action,
+                 f.has_duration && f.result.t_revert ? *f.result.t_revert : f.result.t_inject);
   }
+  auto starts_of = [](const StepWindow& s) {
+    std::vector<double> out;
+    for (const auto& [round, t] : s.round_starts) out.push_back(t);
+    return out;
+  };
   std::sort(steps.begin(), steps.end(),
             [](const StepWindow& a, const StepWindow& b) { return a.t_inject < b.t_inject; });
 
@@ -659,12 +771,24 @@ void ExperimentRun::Finalize() {
       if (s.t_revert) w.t_revert = std::max(w.t_revert.value_or(0), *s.t_revert);
     }
     out.overall = ComputeRecovery(out.samples, w);
+    std::vector<double> all_rounds;
+    double last_repeated_action = 0;
     for (size_t k = 0; k < steps.size(); ++k) {
       RecoveryWindow sw = w;
       sw.t_inject = steps[k].t_inject;
       sw.t_revert = steps[k].t_revert;
       sw.t_end = k + 1 < steps.size() ? steps[k + 1].t_inject : kForever;
-      out.per_fault.push_back({steps[k].name, ComputeRecovery(out.samples, sw)});
+      RecoveryMetrics m = ComputeRecovery(out.samples, sw);
+      if (!steps[k].round_starts.empty()) {
+        const std::vector<double> starts = starts_of(steps[k]);
+        RecoverAfterLastRound(out.samples, sw, starts, steps[k].last_action, &m);
+        all_rounds.insert(all_rounds.end(), starts.begin(), starts.end());
+        last_repeated_action = std::max(last_repeated_action, steps[k].last_action);
+      }
+      out.per_fault.push_back({steps[k].name, m});
+    }
+    if (!all_rounds.empty()) {
+      RecoverAfterLastRound(out.samples, w, all_rounds, last_repeated_action, &out.overall);
     }
     if (out.overall.time_to_recover_s) {
       result_.t_last_recovery = std::max(result_.t_last_recovery.value_or(0),
@@ -681,7 +805,6 @@ void ExperimentRun::Finalize() {
   for (const ObjectiveResult& o : result_.objectives) {
     if (!o.passed) reasons_.push_back(o.name + ": " + o.message);
   }
-  result_.reasons = reasons_;
   if (cause_ == Halt::kError) {
     result_.status = ExperimentStatus::kError;
   } else if (cause_ == Halt::kSignal || cause_ == Halt::kAbortCondition || revert_failed_) {
@@ -691,6 +814,28 @@ void ExperimentRun::Finalize() {
   } else {
     result_.status = ExperimentStatus::kPassed;
   }
+
+  // An expected failure turns the verdict around only when the method ran (the steady state held
+  // and every target was found) and the objectives were measured: an objective that failed then
+  // is the expected failure; every objective holding is an unexpected pass. Aborts and errors
+  // stay what they are, and a dry run measures nothing.
+  result_.expected_failure = spec_.expected_failure;
+  const bool injected = std::any_of(faults_.begin(), faults_.end(), [](const FaultState& f) {
+    return f.result.revert_status != "not-injected";
+  });
+  if (!spec_.expected_failure.empty() && !options_.dry_run &&
+      result_.status != ExperimentStatus::kError && result_.status != ExperimentStatus::kAborted) {
+    if (cause_ == Halt::kNone && injected && !objectives_ok) {
+      result_.status = ExperimentStatus::kPassed;
+      result_.outcome = ExperimentOutcome::kExpectedFailure;
+    } else if (result_.status == ExperimentStatus::kPassed) {
+      result_.status = ExperimentStatus::kFailed;
+      result_.outcome = ExperimentOutcome::kUnexpectedPass;
+      reasons_.push_back("expected to fail but passed: every objective held (expected failure: " +
+                         spec_.expected_failure + ")");
+    }
+  }
+  result_.reasons = reasons_;
 }
 
 void ExperimentRun::EvaluateObjectives() {
@@ -731,7 +876,9 @@ void ExperimentRun::EvaluateObjectives() {
             worst_time = t;
             const auto& b = *m.recover_bound_s;
             worst = "recovered in " + Seconds(t) +
-                    (m.time_to_recover_after_revert_s ? " after the revert" : "") +
+                    (!m.time_to_recover_after_revert_s    ? ""
+                     : repeated_steps_.count(fm.fault_id) ? " after the last round"
+                                                          : " after the revert") +
                     " (true moment within " + Fixed(b.first, 3) + "–" + Fixed(b.second, 3) +
                     " s of the injection) after " + fm.fault_id;
           }

@@ -21,6 +21,8 @@ constexpr Duration kMaxPhase = std::chrono::hours(24);
 constexpr Duration kMinInterval = std::chrono::milliseconds(1);
 constexpr Duration kMaxInterval = std::chrono::hours(1);
 constexpr long long kMaxCount = 1000000;
+// A repeated step with more rounds than this is a typo (every: 1ms for: 1h), not a game day.
+constexpr long long kMaxRounds = 10000;
 constexpr size_t kMaxNameLength = 63;
 
 const std::vector<std::string> kSelectModes = {"one", "all", "fixed", "fixed-percent",
@@ -342,12 +344,13 @@ class PlanParser {
     t.kubeconfig = only_for("kubeconfig", "kubernetes");
     t.context = only_for("context", "kubernetes");
     t.inventory = ResolvePath(only_for("inventory", "ssh"));
-    t.known_hosts = ResolvePath(only_for("known_hosts", "ssh"));
-    if (kind_ok && t.kind == "ssh" && t.inventory.empty()) {
-      node.ErrorAt("inventory",
-                   "required when the target kind is ssh (expected the path of an inventory "
-                   "file)");
+    // Left out, the sandbox's inventory is used (EffectiveInventory); an empty string is a slip.
+    if (SpecNode inv = node.Child("inventory"); inv.defined() && t.inventory.empty()) {
+      inv.Error(
+          "expected the path of an inventory file, got an empty string (leave the field "
+          "out to use $GAMEDAY_INVENTORY or the sandbox's inventory)");
     }
+    t.known_hosts = ResolvePath(only_for("known_hosts", "ssh"));
     if (std::optional<bool> insecure = node.OptBool("insecure_ignore_host_key")) {
       t.insecure_ignore_host_key = *insecure;
       if (kind_ok && t.kind != "ssh") {
@@ -372,14 +375,29 @@ class PlanParser {
     ExperimentSpec e;
     e.path = node.path();
     e.name = node.RequiredString("name");
+    if (node.IsMap() && node.yaml()["name"].IsDefined()) {
+      const YAML::Mark mark = node.yaml()["name"].Mark();
+      if (!mark.is_null() && mark.line >= 0) {
+        e.name_line = mark.line + 1;
+        e.name_column = mark.column + 1;
+      }
+    }
     if (!e.name.empty() && !IsValidName(e.name)) {
       node.ErrorAt("name",
                    "expected a lowercase name of at most 63 characters matching "
                    "[a-z0-9][a-z0-9._-]*, got '" +
                        e.name + "'");
     }
-    RejectEmpty(node, {"target", "objectives", "abort"});
+    RejectEmpty(node, {"target", "objectives", "abort", "expected_failure"});
     e.description = node.String("description", "");
+    if (std::optional<std::string> why = node.OptString("expected_failure")) {
+      if (why->find_first_not_of(" \t\r\n") == std::string::npos) {
+        node.ErrorAt("expected_failure",
+                     "expected a non-empty text saying why the experiment must fail");
+      } else {
+        e.expected_failure = *why;
+      }
+    }
     e.labels = node.StringMap("labels");
 
     SpecNode target = node.Child("target");
@@ -458,6 +476,13 @@ class PlanParser {
       }
       item.Finish();
       e.aborts.push_back(std::move(a));
+    }
+    if (!e.expected_failure.empty() && e.objectives.empty() &&
+        !(objectives.IsSequence() && objectives.yaml().size() > 0)) {
+      // Without an objective nothing can fail as expected, so the run could only ever fail.
+      node.ErrorAt("expected_failure",
+                   "an expected failure needs at least one objective that can fail; add "
+                   "objectives: or remove expected_failure");
     }
 
     node.Finish();
@@ -576,10 +601,14 @@ class PlanParser {
       v.slo.success_ratio = slo.Number("success_ratio", v.slo.success_ratio, 0, 1);
       slo.Finish();
     }
+    // A verifier may look at the system through another target than the faults act on: stop
+    // an API server over SSH, watch /readyz through the Kubernetes API.
+    TargetSpec own_target = target;
+    if (SpecNode t = item.Child("target"); t.defined()) own_target = ParseTarget(t);
     if (!v.kind.empty()) {
       const std::vector<std::string> names = registries_.verifiers.Names();
       if (const VerifierKind* kind = registries_.verifiers.Find(v.kind)) {
-        v.verifier = ParseKindSpec<Verifier>(*kind, item, target, "verifier");
+        v.verifier = ParseKindSpec<Verifier>(*kind, item, own_target, "verifier");
       } else {
         item.Child("spec");  // known field; its contents depend on the kind
         item.ErrorAt("kind", "unknown verifier kind '" + v.kind + "'" + Suggestion(v.kind, names) +
@@ -605,7 +634,7 @@ class PlanParser {
                                  : "a step needs exactly one of inject, wait, parallel; got " +
                                        Join(present, " and "));
       // Mark the step's possible fields known so only real typos are reported.
-      node.Finish({"inject", "wait", "parallel", "name", "select", "duration", "spec"});
+      node.Finish({"inject", "wait", "parallel", "name", "select", "duration", "repeat", "spec"});
       return std::nullopt;
     }
     Step step;
@@ -643,7 +672,7 @@ class PlanParser {
     InjectStep s;
     ++ctx->injects;
     s.kind = node.RequiredString("inject");
-    RejectEmpty(node, {"name", "select", "duration"});
+    RejectEmpty(node, {"name", "select", "duration", "repeat"});
     std::optional<std::string> name = node.OptString("name");
     if (name && name->empty()) node.ErrorAt("name", "expected a non-empty string");
     const bool is_default = !name || name->empty();
@@ -664,6 +693,7 @@ class PlanParser {
     }
     s.select = ParseSelect(node);
     s.duration = OptPositiveDuration(node, "duration", kMaxPhase);
+    s.repeat = ParseRepeat(node, s.duration);
     if (!s.kind.empty()) {
       const std::vector<std::string> names = registries_.injectors.Names();
       if (const InjectorKind* kind = registries_.injectors.Find(s.kind)) {
@@ -678,6 +708,50 @@ class PlanParser {
       node.Child("spec");
     }
     return s;
+  }
+
+  // `repeat: {every, for}`: both required, every > 0, for >= every, every > the step's duration.
+  std::optional<RepeatSpec> ParseRepeat(SpecNode& step, const std::optional<Duration>& duration) {
+    SpecNode node = step.Child("repeat");
+    if (!node.defined() || !node.ExpectMap()) return std::nullopt;
+    auto required = [&](const std::string& key) -> std::optional<Duration> {
+      SpecNode c = node.Child(key);
+      if (!c.defined()) {
+        c.Error(c.yaml().IsDefined()
+                    ? "expected a duration greater than 0, got nothing"
+                    : "required field is missing (expected a duration greater than 0)");
+        return std::nullopt;
+      }
+      return OptPositiveDuration(node, key, kMaxPhase);
+    };
+    std::optional<Duration> every = required("every");
+    std::optional<Duration> span = required("for");
+    node.Finish();
+    if (!every || !span) return std::nullopt;
+    bool ok = true;
+    if (*span < *every) {
+      node.ErrorAt("for", "for (" + FormatDuration(*span) + ") is shorter than every (" +
+                              FormatDuration(*every) +
+                              "); expected for >= every (rounds start at 0, every, 2*every, ... "
+                              "before for has elapsed)");
+      ok = false;
+    }
+    if (duration && *every <= *duration) {
+      node.ErrorAt("every", "every (" + FormatDuration(*every) +
+                                ") must be longer than the step's duration (" +
+                                FormatDuration(*duration) +
+                                "): each round is reverted before the next one starts");
+      ok = false;
+    }
+    const long long rounds = (span->count() + every->count() - 1) / every->count();
+    if (ok && rounds > kMaxRounds) {
+      node.ErrorAt("every", "every " + FormatDuration(*every) + " for " + FormatDuration(*span) +
+                                " would inject " + std::to_string(rounds) + " rounds; at most " +
+                                std::to_string(kMaxRounds) + " are allowed");
+      ok = false;
+    }
+    if (!ok) return std::nullopt;
+    return RepeatSpec{*every, *span};
   }
 
   SelectSpec ParseSelect(SpecNode& step) {
@@ -811,6 +885,48 @@ Plan ParsePlan(const std::string& text, const std::string& file, const Registrie
     for (const Diagnostic& d : local.items()) diags->Add(d);
   }
   return plan;
+}
+
+Plan LoadPlans(const std::vector<std::string>& paths, const Registries& registries,
+               Diagnostics* diags) {
+  if (paths.size() == 1) return LoadPlan(paths[0], registries, diags);
+  Plan merged;
+  struct Seen {
+    std::string file;
+    std::string path;
+    int line = 0, column = 0;
+  };
+  std::map<std::string, Seen> seen;  // experiment name -> where it was first used
+  auto where = [](const Seen& s) {
+    std::string out = s.file;
+    if (s.line > 0) out += ":" + std::to_string(s.line) + ":" + std::to_string(s.column);
+    return out + " (" + s.path + ")";
+  };
+  std::vector<std::string> names;
+  for (const std::string& path : paths) {
+    Plan plan = LoadPlan(path, registries, diags);
+    names.push_back(plan.name.empty() ? std::filesystem::path(path).stem().string() : plan.name);
+    merged.file += (merged.file.empty() ? "" : ", ") + path;
+    for (ExperimentSpec& e : plan.experiments) {
+      if (!e.name.empty()) {
+        Seen here{path, e.path.empty() ? "name" : e.path + ".name", e.name_line, e.name_column};
+        auto [it, inserted] = seen.emplace(e.name, here);
+        if (!inserted) {
+          Diagnostic d;
+          d.file = path;
+          d.line = here.line;
+          d.column = here.column;
+          d.path = here.path;
+          d.message = "duplicate experiment name '" + e.name + "' across plans; also used in " +
+                      where(it->second) + " (experiment names must be unique in one run)";
+          diags->Add(std::move(d));
+        }
+      }
+      merged.experiments.push_back(std::move(e));
+    }
+  }
+  merged.name = Join(names, "+");
+  return merged;
 }
 
 Plan LoadPlan(const std::string& path, const Registries& registries, Diagnostics* diags) {

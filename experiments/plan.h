@@ -40,11 +40,19 @@ struct SelectSpec {
   int max = 0;       // upper bound on the number of targets; 0 = no bound
 };
 
+// `repeat: {every, for}` of an inject step: rounds start at 0, every, 2*every, ... after the first
+// round's start, strictly before `span` has elapsed; each round selects its targets again.
+struct RepeatSpec {
+  Duration every{0};
+  Duration span{0};  // the plan's `for`
+};
+
 struct InjectStep {
   std::string name;  // unique within the experiment; defaults to "<kind>-<index>"
   std::string kind;
   SelectSpec select;
   std::optional<Duration> duration;  // none = one-shot (no timed revert)
+  std::optional<RepeatSpec> repeat;  // none = one round
   std::shared_ptr<Injector> injector;
 };
 
@@ -89,7 +97,11 @@ struct AbortSpec {
 struct ExperimentSpec {
   std::string path;
   std::string name;
+  int name_line = 0;    // where `name` is in its plan file (1-based; 0 unknown), for diagnostics
+  int name_column = 0;  // that span several plan files
   std::string description;
+  // Non-empty: the experiment is expected to fail (this says why); see docs/plans.md.
+  std::string expected_failure;
   std::map<std::string, std::string> labels;
   TargetSpec target;
   std::vector<VerifierSpec> verifiers;
@@ -121,5 +133,10 @@ Plan ParsePlan(const std::string& text, const std::string& file, const Registrie
                Diagnostics* diags);
 // Reads `path` and parses it.
 Plan LoadPlan(const std::string& path, const Registries& registries, Diagnostics* diags);
+// Loads several plans as one run: their experiments in the order given, each plan's relative
+// paths resolved against its own folder. The name is the plans' names joined with "+", the file
+// their paths joined with ", ". An experiment name used in two files is an error naming both.
+Plan LoadPlans(const std::vector<std::string>& paths, const Registries& registries,
+               Diagnostics* diags);
 
 }  // namespace gameday

@@ -36,6 +36,51 @@ std::optional<ExperimentStatus> ParseExperimentStatus(const std::string& s) {
   return std::nullopt;
 }
 
+const char* ExperimentOutcomeName(ExperimentOutcome o) {
+  switch (o) {
+    case ExperimentOutcome::kPassed:
+      return "passed";
+    case ExperimentOutcome::kFailed:
+      return "failed";
+    case ExperimentOutcome::kExpectedFailure:
+      return "expected-failure";
+    case ExperimentOutcome::kUnexpectedPass:
+      return "unexpected-pass";
+    case ExperimentOutcome::kAborted:
+      return "aborted";
+    case ExperimentOutcome::kError:
+      return "error";
+  }
+  return "error";
+}
+
+std::optional<ExperimentOutcome> ParseExperimentOutcome(const std::string& s) {
+  for (auto o : {ExperimentOutcome::kPassed, ExperimentOutcome::kFailed,
+                 ExperimentOutcome::kExpectedFailure, ExperimentOutcome::kUnexpectedPass,
+                 ExperimentOutcome::kAborted, ExperimentOutcome::kError}) {
+    if (s == ExperimentOutcomeName(o)) return o;
+  }
+  return std::nullopt;
+}
+
+ExperimentOutcome OutcomeOfStatus(ExperimentStatus s) {
+  switch (s) {
+    case ExperimentStatus::kPassed:
+      return ExperimentOutcome::kPassed;
+    case ExperimentStatus::kFailed:
+      return ExperimentOutcome::kFailed;
+    case ExperimentStatus::kAborted:
+      return ExperimentOutcome::kAborted;
+    case ExperimentStatus::kError:
+      return ExperimentOutcome::kError;
+  }
+  return ExperimentOutcome::kError;
+}
+
+ExperimentOutcome OutcomeOf(const ExperimentResult& e) {
+  return e.outcome.value_or(OutcomeOfStatus(e.status));
+}
+
 ExperimentStatus RunStatus(const RunResult& run) {
   ExperimentStatus worst = ExperimentStatus::kPassed;
   for (const auto& e : run.experiments) {

@@ -20,6 +20,7 @@ struct FaultResult {
   std::string kind;    // injector kind
   std::string target;  // the target's display text
   std::string target_id;
+  int round = 0;  // 1-based round of a step with `repeat`; 0 when the step does not repeat
   double t_inject = 0;
   std::optional<double> t_revert;  // when the revert completed
   bool reversible = false;
@@ -69,12 +70,32 @@ enum class ExperimentStatus { kPassed, kFailed, kAborted, kError };
 const char* ExperimentStatusName(ExperimentStatus s);
 std::optional<ExperimentStatus> ParseExperimentStatus(const std::string& s);
 
+// The verdict with expected failures taken into account. The status stays the gate's verdict: an
+// expected failure that failed has status kPassed, one that passed has status kFailed.
+enum class ExperimentOutcome {
+  kPassed,
+  kFailed,
+  kExpectedFailure,  // expected to fail, and an objective failed
+  kUnexpectedPass,   // expected to fail, but every objective held
+  kAborted,
+  kError,
+};
+// "passed", "failed", "expected-failure", "unexpected-pass", "aborted", "error".
+const char* ExperimentOutcomeName(ExperimentOutcome o);
+std::optional<ExperimentOutcome> ParseExperimentOutcome(const std::string& s);
+// The outcome a status means when no expected failure is involved.
+ExperimentOutcome OutcomeOfStatus(ExperimentStatus s);
+
 struct ExperimentResult {
   std::string name;
   std::string description;
   std::map<std::string, std::string> labels;
   ExperimentStatus status = ExperimentStatus::kError;
-  std::vector<std::string> reasons;  // why it did not pass, in plain words
+  // Set only when it differs from OutcomeOfStatus(status), i.e. for expected failures; read it
+  // through OutcomeOf().
+  std::optional<ExperimentOutcome> outcome;
+  std::string expected_failure;      // the plan's reason; empty when not expected to fail
+  std::vector<std::string> reasons;  // why it did not pass (or, expected to, why it failed)
   WallTime start_wall;
   WallTime end_wall;
   double duration_s = 0;
@@ -97,6 +118,8 @@ struct RunResult {
   WallTime end_wall;
   std::vector<ExperimentResult> experiments;
 };
+
+ExperimentOutcome OutcomeOf(const ExperimentResult& e);
 
 // The run's status: the worst of its experiments (error > aborted > failed > passed).
 ExperimentStatus RunStatus(const RunResult& run);

@@ -64,6 +64,24 @@ const char* VerdictWord(ExperimentStatus s) {
   return "ERROR";
 }
 
+// The badge of an experiment: its status, or for expected failures what became of them.
+void VerdictBadge(std::string* out, const char* extra_class, const ExperimentResult& e) {
+  const ExperimentOutcome outcome = OutcomeOf(e);
+  *out += "<span class=\"";
+  *out += extra_class;
+  *out += "verdict ";
+  if (outcome == ExperimentOutcome::kExpectedFailure) {
+    *out += "xfail\" data-outcome=\"expected-failure\">failed as expected</span>";
+  } else if (outcome == ExperimentOutcome::kUnexpectedPass) {
+    *out += "failed xpass\" data-outcome=\"unexpected-pass\">passed unexpectedly</span>";
+  } else {
+    *out += ExperimentStatusName(e.status);
+    *out += "\">";
+    *out += VerdictWord(e.status);
+    *out += "</span>";
+  }
+}
+
 std::string DetectText(const RecoveryMetrics& m) {
   if (m.time_to_detect_s) return FormatSecondsWithBound(*m.time_to_detect_s, m.detect_bound_s);
   return m.impact ? "impact (time n/a)" : "no impact";
@@ -103,6 +121,10 @@ padding:2px 10px}
 #run-verdict{font-size:40px;padding:4px 20px;margin:4px 0 12px}
 .passed{background:var(--pass)}.failed{background:var(--fail)}
 .aborted{background:var(--warn)}.error{background:#7b1fa2}
+.xfail{background:#00796b}.xpass{background:var(--fail)}
+.expected-failure{border-left:4px solid #00796b;background:var(--panel);padding:6px 12px;
+margin:8px 0}.expected-failure p{margin:2px 0}.expected-failure ul{margin:4px 0;padding-left:20px}
+.rounds{margin:4px 0;padding-left:20px;font-size:13px}
 .dry{display:inline-block;margin-left:12px;padding:2px 8px;border:2px dashed var(--warn);
 color:var(--warn);font-weight:700}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}
@@ -303,9 +325,17 @@ std::pair<std::string, bool> RecoveryAgainstBudget(const RecoveryMetrics& m,
 
 void RunSummary(std::string* out, const RunResult& run) {
   size_t counts[4] = {0, 0, 0, 0};
-  size_t reasons = 0;
+  size_t reasons = 0, xfail = 0, xpass = 0;
   for (const auto& e : run.experiments) {
-    counts[static_cast<int>(e.status)]++;
+    // Expected failures are counted apart from the plain verdicts they map to.
+    const ExperimentOutcome outcome = OutcomeOf(e);
+    if (outcome == ExperimentOutcome::kExpectedFailure) {
+      ++xfail;
+    } else if (outcome == ExperimentOutcome::kUnexpectedPass) {
+      ++xpass;
+    } else {
+      counts[static_cast<int>(e.status)]++;
+    }
     reasons += e.reasons.size();
   }
   *out += "<h3>Summary</h3>\n<p class=\"headline\">";
@@ -314,6 +344,8 @@ void RunSummary(std::string* out, const RunResult& run) {
       (run.experiments.size() == 1 ? " experiment: " : " experiments: ") +
       std::to_string(counts[0]) + " passed, " + std::to_string(counts[1]) + " failed, " +
       std::to_string(counts[2]) + " aborted, " + std::to_string(counts[3]) + " in error" +
+      (xfail > 0 ? ", " + std::to_string(xfail) + " failed as expected" : std::string()) +
+      (xpass > 0 ? ", " + std::to_string(xpass) + " passed unexpectedly" : std::string()) +
       (reasons > 0
            ? "; " + std::to_string(reasons) + (reasons == 1 ? " reason" : " reasons") + " below"
            : std::string());
@@ -330,11 +362,9 @@ void RunSummary(std::string* out, const RunResult& run) {
     Attr(out, "data-experiment", e.name);
     *out += "><td><a href=\"#exp-" + std::to_string(i) + "\">";
     Esc(out, e.name);
-    *out += "</a></td><td><span class=\"verdict ";
-    *out += ExperimentStatusName(e.status);
-    *out += "\">";
-    *out += VerdictWord(e.status);
-    *out += "</span></td><td><ul class=\"budgets\">";
+    *out += "</a></td><td>";
+    VerdictBadge(out, "", e);
+    *out += "</td><td><ul class=\"budgets\">";
     for (const auto& v : e.verifiers) {
       auto [text, bad] = RecoveryAgainstBudget(v.overall, RecoveryBudget(e, v.name));
       *out += bad ? "<li class=\"budget-recovery bad\"" : "<li class=\"budget-recovery\"";
@@ -347,6 +377,11 @@ void RunSummary(std::string* out, const RunResult& run) {
     *out += "</ul></td><td class=\"num\">" + std::to_string(held) + " / " +
             std::to_string(e.objectives.size()) + "</td><td class=\"num\">" +
             std::to_string(e.faults.size()) + "</td><td>";
+    if (!e.expected_failure.empty()) {
+      *out += "<p class=\"summary-expected\">expected to fail: ";
+      Esc(out, e.expected_failure);
+      *out += "</p>";
+    }
     if (e.reasons.empty()) {
       *out += e.status == ExperimentStatus::kPassed
                   ? "<span class=\"ok\">all held</span>"
@@ -900,11 +935,9 @@ void Timeline(std::string* out, const ExperimentResult& e) {
 void ExperimentHeader(std::string* out, const ExperimentResult& e) {
   *out += "<div class=\"experiment-head\"><h2>";
   Esc(out, e.name);
-  *out += "</h2><span class=\"experiment-verdict verdict ";
-  *out += ExperimentStatusName(e.status);
-  *out += "\">";
-  *out += VerdictWord(e.status);
-  *out += "</span></div>\n";
+  *out += "</h2>";
+  VerdictBadge(out, "experiment-verdict ", e);
+  *out += "</div>\n";
   if (!e.description.empty()) {
     *out += "<p class=\"desc\">";
     Esc(out, e.description);
@@ -926,7 +959,60 @@ void ExperimentHeader(std::string* out, const ExperimentResult& e) {
   *out += "</dl>\n";
 }
 
+// What the plan said about the failure it expects, and what actually failed: the failing
+// objectives with their messages and the verifiers' last error text (an etcd timeout, ...).
+void ExpectedFailure(std::string* out, const ExperimentResult& e) {
+  const ExperimentOutcome outcome = OutcomeOf(e);
+  *out += "<div class=\"expected-failure\"";
+  Attr(out, "data-outcome", ExperimentOutcomeName(outcome));
+  *out += "><p><b>Expected to fail:</b> <span class=\"xfail-reason\">";
+  Esc(out, e.expected_failure);
+  *out += "</span></p>\n";
+  if (outcome == ExperimentOutcome::kExpectedFailure) {
+    const FailureExplanation x = ExplainFailure(e);
+    *out += "<p><b>Failed as expected</b>, so it does not fail the run. Why it failed:</p>";
+    *out += "<ul class=\"xfail-why\">";
+    for (const auto& o : x.objectives) {
+      *out += "<li class=\"xfail-objective\">";
+      Esc(out, o);
+      *out += "</li>";
+    }
+    for (const auto& v : x.verifier_errors) {
+      *out += "<li class=\"xfail-error\">";
+      Esc(out, v);
+      *out += "</li>";
+    }
+    for (const auto& r : x.other) {
+      *out += "<li class=\"xfail-other\">";
+      Esc(out, r);
+      *out += "</li>";
+    }
+    *out += "</ul>\n";
+  } else if (outcome == ExperimentOutcome::kUnexpectedPass) {
+    *out +=
+        "<p class=\"bad\">It was expected to fail but every objective held, so the run "
+        "fails: the weakness this experiment documents may be fixed (remove expected_failure) "
+        "or the experiment no longer reaches it.</p>\n";
+  }
+  *out += "</div>\n";
+}
+
+// Rounds of repeated steps, with the targets each round chose.
+void Rounds(std::string* out, const ExperimentResult& e) {
+  const std::vector<std::string> lines = RoundLines(e);
+  if (lines.empty()) return;
+  *out += "<h3>Rounds of repeated steps</h3>\n<ul class=\"rounds\">";
+  for (const auto& l : lines) {
+    *out += "<li class=\"round\">";
+    Esc(out, l);
+    *out += "</li>";
+  }
+  *out += "</ul>\n";
+}
+
 void Reasons(std::string* out, const ExperimentResult& e) {
+  if (!e.expected_failure.empty()) ExpectedFailure(out, e);
+  if (OutcomeOf(e) == ExperimentOutcome::kExpectedFailure) return;  // explained above
   if (e.reasons.empty()) {
     if (e.status == ExperimentStatus::kPassed) {
       *out +=
@@ -1119,7 +1205,7 @@ void FaultTable(std::string* out, const ExperimentResult& e) {
     *out += "><td>";
     Esc(out, f.id);
     *out += "<br><span class=\"neutral\">";
-    Esc(out, f.step);
+    Esc(out, f.round > 0 ? f.step + " \u00b7 round " + std::to_string(f.round) : f.step);
     *out += "</span></td><td>";
     Esc(out, f.kind);
     *out += "</td><td>";
@@ -1377,6 +1463,7 @@ void ExperimentSection(std::string* out, const RunResult& run, const ExperimentR
   VerifierTable(out, e);
   ObjectiveTable(out, e);
   FaultTable(out, e);
+  Rounds(out, e);
   EventList(out, e);
   *out += "</section>\n";
 }

@@ -179,6 +179,8 @@ void WriteFault(PrettyOut& w, const FaultResult& f) {
   Text(w, f.target);
   Key(w, "target_id");
   Text(w, f.target_id);
+  Key(w, "round");
+  w.Int(f.round);
   Key(w, "t_inject_s");
   Number(w, Micros(f.t_inject));
   Key(w, "t_revert_s");
@@ -259,6 +261,10 @@ void WriteExperiment(PrettyOut& w, const ExperimentResult& e) {
   w.EndObject();
   Key(w, "status");
   w.String(ExperimentStatusName(e.status));
+  Key(w, "outcome");
+  w.String(ExperimentOutcomeName(OutcomeOf(e)));
+  Key(w, "expected_failure");
+  Text(w, e.expected_failure);
   Key(w, "reasons");
   w.StartArray();
   for (const auto& r : e.reasons) Text(w, r);
@@ -569,6 +575,13 @@ FaultResult ReadFault(Reader& r, const Value& o, const std::string& p) {
   f.kind = r.Str(o, "kind", p);
   f.target = r.Str(o, "target", p);
   f.target_id = r.Str(o, "target_id", p);
+  if (const Value* round = r.Get(o, "round", p, false)) {  // absent before repeat existed
+    if (round->IsInt() && round->GetInt() >= 0) {
+      f.round = round->GetInt();
+    } else {
+      r.Fail(Join(p, "round"), "expected a non-negative integer");
+    }
+  }
   f.t_inject = r.Num(o, "t_inject_s", p);
   f.t_revert = r.OptNum(o, "t_revert_s", p);
   f.reversible = r.Bool(o, "reversible", p);
@@ -629,6 +642,34 @@ ExperimentResult ReadExperiment(Reader& r, const Value& o, const std::string& p)
     e.status = *st;
   } else if (!status.empty()) {
     r.Fail(Join(p, "status"), "unknown status \"" + status + "\"");
+  }
+  // Both absent in results written before expected failures existed.
+  if (const Value* x = r.Get(o, "expected_failure", p, false)) {
+    if (x->IsString()) {
+      e.expected_failure.assign(x->GetString(), x->GetStringLength());
+    } else {
+      r.Fail(Join(p, "expected_failure"), "expected a string");
+    }
+  }
+  if (const Value* x = r.Get(o, "outcome", p, false)) {
+    std::optional<ExperimentOutcome> outcome;
+    if (x->IsString()) outcome = ParseExperimentOutcome(x->GetString());
+    if (!outcome) {
+      r.Fail(Join(p, "outcome"),
+             "expected passed, failed, expected-failure, unexpected-pass, aborted or error");
+    } else if (*outcome != OutcomeOfStatus(e.status)) {
+      const bool agrees =
+          (*outcome == ExperimentOutcome::kExpectedFailure &&
+           e.status == ExperimentStatus::kPassed) ||
+          (*outcome == ExperimentOutcome::kUnexpectedPass && e.status == ExperimentStatus::kFailed);
+      if (!agrees || e.expected_failure.empty()) {
+        r.Fail(Join(p, "outcome"), std::string("\"") + ExperimentOutcomeName(*outcome) +
+                                       "\" does not fit status \"" + status +
+                                       "\" and expected_failure");
+      } else {
+        e.outcome = outcome;
+      }
+    }
   }
   if (const Value* reasons = r.Array(o, "reasons", p)) {
     for (rapidjson::SizeType i = 0; i < reasons->Size(); ++i) {

@@ -19,6 +19,7 @@ struct TestCase {
   std::string type;     // failure/error/skipped type attribute
   std::string message;  // one line: the measured value against the budget
   std::string body;     // details, several lines
+  std::string out;      // the test case's own <system-out>, when it has something to say
 };
 
 struct Counts {
@@ -175,10 +176,70 @@ TestCase CompletionCase(const ExperimentResult& e) {
   return tc;
 }
 
+// The experiment-level verdict on an expected failure: a passing case when it failed as expected
+// (its system-out says why it was expected to and how it failed), a failure when it passed.
+std::optional<TestCase> ExpectedFailureCase(const RunResult& run, const ExperimentResult& e) {
+  if (e.expected_failure.empty()) return std::nullopt;
+  TestCase tc;
+  tc.name = "fails as expected";
+  const ExperimentOutcome outcome = OutcomeOf(e);
+  if (run.dry_run) {
+    tc.outcome = Outcome::kSkipped;
+    tc.type = "dry-run";
+    tc.message = "dry run: nothing was injected or measured";
+  } else if (outcome == ExperimentOutcome::kExpectedFailure) {
+    const FailureExplanation x = ExplainFailure(e);
+    tc.out = "failed as expected\nexpected failure: " + x.expected + "\n";
+    for (const auto& o : x.objectives) tc.out += "objective failed: " + o + "\n";
+    for (const auto& v : x.verifier_errors) tc.out += v + "\n";
+    for (const auto& r : x.other) tc.out += "also: " + r + "\n";
+  } else if (outcome == ExperimentOutcome::kUnexpectedPass) {
+    tc.outcome = Outcome::kFailure;
+    tc.type = "unexpected-pass";
+    tc.message = "expected to fail but passed: every objective held";
+    tc.body = "expected failure: " + e.expected_failure;
+  } else if (e.status == ExperimentStatus::kFailed) {
+    tc.outcome = Outcome::kFailure;
+    tc.type = "expected-failure-not-judged";
+    tc.message = "the expected failure could not be judged: no objective was measured to fail";
+    tc.body = "expected failure: " + e.expected_failure;
+    for (const auto& r : e.reasons) tc.body += "\n" + r;
+  } else {
+    // Aborted or in error: the completion case reports it.
+    tc.outcome = Outcome::kSkipped;
+    tc.type = ExperimentStatusName(e.status);
+    tc.message = "not judged: the experiment was " + std::string(ExperimentStatusName(e.status));
+  }
+  return tc;
+}
+
+// In an experiment that failed as expected, the failures are the expected ones: they pass, and
+// say in their own system-out that they failed and why that was expected.
+void AcceptExpectedFailures(const ExperimentResult& e, std::vector<TestCase>* cases) {
+  if (OutcomeOf(e) != ExperimentOutcome::kExpectedFailure) return;
+  for (TestCase& tc : *cases) {
+    if (tc.outcome != Outcome::kFailure) continue;
+    tc.out = "failed as expected (" + e.expected_failure + "): " + tc.message + "\n" + tc.body;
+    tc.outcome = Outcome::kPass;
+    tc.type.clear();
+    tc.message.clear();
+    tc.body.clear();
+  }
+}
+
 // Plain-text summary for the CI log: the numbers a person looks for first.
 std::string SystemOut(const ExperimentResult& e) {
   std::string out = "experiment " + e.name + ": " + ExperimentStatusName(e.status) + "\n";
+  const ExperimentOutcome outcome = OutcomeOf(e);
+  if (outcome != OutcomeOfStatus(e.status)) {
+    out += "outcome: " + std::string(OutcomeText(outcome)) + "\n";
+  }
+  if (!e.expected_failure.empty()) out += "expected failure: " + e.expected_failure + "\n";
   for (const auto& r : e.reasons) out += "  reason: " + r + "\n";
+  if (outcome == ExperimentOutcome::kExpectedFailure) {
+    for (const auto& v : ExplainFailure(e).verifier_errors) out += "  " + v + "\n";
+  }
+  for (const auto& line : RoundLines(e)) out += "round: " + line + "\n";
   for (const auto& v : e.verifiers) {
     const RecoveryMetrics& m = v.overall;
     out += "verifier " + v.name + " (" + v.kind + "): ";
@@ -241,19 +302,28 @@ void WriteTestCase(std::string* out, const std::string& classname, const TestCas
       element = "skipped";
       break;
   }
-  if (!element) {
+  if (!element && tc.out.empty()) {
     *out += "/>\n";
     return;
   }
-  *out += ">\n      <";
-  *out += element;
-  Attr(out, "type", tc.type);
-  Attr(out, "message", tc.message);
-  *out += '>';
-  AppendMarkupEscaped(out, tc.body);
-  *out += "</";
-  *out += element;
-  *out += ">\n    </testcase>\n";
+  *out += ">\n";
+  if (element) {
+    *out += "      <";
+    *out += element;
+    Attr(out, "type", tc.type);
+    Attr(out, "message", tc.message);
+    *out += '>';
+    AppendMarkupEscaped(out, tc.body);
+    *out += "</";
+    *out += element;
+    *out += ">\n";
+  }
+  if (!tc.out.empty()) {
+    *out += "      <system-out>";
+    AppendMarkupEscaped(out, tc.out);
+    *out += "</system-out>\n";
+  }
+  *out += "    </testcase>\n";
 }
 
 void Property(std::string* out, const char* name, std::string_view value) {
@@ -271,6 +341,8 @@ std::string RenderSuite(const RunResult& run, const ExperimentResult& e, size_t 
   cases.push_back(SteadyStateCase(run, e, /*before=*/false));
   cases.push_back(RevertCase(run, e));
   cases.push_back(CompletionCase(e));
+  AcceptExpectedFailures(e, &cases);
+  if (auto xf = ExpectedFailureCase(run, e)) cases.push_back(std::move(*xf));
   Counts c;
   for (const auto& tc : cases) {
     c.Add(tc);
@@ -294,6 +366,8 @@ std::string RenderSuite(const RunResult& run, const ExperimentResult& e, size_t 
   Property(&out, "seed", std::to_string(run.seed));
   Property(&out, "dry_run", run.dry_run ? "true" : "false");
   Property(&out, "status", ExperimentStatusName(e.status));
+  Property(&out, "outcome", ExperimentOutcomeName(OutcomeOf(e)));
+  if (!e.expected_failure.empty()) Property(&out, "expected_failure", e.expected_failure);
   for (const auto& [k, v] : e.labels) Property(&out, ("label." + k).c_str(), v);
   out += "    </properties>\n";
   for (const auto& tc : cases) WriteTestCase(&out, classname, tc);

@@ -1,9 +1,13 @@
 #include "reports/report_text.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <map>
+#include <set>
+#include <sstream>
 
 namespace gameday {
 namespace {
@@ -250,6 +254,144 @@ std::string FormatSecondsWithBound(double s, const std::optional<std::pair<doubl
 std::string FormatPercent(double ratio) {
   if (!std::isfinite(ratio)) return "n/a";
   return FormatFixed(ratio * 100, 2) + " %";
+}
+
+const char* OutcomeText(ExperimentOutcome o) {
+  switch (o) {
+    case ExperimentOutcome::kPassed:
+      return "passed";
+    case ExperimentOutcome::kFailed:
+      return "failed";
+    case ExperimentOutcome::kExpectedFailure:
+      return "failed as expected";
+    case ExperimentOutcome::kUnexpectedPass:
+      return "passed unexpectedly";
+    case ExperimentOutcome::kAborted:
+      return "aborted";
+    case ExperimentOutcome::kError:
+      return "error";
+  }
+  return "error";
+}
+
+std::optional<std::string> LastErrorText(const VerifierResult& v) {
+  for (auto it = v.samples.rbegin(); it != v.samples.rend(); ++it) {
+    if (it->health == Health::kHealthy || it->detail.empty()) continue;
+    return v.name + ": last error at " + FormatFixed(it->t_send, 3) + " s: " + it->detail;
+  }
+  return std::nullopt;
+}
+
+FailureExplanation ExplainFailure(const ExperimentResult& e) {
+  FailureExplanation x;
+  x.expected = e.expected_failure;
+  std::set<std::string> objective_lines, verifiers;
+  for (const ObjectiveResult& o : e.objectives) {
+    if (o.passed) continue;
+    x.objectives.push_back(o.name + ": " + o.message);
+    objective_lines.insert(o.name + ": " + o.message);
+    verifiers.insert(o.verifier);
+  }
+  for (const VerifierResult& v : e.verifiers) {
+    if (!verifiers.count(v.name)) continue;
+    if (auto text = LastErrorText(v)) x.verifier_errors.push_back(*text);
+  }
+  if (x.verifier_errors.empty()) {
+    for (const VerifierResult& v : e.verifiers) {
+      if (auto text = LastErrorText(v)) x.verifier_errors.push_back(*text);
+    }
+  }
+  for (const std::string& r : e.reasons) {
+    if (!objective_lines.count(r)) x.other.push_back(r);
+  }
+  return x;
+}
+
+std::vector<std::string> RoundLines(const ExperimentResult& e) {
+  // step -> round -> (first injection, targets), in the order the steps first appear.
+  std::vector<std::string> order;
+  std::map<std::string, std::map<int, std::pair<double, std::string>>> rounds;
+  for (const FaultResult& f : e.faults) {
+    if (f.round <= 0) continue;
+    if (!rounds.count(f.step)) order.push_back(f.step);
+    auto [it, inserted] = rounds[f.step].emplace(f.round, std::make_pair(f.t_inject, f.target));
+    if (!inserted) {
+      it->second.first = std::min(it->second.first, f.t_inject);
+      it->second.second += ", " + f.target;
+    }
+  }
+  std::vector<std::string> out;
+  for (const std::string& step : order) {
+    for (const auto& [round, what] : rounds[step]) {
+      out.push_back(step + " round " + std::to_string(round) + " at " + FormatFixed(what.first, 3) +
+                    " s: " + what.second);
+    }
+  }
+  return out;
+}
+
+std::string RenderTextSummary(const RunResult& run) {
+  std::ostringstream out;
+  for (const ExperimentResult& e : run.experiments) {
+    const ExperimentOutcome outcome = OutcomeOf(e);
+    switch (outcome) {
+      case ExperimentOutcome::kPassed:
+        out << "PASSED  ";
+        break;
+      case ExperimentOutcome::kFailed:
+        out << "FAILED  ";
+        break;
+      case ExperimentOutcome::kExpectedFailure:
+        out << "XFAIL   ";
+        break;
+      case ExperimentOutcome::kUnexpectedPass:
+        out << "XPASS   ";
+        break;
+      case ExperimentOutcome::kAborted:
+        out << "ABORTED ";
+        break;
+      case ExperimentOutcome::kError:
+        out << "ERROR   ";
+        break;
+    }
+    out << e.name;
+    if (outcome == ExperimentOutcome::kExpectedFailure) {
+      out << " (failed as expected; does not fail the run)";
+    } else if (outcome == ExperimentOutcome::kUnexpectedPass) {
+      out << " (expected to fail but passed)";
+    }
+    out << "\n";
+    for (const VerifierResult& v : e.verifiers) {
+      if (!v.overall.impact) {
+        if (!e.faults.empty()) out << "    " << v.name << ": no impact\n";
+        continue;
+      }
+      out << "    " << v.name << ": detected after " << v.overall.time_to_detect_s.value_or(0)
+          << " s";
+      if (v.overall.time_to_recover_s) {
+        out << ", recovered after " << *v.overall.time_to_recover_s << " s";
+        if (v.overall.recover_bound_s) {
+          out << " (between " << v.overall.recover_bound_s->first << " and "
+              << v.overall.recover_bound_s->second << ")";
+        }
+      } else {
+        out << ", NOT recovered";
+      }
+      out << ", downtime " << v.overall.downtime_s << " s, availability "
+          << v.overall.availability * 100 << "%\n";
+    }
+    for (const std::string& line : RoundLines(e)) out << "    " << line << "\n";
+    if (outcome == ExperimentOutcome::kExpectedFailure) {
+      const FailureExplanation x = ExplainFailure(e);
+      out << "    expected to fail: " << x.expected << "\n";
+      for (const std::string& o : x.objectives) out << "    failed as expected: " << o << "\n";
+      for (const std::string& v : x.verifier_errors) out << "    " << v << "\n";
+      for (const std::string& r : x.other) out << "    also: " << r << "\n";
+      continue;
+    }
+    for (const std::string& reason : e.reasons) out << "    why: " << reason << "\n";
+  }
+  return out.str();
 }
 
 }  // namespace gameday

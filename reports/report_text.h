@@ -4,8 +4,10 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "experiments/clock.h"
+#include "experiments/result.h"
 
 namespace gameday {
 
@@ -47,5 +49,32 @@ std::string FormatSeconds(double s);
 std::string FormatSecondsWithBound(double s, const std::optional<std::pair<double, double>>& b);
 // A ratio as a percentage: 0.99951 -> "99.95 %".
 std::string FormatPercent(double ratio);
+
+// The verdict in words with expected failures taken into account: "passed", "failed",
+// "failed as expected", "passed unexpectedly", "aborted", "error".
+const char* OutcomeText(ExperimentOutcome o);
+
+// Why an experiment failed, for experiments expected to fail: the plan's reason, the failing
+// objectives with their messages, and for the verifiers of those objectives (or any, when they
+// carry none) the text of the last failing sample, such as an etcd timeout.
+struct FailureExplanation {
+  std::string expected;                      // the plan's expected_failure
+  std::vector<std::string> objectives;       // "name: message" per failing objective
+  std::vector<std::string> verifier_errors;  // "etcd: last error at 12.345 s: ..."
+  std::vector<std::string> other;            // reasons that are not objective failures
+};
+FailureExplanation ExplainFailure(const ExperimentResult& e);
+
+// The last failing or unknown sample of `v` that carries a detail, as
+// "NAME: last error at T s: DETAIL"; nullopt when none does.
+std::optional<std::string> LastErrorText(const VerifierResult& v);
+
+// The faults of repeated steps by round: "STEP round N at T s: TARGET, TARGET" per round.
+std::vector<std::string> RoundLines(const ExperimentResult& e);
+
+// The plain-text summary printed at the end of `gameday run`: one verdict line per experiment
+// (PASSED, FAILED, ABORTED, ERROR, XFAIL for an expected failure, XPASS for an unexpected pass)
+// followed by indented measurements and reasons.
+std::string RenderTextSummary(const RunResult& run);
 
 }  // namespace gameday

@@ -1,5 +1,7 @@
 #include "sandbox/local_sandbox.h"
 
+#include "sandbox/cluster_sandbox.h"
+
 #include <curl/curl.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -114,7 +116,7 @@ std::string JoinPorts(const std::vector<int>& ports) {
 
 std::string ResolveDir(const std::string& dir) {
   std::error_code ec;
-  fs::path p = fs::absolute(dir.empty() ? DefaultSandboxDir() : dir, ec);
+  fs::path p = fs::absolute(dir.empty() ? DefaultLocalSandboxDir() : dir, ec);
   fs::path canonical = fs::weakly_canonical(p, ec);
   if (!ec) p = canonical;
   std::string s = p.lexically_normal().string();
@@ -493,21 +495,6 @@ Result<Tools> FindTools() {
   return t;
 }
 
-std::string ResolveDemoBinary(const std::string& option) {
-  std::string bin = option;
-  if (bin.empty()) {
-    if (const char* env = std::getenv("GAMEDAY_DEMO_BIN"); env && *env) bin = env;
-  }
-  if (bin.empty()) {
-    std::error_code ec;
-    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-    bin = ec ? std::string("gameday-demo") : (self.parent_path() / "gameday-demo").string();
-  }
-  std::error_code ec;
-  const fs::path abs = fs::absolute(bin, ec);
-  return ec ? bin : abs.lexically_normal().string();
-}
-
 // ---------------------------------------------------------------------------------------------
 // Ports.
 
@@ -569,7 +556,7 @@ Status CheckPortFree(int port, const std::string& what) {
   if (err == EADDRINUSE) {
     const std::string owner = PortOwner(port);
     msg += owner.empty() ? ": it is in use by another process" : ": it is in use by " + owner;
-    msg += "; stop that process or pick other ports (gameday sandbox up --port N)";
+    msg += "; stop that process or pick other ports (gameday sandbox up --local --port N)";
     return Status::FailedPrecondition(msg);
   }
   return Status::FailedPrecondition(msg + ": " + std::strerror(err));
@@ -763,7 +750,7 @@ Status WriteSandboxFiles(const Layout& l, const Tools& tools) {
 
 }  // namespace
 
-std::string DefaultSandboxDir() { return DefaultStateDir() + "/sandbox"; }
+std::string DefaultLocalSandboxDir() { return DefaultStateDir() + "/local-sandbox"; }
 
 std::vector<pid_t> ProcessesUnder(const std::string& dir) {
   const std::string root = ResolveDir(dir);
@@ -955,7 +942,7 @@ Status LocalSandbox::Up(const SandboxOptions& options) {
         if (!have->SameShape(want)) {
           return Status::FailedPrecondition(
               "a sandbox is already up in " + want.state_dir + " with " + have->Describe() +
-              "; run `gameday sandbox down` first to start one with " + want.Describe());
+              "; run `gameday sandbox down --local` first to start one with " + want.Describe());
         }
         // Already up: only check that it is healthy.
         return WaitReady(*have, options.ready_timeout, clock_);

@@ -13,7 +13,7 @@ namespace gameday {
 // How to lay out the local sandbox. Zero or empty fields take the defaults in the comments.
 struct SandboxOptions {
   // Where the sandbox keeps its runit service directories, HAProxy config, logs and state file.
-  // Empty = DefaultSandboxDir().
+  // Empty = DefaultLocalSandboxDir().
   std::string state_dir;
   int frontend_port = 18080;       // HAProxy frontend on 127.0.0.1
   int stats_port = 0;              // HAProxy stats + /metrics; 0 = frontend_port + 100
@@ -80,11 +80,11 @@ class LocalSandbox {
   // with a different layout), InvalidArgument (bad options), DeadlineExceeded (not ready in time).
   Status Up(const SandboxOptions& options);
 
-  // Stops every process of the sandbox in `state_dir` (empty = DefaultSandboxDir()), checks none
+  // Stops every process of the sandbox in `state_dir` (empty = DefaultLocalSandboxDir()), checks none
   // is left and removes the directory. OK when nothing is up.
   Status Down(const std::string& state_dir = "");
 
-  // What is running in `state_dir` (empty = DefaultSandboxDir()) and how healthy it is. Not up is
+  // What is running in `state_dir` (empty = DefaultLocalSandboxDir()) and how healthy it is. Not up is
   // a valid status, not an error.
   Result<SandboxStatus> GetStatus(const std::string& state_dir = "");
 
@@ -92,8 +92,8 @@ class LocalSandbox {
   Clock* clock_;
 };
 
-// DefaultStateDir() + "/sandbox".
-std::string DefaultSandboxDir();
+// DefaultStateDir() + "/local-sandbox".
+std::string DefaultLocalSandboxDir();
 
 // Processes whose working directory lies in `dir` (after resolving symlinks), excluding the
 // caller: what Down must leave none of. Exposed for tests.

@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include <sstream>
 
 #include "experiments/spec_reader.h"
+#include "experiments/target.h"
 
 namespace gameday {
 namespace {
@@ -337,12 +339,28 @@ Result<KubeConfig> LoadKubeConfig(const KubeConfigOptions& options) {
     const std::string def = home.empty() ? "" : home + "/.kube/config";
     if (!def.empty() && ::access(def.c_str(), F_OK) == 0) {
       files.push_back(def);
-    } else if (std::getenv("KUBERNETES_SERVICE_HOST") != nullptr) {
+    } else if (::access(DefaultSandboxKubeconfig().c_str(), F_OK) != 0 &&
+               std::getenv("KUBERNETES_SERVICE_HOST") != nullptr) {
       return InClusterConfig();
-    } else {
-      return Status::NotFound("no kubeconfig: set the target's kubeconfig, $KUBECONFIG or create " +
-                              (def.empty() ? std::string("~/.kube/config") : def));
     }
+  }
+  // With no kubeconfig named by the plan, the sandbox's (`gameday sandbox up`) comes last in the
+  // merge: its context gameday-sandbox can be chosen by name, while the user's own files keep
+  // deciding the current context and win on any clashing name.
+  if (options.path.empty()) {
+    const std::string sandbox = DefaultSandboxKubeconfig();
+    if (::access(sandbox.c_str(), F_OK) == 0 &&
+        std::find(files.begin(), files.end(), sandbox) == files.end()) {
+      files.push_back(sandbox);
+      from_env = true;  // a list: files that vanish in between are skipped, as kubectl does
+    }
+  }
+  if (files.empty()) {
+    const std::string home = HomeDir();
+    return Status::NotFound(
+        "no kubeconfig: set the target's kubeconfig, $KUBECONFIG, create " +
+        (home.empty() ? std::string("~/.kube/config") : home + "/.kube/config") +
+        " or start the sandbox (gameday sandbox up)");
   }
 
   Diagnostics diags;

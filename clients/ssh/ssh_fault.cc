@@ -21,28 +21,30 @@ std::string Str(const rapidjson::Value& o, const char* key) {
 std::optional<Inventory> LoadTargetInventory(SpecNode& spec, const TargetSpec& target,
                                              const std::string& kind) {
   if (target.kind != "ssh") {
-    spec.Error(kind + " acts on hosts over SSH: the experiment's target must be {kind: ssh, " +
-               "inventory: FILE}, not kind '" + target.kind + "'");
+    spec.Error(kind + " acts on hosts over SSH: the experiment's target must be {kind: ssh}, " +
+               "not kind '" + target.kind + "'");
     return std::nullopt;
   }
-  if (target.inventory.empty()) {
-    spec.Error(kind + " needs the target's inventory file (target: {kind: ssh, inventory: FILE})");
-    return std::nullopt;
-  }
-  std::ifstream in(target.inventory);
+  const std::string file = EffectiveInventory(target);
+  std::ifstream in(file);
   if (!in) {
-    spec.Error("cannot read the target's inventory " + target.inventory + ": " +
-               std::strerror(errno));
+    const int err = errno;
+    if (target.inventory.empty()) {
+      spec.Error(kind + " needs an inventory: the target names none, $GAMEDAY_INVENTORY is unset " +
+                 "and the sandbox's " + file + " cannot be read (" + std::strerror(err) +
+                 "); start it with `gameday sandbox up` or set target.inventory");
+    } else {
+      spec.Error("cannot read the target's inventory " + file + ": " + std::strerror(err));
+    }
     return std::nullopt;
   }
   std::stringstream text;
   text << in.rdbuf();
   std::error_code ec;
-  const std::filesystem::path abs = std::filesystem::absolute(target.inventory, ec);
+  const std::filesystem::path abs = std::filesystem::absolute(file, ec);
   const size_t before = spec.diagnostics()->size();
-  Inventory inv =
-      ParseInventory(text.str(), target.inventory, ec ? std::string() : abs.parent_path().string(),
-                     spec.diagnostics());
+  Inventory inv = ParseInventory(text.str(), file, ec ? std::string() : abs.parent_path().string(),
+                                 spec.diagnostics());
   if (spec.diagnostics()->size() != before) return std::nullopt;
   ApplyTargetSpec(target, &inv);
   return inv;

@@ -75,7 +75,7 @@ if have_all; then
 fi
 
 WORK=$(mktemp -d "$CACHE_ROOT/bin/.build-$KEY.XXXXXX")   # same filesystem as BIN_DIR: mv is atomic
-cleanup() { rm -rf "$WORK"; }
+cleanup() { stop_ticker; rm -rf "$WORK"; }
 trap cleanup EXIT
 OUT="$WORK/out"
 mkdir -p "$OUT" "$WORK/src"
@@ -124,7 +124,30 @@ log "building $KEY"
 log "cache: $CACHE_ROOT ($("$GO" env GOPROXY))"
 if [[ "$BUILD_ETCDCTL" == 1 ]]; then TOTAL=6; else TOTAL=5; fi
 STEP=0
-step() { STEP=$((STEP + 1)); log "building $1 ($STEP/$TOTAL)…"; }
+# A step logs its start and then, every 30 s until the next step, that it is still at work: the
+# long `go build`s print nothing of their own.
+TICKER=""
+stop_ticker() {
+  if [[ -n "$TICKER" ]]; then kill "$TICKER" 2>/dev/null || true; wait "$TICKER" 2>/dev/null || true; fi
+  TICKER=""
+}
+step() {
+  stop_ticker
+  STEP=$((STEP + 1))
+  log "building $1 ($STEP/$TOTAL)…"
+  local began
+  began=$(date +%s)
+  # Its stdout is not the script's: callers read the result from that pipe until it closes.
+  (
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    while :; do
+      sleep 30 & nap=$!
+      wait "$nap"
+      log "… still building $1 ($(( $(date +%s) - began ))s so far)"
+    done
+  ) >/dev/null &
+  TICKER=$!
+}
 
 # Prints the JSON field $2 of `go mod download -json $1`.
 mod_field() {
@@ -216,6 +239,8 @@ if [[ "$BUILD_ETCDCTL" == 1 ]]; then build_etcd_module go.etcd.io/etcd/etcdctl/v
 step kwok
 (cd "$WORK" && GOBIN="$OUT" "$GO" install -trimpath -p "$JOBS" -ldflags "-s -w" \
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION") || die "building kwok failed"
+
+stop_ticker
 
 # ---- smoke check, stamp, publish ----------------------------------------------------------
 check_version() { # $1 = binary, $2 = expected substring, rest = args

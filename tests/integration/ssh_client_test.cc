@@ -1,4 +1,4 @@
-// The SSH client against real sshd processes in network namespaces (tests/harness/testbed.sh).
+// The SSH client against real sshd processes in network namespaces (sandbox/cluster/testbed.sh).
 
 #include "clients/ssh/ssh_client.h"
 

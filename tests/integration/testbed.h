@@ -1,6 +1,6 @@
 #pragma once
 
-// RAII wrapper of tests/harness/testbed.sh for integration tests: brings a bed of SSH test hosts
+// RAII wrapper of sandbox/cluster/testbed.sh for integration tests: brings a bed of SSH test hosts
 // up in the constructor and down in the destructor (pass or fail), and reports anything the
 // bed left behind. Header-only; needs root. A bed whose test process died without its
 // destructor (a crash, a CTest timeout) is removed by the next `up` (testbed.sh gc).
@@ -166,7 +166,7 @@ class Testbed {
 
  private:
   ShellOutput Script(const std::string& args) const {
-    const std::string script = std::string(GAMEDAY_SOURCE_DIR) + "/tests/harness/testbed.sh";
+    const std::string script = std::string(GAMEDAY_SOURCE_DIR) + "/sandbox/cluster/testbed.sh";
     return RunShell("GAMEDAY_TESTBED_DIR=" + Quote(dir_) + " GAMEDAY_TESTBED_OWNER=" +
                     std::to_string(::getpid()) + " bash " + Quote(script) + " " + args);
   }

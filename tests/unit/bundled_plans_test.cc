@@ -3,9 +3,11 @@
 // so kinds can land one at a time.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -69,9 +71,48 @@ void CollectKinds(YAML::Node experiment, std::set<std::string>* injectors,
   CollectStepKinds(experiment["method"], injectors);
 }
 
+// The inventory `gameday sandbox up` writes (sandbox/cluster/sandbox.sh, kubernetes.sh), in
+// shape: the sandbox plans name no inventory and so read the sandbox's, which a unit test does
+// not start. Kept in step with write_inventory there.
+std::string WriteSandboxShapedInventory() {
+  const fs::path dir =
+      fs::temp_directory_path() / ("gameday-bundled-plans-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream out(dir / "inventory.yaml");
+  out << "defaults: {user: root, key_file: id_ed25519, known_hosts: known_hosts, sudo: false}\n"
+         "hosts:\n";
+  for (int i = 1; i <= 5; ++i) {
+    const std::string name = i <= 3 ? "m" + std::to_string(i) : "w" + std::to_string(i - 3);
+    const std::string addr = "198.18.1." + std::to_string(10 + i);
+    const std::string hd = "/srv/sandbox/bed/h" + std::to_string(i);
+    out << "  - name: " << name << "\n    address: " << addr << "\n";
+    if (i <= 3) {
+      out << "    groups: [masters, etcd]\n    vars:\n"
+          << "      netns: gd-sandbox-h" << i << "\n"
+          << "      etcd_client_url: http://" << addr << ":2379\n"
+          << "      etcd_service_dir: " << hd << "/service/etcd\n"
+          << "      etcd_pid_file: " << hd << "/service/etcd/supervise/pid\n"
+          << "      apiserver_url: https://" << addr << ":6443\n"
+          << "      apiserver_service_dir: " << hd << "/service/kube-apiserver\n"
+          << "      controller_manager_service_dir: " << hd << "/service/kube-controller-manager\n"
+          << "      scheduler_service_dir: " << hd << "/service/kube-scheduler\n";
+    } else {
+      out << "    groups: [workers]\n    vars:\n"
+          << "      netns: gd-sandbox-h" << i << "\n"
+          << "      demo_a_service_dir: " << hd << "/service/demo-a\n"
+          << "      demo_b_service_dir: " << hd << "/service/demo-b\n"
+          << "      demo_a_url: http://" << addr << ":8080/\n"
+          << "      demo_b_url: http://" << addr << ":8081/\n";
+    }
+  }
+  return (dir / "inventory.yaml").string();
+}
+
 class BundledPlanTest : public ::testing::TestWithParam<std::string> {
  protected:
   static void SetUpTestSuite() {
+    inventory_ = WriteSandboxShapedInventory();
+    ::setenv("GAMEDAY_INVENTORY", inventory_.c_str(), 1);
     registries_ = new Registries;
     RegisterBuiltinInjectors(registries_->injectors);
     RegisterBuiltinVerifiers(registries_->verifiers);
@@ -79,11 +120,16 @@ class BundledPlanTest : public ::testing::TestWithParam<std::string> {
   static void TearDownTestSuite() {
     delete registries_;
     registries_ = nullptr;
+    ::unsetenv("GAMEDAY_INVENTORY");
+    std::error_code ec;
+    fs::remove_all(fs::path(inventory_).parent_path(), ec);
   }
   static Registries* registries_;
+  static std::string inventory_;
 };
 
 Registries* BundledPlanTest::registries_ = nullptr;
+std::string BundledPlanTest::inventory_;
 
 TEST_P(BundledPlanTest, Parses) {
   const std::string path = (fs::path(GAMEDAY_SOURCE_DIR) / GetParam()).string();

@@ -306,5 +306,40 @@ TEST(JunitReportTest, EmptyRunIsAValidDocument) {
   EXPECT_TRUE(Children(doc->documentElement(), "testsuite").empty());
 }
 
+// Expected failures keep to junit-10.xsd: the failing cases become passing ones that carry their
+// own <system-out>, and the unexpected pass is a plain <failure>.
+TEST(JunitReportTest, ExpectedFailuresFollowTheSchema) {
+  RunResult run = testing::RichRun(50);
+  run.experiments[0].status = ExperimentStatus::kPassed;
+  run.experiments[0].outcome = ExperimentOutcome::kExpectedFailure;
+  run.experiments[0].expected_failure = "known: one replica <cannot> absorb a kill";
+  run.experiments[0].faults[1].revert_status = "reverted";  // an expected failure never aborts
+  ExperimentResult xpass = run.experiments[0];
+  xpass.name = "xpass";
+  xpass.status = ExperimentStatus::kFailed;
+  xpass.outcome = ExperimentOutcome::kUnexpectedPass;
+  for (auto& o : xpass.objectives) o.passed = true;
+  run.experiments.push_back(xpass);
+  auto doc = ParseAndCheck(RenderJunit(run));
+  ASSERT_TRUE(doc);
+  auto suites = Children(doc->documentElement(), "testsuite");
+  ASSERT_EQ(suites.size(), 4u);
+  EXPECT_EQ(suites[0]->getAttribute("failures"), "0");
+  EXPECT_TRUE(Children(suites[0], "testcase").size() > 0);
+  size_t with_out = 0;
+  for (Element* tc : Children(suites[0], "testcase")) {
+    EXPECT_TRUE(Children(tc, "failure").empty()) << tc->getAttribute("name");
+    with_out += Children(tc, "system-out").size();
+  }
+  EXPECT_GE(with_out, 3u);  // two failed objectives, steady state after, and `fails as expected`
+  bool unexpected = false;
+  for (Element* tc : Children(suites[3], "testcase")) {
+    for (Element* f : Children(tc, "failure")) {
+      unexpected = unexpected || f->getAttribute("type") == "unexpected-pass";
+    }
+  }
+  EXPECT_TRUE(unexpected);
+}
+
 }  // namespace
 }  // namespace gameday

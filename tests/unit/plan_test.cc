@@ -808,15 +808,13 @@ TEST(PlanErrorTest, TargetFields) {
 )";
   Diagnostics diags;
   Parse(text, &diags);
-  EXPECT_EQ(diags.size(), 10u) << diags.ToString();
+  EXPECT_EQ(diags.size(), 9u) << diags.ToString();
   EXPECT_TRUE(HasDiag(diags, "plan.yaml:3:20: experiments[0].target.kind: ",
                       "expected one of local, kubernetes, ssh; got 'cloud'"));
   EXPECT_TRUE(HasDiag(diags, "plan.yaml:7:37: experiments[1].target.kubeconfig: ",
                       "only allowed when the target kind is kubernetes; kind is 'ssh'"));
   EXPECT_TRUE(HasDiag(diags, "plan.yaml:7:54: experiments[1].target.context: ",
                       "only allowed when the target kind is kubernetes"));
-  EXPECT_TRUE(HasDiag(diags, "plan.yaml:7:13: experiments[1].target.inventory: ",
-                      "required when the target kind is ssh"));
   EXPECT_TRUE(HasDiag(diags, "plan.yaml:11:38: experiments[2].target.inventory: ",
                       "only allowed when the target kind is ssh; kind is 'local'"));
   EXPECT_TRUE(HasDiag(diags, "plan.yaml:11:59: experiments[2].target.known_hosts: ",
@@ -876,7 +874,7 @@ TEST(PlanErrorTest, SshInventoryMustNotBeEmpty) {
       "{url: u}}]\nmethod: [{wait: 1s}]\n",
       &diags);
   EXPECT_TRUE(OnlyDiag(
-      diags, "plan.yaml:2:32: target.inventory: ", "required when the target kind is ssh"));
+      diags, "plan.yaml:2:32: target.inventory: ", "expected the path of an inventory file"));
 }
 
 TEST(PlanErrorTest, EmptyValuesAreErrorsNotDefaults) {

@@ -262,13 +262,13 @@ void EndpointsFromInventory(SpecNode& spec, const std::string& selector, const T
                  "keeps its endpoints for the whole run");
     return;
   }
-  if (target.kind != "ssh" || target.inventory.empty()) {
+  if (target.kind != "ssh") {
     spec.ErrorAt("hosts",
-                 "needs an ssh target with an inventory; use endpoints: [URL, ...] "
+                 "needs an ssh target (its inventory names the hosts); use endpoints: [URL, ...] "
                  "otherwise");
     return;
   }
-  Result<Inventory> inv = LoadInventory(target.inventory);
+  Result<Inventory> inv = LoadInventory(EffectiveInventory(target));
   if (!inv.ok()) {
     spec.ErrorAt("hosts", inv.status().message());
     return;
