@@ -55,12 +55,14 @@ Result<int> Spawn(const std::vector<std::string>& argv,
     const std::string key = kv.substr(0, kv.find('='));
     if (!overrides.contains(key)) env_strings.push_back(kv);
   }
-  for (const auto& [k, v] : overrides) env_strings.push_back(k + "=" + v);
+  for (const auto& [k, v] : overrides) env_strings.push_back(k + "=" += v);
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (std::string& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
   std::vector<std::string> args = argv;
   std::vector<char*> cargv;
+  cargv.reserve(args.size() + 1);
   for (std::string& a : args) cargv.push_back(a.data());
   cargv.push_back(nullptr);
 

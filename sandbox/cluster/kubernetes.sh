@@ -23,6 +23,9 @@
 #   k8s_wait_ready SECONDS    everything healthy; KWOK nodes, namespace demo, Deployment and PDB web
 #   k8s_status                one line per component; non-zero when something is unhealthy
 #   k8s_inventory_vars I      extra inventory vars of master I (0-based)
+#
+# tests/harness/k8s-plane.sh (the single-master test plane) sources this file as well and uses
+# the shared helpers below (PKI, kubeconfig, admin curl, component flags, kwok, fake nodes).
 
 # ---- helpers ------------------------------------------------------------------------------
 
@@ -45,12 +48,10 @@ _k8s_master_kubeconfig() { echo "$DIR/k8s/kubeconfig-$(_k8s_master_name "$1")"; 
 # curl as the admin (client certificate), verifying the server against the sandbox CA. $1 is a
 # URL or a path (then it goes through HAProxy); the rest are curl options.
 _k8s_api() {
-  local url="$1" pki
+  local url="$1"
   shift
-  pki=$(_k8s_pki)
   [[ "$url" == https://* ]] || url="https://127.0.0.1:$API_PORT$url"
-  curl -sS --fail --max-time 5 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" \
-    --key "$pki/admin.key" "$@" "$url"
+  k8s_admin_curl "$(_k8s_pki)" 5 "$@" "$url"
 }
 
 # Prints $1 quoted for /bin/sh (bare when that is safe, which keeps run scripts readable).
@@ -72,75 +73,169 @@ _k8s_cmdline() {
 }
 
 _k8s_write_kubeconfig() {  # file server context-name
-  local file="$1" server="$2" name="$3" pki
+  local pki
   pki=$(_k8s_pki)
-  cat >"$file.new" <<EOF
-# Written by gameday sandbox up (kubernetes.sh).
-apiVersion: v1
-kind: Config
-clusters:
-- name: $name
-  cluster:
-    server: $server
-    certificate-authority: $pki/ca.crt
-users:
-- name: $name-admin
-  user:
-    client-certificate: $pki/admin.crt
-    client-key: $pki/admin.key
-contexts:
-- name: $name
-  context:
-    cluster: $name
-    user: $name-admin
-    namespace: default
-current-context: $name
-EOF
-  chmod 600 "$file.new"
-  mv "$file.new" "$file"
+  k8s_write_kubeconfig "$1" "$2" "$pki/ca.crt" "$3" "$3-admin" \
+    "client-certificate: $pki/admin.crt" "client-key: $pki/admin.key"
 }
 
 _k8s_make_pki() {
-  local pki ips="" a
+  local pki ips="" a sans=()
   pki=$(_k8s_pki)
-  for a in "${MASTER_ADDRS[@]}"; do ips+=",IP:$a"; done
+  for a in "${MASTER_ADDRS[@]}"; do
+    ips+=",IP:$a"
+    sans+=("IP:$a")
+  done
   # Kept when made for the same addresses, so a rerun does not invalidate running components.
   if [[ -f "$pki/.complete" && "$(cat "$pki/.complete")" == "$ips" ]]; then return 0; fi
   rm -rf "$pki"
-  mkdir -p "$pki"
-  chmod 700 "$pki"
+  k8s_make_pki "$pki" gameday-sandbox "${sans[@]}" && printf '%s' "$ips" >"$pki/.complete" ||
+    die "making the Kubernetes PKI in $pki failed"
+}
+
+# ---- shared with tests/harness/k8s-plane.sh ------------------------------------------------
+# These take everything they use as arguments (no globals), so the test plane can source this
+# library too.
+
+# curl as the admin: client certificate from PKI ($1), the server verified against its CA, at
+# most $2 seconds; the rest are curl arguments (options and the URL).
+k8s_admin_curl() {
+  local pki="$1" secs="$2"
+  shift 2
+  curl -sS --fail --max-time "$secs" --cacert "$pki/ca.crt" --cert "$pki/admin.crt" \
+    --key "$pki/admin.key" "$@"
+}
+
+# Writes a kubeconfig (mode 600, replaced atomically) with one cluster, user and context.
+k8s_write_kubeconfig() {  # file server ca-file context-name user-name user-field...
+  local file="$1" server="$2" ca="$3" name="$4" user="$5" field
+  shift 5
+  {
+    echo "apiVersion: v1"
+    echo "kind: Config"
+    echo "clusters:"
+    echo "- name: $name"
+    echo "  cluster:"
+    echo "    server: $server"
+    echo "    certificate-authority: $ca"
+    echo "users:"
+    echo "- name: $user"
+    echo "  user:"
+    for field in "$@"; do echo "    $field"; done
+    echo "contexts:"
+    echo "- name: $name"
+    echo "  context:"
+    echo "    cluster: $name"
+    echo "    user: $user"
+    echo "    namespace: default"
+    echo "current-context: $name"
+  } >"$file.new" && chmod 600 "$file.new" && mv "$file.new" "$file"
+}
+
+# Makes a fresh PKI in folder $1: ca.{key,crt} ("/CN=$2-ca"), apiserver and components serving
+# certificates for 127.0.0.1, the SANs given after $2 (e.g. IP:10.0.0.1) and the in-cluster names,
+# an admin client certificate (system:masters) and the service-account key pair sa.{key,pub}.
+# Returns non-zero when any step fails.
+k8s_make_pki() {  # dir name-prefix [SAN...]
+  local pki="$1" prefix="$2" sans="IP:127.0.0.1" san
+  shift 2
+  for san in "$@"; do sans+=",$san"; done
+  mkdir -p "$pki" && chmod 700 "$pki" || return 1
   (
-    cd "$pki"
+    cd "$pki" || exit 1
     umask 077
     # EC keys: fast to make, and every component (and libcurl/OpenSSL, HAProxy) takes them.
     newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-    newkey ca.key
-    openssl req -x509 -new -key ca.key -subj "/CN=gameday-sandbox-ca" -days 3650 -sha256 \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-      -out ca.crt 2>/dev/null
     sign() {  # name subject extensions
-      newkey "$1.key"
-      openssl req -new -key "$1.key" -subj "$2" -out "$1.csr" 2>/dev/null
-      printf '%s\n' "$3" >"$1.ext"
-      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
-        -sha256 -extfile "$1.ext" -out "$1.crt" 2>/dev/null
-      rm -f "$1.csr" "$1.ext"
+      newkey "$1.key" &&
+        openssl req -new -key "$1.key" -subj "$2" -out "$1.csr" 2>/dev/null &&
+        printf '%s\n' "$3" >"$1.ext" &&
+        openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+          -sha256 -extfile "$1.ext" -out "$1.crt" 2>/dev/null &&
+        rm -f "$1.csr" "$1.ext"
     }
     local serving="keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1$ips,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1"
+subjectAltName=$sans,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1"
     local client="keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
-    sign apiserver "/CN=kube-apiserver" "$serving"
-    # kube-controller-manager, kube-scheduler: served with our CA so health checks verify TLS.
-    sign components "/CN=gameday-sandbox-components" "$serving"
-    sign admin "/O=system:masters/CN=gameday-admin" "$client"
-    # Service-account token signing key pair, shared by the three apiservers and the kcms.
-    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
-    openssl pkey -in sa.key -pubout -out sa.pub 2>/dev/null
-    rm -f ca.srl
-    printf '%s' "$ips" >.complete
-  ) || die "making the Kubernetes PKI in $pki failed"
+    # Explicit && rather than errexit: a caller's `|| die` would switch errexit off in here.
+    newkey ca.key &&
+      openssl req -x509 -new -key ca.key -subj "/CN=$prefix-ca" -days 3650 -sha256 \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" -out ca.crt 2>/dev/null &&
+      sign apiserver "/CN=kube-apiserver" "$serving" &&
+      # kube-controller-manager, kube-scheduler: served with our CA so health checks verify TLS.
+      sign components "/CN=$prefix-components" "$serving" &&
+      sign admin "/O=system:masters/CN=gameday-admin" "$client" &&
+      # Service-account token signing key pair (RSA: every verifier of SA tokens accepts it).
+      openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null &&
+      openssl pkey -in sa.key -pubout -out sa.pub 2>/dev/null &&
+      rm -f ca.srl
+  )
+}
+
+# Sets the array K8S_ARGS to the kube-apiserver flags both planes use (callers add their own).
+k8s_apiserver_args() {  # etcd-servers address port pki cert-dir
+  local pki="$4"
+  K8S_ARGS=(--etcd-servers="$1"
+    --bind-address="$2" --advertise-address="$2" --secure-port="$3"
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key"
+    --client-ca-file="$pki/ca.crt" --authorization-mode=Node,RBAC
+    --service-account-issuer=https://kubernetes.default.svc
+    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key"
+    --service-cluster-ip-range=10.96.0.0/16
+    --enable-priority-and-fairness=false --max-requests-inflight=0
+    --max-mutating-requests-inflight=0
+    --default-not-ready-toleration-seconds=10 --default-unreachable-toleration-seconds=10
+    --profiling=false --cert-dir="$5")
+}
+
+# Sets K8S_ARGS to the flags kube-controller-manager and kube-scheduler share.
+k8s_component_args() {  # kubeconfig bind-address pki
+  K8S_ARGS=(--kubeconfig="$1" --authentication-kubeconfig="$1" --authorization-kubeconfig="$1"
+    --bind-address="$2"
+    --tls-cert-file="$3/components.crt" --tls-private-key-file="$3/components.key"
+    --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics
+    --kube-api-qps=500 --kube-api-burst=1000)
+}
+
+# Appends kube-controller-manager's own flags to K8S_ARGS.
+k8s_kcm_args() {  # pki
+  K8S_ARGS+=(--root-ca-file="$1/ca.crt"
+    --service-account-private-key-file="$1/sa.key" --use-service-account-credentials=false
+    --node-monitor-grace-period=20s --node-monitor-period=2s
+    --concurrent-replicaset-syncs=10 --concurrent-deployment-syncs=10
+    --concurrent-gc-syncs=20 --cluster-cidr=10.244.0.0/16)
+}
+
+# Writes kwok's configuration file and sets K8S_ARGS to its command line. kwok reads ~/.kwok: a
+# private HOME keeps the user's settings out. An empty configuration means its built-in default
+# stages (node initialise + heartbeat via leases, pod ready, complete and delete).
+k8s_kwok_command() {  # kwok-binary home kubeconfig config-file health-port
+  cat >"$4" <<'YAML' || return 1
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options: {}
+YAML
+  K8S_ARGS=(env HOME="$2" "$1" --kubeconfig="$3"
+    --config="$4" --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake
+    --node-ip=127.0.0.1 --server-address="127.0.0.1:$5" --cidr=10.244.0.1/16
+    --node-lease-duration-seconds=10)
+}
+
+# Prints the JSON of fake (KWOK-managed) node kwok-node-$1.
+k8s_node_json() {
+  cat <<JSON
+{"apiVersion": "v1", "kind": "Node",
+ "metadata": {"name": "kwok-node-$1",
+   "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+   "labels": {"type": "kwok", "kubernetes.io/hostname": "kwok-node-$1",
+              "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+ "spec": {"taints": [{"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}]},
+ "status": {"allocatable": {"cpu": "64", "memory": "256Gi", "pods": "2000"},
+            "capacity": {"cpu": "64", "memory": "256Gi", "pods": "2000"}}}
+JSON
 }
 
 # ---- interface ----------------------------------------------------------------------------
@@ -161,6 +256,7 @@ k8s_check() {
 k8s_prepare() {
   _k8s_constants
   local k8s pki i addr hd name etcd j kc sv cmd uts common
+  local -a K8S_ARGS
   k8s=$(_k8s_dir)
   pki=$(_k8s_pki)
   ((${#MASTER_ADDRS[@]} == 3 && ${#MASTER_DIRS[@]} == 3)) || die "k8s_prepare needs 3 masters"
@@ -187,37 +283,20 @@ k8s_prepare() {
     # --request-timeout also bounds the graceful shutdown (http.Server.Shutdown waits that long
     # for open watches): with the default 60s, `sv down` would take a minute. Its listener
     # closes at once either way, so HAProxy retries elsewhere and no request is lost.
-    cmd=$(_k8s_cmdline "$K8S_BIN/kube-apiserver" \
-      --etcd-servers="$etcd" \
-      --bind-address="$addr" --advertise-address="$addr" --secure-port="$K8S_APISERVER_PORT" \
-      --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
-      --client-ca-file="$pki/ca.crt" --authorization-mode=Node,RBAC \
-      --service-account-issuer=https://kubernetes.default.svc \
-      --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-      --service-cluster-ip-range=10.96.0.0/16 \
-      --enable-priority-and-fairness=false --max-requests-inflight=0 \
-      --max-mutating-requests-inflight=0 \
-      --default-not-ready-toleration-seconds=10 --default-unreachable-toleration-seconds=10 \
-      --profiling=false --cert-dir="$hd/kube-apiserver-certs" \
-      --request-timeout=5s)
+    k8s_apiserver_args "$etcd" "$addr" "$K8S_APISERVER_PORT" "$pki" "$hd/kube-apiserver-certs"
+    cmd=$(_k8s_cmdline "$K8S_BIN/kube-apiserver" "${K8S_ARGS[@]}" --request-timeout=5s)
     add_service "$sv" kube-apiserver "cd $(_k8s_quote "$hd") || exit 1
 exec >>$(_k8s_quote "$hd/kube-apiserver.log") 2>&1
 exec $uts $cmd"
 
     # Leader election with a short lease, so a stopped leader is replaced within ~5 s.
-    common=(--kubeconfig="$kc" --authentication-kubeconfig="$kc"
-      --authorization-kubeconfig="$kc" --bind-address="$addr"
-      --tls-cert-file="$pki/components.crt" --tls-private-key-file="$pki/components.key"
-      "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics"
-      --kube-api-qps=500 --kube-api-burst=1000
-      --leader-elect=true --leader-elect-lease-duration=4s --leader-elect-renew-deadline=3s
-      --leader-elect-retry-period=1s)
-    cmd=$(_k8s_cmdline "$K8S_BIN/kube-controller-manager" "${common[@]}" \
-      --secure-port="$K8S_KCM_PORT" --root-ca-file="$pki/ca.crt" \
-      --service-account-private-key-file="$pki/sa.key" --use-service-account-credentials=false \
-      --node-monitor-grace-period=20s --node-monitor-period=2s \
-      --concurrent-replicaset-syncs=10 --concurrent-deployment-syncs=10 \
-      --concurrent-gc-syncs=20 --cluster-cidr=10.244.0.0/16)
+    k8s_component_args "$kc" "$addr" "$pki"
+    K8S_ARGS+=(--leader-elect=true --leader-elect-lease-duration=4s
+      --leader-elect-renew-deadline=3s --leader-elect-retry-period=1s)
+    common=("${K8S_ARGS[@]}")
+    K8S_ARGS+=(--secure-port="$K8S_KCM_PORT")
+    k8s_kcm_args "$pki"
+    cmd=$(_k8s_cmdline "$K8S_BIN/kube-controller-manager" "${K8S_ARGS[@]}")
     add_service "$sv" kube-controller-manager "cd $(_k8s_quote "$hd") || exit 1
 exec >>$(_k8s_quote "$hd/kube-controller-manager.log") 2>&1
 exec $uts $cmd"
@@ -229,19 +308,10 @@ exec >>$(_k8s_quote "$hd/kube-scheduler.log") 2>&1
 exec $uts $cmd"
   done
 
-  # kwok reads ~/.kwok: a private HOME keeps the user's settings out. An empty configuration
-  # means its built-in default stages (node initialise + heartbeat via leases, pod ready,
-  # complete and delete).
-  cat >"$k8s/kwok.yaml" <<'EOF'
-apiVersion: config.kwok.x-k8s.io/v1alpha1
-kind: KwokConfiguration
-options: {}
-EOF
+  k8s_kwok_command "$K8S_BIN/kwok" "$k8s/kwok-home" "$DIR/kubeconfig" "$k8s/kwok.yaml" \
+    "$(_k8s_kwok_port)" || die "writing $k8s/kwok.yaml failed"
   mkdir -p "$ROOT_SERVICE_DIR"
-  cmd=$(_k8s_cmdline env HOME="$k8s/kwok-home" "$K8S_BIN/kwok" --kubeconfig="$DIR/kubeconfig" \
-    --config="$k8s/kwok.yaml" --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --node-ip=127.0.0.1 --server-address="127.0.0.1:$(_k8s_kwok_port)" --cidr=10.244.0.1/16 \
-    --node-lease-duration-seconds=10 --v=WARN)
+  cmd=$(_k8s_cmdline "${K8S_ARGS[@]}" --v=WARN)
   add_service "$ROOT_SERVICE_DIR" kwok "cd $(_k8s_quote "$k8s/kwok-home") || exit 1
 exec >>$(_k8s_quote "$k8s/kwok.log") 2>&1
 exec $cmd"
@@ -374,16 +444,7 @@ k8s_wait_ready() {
   _k8s_wait "kwok" _k8s_kwok_healthy
 
   for i in $(seq 1 "$K8S_NODES"); do
-    _k8s_create /api/v1/nodes <<EOF
-{"apiVersion": "v1", "kind": "Node",
- "metadata": {"name": "kwok-node-$i",
-   "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-   "labels": {"type": "kwok", "kubernetes.io/hostname": "kwok-node-$i",
-              "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
- "spec": {"taints": [{"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}]},
- "status": {"allocatable": {"cpu": "64", "memory": "256Gi", "pods": "2000"},
-            "capacity": {"cpu": "64", "memory": "256Gi", "pods": "2000"}}}
-EOF
+    _k8s_create /api/v1/nodes <<<"$(k8s_node_json "$i")"
   done
   _k8s_create /api/v1/namespaces <<'EOF'
 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}

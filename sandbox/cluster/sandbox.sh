@@ -59,18 +59,47 @@ REPLICAS=(a:8080 b:8081)
 # The state file written at the end of a successful up.
 state_get() { sed -n "s/^$1=//p" "$DIR/sandbox.env" 2>/dev/null | head -1; }
 
+# Sets the mtime of service folder $1 to a whole second in the past that differs from its
+# current one. runsvdir rescans a folder (every 5 s) only when its mtime changed, and treats a
+# change within the last second warily; two services added in the same second and back-dated to
+# the same second could otherwise stay unseen for good.
+touch_service_dir() {
+  local before t
+  before=$(stat -c %Y "$1")
+  t=$(($(date +%s) - 2))
+  while ((t == before || t == ${2:-0})); do t=$((t - 1)); done
+  touch -d "@$t" "$1"
+}
+
 # Writes runit service $2 into service folder $1 with run script body $3: built under a temporary
-# name and moved in whole, then the folder is back-dated, because runsvdir (every 5 s) ignores a
-# folder changed within the last second.
+# name (runsvdir skips dot names) and moved in whole.
 add_service() {
-  local svdir="$1" name="$2" body="$3" tmp
+  local svdir="$1" name="$2" body="$3" tmp before
   tmp="$svdir/.$name.new"
   rm -rf "$tmp"
   mkdir -p "$tmp"
   printf '#!/bin/sh\n# Written by gameday sandbox up.\n%s\n' "$body" >"$tmp/run"
   chmod +x "$tmp/run"
+  before=$(stat -c %Y "$svdir")
   mv "$tmp" "$svdir/$name"
-  touch -d '-2 seconds' "$svdir"
+  touch_service_dir "$svdir" "$before"
+}
+
+# True when every service of every runsvdir of the sandbox is supervised; nudges the folders of
+# those that are not (see touch_service_dir).
+all_supervised() {
+  local svdir s missing=0 this
+  for svdir in "$BED"/h*/service "$ROOT_SERVICE_DIR"; do
+    this=0
+    for s in "$svdir"/*/; do
+      [[ -e "$s/supervise/ok" ]] || this=1
+    done
+    if ((this)); then
+      missing=1
+      touch_service_dir "$svdir"
+    fi
+  done
+  return $missing
 }
 
 # Seconds left before the start-up deadline.
@@ -258,12 +287,12 @@ exec haproxy -W -db -f '$ROOT/haproxy.cfg'"
 exec >>'$ROOT/logs/prometheus.log' 2>&1
 exec prometheus --config.file='$ROOT/prometheus.yml' --storage.tsdb.path='$ROOT/prometheus-data' \\
   --web.listen-address=127.0.0.1:$PROM_PORT --storage.tsdb.retention.time=1d --log.level=warn"
-  touch -d '-2 seconds' "$ROOT_SERVICE_DIR"
   # Not a job-control shell: the background child is no group leader, so setsid just execs and
   # $! is runsvdir itself, leading its own process group.
   (cd "$ROOT" && exec setsid runsvdir -P "$ROOT_SERVICE_DIR" </dev/null >/dev/null 2>&1) &
   echo "$!" >"$ROOT/runsvdir.pid"
 
+  wait_until "every runit service supervised" all_supervised
   wait_until "the demo service (4 replicas UP behind HAProxy)" demo_healthy
   wait_until "Prometheus (every target scraped)" prometheus_healthy
   if [[ -n "$K8S_BIN" ]]; then k8s_wait_ready "$(left)"; fi
