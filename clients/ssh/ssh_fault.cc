@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <regex>
 #include <sstream>
 
@@ -246,6 +247,79 @@ Result<rapidjson::Document> ParseRecord(const std::string& record, const std::st
         kind + ": revert record is not a JSON object: " + record.substr(0, 200));
   }
   return doc;
+}
+
+void CheckHostSelector(SpecNode& spec, const std::optional<Inventory>& inventory,
+                       const std::string& field, const std::string& selector) {
+  if (!inventory || selector.empty()) return;
+  if (Status v = ValidateSelector(*inventory, selector); !v.ok()) spec.ErrorAt(field, v.message());
+}
+
+std::string RandomFaultToken() {
+  std::random_device rd;
+  return std::to_string(rd()) + "-" + std::to_string(rd());
+}
+
+Result<std::vector<FaultTarget>> DiscoverHostTargets(
+    SshClient& ssh, const Inventory& inventory, const std::string& selector,
+    const std::string& run_id, const std::function<Status(const InventoryHost&)>& check) {
+  std::mt19937_64 rng(std::hash<std::string>{}(run_id + "/" + selector));
+  Result<std::vector<InventoryHost>> hosts = SelectHosts(inventory, selector, rng);
+  if (!hosts.ok()) return hosts.status();
+  std::vector<FaultTarget> targets;
+  for (const InventoryHost& h : *hosts) {
+    if (check) {
+      if (Status s = check(h); !s.ok()) return s;
+    }
+    targets.push_back(HostTarget(h));
+  }
+  if (Status s = ConnectToTargets(ssh, *hosts); !s.ok()) return s;
+  return targets;
+}
+
+std::string HostRevertRecord(const SshEndpoint& ep,
+                             const std::function<void(JsonWriter&)>& fields) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  WriteEndpoint(w, ep);
+  fields(w);
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Status RunFaultScript(SshClient& ssh, const SshEndpoint& ep, const std::string& script,
+                      Duration timeout, const std::string& what) {
+  Result<CommandResult> r = ssh.Run(ep, script, timeout);
+  if (!r.ok()) return r.status();
+  if (!r->ok()) {
+    return Status(r->exit_status == 3 ? Status::Code::kFailedPrecondition : Status::Code::kInternal,
+                  what + " failed: " + r->Summary());
+  }
+  return Status::Ok();
+}
+
+Result<HostRevert> ReadHostRevert(const std::string& record, const std::string& kind) {
+  Result<rapidjson::Document> doc = ParseRecord(record, kind);
+  if (!doc.ok()) return doc.status();
+  Result<SshEndpoint> ep = ReadEndpoint(*doc);
+  if (!ep.ok()) return ep.status();
+  return HostRevert{std::move(*doc), std::move(*ep)};
+}
+
+Status RunRevertScript(SshClient& ssh, const HostRevert& revert, const std::string& heal,
+                       Duration timeout, const std::string& kind, const std::string& what) {
+  std::string script = "{\n" + heal + "}";
+  if (std::optional<OnHostExpiry> e = OnHostExpiry::Read(revert.record)) {
+    script += " && {\n" + CancelExpiryScript(*e) + "}";
+  }
+  Result<CommandResult> r = ssh.Run(revert.endpoint, script + "\n", timeout);
+  if (!r.ok()) return r.status();
+  if (!r->ok()) {
+    return Status::Internal(kind + " revert on " + revert.endpoint.Label() + ": " + what +
+                            " failed: " + r->Summary());
+  }
+  return Status::Ok();
 }
 
 }  // namespace gameday

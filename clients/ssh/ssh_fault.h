@@ -8,8 +8,13 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <functional>
+#include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "clients/ssh/inventory.h"
 #include "clients/ssh/ssh_client.h"
@@ -74,5 +79,80 @@ std::string CancelExpiryScript(const OnHostExpiry& e);
 
 // Parses a revert record's JSON text; errors name `kind`.
 Result<rapidjson::Document> ParseRecord(const std::string& record, const std::string& kind);
+
+// Reports at `field` a selector that `inventory` (when loaded) cannot satisfy; "" is left to the
+// field's own required/optional check.
+void CheckHostSelector(SpecNode& spec, const std::optional<Inventory>& inventory,
+                       const std::string& field, const std::string& selector);
+
+// Base of the injector kinds that act on hosts over SSH: they share one client (and its session
+// pool) between the kind's reverts and the injectors it parses.
+class SshInjectorKind : public InjectorKind {
+ public:
+  SshInjectorKind(std::string name, std::shared_ptr<SshClient> ssh)
+      : name_(std::move(name)), ssh_(std::move(ssh)) {}
+
+  std::string Name() const override { return name_; }
+
+ protected:
+  // The frame of Parse: a map with the required `hosts` selector, then the kind's own fields
+  // (`fields(s)` fills the SpecT), the target's inventory, `hosts` and `more_selectors` checked
+  // against it, and no unknown fields. nullptr after any diagnostic, else an InjectorT made from
+  // the SpecT, the inventory and the shared client.
+  template <typename InjectorT, typename SpecT, typename Fields>
+  std::unique_ptr<Injector> ParseHostsSpec(
+      SpecNode& spec, const TargetSpec& target, Fields fields,
+      std::initializer_list<std::pair<const char*, std::string SpecT::*>> more_selectors = {})
+      const {
+    const size_t before = spec.diagnostics()->size();
+    if (!spec.ExpectMap()) return nullptr;
+    SpecT s;
+    s.hosts = spec.RequiredString("hosts");
+    fields(s);
+    std::optional<Inventory> inventory = LoadTargetInventory(spec, target, name_);
+    CheckHostSelector(spec, inventory, "hosts", s.hosts);
+    for (const auto& [field, member] : more_selectors) {
+      CheckHostSelector(spec, inventory, field, s.*member);
+    }
+    spec.Finish();
+    if (spec.diagnostics()->size() != before || !inventory) return nullptr;
+    return std::make_unique<InjectorT>(std::move(s), std::move(*inventory), ssh_);
+  }
+
+  const std::string name_;
+  std::shared_ptr<SshClient> ssh_;
+};
+
+// A random token that tells one fault (one injector) from others of the same run on the same
+// host, for the ids of its on-host timers (and chains).
+std::string RandomFaultToken();
+
+// The hosts `selector` picks (the same run id picks the same hosts) as fault targets, once
+// `check` (when given) accepted each of them and sessions to all are open (ConnectToTargets).
+Result<std::vector<FaultTarget>> DiscoverHostTargets(
+    SshClient& ssh, const Inventory& inventory, const std::string& selector,
+    const std::string& run_id, const std::function<Status(const InventoryHost&)>& check = nullptr);
+
+// A revert record: a JSON object with the endpoint's fields and what `fields` writes.
+std::string HostRevertRecord(const SshEndpoint& ep, const std::function<void(JsonWriter&)>& fields);
+
+// Runs a fault's script on the host. A non-zero exit is an error "<what> failed: <summary>":
+// FailedPrecondition for exit status 3 (the host lacks what the fault needs), else Internal.
+Status RunFaultScript(SshClient& ssh, const SshEndpoint& ep, const std::string& script,
+                      Duration timeout, const std::string& what);
+
+// A revert record read back: the document, and the endpoint it names.
+struct HostRevert {
+  rapidjson::Document record;
+  SshEndpoint endpoint;
+};
+// Parses the record and reads its endpoint; errors name `kind`.
+Result<HostRevert> ReadHostRevert(const std::string& record, const std::string& kind);
+
+// Runs a revert on the host: `heal` first, and only once that worked, the cancel of the record's
+// on-host expiry, so a failed revert keeps the timer as the backstop. A failure is Internal:
+// "<kind> revert on <host>: <what> failed: <summary>".
+Status RunRevertScript(SshClient& ssh, const HostRevert& revert, const std::string& heal,
+                       Duration timeout, const std::string& kind, const std::string& what);
 
 }  // namespace gameday

@@ -79,33 +79,23 @@ std::string DirectionText(const std::string& d) {
 class HostPartitionInjector : public Injector {
  public:
   HostPartitionInjector(Spec spec, Inventory inventory, std::shared_ptr<SshClient> ssh)
-      : spec_(std::move(spec)), inventory_(std::move(inventory)), ssh_(std::move(ssh)) {
-    std::random_device rd;
-    token_ = std::to_string(rd()) + "-" + std::to_string(rd());
-  }
+      : spec_(std::move(spec)),
+        inventory_(std::move(inventory)),
+        ssh_(std::move(ssh)),
+        token_(RandomFaultToken()) {}
 
   Result<std::vector<FaultTarget>> Discover(const InjectorEnv& env) override {
-    std::mt19937_64 rng(std::hash<std::string>{}(env.run_id + "/" + spec_.hosts));
-    Result<std::vector<InventoryHost>> hosts = SelectHosts(inventory_, spec_.hosts, rng);
-    if (!hosts.ok()) return hosts.status();
-    std::vector<FaultTarget> targets;
-    for (const InventoryHost& h : *hosts) targets.push_back(HostTarget(h));
-    if (Status s = ConnectToTargets(*ssh_, *hosts); !s.ok()) return s;
-    return targets;
+    return DiscoverHostTargets(*ssh_, inventory_, spec_.hosts, env.run_id);
   }
 
   Result<std::string> RevertRecord(const FaultTarget& target, const InjectorEnv& env) override {
     Result<InventoryHost> host = FindTargetHost(inventory_, target);
     if (!host.ok()) return host.status();
-    rapidjson::StringBuffer buf;
-    JsonWriter w(buf);
-    w.StartObject();
-    WriteEndpoint(w, host->ssh);
-    w.Key("chain");
-    w.String(Chain(*host, env).c_str());
-    Expiry(*host, env).Write(w);
-    w.EndObject();
-    return std::string(buf.GetString(), buf.GetSize());
+    return HostRevertRecord(host->ssh, [&](JsonWriter& w) {
+      w.Key("chain");
+      w.String(Chain(*host, env).c_str());
+      Expiry(*host, env).Write(w);
+    });
   }
 
   Status Inject(const FaultTarget& target, const InjectorEnv& env) override {
@@ -134,15 +124,9 @@ class HostPartitionInjector : public Injector {
         StartExpiryScript(Expiry(*host, env), env.duration + spec_.expiry_margin,
                           TeardownScript(chain)) +
         InstallScript(chain, *peers, spec_.direction, tool_address, server_port);
-    Result<CommandResult> r = ssh_->Run(host->ssh, script, spec_.command_timeout);
-    if (!r.ok()) return r.status();
-    if (!r->ok()) {
-      return Status(
-          r->exit_status == 3 ? Status::Code::kFailedPrecondition : Status::Code::kInternal,
-          std::string(kKind) + " on " + target.display + ": installing iptables chain " + chain +
-              " failed: " + r->Summary());
-    }
-    return Status::Ok();
+    return RunFaultScript(
+        *ssh_, host->ssh, script, spec_.command_timeout,
+        std::string(kKind) + " on " + target.display + ": installing iptables chain " + chain);
   }
 
   bool Reversible() const override { return true; }
@@ -200,69 +184,39 @@ class HostPartitionInjector : public Injector {
   std::string token_;
 };
 
-class HostPartitionInjectorKind : public InjectorKind {
+class HostPartitionInjectorKind : public SshInjectorKind {
  public:
-  explicit HostPartitionInjectorKind(std::shared_ptr<SshClient> ssh) : ssh_(std::move(ssh)) {}
-
-  std::string Name() const override { return kKind; }
+  explicit HostPartitionInjectorKind(std::shared_ptr<SshClient> ssh)
+      : SshInjectorKind(kKind, std::move(ssh)) {}
 
   std::unique_ptr<Injector> Parse(SpecNode& spec, const TargetSpec& target) const override {
-    const size_t before = spec.diagnostics()->size();
-    if (!spec.ExpectMap()) return nullptr;
-    Spec s;
-    s.hosts = spec.RequiredString("hosts");
-    s.from = spec.String("from", "");
-    s.direction = spec.Enum("direction", {"both", "ingress", "egress"}, "both");
-    s.expiry_margin =
-        spec.DurationField("expiry_margin", s.expiry_margin, seconds(1), std::chrono::hours(24));
-    s.command_timeout = spec.DurationField("command_timeout", s.command_timeout, seconds(1),
-                                           std::chrono::minutes(10));
-    std::optional<Inventory> inventory = LoadTargetInventory(spec, target, kKind);
-    if (inventory) {
-      if (!s.hosts.empty()) {
-        if (Status v = ValidateSelector(*inventory, s.hosts); !v.ok()) {
-          spec.ErrorAt("hosts", v.message());
-        }
-      }
-      if (!s.from.empty()) {
-        if (Status v = ValidateSelector(*inventory, s.from); !v.ok()) {
-          spec.ErrorAt("from", v.message());
-        }
-      }
-    }
-    spec.Finish();
-    if (spec.diagnostics()->size() != before || !inventory) return nullptr;
-    return std::make_unique<HostPartitionInjector>(std::move(s), std::move(*inventory), ssh_);
+    return ParseHostsSpec<HostPartitionInjector, Spec>(
+        spec, target,
+        [&](Spec& s) {
+          s.from = spec.String("from", "");
+          s.direction = spec.Enum("direction", {"both", "ingress", "egress"}, "both");
+          s.expiry_margin = spec.DurationField("expiry_margin", s.expiry_margin, seconds(1),
+                                               std::chrono::hours(24));
+          s.command_timeout = spec.DurationField("command_timeout", s.command_timeout, seconds(1),
+                                                 std::chrono::minutes(10));
+        },
+        {{"from", &Spec::from}});
   }
 
   Status Revert(const std::string& record, const InjectorEnv& env) const override {
-    Result<rapidjson::Document> doc = ParseRecord(record, kKind);
-    if (!doc.ok()) return doc.status();
-    Result<SshEndpoint> ep = ReadEndpoint(*doc);
-    if (!ep.ok()) return ep.status();
-    auto it = doc->FindMember("chain");
+    Result<HostRevert> revert = ReadHostRevert(record, kKind);
+    if (!revert.ok()) return revert.status();
+    auto it = revert->record.FindMember("chain");
     const std::string chain =
-        it != doc->MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
+        it != revert->record.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
     // Never delete a chain that is not ours, whatever the record says.
     if (chain.rfind(kChainPrefix, 0) != 0 || chain.size() > 28) {
       return Status::InvalidArgument(std::string(kKind) + ": revert record names chain '" + chain +
                                      "', not a gameday chain");
     }
-    std::string script = "{\n" + TeardownScript(chain) + "}";
-    if (std::optional<OnHostExpiry> e = OnHostExpiry::Read(*doc)) {
-      script += " && {\n" + CancelExpiryScript(*e) + "}";
-    }
-    Result<CommandResult> r = ssh_->Run(*ep, script + "\n", seconds(30));
-    if (!r.ok()) return r.status();
-    if (!r->ok()) {
-      return Status::Internal(std::string(kKind) + " revert on " + ep->Label() +
-                              ": removing iptables chain " + chain + " failed: " + r->Summary());
-    }
-    return Status::Ok();
+    return RunRevertScript(*ssh_, *revert, TeardownScript(chain), seconds(30), kKind,
+                           "removing iptables chain " + chain);
   }
-
- private:
-  std::shared_ptr<SshClient> ssh_;
 };
 
 }  // namespace

@@ -280,24 +280,18 @@ Result<Service> ReadService(const rapidjson::Value& o) {
 class ServiceStopInjector : public Injector {
  public:
   ServiceStopInjector(Spec spec, Inventory inventory, std::shared_ptr<SshClient> ssh)
-      : spec_(std::move(spec)), inventory_(std::move(inventory)), ssh_(std::move(ssh)) {
-    // Distinguishes this fault's on-host timers from any other fault's on the same host.
-    std::random_device rd;
-    token_ = std::to_string(rd()) + "-" + std::to_string(rd());
-  }
+      : spec_(std::move(spec)),
+        inventory_(std::move(inventory)),
+        ssh_(std::move(ssh)),
+        token_(RandomFaultToken()) {}
 
   Result<std::vector<FaultTarget>> Discover(const InjectorEnv& env) override {
-    std::mt19937_64 rng(std::hash<std::string>{}(env.run_id + "/" + spec_.hosts));
-    Result<std::vector<InventoryHost>> hosts = SelectHosts(inventory_, spec_.hosts, rng);
-    if (!hosts.ok()) return hosts.status();
-    std::vector<FaultTarget> targets;
-    for (const InventoryHost& h : *hosts) {
-      Result<Service> s = Resolve(spec_.service, h);
-      if (!s.ok()) return s.status();
-      targets.push_back(HostTarget(h));
-    }
-    if (Status s = ConnectToTargets(*ssh_, *hosts); !s.ok()) return s;
-    return targets;
+    // Every chosen host's templates must resolve before anything is injected.
+    return DiscoverHostTargets(*ssh_, inventory_, spec_.hosts, env.run_id,
+                               [&](const InventoryHost& h) {
+                                 Result<Service> s = Resolve(spec_.service, h);
+                                 return s.ok() ? Status::Ok() : s.status();
+                               });
   }
 
   Result<std::string> RevertRecord(const FaultTarget& target, const InjectorEnv& env) override {
@@ -305,16 +299,12 @@ class ServiceStopInjector : public Injector {
     if (!host.ok()) return host.status();
     Result<Service> s = Resolve(spec_.service, *host);
     if (!s.ok()) return s.status();
-    rapidjson::StringBuffer buf;
-    JsonWriter w(buf);
-    w.StartObject();
-    WriteEndpoint(w, host->ssh);
-    WriteService(w, *s);
-    w.Key("stop_timeout_ms");
-    w.Int64(std::chrono::duration_cast<std::chrono::milliseconds>(spec_.stop_timeout).count());
-    if (spec_.on_host_expiry) Expiry(*host, env).Write(w);
-    w.EndObject();
-    return std::string(buf.GetString(), buf.GetSize());
+    return HostRevertRecord(host->ssh, [&](JsonWriter& w) {
+      WriteService(w, *s);
+      w.Key("stop_timeout_ms");
+      w.Int64(std::chrono::duration_cast<std::chrono::milliseconds>(spec_.stop_timeout).count());
+      if (spec_.on_host_expiry) Expiry(*host, env).Write(w);
+    });
   }
 
   Status Inject(const FaultTarget& target, const InjectorEnv& env) override {
@@ -329,15 +319,9 @@ class ServiceStopInjector : public Injector {
                                   StartScript(*s, spec_.stop_timeout));
     }
     script += StopScript(*s, spec_.signal, spec_.stop_timeout);
-    Result<CommandResult> r = ssh_->Run(host->ssh, script, spec_.stop_timeout + kSshSlack);
-    if (!r.ok()) return r.status();
-    if (!r->ok()) {
-      const Status::Code code =
-          r->exit_status == 3 ? Status::Code::kFailedPrecondition : Status::Code::kInternal;
-      return Status(code, std::string(kKind) + " on " + target.display + ": stopping " +
-                              Describe(*s) + " failed: " + r->Summary());
-    }
-    return Status::Ok();
+    return RunFaultScript(
+        *ssh_, host->ssh, script, spec_.stop_timeout + kSshSlack,
+        std::string(kKind) + " on " + target.display + ": stopping " + Describe(*s));
   }
 
   bool Reversible() const override { return true; }
@@ -442,71 +426,45 @@ void ParseService(SpecNode& spec, Service* out) {
   svc.Finish();
 }
 
-class ServiceStopInjectorKind : public InjectorKind {
+class ServiceStopInjectorKind : public SshInjectorKind {
  public:
-  explicit ServiceStopInjectorKind(std::shared_ptr<SshClient> ssh) : ssh_(std::move(ssh)) {}
-
-  std::string Name() const override { return kKind; }
+  explicit ServiceStopInjectorKind(std::shared_ptr<SshClient> ssh)
+      : SshInjectorKind(kKind, std::move(ssh)) {}
 
   std::unique_ptr<Injector> Parse(SpecNode& spec, const TargetSpec& target) const override {
-    const size_t before = spec.diagnostics()->size();
-    if (!spec.ExpectMap()) return nullptr;
-    Spec s;
-    s.hosts = spec.RequiredString("hosts");
-    ParseService(spec, &s.service);
-    SpecNode signal_node = spec.Child("signal");
-    s.signal = spec.Enum("signal", {"TERM", "KILL"}, "TERM");
-    if (signal_node.defined() && s.service.freeze) {
-      spec.ErrorAt("signal", "not used with process.freeze: true (a freeze is SIGSTOP)");
-    }
-    if (signal_node.defined() && s.service.manager == Manager::kStaticPod) {
-      spec.ErrorAt("signal", "not used with static_pod (the kubelet stops the pod its own way)");
-    }
-    s.on_host_expiry = spec.Bool("on_host_expiry", true);
-    s.expiry_margin =
-        spec.DurationField("expiry_margin", s.expiry_margin, seconds(1), std::chrono::hours(24));
-    s.stop_timeout =
-        spec.DurationField("stop_timeout", s.stop_timeout, seconds(1), std::chrono::minutes(10));
-    std::optional<Inventory> inventory = LoadTargetInventory(spec, target, kKind);
-    if (inventory && !s.hosts.empty()) {
-      if (Status v = ValidateSelector(*inventory, s.hosts); !v.ok()) {
-        spec.ErrorAt("hosts", v.message());
+    return ParseHostsSpec<ServiceStopInjector, Spec>(spec, target, [&](Spec& s) {
+      ParseService(spec, &s.service);
+      SpecNode signal_node = spec.Child("signal");
+      s.signal = spec.Enum("signal", {"TERM", "KILL"}, "TERM");
+      if (signal_node.defined() && s.service.freeze) {
+        spec.ErrorAt("signal", "not used with process.freeze: true (a freeze is SIGSTOP)");
       }
-    }
-    spec.Finish();
-    if (spec.diagnostics()->size() != before || !inventory) return nullptr;
-    return std::make_unique<ServiceStopInjector>(std::move(s), std::move(*inventory), ssh_);
+      if (signal_node.defined() && s.service.manager == Manager::kStaticPod) {
+        spec.ErrorAt("signal", "not used with static_pod (the kubelet stops the pod its own way)");
+      }
+      s.on_host_expiry = spec.Bool("on_host_expiry", true);
+      s.expiry_margin =
+          spec.DurationField("expiry_margin", s.expiry_margin, seconds(1), std::chrono::hours(24));
+      s.stop_timeout =
+          spec.DurationField("stop_timeout", s.stop_timeout, seconds(1), std::chrono::minutes(10));
+    });
   }
 
   Status Revert(const std::string& record, const InjectorEnv& env) const override {
-    Result<rapidjson::Document> doc = ParseRecord(record, kKind);
-    if (!doc.ok()) return doc.status();
-    Result<SshEndpoint> ep = ReadEndpoint(*doc);
-    if (!ep.ok()) return ep.status();
-    Result<Service> s = ReadService(*doc);
+    Result<HostRevert> revert = ReadHostRevert(record, kKind);
+    if (!revert.ok()) return revert.status();
+    const rapidjson::Document& doc = revert->record;
+    Result<Service> s = ReadService(doc);
     if (!s.ok()) return s.status();
     Duration stop_timeout = seconds(20);
-    auto it = doc->FindMember("stop_timeout_ms");
-    if (it != doc->MemberEnd() && it->value.IsInt64() && it->value.GetInt64() > 0) {
+    auto it = doc.FindMember("stop_timeout_ms");
+    if (it != doc.MemberEnd() && it->value.IsInt64() && it->value.GetInt64() > 0) {
       stop_timeout = std::chrono::milliseconds(it->value.GetInt64());
     }
-    // Start first and cancel the timer only once that worked: a failed revert keeps the
-    // on-host expiry as the backstop.
-    std::string script = "{\n" + StartScript(*s, stop_timeout) + "}";
-    if (std::optional<OnHostExpiry> e = OnHostExpiry::Read(*doc)) {
-      script += " && {\n" + CancelExpiryScript(*e) + "}";
-    }
-    Result<CommandResult> r = ssh_->Run(*ep, script + "\n", stop_timeout + kSshSlack);
-    if (!r.ok()) return r.status();
-    if (!r->ok()) {
-      return Status::Internal(std::string(kKind) + " revert on " + ep->Label() + ": starting " +
-                              Describe(*s) + " failed: " + r->Summary());
-    }
-    return Status::Ok();
+    // Start first; the timer is cancelled only once that worked.
+    return RunRevertScript(*ssh_, *revert, StartScript(*s, stop_timeout), stop_timeout + kSshSlack,
+                           kKind, "starting " + Describe(*s));
   }
-
- private:
-  std::shared_ptr<SshClient> ssh_;
 };
 
 }  // namespace

@@ -360,10 +360,18 @@ _k8s_readyz() {  # index: that master's apiserver directly
   _k8s_api "https://${MASTER_ADDRS[$1]}:$K8S_APISERVER_PORT/readyz" -o /dev/null 2>/dev/null
 }
 
+# The jq filter that counts schedulable nodes in a NodeList: Ready, and no longer carrying the
+# not-ready/unreachable taints, which the node lifecycle controller removes only after it has
+# seen the node Ready (until then the scheduler puts every pod on the nodes seen first).
+k8s_schedulable_nodes_jq() {
+  echo '[.items[] | select(any(.status.conditions[]?; .type=="Ready" and .status=="True"))
+         | select(all(.spec.taints[]?; .key != "node.kubernetes.io/not-ready"
+                                       and .key != "node.kubernetes.io/unreachable"))] | length'
+}
+
 _k8s_nodes_ready() {
   _k8s_api "/api/v1/nodes?labelSelector=type%3Dkwok" 2>/dev/null |
-    jq '[.items[] | select(any(.status.conditions[]?; .type=="Ready" and .status=="True"))]
-        | length' 2>/dev/null || echo 0
+    jq "$(k8s_schedulable_nodes_jq)" 2>/dev/null || echo 0
 }
 
 # "ready desired" of Deployment demo/web, or "0 0".

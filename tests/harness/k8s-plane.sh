@@ -20,6 +20,10 @@ set -Eeuo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
+# The HA sandbox's Kubernetes library: PKI, kubeconfigs, component flags and fake nodes are made
+# the same way here (it only defines functions).
+# shellcheck source=../../sandbox/cluster/kubernetes.sh
+source "$HERE/../../sandbox/cluster/kubernetes.sh"
 # Start order; `down` walks it backwards.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
@@ -93,71 +97,23 @@ wait_for() {
 }
 
 # curl against the API server as admin (client certificate), verifying its certificate.
-api() {
-  curl -sS --fail --max-time 10 --cacert "$DIR/pki/ca.crt" --cert "$DIR/pki/admin.crt" \
-    --key "$DIR/pki/admin.key" "$@"
-}
+api() { k8s_admin_curl "$DIR/pki" 10 "$@"; }
 
 write_kubeconfig() { # $1 file, $2 user name, then the user's yaml fields (one per argument)
-  local file="$1" user="$2"; shift 2
-  {
-    echo "apiVersion: v1"
-    echo "kind: Config"
-    echo "clusters:"
-    echo "- name: gameday-test"
-    echo "  cluster:"
-    echo "    server: https://127.0.0.1:$API_PORT"
-    echo "    certificate-authority: $DIR/pki/ca.crt"
-    echo "users:"
-    echo "- name: $user"
-    echo "  user:"
-    for field in "$@"; do echo "    $field"; done
-    echo "contexts:"
-    echo "- name: gameday-test"
-    echo "  context:"
-    echo "    cluster: gameday-test"
-    echo "    user: $user"
-    echo "    namespace: default"
-    echo "current-context: gameday-test"
-  } >"$file"
-  chmod 600 "$file"
+  local file="$1" user="$2"
+  shift 2
+  k8s_write_kubeconfig "$file" "https://127.0.0.1:$API_PORT" "$DIR/pki/ca.crt" gameday-test \
+    "$user" "$@"
 }
 
 # ---- PKI ----------------------------------------------------------------------------------
 
 make_pki() {
   local pki="$DIR/pki"
-  mkdir -p "$pki"
-  chmod 700 "$pki"
+  k8s_make_pki "$pki" gameday-test || die "making the PKI in $pki failed"
   (
     cd "$pki"
     umask 077
-    # EC keys: fast to make, and every component (and libcurl/OpenSSL) takes them.
-    newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-    newkey ca.key
-    openssl req -x509 -new -key ca.key -subj "/CN=gameday-test-ca" -days 3650 -sha256 \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-      -out ca.crt 2>/dev/null
-    sign() { # $1 name, $2 subject, $3 extensions
-      newkey "$1.key"
-      openssl req -new -key "$1.key" -subj "$2" -out "$1.csr" 2>/dev/null
-      printf '%s\n' "$3" >"$1.ext"
-      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
-        -sha256 -extfile "$1.ext" -out "$1.crt" 2>/dev/null
-      rm -f "$1.csr" "$1.ext"
-    }
-    local serving="keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1"
-    local client="keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=clientAuth"
-    sign apiserver "/CN=kube-apiserver" "$serving"
-    # kube-controller-manager, kube-scheduler: served with our CA so health checks verify TLS.
-    sign components "/CN=gameday-test-components" "$serving"
-    sign admin "/O=system:masters/CN=gameday-admin" "$client"
-    # Service-account token signing key pair (RSA: every verifier of SA tokens accepts it).
-    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
-    openssl pkey -in sa.key -pubout -out sa.pub 2>/dev/null
     # Bearer tokens: an admin and "nobody" (authenticated, no RBAC rights at all).
     openssl rand -hex 24 >admin.token
     openssl rand -hex 24 >nobody.token
@@ -227,19 +183,10 @@ cmd_up() {
   wait_for etcd curl -sf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"
 
   local pki="$DIR/pki"
-  start kube-apiserver "$bin/kube-apiserver" \
-    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
-    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
-    --client-ca-file="$pki/ca.crt" --token-auth-file="$pki/tokens.csv" \
-    --authorization-mode=Node,RBAC \
-    --service-account-issuer=https://kubernetes.default.svc \
-    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-    --service-cluster-ip-range=10.96.0.0/16 \
-    --enable-priority-and-fairness=false --max-requests-inflight=0 \
-    --max-mutating-requests-inflight=0 \
-    --default-not-ready-toleration-seconds=10 --default-unreachable-toleration-seconds=10 \
-    --profiling=false --cert-dir="$DIR/run/apiserver-certs"
+  local -a K8S_ARGS
+  k8s_apiserver_args "http://127.0.0.1:$ETCD_PORT" 127.0.0.1 "$API_PORT" "$pki" \
+    "$DIR/run/apiserver-certs"
+  start kube-apiserver "$bin/kube-apiserver" "${K8S_ARGS[@]}" --token-auth-file="$pki/tokens.csv"
   wait_for kube-apiserver api "https://127.0.0.1:$API_PORT/readyz"
 
   write_kubeconfig "$DIR/kubeconfig" gameday-admin \
@@ -247,55 +194,31 @@ cmd_up() {
   write_kubeconfig "$DIR/kubeconfig-token" gameday-admin-token "token: $(cat "$pki/admin.token")"
   write_kubeconfig "$DIR/kubeconfig-nobody" nobody "token: $(cat "$pki/nobody.token")"
 
-  local common=(--kubeconfig="$DIR/kubeconfig" --authentication-kubeconfig="$DIR/kubeconfig"
-    --authorization-kubeconfig="$DIR/kubeconfig" --leader-elect=false --bind-address=127.0.0.1
-    --tls-cert-file="$pki/components.crt" --tls-private-key-file="$pki/components.key"
-    --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics
-    --kube-api-qps=500 --kube-api-burst=1000)
-  start kube-controller-manager "$bin/kube-controller-manager" "${common[@]}" \
-    --secure-port="$KCM_PORT" --root-ca-file="$pki/ca.crt" \
-    --service-account-private-key-file="$pki/sa.key" --use-service-account-credentials=false \
-    --node-monitor-grace-period=20s --node-monitor-period=2s \
-    --concurrent-replicaset-syncs=10 --concurrent-deployment-syncs=10 \
-    --concurrent-gc-syncs=20 --cluster-cidr=10.244.0.0/16
+  k8s_component_args "$DIR/kubeconfig" 127.0.0.1 "$pki"
+  K8S_ARGS+=(--leader-elect=false)
+  local common=("${K8S_ARGS[@]}")
+  K8S_ARGS+=(--secure-port="$KCM_PORT")
+  k8s_kcm_args "$pki"
+  start kube-controller-manager "$bin/kube-controller-manager" "${K8S_ARGS[@]}"
   start kube-scheduler "$bin/kube-scheduler" "${common[@]}" --secure-port="$SCHED_PORT"
 
   local comp_curl=(curl -sf --max-time 2 --cacert "$pki/ca.crt")
   wait_for kube-controller-manager "${comp_curl[@]}" "https://127.0.0.1:$KCM_PORT/healthz"
   wait_for kube-scheduler "${comp_curl[@]}" "https://127.0.0.1:$SCHED_PORT/healthz"
 
-  # kwok reads ~/.kwok: a private HOME keeps the user's settings out. An empty configuration
-  # means its built-in default stages (node initialise + heartbeat via leases, pod ready,
-  # complete and delete).
-  cat >"$DIR/kwok.yaml" <<'EOF'
-apiVersion: config.kwok.x-k8s.io/v1alpha1
-kind: KwokConfiguration
-options: {}
-EOF
-  start kwok env HOME="$DIR/kwok-home" "$bin/kwok" --kubeconfig="$DIR/kubeconfig" \
-    --config="$DIR/kwok.yaml" --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --node-ip=127.0.0.1 --server-address="127.0.0.1:$KWOK_PORT" --cidr=10.244.0.1/16 \
-    --node-lease-duration-seconds=10
+  k8s_kwok_command "$bin/kwok" "$DIR/kwok-home" "$DIR/kubeconfig" "$DIR/kwok.yaml" "$KWOK_PORT"
+  start kwok "${K8S_ARGS[@]}"
   wait_for kwok curl -sf --max-time 2 "http://127.0.0.1:$KWOK_PORT/healthz"
 
   local i
   for i in $(seq 1 "$nodes"); do
     api -o /dev/null -X POST -H 'Content-Type: application/json' \
-      "https://127.0.0.1:$API_PORT/api/v1/nodes" --data-binary @- <<EOF
-{"apiVersion": "v1", "kind": "Node",
- "metadata": {"name": "kwok-node-$i",
-   "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-   "labels": {"type": "kwok", "kubernetes.io/hostname": "kwok-node-$i",
-              "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
- "spec": {"taints": [{"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}]},
- "status": {"allocatable": {"cpu": "64", "memory": "256Gi", "pods": "2000"},
-            "capacity": {"cpu": "64", "memory": "256Gi", "pods": "2000"}}}
-EOF
+      "https://127.0.0.1:$API_PORT/api/v1/nodes" --data-binary "$(k8s_node_json "$i")"
   done
   nodes_ready() {
     local n
     n=$(api "https://127.0.0.1:$API_PORT/api/v1/nodes?labelSelector=type%3Dkwok" |
-      jq '[.items[] | select(any(.status.conditions[]?; .type=="Ready" and .status=="True"))] | length')
+      jq "$(k8s_schedulable_nodes_jq)")
     [[ "$n" -ge "$nodes" ]]
   }
   wait_for "kwok nodes" nodes_ready

@@ -27,23 +27,21 @@ using gameday::testing::WaitUntil;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-TEST(K8sApiserverOutageTest, VerifierRecordsOutageAndRecoveryAndNothingCrashes) {
-  GAMEDAY_REQUIRE_K8S_PLANE();
-  const K8sPlane* plane = K8sPlane::Get();
-  auto admin = gameday::testing::AdminClient();
-  ASSERT_NE(admin, nullptr);
-  const std::string ns = "outage", node = "kwok-node-3";
-  ASSERT_TRUE(gameday::testing::CreateNamespace(*admin, ns).ok());
-  ASSERT_TRUE(gameday::testing::CreateDeployment(*admin, ns, "web", 3).ok());
-  ASSERT_TRUE(gameday::testing::DeploymentReady(*admin, ns, "web", 3, seconds(60)));
+class K8sApiserverOutageTest : public gameday::testing::K8sEngineTest {
+ protected:
+  K8sApiserverOutageTest() : K8sEngineTest("outage") {}
+};
 
-  Registries registries;
-  RegisterBuiltinInjectors(registries.injectors);
-  RegisterBuiltinVerifiers(registries.verifiers);
+TEST_F(K8sApiserverOutageTest, VerifierRecordsOutageAndRecoveryAndNothingCrashes) {
+  const std::string ns = "outage", node = "kwok-node-3";
+  ASSERT_TRUE(gameday::testing::CreateNamespace(*admin_, ns).ok());
+  ASSERT_TRUE(gameday::testing::CreateDeployment(*admin_, ns, "web", 3).ok());
+  ASSERT_TRUE(gameday::testing::DeploymentReady(*admin_, ns, "web", 3, seconds(60)));
+
   const std::string yaml = R"(
 name: apiserver-outage
 target: {kind: kubernetes, kubeconfig: )" +
-                           plane->kubeconfig + R"(}
+                           plane_->kubeconfig + R"(}
 warmup: 1s
 stable_for: 1s
 cooldown: 1s
@@ -74,21 +72,14 @@ objectives:
   - verifier: web
     expect_no_impact: true
 )";
-  Diagnostics diags;
-  Plan plan = ParsePlan(yaml, "plan.yaml", registries, &diags);
-  ASSERT_TRUE(diags.empty()) << diags.ToString();
-  char templ[] = "/tmp/gameday-outage-XXXXXX";
-  ASSERT_NE(::mkdtemp(templ), nullptr);
-  const std::string tmp = templ;
-  EngineOptions options;
-  options.run_id = "apiserver-outage";
-  options.journal_dir = tmp + "/journal";
-  Engine engine(registries, MakeProbeLoopFactory(), Clock::Real(), options);
+  const Plan plan = Parse(yaml);
+  ASSERT_FALSE(HasFailure());
+  Engine engine(registries_, MakeProbeLoopFactory(), Clock::Real(), Options("apiserver-outage"));
 
   // The watch of the same run, as the engine would keep it for the timeline.
   ResourceWatchOptions wopts;
   wopts.namespaces = {ns};
-  ResourceWatch watch(admin, wopts);
+  ResourceWatch watch(admin_, wopts);
   const MonoTime epoch = Clock::Real().Now();
   watch.Start(epoch);
 
@@ -99,20 +90,19 @@ objectives:
       [&] {
         KubeRequest req;
         req.ref = ResourceRef::Core("nodes", "", node);
-        auto n = admin->CallJson(req);
+        auto n = admin_->CallJson(req);
         const rapidjson::Value* u = n.ok() ? JsonPath(*n, {"spec", "unschedulable"}) : nullptr;
         return u && u->IsBool() && u->GetBool();
       },
       seconds(30), milliseconds(50));
   std::this_thread::sleep_for(milliseconds(500));
   const double t_stop = ToSeconds(Clock::Real().Now() - epoch);
-  const bool stopped = plane->Signal("kube-apiserver", SIGSTOP);
+  const bool stopped = plane_->Signal("kube-apiserver", SIGSTOP);
   std::this_thread::sleep_for(seconds(3));
-  const bool resumed = plane->Signal("kube-apiserver", SIGCONT);
+  const bool resumed = plane_->Signal("kube-apiserver", SIGCONT);
   const double t_cont = ToSeconds(Clock::Real().Now() - epoch);
   runner.join();
   watch.Stop();
-  std::filesystem::remove_all(tmp);
   ASSERT_TRUE(cordoned);
   ASSERT_TRUE(stopped);
   ASSERT_TRUE(resumed);

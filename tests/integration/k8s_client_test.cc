@@ -21,18 +21,9 @@ using gameday::testing::ReadFileOrEmpty;
 using gameday::testing::RunShell;
 using gameday::testing::ShellQuote;
 
-class K8sClientTest : public ::testing::Test {
+class K8sClientTest : public gameday::testing::K8sPlaneTest {
  protected:
-  void SetUp() override {
-    GAMEDAY_REQUIRE_K8S_PLANE();
-    plane_ = K8sPlane::Get();
-    char templ[] = "/tmp/gameday-k8s-client-XXXXXX";
-    ASSERT_NE(::mkdtemp(templ), nullptr);
-    tmp_ = templ;
-  }
-  void TearDown() override {
-    if (!tmp_.empty()) std::filesystem::remove_all(tmp_);
-  }
+  K8sClientTest() : K8sPlaneTest("k8s-client") {}
 
   void Write(const std::string& path, const std::string& text, mode_t mode = 0600) {
     std::ofstream(path) << text;
@@ -56,9 +47,6 @@ class K8sClientTest : public ::testing::Test {
     if (!rv.ok()) return rv.status();
     return names;
   }
-
-  const K8sPlane* plane_ = nullptr;
-  std::string tmp_;
 };
 
 TEST_F(K8sClientTest, TokenUserWorks) {

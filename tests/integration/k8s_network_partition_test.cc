@@ -41,25 +41,16 @@ struct Policy {
   std::vector<std::string> types;
 };
 
-class K8sNetworkPartitionTest : public ::testing::Test {
+class K8sNetworkPartitionTest : public gameday::testing::K8sEngineTest {
  protected:
-  void SetUp() override {
-    GAMEDAY_REQUIRE_K8S_PLANE();
-    plane_ = K8sPlane::Get();
-    RegisterBuiltinInjectors(registries_.injectors);
-    RegisterBuiltinVerifiers(registries_.verifiers);
-    admin_ = gameday::testing::AdminClient();
-    ASSERT_NE(admin_, nullptr);
-    char templ[] = "/tmp/gameday-partition-XXXXXX";
-    ASSERT_NE(::mkdtemp(templ), nullptr);
-    tmp_ = templ;
-  }
+  K8sNetworkPartitionTest() : K8sEngineTest("partition") {}
+
   void TearDown() override {
     if (child_ > 0) {
       ::kill(child_, SIGKILL);
       ::waitpid(child_, nullptr, 0);
     }
-    if (!tmp_.empty()) std::filesystem::remove_all(tmp_);
+    K8sEngineTest::TearDown();
   }
 
   std::vector<Policy> Policies(const std::string& ns) {
@@ -140,23 +131,15 @@ objectives:
     ASSERT_TRUE(gameday::testing::DeploymentReady(*admin_, ns, "api", 4, seconds(60)));
   }
 
-  const K8sPlane* plane_ = nullptr;
-  Registries registries_;
-  std::shared_ptr<KubeClient> admin_;
-  std::string tmp_;
   pid_t child_ = -1;
 };
 
 TEST_F(K8sNetworkPartitionTest, CreatesLabelledPoliciesAndRemovesThemOnRevert) {
   const std::string ns = "net";
   PrepareNamespace(ns);
-  Diagnostics diags;
-  Plan plan = ParsePlan(PlanYaml(ns, "3s", "both"), "plan.yaml", registries_, &diags);
-  ASSERT_TRUE(diags.empty()) << diags.ToString();
-  EngineOptions options;
-  options.run_id = "partition-run-1";
-  options.journal_dir = tmp_ + "/journal";
-  Engine engine(registries_, MakeProbeLoopFactory(), Clock::Real(), options);
+  const Plan plan = Parse(PlanYaml(ns, "3s", "both"));
+  ASSERT_FALSE(HasFailure());
+  Engine engine(registries_, MakeProbeLoopFactory(), Clock::Real(), Options("partition-run-1"));
   RunResult run;
   std::thread runner([&] { run = engine.Run(plan); });
 

@@ -23,33 +23,11 @@ namespace {
 using gameday::testing::K8sPlane;
 using std::chrono::seconds;
 
-class K8sNodeDrainTest : public ::testing::Test {
+class K8sNodeDrainTest : public gameday::testing::K8sEngineTest {
  protected:
-  void SetUp() override {
-    GAMEDAY_REQUIRE_K8S_PLANE();
-    plane_ = K8sPlane::Get();
-    RegisterBuiltinInjectors(registries_.injectors);
-    RegisterBuiltinVerifiers(registries_.verifiers);
-    admin_ = gameday::testing::AdminClient();
-    ASSERT_NE(admin_, nullptr);
-    char templ[] = "/tmp/gameday-drain-XXXXXX";
-    ASSERT_NE(::mkdtemp(templ), nullptr);
-    tmp_ = templ;
-  }
-  void TearDown() override {
-    if (!tmp_.empty()) std::filesystem::remove_all(tmp_);
-  }
+  K8sNodeDrainTest() : K8sEngineTest("drain") {}
 
-  RunResult Run(const std::string& yaml) {
-    Diagnostics diags;
-    Plan plan = ParsePlan(yaml, "plan.yaml", registries_, &diags);
-    EXPECT_TRUE(diags.empty()) << diags.ToString();
-    EngineOptions options;
-    options.run_id = "k8s-drain";
-    options.journal_dir = tmp_ + "/journal";
-    Engine engine(registries_, MakeProbeLoopFactory(), Clock::Real(), options);
-    return engine.Run(plan);
-  }
+  RunResult Run(const std::string& yaml) { return RunPlan(Parse(yaml), Options("k8s-drain")); }
 
   // Creates a PDB and waits until the disruption controller has computed its status.
   void CreatePdb(const std::string& ns, const std::string& app, int min_available,
@@ -133,11 +111,6 @@ objectives:
     expect_no_impact: true
 )";
   }
-
-  const K8sPlane* plane_ = nullptr;
-  Registries registries_;
-  std::shared_ptr<KubeClient> admin_;
-  std::string tmp_;
 };
 
 TEST_F(K8sNodeDrainTest, DrainRespectsAPodDisruptionBudgetAndRevertUncordons) {

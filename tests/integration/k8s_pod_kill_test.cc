@@ -22,38 +22,15 @@ namespace {
 using gameday::testing::K8sPlane;
 using std::chrono::seconds;
 
-class K8sPodKillTest : public ::testing::Test {
+class K8sPodKillTest : public gameday::testing::K8sEngineTest {
  protected:
-  void SetUp() override {
-    GAMEDAY_REQUIRE_K8S_PLANE();
-    plane_ = K8sPlane::Get();
-    RegisterBuiltinInjectors(registries_.injectors);
-    RegisterBuiltinVerifiers(registries_.verifiers);
-    admin_ = gameday::testing::AdminClient();
-    ASSERT_NE(admin_, nullptr);
-    char templ[] = "/tmp/gameday-podkill-XXXXXX";
-    ASSERT_NE(::mkdtemp(templ), nullptr);
-    tmp_ = templ;
-  }
-  void TearDown() override {
-    if (!tmp_.empty()) std::filesystem::remove_all(tmp_);
-  }
-
-  Plan Parse(const std::string& yaml) {
-    Diagnostics diags;
-    Plan plan = ParsePlan(yaml, "plan.yaml", registries_, &diags);
-    EXPECT_TRUE(diags.empty()) << diags.ToString();
-    return plan;
-  }
+  K8sPodKillTest() : K8sEngineTest("podkill") {}
 
   RunResult Run(const Plan& plan, bool dry_run = false) {
-    EngineOptions options;
-    options.run_id = "k8s-pod-kill";
+    EngineOptions options = Options("k8s-pod-kill");
     options.seed = 7;
     options.dry_run = dry_run;
-    options.journal_dir = tmp_ + "/journal";
-    Engine engine(registries_, MakeProbeLoopFactory(), Clock::Real(), options);
-    return engine.Run(plan);
+    return RunPlan(plan, options);
   }
 
   std::string PlanYaml(const std::string& ns, const std::string& selector = "app=web",
@@ -77,7 +54,7 @@ verify:
            ns + R"(, name: web}
   - name: web-pods
     kind: kubernetes
-    interval: 50ms
+    interval: 10ms
     spec:
       pods: {namespace: )" +
            ns + R"(, label_selector: app=web, min_ready: )" + std::to_string(replicas) + R"(}
@@ -93,17 +70,12 @@ method:
       grace_period: 0s
 objectives:
   - verifier: web-replicas
-    must_detect: true
     recover_within: 30s
   - verifier: web-pods
+    must_detect: true
     recover_within: 30s
 )";
   }
-
-  const K8sPlane* plane_ = nullptr;
-  Registries registries_;
-  std::shared_ptr<KubeClient> admin_;
-  std::string tmp_;
 };
 
 TEST_F(K8sPodKillTest, KillHalfOfADeploymentAndMeasureRecovery) {
@@ -137,9 +109,10 @@ TEST_F(K8sPodKillTest, KillHalfOfADeploymentAndMeasureRecovery) {
   }
   EXPECT_EQ(killed_uids.size(), 3u);
 
-  // The verifier saw the loss (fewer than 6 ready) and the recovery to 6/6.
+  // The pods verifier saw the loss (fewer than 6 ready) and the recovery to 6/6. (The
+  // Deployment's status, written by its controller in batches, can skip a dip this short.)
   ASSERT_EQ(e.verifiers.size(), 2u);
-  const VerifierResult& v = e.verifiers[0];
+  const VerifierResult& v = e.verifiers[1];
   double min_ready = 6;
   for (const Sample& s : v.samples) {
     if (s.value) min_ready = std::min(min_ready, *s.value);

@@ -1,15 +1,25 @@
 #pragma once
 
-// Helpers shared by the Kubernetes integration tests: creating namespaces and workloads on the
-// test plane through the admin client, and reading them back.
+// Helpers shared by the Kubernetes integration tests: fixtures (the test plane, a scratch folder,
+// plan runs through the engine), creating namespaces and workloads on the test plane through the
+// admin client, and reading them back.
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <filesystem>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "clients/kubernetes/client.h"
+#include "experiments/engine.h"
+#include "experiments/plan.h"
+#include "injectors/registry.h"
 #include "tests/integration/k8s_plane.h"
+#include "verifiers/probe/probe_loop.h"
+#include "verifiers/registry.h"
 
 namespace gameday::testing {
 
@@ -93,5 +103,69 @@ inline bool DeploymentReady(KubeClient& client, const std::string& ns, const std
                             int replicas, std::chrono::milliseconds timeout) {
   return WaitUntil([&] { return ReadyReplicas(client, ns, name) == replicas; }, timeout);
 }
+
+// Fixture of tests that need the test plane (skipped or failed as GAMEDAY_REQUIRE_K8S_PLANE says)
+// and a scratch folder /tmp/gameday-<prefix>-XXXXXX, removed with its contents afterwards.
+class K8sPlaneTest : public ::testing::Test {
+ protected:
+  explicit K8sPlaneTest(std::string tmp_prefix) : tmp_prefix_(std::move(tmp_prefix)) {}
+
+  void SetUp() override {
+    GAMEDAY_REQUIRE_K8S_PLANE();
+    plane_ = K8sPlane::Get();
+    std::string templ = "/tmp/gameday-" + tmp_prefix_ + "-XXXXXX";
+    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
+    tmp_ = templ;
+  }
+  void TearDown() override {
+    if (!tmp_.empty()) std::filesystem::remove_all(tmp_);
+  }
+
+  const K8sPlane* plane_ = nullptr;
+  std::string tmp_;
+
+ private:
+  std::string tmp_prefix_;
+};
+
+// K8sPlaneTest plus what running plans through the engine takes: registries with the built-in
+// injectors and verifiers, and an admin client for setting up and checking the cluster.
+class K8sEngineTest : public K8sPlaneTest {
+ protected:
+  using K8sPlaneTest::K8sPlaneTest;
+
+  void SetUp() override {
+    K8sPlaneTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    RegisterBuiltinInjectors(registries_.injectors);
+    RegisterBuiltinVerifiers(registries_.verifiers);
+    admin_ = AdminClient();
+    ASSERT_NE(admin_, nullptr);
+  }
+
+  // Parses a plan that must have no diagnostics.
+  Plan Parse(const std::string& yaml) {
+    Diagnostics diags;
+    Plan plan = ParsePlan(yaml, "plan.yaml", registries_, &diags);
+    EXPECT_TRUE(diags.empty()) << diags.ToString();
+    return plan;
+  }
+
+  // Options of a run with the journal in the scratch folder.
+  EngineOptions Options(const std::string& run_id) const {
+    EngineOptions options;
+    options.run_id = run_id;
+    options.journal_dir = tmp_ + "/journal";
+    return options;
+  }
+
+  RunResult RunPlan(const Plan& plan, const EngineOptions& options) {
+    Engine engine(registries_, MakeProbeLoopFactory(), Clock::Real(), options);
+    return engine.Run(plan);
+  }
+
+  Registries registries_;
+  std::shared_ptr<KubeClient> admin_;
+};
 
 }  // namespace gameday::testing

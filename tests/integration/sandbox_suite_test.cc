@@ -202,7 +202,11 @@ std::vector<ExperimentExpectation> CoreExpectations() {
 std::vector<ExperimentExpectation> KubernetesExpectations() {
   return {
       // KWOK pods are Ready once scheduled: 6/6 again is the control plane's reaction.
-      {"kill-half-of-web", "passed", 3, {{"web-replicas", true, 2.0, 0.0, 5.0, 5.0}}},
+      {"kill-half-of-web",
+       "passed",
+       3,
+       {{"web-pods", true, 2.0, 0.0, 5.0, 5.0},
+        {"web-replicas", std::nullopt, 2.0, 0.0, 5.0, 5.0}}},
       // The budget keeps 5 of 6 ready throughout.
       {"drain-one-node",
        "passed",

@@ -12,6 +12,7 @@
 
 #include "experiments/engine.h"
 #include "experiments/journal.h"
+#include "tests/unit/engine_fixture.h"
 
 namespace gameday {
 namespace {
@@ -161,116 +162,60 @@ class SimKind : public InjectorKind {
   World* w_;
 };
 
-class SimVerifier : public Verifier {
- public:
-  void Begin(ProbeIo&, std::function<void(ProbeOutcome)>) override {}
-  std::string Describe() const override { return "sim probe"; }
-};
-
-// A sample every interval up to the simulated now, healthy as the world says.
-class SimSampling : public Sampling {
- public:
-  SimSampling(World* w, Duration interval) : w_(w), interval_(interval) {}
-  void Start(MonoTime epoch) override {
-    epoch_ = epoch;
-    std::lock_guard lock(w_->mu);
-    w_->epoch = epoch;
-  }
-  void Stop() override {}
-  std::vector<Sample> Snapshot(size_t) const override {
-    std::vector<Sample> out;
-    const MonoTime now = w_->clock->Now();
-    for (MonoTime t = epoch_; t <= now; t += interval_) {
-      Sample s;
-      s.t_send = ToSeconds(t - epoch_);
-      s.t_done = s.t_send + 0.001;
-      s.health = w_->Healthy(s.t_send) ? Health::kHealthy : Health::kUnhealthy;
-      if (s.health == Health::kUnhealthy) s.detail = "etcdserver: request timed out";
-      s.latency_ms = 1;
-      out.push_back(s);
-    }
-    return out;
-  }
-
- private:
-  World* w_;
-  Duration interval_;
-  MonoTime epoch_;
-};
-
-class EngineRepeatTest : public ::testing::Test {
+class EngineRepeatTest : public gameday::testing::EngineFixture {
  protected:
+  EngineRepeatTest() : EngineFixture("gameday-engine-repeat") {}
+
   void SetUp() override {
     world_.clock = &clock_;
     world_.sim = &clock_;
     world_.stop = &stop_;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("gameday-engine-repeat-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
+    EngineFixture::SetUp();
     ASSERT_TRUE(registries_.injectors.Register(std::make_unique<SimKind>(&world_)).ok());
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   ExperimentSpec Spec(std::optional<RepeatSpec> repeat, std::optional<Duration> duration = {}) {
-    ExperimentSpec e;
-    e.name = "exp";
-    e.path = "experiments[0]";
-    e.warmup = seconds(2);
-    e.stable_for = milliseconds(200);
-    e.recovery_timeout = seconds(10);
-    e.cooldown = seconds(1);
-    VerifierSpec v;
-    v.name = "svc";
-    v.kind = "sim";
-    v.interval = milliseconds(50);
-    v.slo.success_ratio = 0.99;
-    v.verifier = std::make_shared<SimVerifier>();
-    e.verifiers.push_back(v);
     InjectStep inject;
     inject.name = "kill";
     inject.kind = "sim";
     inject.duration = duration;
     inject.repeat = repeat;
     inject.injector = std::make_shared<SimInjector>(&world_);
-    e.method.push_back(Step{"experiments[0].method[0]", inject});
+    ExperimentSpec e = OneStepExperiment(
+        std::move(inject), std::make_shared<gameday::testing::NamedVerifier>("sim probe"),
+        milliseconds(50));
+    e.warmup = seconds(2);
+    e.stable_for = milliseconds(200);
+    e.recovery_timeout = seconds(10);
+    e.cooldown = seconds(1);
     return e;
   }
 
+  // A sample every interval up to the simulated now, healthy as the world says.
   RunResult Run(ExperimentSpec spec, bool dry_run = false) {
-    Plan plan;
-    plan.file = "test.yaml";
-    plan.experiments.push_back(std::move(spec));
     EngineOptions o;
     o.run_id = "repeat-run";
     o.seed = 7;
     o.dry_run = dry_run;
-    o.journal_dir = dir_.string();
     o.stop = stop_.get_token();
     World* w = &world_;
-    Engine engine(
-        registries_,
-        [w](const std::vector<VerifierSpec>& v, Clock&) {
-          return std::make_unique<SimSampling>(w, v.at(0).interval);
-        },
-        *world_.clock, o);
-    return engine.Run(plan);
-  }
-
-  size_t JournalLeft() {
-    size_t left = 0;
-    auto files = ReadJournals(dir_.string());
-    if (files.ok()) {
-      for (const auto& f : *files) left += f.live.size();
-    }
-    return left;
+    return RunExperiment(std::move(spec), o, *world_.clock, [w](Duration interval) {
+      return std::make_unique<gameday::testing::SyntheticSampling>(
+          interval, [w] { return w->clock->Now(); },
+          [w](MonoTime, double t_s) {
+            return w->Healthy(t_s) ? Health::kHealthy : Health::kUnhealthy;
+          },
+          "etcdserver: request timed out",
+          [w](MonoTime epoch) {
+            std::lock_guard lock(w->mu);
+            w->epoch = epoch;
+          });
+    });
   }
 
   SimClock clock_;
   World world_;
   std::stop_source stop_;
-  Registries registries_;
-  std::filesystem::path dir_;
 };
 
 bool HasEvent(const ExperimentResult& e, const std::string& text) {
@@ -306,7 +251,7 @@ TEST_F(EngineRepeatTest, OneShotRoundsRunEveryIntervalWithFreshTargets) {
   EXPECT_EQ(e.faults[5].id, "exp/kill/6");
   EXPECT_TRUE(HasEvent(e, "round 6 of 6"));
   EXPECT_TRUE(world_.revert_times.empty());
-  EXPECT_EQ(JournalLeft(), 0u);
+  EXPECT_EQ(JournalLeft().size(), 0u);
 
   // Detection from the first round, recovery after the last one.
   const VerifierResult& v = e.verifiers.at(0);
@@ -342,7 +287,7 @@ TEST_F(EngineRepeatTest, TimedRoundsAreRevertedBeforeTheNextStarts) {
     EXPECT_EQ(e.faults[k].revert_status, "reverted");
     if (k + 1 < 3) EXPECT_LT(*e.faults[k].t_revert, e.faults[k + 1].t_inject);
   }
-  EXPECT_EQ(JournalLeft(), 0u);
+  EXPECT_EQ(JournalLeft().size(), 0u);
   // Recovery counts from the last round's revert.
   const RecoveryMetrics& m = e.verifiers.at(0).per_fault.at(0).metrics;
   ASSERT_TRUE(m.time_to_recover_after_revert_s.has_value());
@@ -382,7 +327,7 @@ TEST_F(EngineRepeatTest, SignalStopsTheRoundsAndReverts) {
   EXPECT_EQ(world_.revert_times.size(), 2u);
   for (const FaultResult& f : e.faults) EXPECT_EQ(f.revert_status, "reverted") << f.id;
   EXPECT_NEAR(*e.faults[1].t_revert, 12.0, 1e-9);  // at once, not after its 3 s
-  EXPECT_EQ(JournalLeft(), 0u);
+  EXPECT_EQ(JournalLeft().size(), 0u);
 }
 
 TEST_F(EngineRepeatTest, AbortConditionStopsTheRounds) {
@@ -399,7 +344,7 @@ TEST_F(EngineRepeatTest, AbortConditionStopsTheRounds) {
   // round is reverted then rather than at the end of its 5 s, and no second round starts.
   EXPECT_NEAR(*e.faults[0].t_revert, 3.0, 1e-6);
   EXPECT_EQ(world_.inject_times.size(), 1u);
-  EXPECT_EQ(JournalLeft(), 0u);
+  EXPECT_EQ(JournalLeft().size(), 0u);
 }
 
 TEST_F(EngineRepeatTest, DiscoveryErrorStopsTheRounds) {
@@ -454,7 +399,7 @@ TEST_F(EngineRepeatTest, RepeatInsideParallelOnTheRealClock) {
     if (k + 1 < rounds.size()) EXPECT_LT(*rounds[k]->t_revert, rounds[k + 1]->t_inject);
   }
   EXPECT_EQ(world_.revert_times.size(), 4u);
-  EXPECT_EQ(JournalLeft(), 0u);
+  EXPECT_EQ(JournalLeft().size(), 0u);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "experiments/journal.h"
+#include "tests/unit/engine_fixture.h"
 
 namespace gameday {
 namespace {
@@ -87,107 +88,49 @@ class FakeKind : public InjectorKind {
   World* w_;
 };
 
-class FakeVerifier : public Verifier {
- public:
-  void Begin(ProbeIo&, std::function<void(ProbeOutcome)>) override {}
-  std::string Describe() const override { return "fake probe"; }
-};
-
-// Synthesises a sample every interval from the world's health at that moment.
-class FakeSampling : public Sampling {
- public:
-  FakeSampling(World* w, Duration interval) : w_(w), interval_(interval) {}
-  void Start(MonoTime epoch) override { epoch_ = epoch; }
-  void Stop() override {}
-  std::vector<Sample> Snapshot(size_t) const override {
-    std::vector<Sample> out;
-    const MonoTime now = std::chrono::steady_clock::now();
-    for (MonoTime t = epoch_; t <= now; t += interval_) {
-      Sample s;
-      s.t_send = ToSeconds(t - epoch_);
-      s.t_done = s.t_send + 0.001;
-      s.health = w_->HealthAt(t);
-      s.latency_ms = 1;
-      out.push_back(s);
-    }
-    return out;
-  }
-
- private:
-  World* w_;
-  Duration interval_;
-  MonoTime epoch_;
-};
-
-class EngineTest : public ::testing::Test {
+class EngineTest : public gameday::testing::EngineFixture {
  protected:
+  EngineTest() : EngineFixture("gameday-engine-test") {}
+
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("gameday-engine-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
+    EngineFixture::SetUp();
     ASSERT_TRUE(registries_.injectors.Register(std::make_unique<FakeKind>(&world_)).ok());
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   ExperimentSpec Spec(std::optional<Duration> duration = std::nullopt,
                       SelectMode mode = SelectMode::kOne) {
-    ExperimentSpec e;
-    e.name = "exp";
-    e.path = "experiments[0]";
-    e.warmup = milliseconds(200);
-    e.stable_for = milliseconds(200);
-    e.recovery_timeout = milliseconds(3000);
-    e.cooldown = milliseconds(200);
-    VerifierSpec v;
-    v.name = "svc";
-    v.kind = "fake";
-    v.interval = milliseconds(10);
-    v.slo.success_ratio = 0.99;
-    v.verifier = std::make_shared<FakeVerifier>();
-    e.verifiers.push_back(v);
     InjectStep inject;
     inject.name = "break";
     inject.kind = "fake";
     inject.select.mode = mode;
     inject.duration = duration;
     inject.injector = std::make_shared<FakeInjector>(&world_);
-    e.method.push_back(Step{"experiments[0].method[0]", inject});
+    ExperimentSpec e = OneStepExperiment(
+        std::move(inject), std::make_shared<gameday::testing::NamedVerifier>("fake probe"),
+        milliseconds(10));
+    e.warmup = milliseconds(200);
+    e.stable_for = milliseconds(200);
+    e.recovery_timeout = milliseconds(3000);
+    e.cooldown = milliseconds(200);
     return e;
   }
 
+  // Samples from the world's health at each moment, on the real clock.
   RunResult RunOne(ExperimentSpec spec, bool dry_run = false, std::stop_token stop = {}) {
-    Plan plan;
-    plan.file = "test.yaml";
-    plan.experiments.push_back(std::move(spec));
     EngineOptions o;
     o.run_id = "test-run";
     o.seed = 1;
     o.dry_run = dry_run;
-    o.journal_dir = dir_.string();
     o.stop = stop;
     World* w = &world_;
-    Engine engine(
-        registries_,
-        [w](const std::vector<VerifierSpec>& v, Clock&) {
-          return std::make_unique<FakeSampling>(w, v.at(0).interval);
-        },
-        Clock::Real(), o);
-    return engine.Run(plan);
-  }
-
-  std::vector<JournalRecord> JournalLeft() {
-    std::vector<JournalRecord> left;
-    auto files = ReadJournals(dir_.string());
-    if (files.ok()) {
-      for (const auto& f : *files) left.insert(left.end(), f.live.begin(), f.live.end());
-    }
-    return left;
+    return RunExperiment(std::move(spec), o, Clock::Real(), [w](Duration interval) {
+      return std::make_unique<gameday::testing::SyntheticSampling>(
+          interval, [] { return std::chrono::steady_clock::now(); },
+          [w](MonoTime t, double) { return w->HealthAt(t); });
+    });
   }
 
   World world_;
-  Registries registries_;
-  std::filesystem::path dir_;
 };
 
 TEST_F(EngineTest, PassingExperimentMeasuresRecoveryAndClearsJournal) {
