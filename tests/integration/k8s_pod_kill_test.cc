@@ -195,5 +195,66 @@ TEST_F(K8sPodKillTest, EmptySelectionFailsAndProtectedNamespaceIsRefused) {
       << diags.ToString();
 }
 
+TEST_F(K8sPodKillTest, RepeatKillsOnePodEveryIntervalForTheDuration) {
+  const std::string ns = "repeat";
+  ASSERT_TRUE(gameday::testing::CreateNamespace(*admin_, ns).ok());
+  ASSERT_TRUE(gameday::testing::CreateDeployment(*admin_, ns, "web", 4).ok());
+  ASSERT_TRUE(gameday::testing::DeploymentReady(*admin_, ns, "web", 4, seconds(60)));
+  // Rounds at +0, +1.5 and +3 s (before 4 s has elapsed): three kills, each of a pod that is
+  // there at that moment, so round 2 or 3 may well take a replacement made after round 1.
+  const Plan plan = Parse(R"(
+name: kill-one-web-pod-repeatedly
+target: {kind: kubernetes, kubeconfig: )" +
+                          plane_->kubeconfig + R"(}
+warmup: 500ms
+stable_for: 1s
+cooldown: 500ms
+recovery_timeout: 60s
+verify:
+  - name: web-pods
+    kind: kubernetes
+    interval: 20ms
+    spec:
+      pods: {namespace: )" +
+                          ns + R"(, label_selector: app=web, min_ready: 4}
+method:
+  - inject: pod-kill
+    name: kill-one
+    select: {mode: one}
+    repeat: {every: 1500ms, for: 4s}
+    spec: {namespace: )" + ns +
+                          R"(, label_selector: app=web, grace_period: 0s}
+objectives:
+  - verifier: web-pods
+    recover_within: 30s
+)");
+  const RunResult run = Run(plan);
+  ASSERT_EQ(run.experiments.size(), 1u);
+  const ExperimentResult& e = run.experiments[0];
+  std::string reasons;
+  for (const auto& r : e.reasons) reasons += r + "\n";
+  EXPECT_EQ(e.status, ExperimentStatus::kPassed) << reasons;
+
+  // One fault per round, rounds 1..3 about 1.5 s apart, three different pods, all gone now.
+  ASSERT_EQ(e.faults.size(), 3u);
+  std::set<std::string> uids;
+  for (size_t i = 0; i < e.faults.size(); ++i) {
+    const FaultResult& f = e.faults[i];
+    EXPECT_EQ(f.round, static_cast<int>(i) + 1);
+    EXPECT_TRUE(f.error.empty()) << f.error;
+    uids.insert(f.target_id.substr(f.target_id.rfind('/') + 1));
+    if (i > 0) {
+      const double gap = f.t_inject - e.faults[i - 1].t_inject;
+      EXPECT_GT(gap, 1.2) << "round " << f.round;
+      EXPECT_LT(gap, 2.5) << "round " << f.round;
+    }
+  }
+  EXPECT_EQ(uids.size(), 3u);
+  ASSERT_TRUE(gameday::testing::DeploymentReady(*admin_, ns, "web", 4, seconds(60)));
+  for (const auto& p : gameday::testing::ListPods(*admin_, ns, "app=web")) {
+    EXPECT_FALSE(uids.count(p.uid)) << "killed pod " << p.name << " still exists";
+  }
+}
+
 }  // namespace
 }  // namespace gameday
