@@ -54,6 +54,17 @@ HOST_NAMES=(m1 m2 m3 w1 w2)
 host_dir() { echo "$BED/h$1"; }
 host_addr() { echo "198.18.$SUB.$((10 + $1))"; }
 WORKERS=(4 5)
+
+# The masters, as kubernetes.sh expects them.
+set_masters() {
+  local i
+  MASTER_ADDRS=() MASTER_DIRS=() MASTER_NETNS=()
+  for i in 1 2 3; do
+    MASTER_ADDRS+=("$(host_addr "$i")")
+    MASTER_DIRS+=("$(host_dir "$i")")
+    MASTER_NETNS+=("gd-$NAME-h$i")
+  done
+}
 REPLICAS=(a:8080 b:8081)
 
 # The state file written at the end of a successful up.
@@ -209,8 +220,7 @@ already_up() {
 }
 
 on_failed_up() {
-  log "up failed; removing what was made (logs are kept only on success: re-run with"
-  log "GAMEDAY_SANDBOX_KEEP=1 to keep $DIR for a look)"
+  log "up failed; removing what was made (GAMEDAY_SANDBOX_KEEP=1 keeps $DIR and its logs)"
   [[ -n "${GAMEDAY_SANDBOX_KEEP:-}" ]] && return
   cmd_down >/dev/null 2>&1 || true
 }
@@ -269,12 +279,7 @@ exec '$demo' --port ${r##*:} --bind $(host_addr "$i") --name w$w-${r%%:*} --warm
   done
 
   if [[ -n "$K8S_BIN" ]]; then
-    MASTER_ADDRS=() MASTER_DIRS=() MASTER_NETNS=()
-    for i in 1 2 3; do
-      MASTER_ADDRS+=("$(host_addr "$i")")
-      MASTER_DIRS+=("$(host_dir "$i")")
-      MASTER_NETNS+=("gd-$NAME-h$i")
-    done
+    set_masters
     k8s_prepare
   fi
 
@@ -427,12 +432,7 @@ cmd_status() {
   if [[ -n "$K8S_BIN" ]]; then
     # shellcheck source=kubernetes.sh
     source "$HERE/kubernetes.sh"
-    MASTER_ADDRS=() MASTER_DIRS=() MASTER_NETNS=()
-    for i in 1 2 3; do
-      MASTER_ADDRS+=("$(host_addr "$i")")
-      MASTER_DIRS+=("$(host_dir "$i")")
-      MASTER_NETNS+=("gd-$NAME-h$i")
-    done
+    set_masters
     k8s_status | sed "s/^/  /" || ok=1
     echo "  kubeconfig $DIR/kubeconfig (context gameday-sandbox)"
   fi
