@@ -29,19 +29,6 @@ const std::vector<std::string> kSelectModes = {"one", "all", "fixed", "fixed-per
                                                "random-max-percent"};
 const std::vector<std::string> kStepKinds = {"inject", "wait", "parallel"};
 
-std::string Join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-  return out;
-}
-
-std::string Describe(const YAML::Node& n) {
-  if (n.IsMap()) return "a map";
-  if (n.IsSequence()) return "a list";
-  if (n.IsScalar()) return "'" + n.Scalar() + "'";
-  return "nothing";
-}
-
 // Edit distance counting a swap of two neighbours as one edit, the commonest typo ("wbe").
 size_t EditDistance(const std::string& a, const std::string& b) {
   std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));

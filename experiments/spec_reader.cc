@@ -20,6 +20,8 @@ size_t EditDistance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
+}  // namespace
+
 std::string Join(const std::vector<std::string>& v, const std::string& sep) {
   std::string out;
   for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
@@ -32,8 +34,6 @@ std::string Describe(const YAML::Node& n) {
   if (n.IsScalar()) return "'" + n.Scalar() + "'";
   return "nothing";
 }
-
-}  // namespace
 
 std::string Diagnostic::ToString() const {
   std::ostringstream out;

@@ -114,6 +114,11 @@ std::optional<Duration> ParseDuration(const std::string& text);
 // Formats a duration the way ParseDuration reads it ("1.5s", "20ms").
 std::string FormatDuration(Duration d);
 
+// "a, b, c" for Join({"a", "b", "c"}, ", ").
+std::string Join(const std::vector<std::string>& v, const std::string& sep);
+// A node as messages name what was found: "a map", "a list", "'text'" or "nothing".
+std::string Describe(const YAML::Node& n);
+
 // Loads a YAML or JSON document; on a syntax error adds a diagnostic and returns nullopt.
 std::optional<YAML::Node> LoadDocument(const std::string& text, const std::string& file,
                                        Diagnostics* diags);

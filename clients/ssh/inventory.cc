@@ -66,12 +66,6 @@ T Pick(const std::optional<T>& host, const std::optional<T>& defaults, T fallbac
   return fallback;
 }
 
-std::string Join(const std::vector<std::string>& v, const std::string& sep = ", ") {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-  return out;
-}
-
 std::string Trim(const std::string& s) {
   const size_t b = s.find_first_not_of(" \t");
   if (b == std::string::npos) return "";
@@ -150,7 +144,8 @@ std::vector<const InventoryHost*> Members(const Inventory& inv, const std::strin
 
 Status NoGroup(const Inventory& inv, const Term& t) {
   return Status::NotFound("host selector '" + t.text + "': inventory " + inv.file +
-                          " has no group '" + t.name + "' (groups: " + Join(inv.Groups()) + ")");
+                          " has no group '" + t.name + "' (groups: " + Join(inv.Groups(), ", ") +
+                          ")");
 }
 
 // Checks names, ranges and etcd vars; on success `members` holds the group's hosts.
@@ -170,8 +165,8 @@ Status CheckTerm(const Inventory& inv, const Term& t, std::vector<const Inventor
       std::vector<std::string> names;
       for (const InventoryHost& h : inv.hosts) names.push_back(h.name);
       return Status::NotFound("host selector '" + t.text + "': inventory " + inv.file +
-                              " has no group or host '" + t.name +
-                              "' (groups: " + Join(inv.Groups()) + "; hosts: " + Join(names) + ")");
+                              " has no group or host '" + t.name + "' (groups: " +
+                              Join(inv.Groups(), ", ") + "; hosts: " + Join(names, ", ") + ")");
     }
     case Term::Kind::kIndex:
     case Term::Kind::kRandom:
