@@ -10,7 +10,8 @@ packages=(
   # build
   build-essential cmake ninja-build pkg-config git
   libcurl4-openssl-dev libssh2-1-dev rapidjson-dev libyaml-cpp-dev libpoco-dev libcli11-dev
-  libgtest-dev googletest clang-format clang-tidy
+  libgtest-dev googletest clang-format clang-tidy libre2-dev
+  clang libclang-rt-14-dev  # libFuzzer targets (tests/fuzz)
   # sandbox and test bed
   haproxy runit openssh-server openssh-client iptables iproute2 procps psmisc openssl curl
   etcd-server etcd-client prometheus prometheus-pushgateway
