@@ -93,6 +93,18 @@ std::string OperandProblem(const std::string& word) {
   return "";
 }
 
+std::string HostAddressProblem(const std::string& address) {
+  if (IsIpLiteral(address)) return "";
+  bool ok = !address.empty() && address.size() <= 253 && address[0] != '-' && address[0] != '.';
+  for (char c : address) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '.');
+  }
+  if (ok) return "";
+  return "'" + Printable(address) +
+         "' is not one host's address (an IP address or a host name; no range, no option)";
+}
+
 std::string ShellValueProblem(const std::string& value) {
   if (value.find('\0') != std::string::npos) {
     return "'" + Printable(value) + "' holds a NUL byte";

@@ -178,6 +178,11 @@ class HostPartitionInjector : public Injector {
     std::vector<std::string> peers;
     for (const InventoryHost& h : side) {
       if (h.name == host.name || h.ssh.address == host.ssh.address) continue;
+      // Each peer becomes `-s ADDRESS -j DROP`: a range there would cut far more than the host.
+      if (std::string problem = HostAddressProblem(h.ssh.address); !problem.empty()) {
+        return Status::FailedPrecondition(std::string(kKind) + ": inventory host " + h.name + ": " +
+                                          problem + "; no rule installed");
+      }
       if (std::find(peers.begin(), peers.end(), h.ssh.address) == peers.end()) {
         peers.push_back(h.ssh.address);
       }

@@ -357,7 +357,7 @@ TEST_F(RemoteArgsTest, AStaticPodManifestFromAVarStaysInItsFolder) {
   EXPECT_TRUE(std::filesystem::exists(victim));
 }
 
-TEST_F(RemoteArgsTest, HostPartitionTakesOnlyAddressesAndPortsFromSshConnection) {
+TEST_F(RemoteArgsTest, HostPartitionPutsOnlyAddressesAndPortsIntoRules) {
   ASSERT_TRUE(Up("rconn", 2));
   const std::string bridge = Host(0).ssh.address.substr(0, Host(0).ssh.address.rfind('.')) + ".1";
   const std::string pwned = bed_->dir() + "/pwned";
@@ -392,6 +392,28 @@ TEST_F(RemoteArgsTest, HostPartitionTakesOnlyAddressesAndPortsFromSshConnection)
             std::string::npos)
       << rules;
   ASSERT_TRUE(kind->Revert(*record, env).ok());
+
+  // An inventory "address" that is a range would drop the whole subnet (h2 with it).
+  TargetSpec wide = SshTarget();
+  wide.inventory = bed_->dir() + "/inventory-wide.yaml";
+  {
+    std::ifstream in(bed_->inventory_path());
+    std::ofstream out(wide.inventory);
+    out << in.rdbuf() << "  - name: subnet\n    address: "
+        << Host(0).ssh.address.substr(0, Host(0).ssh.address.rfind('.')) + ".0/24"
+        << "\n    groups: [wide]\n";
+  }
+  std::shared_ptr<Injector> cut_wide = ParseSpec(*kind, "hosts: h1\nfrom: wide\n", wide);
+  ASSERT_TRUE(cut_wide);
+  FaultTarget wide_h1 = (*cut_wide->Discover(env))[0];
+  Result<std::string> wide_record = cut_wide->RevertRecord(wide_h1, env);
+  ASSERT_TRUE(wide_record.ok());
+  injected = cut_wide->Inject(wide_h1, env);
+  EXPECT_EQ(injected.code(), Status::Code::kFailedPrecondition) << injected.ToString();
+  EXPECT_NE(injected.message().find("is not one host's address"), std::string::npos)
+      << injected.message();
+  EXPECT_EQ(bed_->Exec(0, "iptables -w -S | grep GAMEDAY || true").out, "");
+  ASSERT_TRUE(kind->Revert(*wide_record, env).ok());
 }
 
 }  // namespace

@@ -52,6 +52,13 @@ TEST(RemoteShellTest, FileNamesPathsAndOperands) {
   EXPECT_NE(OperandProblem("--all").find("option"), std::string::npos);
   EXPECT_NE(OperandProblem("").find("nothing"), std::string::npos);
 
+  for (const char* ok : {"198.18.3.11", "::1", "fe80::1", "etcd-1.example.org", "m1"}) {
+    EXPECT_EQ(HostAddressProblem(ok), "") << ok;
+  }
+  for (const char* bad : {"10.0.0.0/8", "0/0", "-j", "a b", "1.2.3.4,5.6.7.8", "", "$(id)"}) {
+    EXPECT_NE(HostAddressProblem(bad).find("is not one host's address"), std::string::npos) << bad;
+  }
+
   EXPECT_EQ(ShellValueProblem("any 'thing' $(here)"), "");
   EXPECT_NE(ShellValueProblem(std::string("a\0b", 3)).find("NUL"), std::string::npos);
 }
