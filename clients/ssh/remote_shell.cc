@@ -142,35 +142,41 @@ Result<SshConnection> ParseSshConnection(const std::string& text) {
 }
 
 std::string PidShellFunctions() {
-  // The ancestors are walked once per script (gd_protect caches them); a pid's parent is the
-  // second field after the last ") " of /proc/PID/stat, which a comm with ") " cannot fool.
+  // The ancestors are walked once per script (gd_protect caches them); a pid's state and parent
+  // are the fields after the last ") " of /proc/PID/stat, which a comm with ") " cannot fool.
+  // Builtins only where a loop runs (read, parameter expansion): every fork costs milliseconds.
   return R"SH(gd_pid_ok() {
   case $1 in ''|0*|*[!0-9]*) return 1;; esac
-  [ ${#1} -le 7 ] && [ "$1" -gt 1 ] &&
-    [ "$1" -le "$(cat /proc/sys/kernel/pid_max 2>/dev/null || echo 4194304)" ]
+  [ -n "${gd_pid_max:-}" ] || gd_pid_max=$(cat /proc/sys/kernel/pid_max 2>/dev/null || echo 4194304)
+  [ ${#1} -le 7 ] && [ "$1" -gt 1 ] && [ "$1" -lt "$gd_pid_max" ]
 }
-gd_ppid() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2; }
+gd_stat() {
+  gd_st_state=; gd_st_ppid=; gd_l=
+  { read -r gd_l < "/proc/$1/stat"; } 2>/dev/null || [ -n "$gd_l" ] || return 1
+  gd_l=${gd_l##*") "}; gd_st_state=${gd_l%% *}; gd_l=${gd_l#* }; gd_st_ppid=${gd_l%% *}
+}
 gd_protected() {
   if [ -z "${gd_protect:-}" ]; then
     gd_protect=" 1 "; gd_a=$$; gd_n=0
     while gd_pid_ok "$gd_a" && [ $gd_n -lt 256 ]; do
-      gd_protect="$gd_protect$gd_a "; gd_a=$(gd_ppid "$gd_a"); gd_n=$((gd_n+1))
+      gd_protect="$gd_protect$gd_a "; gd_stat "$gd_a" || break; gd_a=$gd_st_ppid; gd_n=$((gd_n+1))
     done
   fi
   case $gd_protect in *" $1 "*) return 0;; esac
-  case $(cat "/proc/$1/comm" 2>/dev/null) in sshd|sshd-session|sshd-auth) return 0;; esac
+  gd_c=; { read -r gd_c < "/proc/$1/comm"; } 2>/dev/null
+  case $gd_c in sshd|sshd-session|sshd-auth) return 0;; esac
   gd_c=$(tr '\0' ' ' 2>/dev/null < "/proc/$1/cmdline")
   [ -n "$gd_c" ] || return 0
   case $gd_c in *gameday-expiry-*) return 0;; esac
-  gd_a=$(gd_ppid "$1")
-  gd_pid_ok "$gd_a" || return 1
-  case $(tr '\0' ' ' 2>/dev/null < "/proc/$gd_a/cmdline") in *gameday-expiry-*) return 0;; esac
+  gd_stat "$1" || return 0
+  gd_pid_ok "$gd_st_ppid" || return 1
+  gd_c=$(tr '\0' ' ' 2>/dev/null < "/proc/$gd_st_ppid/cmdline")
+  case $gd_c in *gameday-expiry-*) return 0;; esac
   return 1
 }
 gd_alive() {
   for gd_p in "$@"; do
-    if [ -r "/proc/$gd_p/stat" ] && [ "$(sed 's/.*) //' "/proc/$gd_p/stat" | cut -c1)" != Z ]
-    then return 0; fi
+    if gd_stat "$gd_p" && [ "$gd_st_state" != Z ]; then return 0; fi
   done
   return 1
 }
@@ -193,7 +199,8 @@ std::string PidsFromFileScript(const std::string& pid_file) {
          "    gd_bad=\"pid file \"" +
          f +
          "\" holds '$(printf '%s' \"$gd_raw\" | tr '\\n' '?' | "
-         "cut -c1-32)', not a process id (one decimal number from 2 to the kernel's pid_max)\"\n"
+         "cut -c1-32)', not a process id (one decimal number above 1, below the kernel's "
+         "pid_max)\"\n"
          "  fi\n"
          "elif [ -e " +
          f + " ]; then gd_bad=\"pid file \"" + f +

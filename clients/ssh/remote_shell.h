@@ -49,7 +49,7 @@ Result<SshConnection> ParseSshConnection(const std::string& text);
 
 // Defines the functions below; include once before using them (defining them twice is harmless).
 //   gd_pid_ok V     true when V is a pid we may act on: decimal digits only, no sign, no leading
-//                   zero, from 2 to the kernel's pid_max.
+//                   zero, from 2 up to (not including) the kernel's pid_max.
 //   gd_protected P  true for a pid that is never signalled: pid 1, this shell and every ancestor
 //                   (sudo, the SSH session), sshd, a kernel thread, a gameday expiry timer
 //                   (and its sleep).
