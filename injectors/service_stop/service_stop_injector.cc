@@ -251,8 +251,9 @@ std::string ValueProblem(const std::string& field, const std::string& value) {
   if (field == "service.process.pid_file") return value.empty() ? "" : AbsolutePathProblem(value);
   if (field == "service.static_pod.manifest") return FileNameProblem(value);
   if (field == "service.static_pod.dir") return AbsolutePathProblem(value);
-  if (field == "service.static_pod.stash_dir")
+  if (field == "service.static_pod.stash_dir") {
     return value.empty() ? "" : AbsolutePathProblem(value);
+  }
   return ShellValueProblem(value);
 }
 
@@ -428,6 +429,8 @@ void ParseService(SpecNode& spec, Service* out) {
       node.ErrorAt(key, problem);
     } else if (!value.empty() && value.find("{{") == std::string::npos) {
       if (std::string bad = ValueProblem(field, value); !bad.empty()) node.ErrorAt(key, bad);
+    } else if (field == "service.static_pod.manifest" && value.find('/') != std::string::npos) {
+      node.ErrorAt(key, "expected a file name inside the folder, not the path '" + value + "'");
     }
   };
   if (svc.Has("systemd")) {

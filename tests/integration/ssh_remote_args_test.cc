@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -171,9 +172,14 @@ TEST_F(RemoteArgsTest, AProcessNameMatchesThatNameOnly) {
   FaultTarget h1 = (*freeze->Discover(env))[0];
   Result<std::string> record = freeze->RevertRecord(h1, env);
   ASSERT_TRUE(record.ok()) << record.status().ToString();
+  const auto start = std::chrono::steady_clock::now();
   Status injected = freeze->Inject(h1, env);
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(injected.ok()) << injected.ToString();
   EXPECT_EQ(State(target), 'T');
+  std::printf("freeze by name over SSH (pick, protect, expiry timer, SIGSTOP, confirm): %.0f ms\n",
+              took * 1e3);
   EXPECT_EQ(State(other), 'S') << "the decoy " << decoy << " was frozen too";
   ASSERT_TRUE(stop_kind_->Revert(*record, env).ok());
   EXPECT_EQ(State(target), 'S');

@@ -137,6 +137,11 @@ TEST_F(ServiceStopValuesTest, PlanValuesAreCheckedWhenParsed) {
   EXPECT_NE(e.find("service.static_pod.manifest: expected a file name without NUL"),
             std::string::npos)
       << e;
+  e = Errors("hosts: h1\nservice: {static_pod: {manifest: '../{{pod}}.yaml'}}\n");
+  EXPECT_NE(e.find("service.static_pod.manifest: expected a file name inside the folder, not the "
+                   "path '../{{pod}}.yaml'"),
+            std::string::npos)
+      << e;
   e = Errors("hosts: h1\nservice: {systemd: '--all'}\n");
   EXPECT_NE(e.find("service.systemd: '--all' would be read as an option"), std::string::npos) << e;
   e = Errors("hosts: h1\nservice: {runit: '-h'}\n");
