@@ -9,6 +9,8 @@
 #include <regex>
 #include <sstream>
 
+#include "clients/ssh/remote_shell.h"
+
 namespace gameday {
 namespace {
 
@@ -226,17 +228,26 @@ std::string StartExpiryScript(const OnHostExpiry& e, Duration after, const std::
       "sleep " + std::to_string(seconds) + "; " + heal + "\nrm -f " + ShellQuote(e.pid_file);
   // `setsid` does not fork here (a background job is no group leader), so $! is the timer's own
   // pid and, as session leader, the id of its process group: a cancel takes the sleep with it.
-  return "mkdir -p " + ShellQuote(dir) + "\nsetsid nohup sh -c " + ShellQuote(timer) + " " +
-         e.marker + " </dev/null >/dev/null 2>&1 &\necho $! > " + ShellQuote(e.pid_file) + "\n";
+  return "mkdir -p -- " + ShellQuote(dir) + "\nsetsid nohup sh -c " + ShellQuote(timer) + " " +
+         ShellQuote(e.marker) + " </dev/null >/dev/null 2>&1 &\necho $! > " +
+         ShellQuote(e.pid_file) + "\n";
 }
 
 std::string CancelExpiryScript(const OnHostExpiry& e) {
   const std::string f = ShellQuote(e.pid_file);
-  return "if [ -f " + f + " ]; then gd_timer=$(cat " + f +
-         "); if [ -n \"$gd_timer\" ] && tr '\\0' ' ' 2>/dev/null < /proc/$gd_timer/cmdline | "
-         "grep -q -F " +
-         e.marker + "; then kill -TERM -$gd_timer 2>/dev/null || kill -TERM $gd_timer " +
-         "2>/dev/null; fi; rm -f " + f + "; fi\n";
+  // The pid file is read as any pid file is (one pid above 1, nothing else), and the process is
+  // signalled only while its command line still carries the marker: a stale file whose pid was
+  // reused, or a file holding "-1" or "0", signals nothing.
+  std::string sh = PidShellFunctions() + PidsFromFileScript(e.pid_file);
+  if (e.marker.rfind("gameday-expiry-", 0) == 0 && e.marker.size() > 15) {
+    sh +=
+        "if [ -n \"$gd_seen\" ] && tr '\\0' ' ' 2>/dev/null < \"/proc/$gd_seen/cmdline\" | "
+        "grep -q -F -- " +
+        ShellQuote(e.marker) +
+        "; then kill -TERM -\"$gd_seen\" 2>/dev/null || kill -TERM \"$gd_seen\" 2>/dev/null; "
+        "fi\n";
+  }
+  return sh + "rm -f -- " + f + "\n";
 }
 
 Result<rapidjson::Document> ParseRecord(const std::string& record, const std::string& kind) {
@@ -290,6 +301,11 @@ std::string HostRevertRecord(const SshEndpoint& ep,
 
 Status RunFaultScript(SshClient& ssh, const SshEndpoint& ep, const std::string& script,
                       Duration timeout, const std::string& what) {
+  if (!ShellValueProblem(script).empty()) {
+    return Status::InvalidArgument(what +
+                                   ": the script holds a NUL byte (a value in it would be "
+                                   "cut short on the host); nothing was run");
+  }
   Result<CommandResult> r = ssh.Run(ep, script, timeout);
   if (!r.ok()) return r.status();
   if (!r->ok()) {
@@ -312,6 +328,10 @@ Status RunRevertScript(SshClient& ssh, const HostRevert& revert, const std::stri
   std::string script = "{\n" + heal + "}";
   if (std::optional<OnHostExpiry> e = OnHostExpiry::Read(revert.record)) {
     script += " && {\n" + CancelExpiryScript(*e) + "}";
+  }
+  if (!ShellValueProblem(script).empty()) {
+    return Status::InvalidArgument(kind + " revert on " + revert.endpoint.Label() + ": " + what +
+                                   ": the script holds a NUL byte; nothing was run");
   }
   Result<CommandResult> r = ssh.Run(revert.endpoint, script + "\n", timeout);
   if (!r.ok()) return r.status();

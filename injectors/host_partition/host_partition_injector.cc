@@ -1,9 +1,9 @@
 #include "injectors/host_partition/host_partition_injector.h"
 
 #include <random>
-#include <sstream>
 
 #include "clients/ssh/inventory.h"
+#include "clients/ssh/remote_shell.h"
 #include "clients/ssh/ssh_fault.h"
 
 namespace gameday {
@@ -44,11 +44,12 @@ std::string TeardownScript(const std::string& chain) {
 
 // Installs the chain. `peers` are the other side's addresses. The first two rules let the
 // tool's SSH traffic (its address, the sshd port; taken from $SSH_CONNECTION as the host sees
-// it) through whatever follows, so a revert can always get in.
+// it, and checked by ParseSshConnection) through whatever follows, so a revert can always get in.
 std::string InstallScript(const std::string& chain, const std::vector<std::string>& peers,
                           const std::string& direction, const std::string& tool_address,
-                          const std::string& ssh_port) {
+                          int ssh_port_number) {
   const std::string c = Q(chain);
+  const std::string ssh_port = Q(std::to_string(ssh_port_number));
   std::string sh = "iptables -w -N " + c + " 2>/dev/null || iptables -w -F " + c + "\n";
   if (!tool_address.empty()) {
     sh += "iptables -w -A " + c + " -s " + Q(tool_address) + " -p tcp --dport " + ssh_port +
@@ -111,10 +112,21 @@ class HostPartitionInjector : public Injector {
     Result<CommandResult> conn =
         ssh_->Run(plain, "echo \"$SSH_CONNECTION\"", spec_.command_timeout);
     if (!conn.ok()) return conn.status();
-    std::istringstream fields(conn->out);
-    std::string tool_address, tool_port, server_address, server_port;
-    fields >> tool_address >> tool_port >> server_address >> server_port;
-    if (server_port.empty()) server_port = std::to_string(host->ssh.port);
+    // The host (a login script, a patched sshd) decides what this says, and it goes into a root
+    // script: only two IP addresses and two port numbers are taken. Without the variable the
+    // exemption covers the inventory's port from any address.
+    std::string tool_address;
+    int server_port = host->ssh.port;
+    if (conn->out.find_first_not_of(" \t\r\n") != std::string::npos) {
+      Result<SshConnection> c = ParseSshConnection(conn->out);
+      if (!c.ok()) {
+        return Status::FailedPrecondition(std::string(kKind) + " on " + target.display + ": " +
+                                          c.status().message() +
+                                          "; no rule installed (the SSH exemption needs them)");
+      }
+      tool_address = c->client_address;
+      server_port = c->server_port;
+    }
 
     const std::string chain = Chain(*host, env);
     const std::string script =
@@ -166,6 +178,11 @@ class HostPartitionInjector : public Injector {
     std::vector<std::string> peers;
     for (const InventoryHost& h : side) {
       if (h.name == host.name || h.ssh.address == host.ssh.address) continue;
+      // Each peer becomes `-s ADDRESS -j DROP`: a range there would cut far more than the host.
+      if (std::string problem = HostAddressProblem(h.ssh.address); !problem.empty()) {
+        return Status::FailedPrecondition(std::string(kKind) + ": inventory host " + h.name + ": " +
+                                          problem + "; no rule installed");
+      }
       if (std::find(peers.begin(), peers.end(), h.ssh.address) == peers.end()) {
         peers.push_back(h.ssh.address);
       }

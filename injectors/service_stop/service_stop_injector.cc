@@ -3,6 +3,7 @@
 #include <random>
 
 #include "clients/ssh/inventory.h"
+#include "clients/ssh/remote_shell.h"
 #include "clients/ssh/ssh_fault.h"
 
 namespace gameday {
@@ -81,18 +82,17 @@ std::string Describe(const Service& s) {
 
 // ---- shell for the host ----
 
-// Sets $gd_pids and defines gd_alive (true while any of them lives and is no zombie).
+// Sets $gd_seen (the checked pids of the pid file or name), $gd_pids (those we may signal: never
+// pid 1, this session and its parents, sshd, a kernel thread or a gameday timer), $gd_skipped and
+// $gd_bad (remote_shell.h).
 std::string PidsScript(const Service& s) {
-  std::string sh =
-      "gd_alive() { for gd_p in $gd_pids; do if [ -r /proc/$gd_p/stat ] && "
-      "[ \"$(sed 's/.*) //' /proc/$gd_p/stat | cut -c1)\" != Z ]; then return 0; fi; done; "
-      "return 1; }\n";
-  if (!s.pid_file.empty()) {
-    sh += "gd_pids=$(tr -cd '0-9 \\n' < " + Q(s.pid_file) + " 2>/dev/null || true)\n";
-  } else {
-    sh += "gd_pids=$(pgrep -x " + Q(s.process_name) + " || true)\n";
-  }
-  return sh;
+  return s.pid_file.empty() ? PidsFromNameScript(s.process_name) : PidsFromFileScript(s.pid_file);
+}
+
+// Fails the script with `code` when the pid file holds something else than a pid.
+std::string FailIfBadPidFile(int code) {
+  return "if [ -n \"$gd_bad\" ]; then printf '%s\\n' \"$gd_bad\" >&2; exit " +
+         std::to_string(code) + "; fi\n";
 }
 
 std::string Fail(const std::string& message, int code) {
@@ -105,7 +105,7 @@ std::string PreCheckScript(const Service& s) {
   const std::string what = Describe(s);
   switch (s.manager) {
     case Manager::kSystemd:
-      return "systemctl is-active --quiet " + Q(s.unit_or_dir) + " || " +
+      return "systemctl is-active --quiet -- " + Q(s.unit_or_dir) + " || " +
              Fail(what + " is not active; nothing to stop", 3) + "\n";
     case Manager::kRunit:
       return "gd_st=$(sv status " + Q(s.unit_or_dir) +
@@ -114,8 +114,12 @@ std::string PreCheckScript(const Service& s) {
              "stop\\n' " +
              Q(what) + " \"$gd_st\" >&2; exit 3;; esac\n";
     case Manager::kProcess:
-      return PidsScript(s) + "gd_alive || " + Fail("no live " + what + "; nothing to stop", 3) +
-             "\n";
+      return PidShellFunctions() + PidsScript(s) + FailIfBadPidFile(3) +
+             "if [ -n \"$gd_skipped\" ] && [ -z \"$gd_pids\" ]; then printf '%s: refusing to "
+             "signal pid %s: pid 1, this SSH session or its parents, sshd, a kernel thread or a "
+             "gameday timer\\n' " +
+             Q(what) + " \"$gd_skipped\" >&2; exit 3; fi\n" + "gd_alive $gd_pids || " +
+             Fail("no live " + what + "; nothing to stop", 3) + "\n";
     case Manager::kStaticPod:
       return "[ -f " + Q(s.manifest_dir + "/" + s.manifest) + " ] || " +
              Fail(what + ": manifest not found; nothing to stop", 3) + "\n";
@@ -140,9 +144,9 @@ std::string StopScript(const Service& s, const std::string& signal, Duration tim
     case Manager::kSystemd: {
       const std::string u = Q(s.unit_or_dir);
       std::string sh;
-      if (signal == "KILL") sh += "systemctl kill --signal=KILL " + u + "\n";
-      sh += "systemctl stop " + u + "\n";
-      return sh + "if systemctl is-active --quiet " + u + "; then " +
+      if (signal == "KILL") sh += "systemctl kill --signal=KILL -- " + u + "\n";
+      sh += "systemctl stop -- " + u + "\n";
+      return sh + "if systemctl is-active --quiet -- " + u + "; then " +
              Fail(what + " is still active after the stop", 4) + "; fi\n";
     }
     case Manager::kRunit: {
@@ -167,8 +171,9 @@ std::string StopScript(const Service& s, const std::string& signal, Duration tim
                "gd_i=0; until gd_frozen; do gd_i=$((gd_i+1)); [ $gd_i -le 50 ] || " +
                Fail(what + " did not stop after SIGSTOP", 4) + "; sleep 0.1; done\n";
       }
-      return sh + "gd_i=0; while gd_alive; do gd_i=$((gd_i+1)); [ $gd_i -le " + t + "0 ] || " +
-             Fail(what + " still alive " + t + "s after SIG" + sig, 4) + "; sleep 0.1; done\n";
+      return sh + "gd_i=0; while gd_alive $gd_pids; do gd_i=$((gd_i+1)); [ $gd_i -le " + t +
+             "0 ] || " + Fail(what + " still alive " + t + "s after SIG" + sig, 4) +
+             "; sleep 0.1; done\n";
     }
     case Manager::kStaticPod: {
       const std::string stash = StashDir(s);
@@ -185,16 +190,21 @@ std::string StartScript(const Service& s, Duration timeout) {
   const std::string what = Describe(s);
   switch (s.manager) {
     case Manager::kSystemd:
-      return "systemctl start " + Q(s.unit_or_dir) + "\n";
+      return "systemctl start -- " + Q(s.unit_or_dir) + "\n";
     case Manager::kRunit:
       return "sv up " + Q(s.unit_or_dir) + " >/dev/null\n" + RunitWait(s, "run", timeout);
     case Manager::kProcess:
+      // A pid file that holds no pid leaves nothing to continue (the stop refused it too).
       if (s.freeze) {
-        return PidsScript(s) + "[ -z \"$gd_pids\" ] || kill -CONT $gd_pids 2>/dev/null || true\n";
+        return PidShellFunctions() + PidsScript(s) +
+               "[ -z \"$gd_pids\" ] || kill -CONT $gd_pids 2>/dev/null || true\n";
       }
-      return PidsScript(s) + "if ! gd_alive; then\n  setsid nohup sh -c " + Q(s.start) +
+      // Running is judged on every pid seen, protected or not: only a stopped service starts.
+      // A pid file holding something else than a pid starts nothing: a second copy might.
+      return PidShellFunctions() + PidsScript(s) + FailIfBadPidFile(5) +
+             "if ! gd_alive $gd_seen; then\n  setsid nohup sh -c " + Q(s.start) +
              " </dev/null >/dev/null 2>&1 &\n  gd_i=0\n  while :; do\n    " + PidsScript(s) +
-             "    gd_alive && break\n    gd_i=$((gd_i+1)); [ $gd_i -le " + t + "0 ] || " +
+             "    gd_alive $gd_seen && break\n    gd_i=$((gd_i+1)); [ $gd_i -le " + t + "0 ] || " +
              Fail("the start command did not bring back " + what + " within " + t + "s", 4) +
              "\n    sleep 0.1\n  done\nfi\n";
     case Manager::kStaticPod: {
@@ -213,18 +223,52 @@ std::string StartScript(const Service& s, Duration timeout) {
   return "";
 }
 
+// The service's string fields the scripts use, with their plan names.
+std::vector<std::pair<std::string, std::string Service::*>> UsedFields(const Service& s) {
+  switch (s.manager) {
+    case Manager::kSystemd:
+      return {{"service.systemd", &Service::unit_or_dir}};
+    case Manager::kRunit:
+      return {{"service.runit", &Service::unit_or_dir}};
+    case Manager::kProcess:
+      return {{"service.process.name", &Service::process_name},
+              {"service.process.pid_file", &Service::pid_file},
+              {"service.process.start", &Service::start}};
+    case Manager::kStaticPod:
+      return {{"service.static_pod.manifest", &Service::manifest},
+              {"service.static_pod.dir", &Service::manifest_dir},
+              {"service.static_pod.stash_dir", &Service::stash_dir}};
+  }
+  return {};
+}
+
+// What is wrong with `value` as the final value of `field` (a UsedFields name); "" = fine. These
+// values go into root shell scripts: a unit or runit service must not read as an option, a
+// process name must be one pgrep matches literally, a manifest must stay in its folder.
+std::string ValueProblem(const std::string& field, const std::string& value) {
+  if (field == "service.systemd" || field == "service.runit") return OperandProblem(value);
+  if (field == "service.process.name") return value.empty() ? "" : ProcessNameProblem(value);
+  if (field == "service.process.pid_file") return value.empty() ? "" : AbsolutePathProblem(value);
+  if (field == "service.static_pod.manifest") return FileNameProblem(value);
+  if (field == "service.static_pod.dir") return AbsolutePathProblem(value);
+  if (field == "service.static_pod.stash_dir") {
+    return value.empty() ? "" : AbsolutePathProblem(value);
+  }
+  return ShellValueProblem(value);
+}
+
 Result<Service> Resolve(const Service& t, const InventoryHost& host) {
   Service r = t;
-  for (auto [field, value] : {std::pair<const char*, std::string*>{"service", &r.unit_or_dir},
-                              {"service.process.name", &r.process_name},
-                              {"service.process.pid_file", &r.pid_file},
-                              {"service.process.start", &r.start},
-                              {"service.static_pod.manifest", &r.manifest},
-                              {"service.static_pod.dir", &r.manifest_dir},
-                              {"service.static_pod.stash_dir", &r.stash_dir}}) {
-    Result<std::string> v = ExpandHostVars(*value, host, field);
+  for (const auto& [field, member] : UsedFields(r)) {
+    Result<std::string> v = ExpandHostVars(r.*member, host, field);
     if (!v.ok()) return v.status();
-    *value = *v;
+    // Checked after the expansion: an inventory var must not take a value anywhere the plan
+    // could not have written it.
+    if (std::string problem = ValueProblem(field, *v); !problem.empty()) {
+      return Status::InvalidArgument(field + " '" + t.*member + "' on host " + host.name + ": " +
+                                     problem);
+    }
+    r.*member = *v;
   }
   return r;
 }
@@ -274,6 +318,13 @@ Result<Service> ReadService(const rapidjson::Value& o) {
   s.manifest = str("manifest");
   s.manifest_dir = str("manifest_dir");
   s.stash_dir = str("stash_dir");
+  // A journal is input too: a record gets the checks a plan gets.
+  for (const auto& [field, member] : UsedFields(s)) {
+    if (std::string problem = ValueProblem(field, s.*member); !problem.empty()) {
+      return Status::InvalidArgument(std::string(kKind) + ": revert record's " + field + ": " +
+                                     problem);
+    }
+  }
   return s;
 }
 
@@ -370,17 +421,26 @@ void ParseService(SpecNode& spec, Service* out) {
   if (count != 1) {
     svc.Error(std::string("expected exactly one of ") + kChoices);
   }
-  auto check = [](SpecNode& node, const std::string& key, const std::string& value) {
-    if (std::string problem = CheckTemplate(value); !problem.empty()) node.ErrorAt(key, problem);
+  // A value without templates is checked now; one with templates once it is expanded for each
+  // host (Resolve, at discovery, before anything is done).
+  auto check = [](SpecNode& node, const std::string& key, const std::string& value,
+                  const std::string& field) {
+    if (std::string problem = CheckTemplate(value); !problem.empty()) {
+      node.ErrorAt(key, problem);
+    } else if (!value.empty() && value.find("{{") == std::string::npos) {
+      if (std::string bad = ValueProblem(field, value); !bad.empty()) node.ErrorAt(key, bad);
+    } else if (field == "service.static_pod.manifest" && value.find('/') != std::string::npos) {
+      node.ErrorAt(key, "expected a file name inside the folder, not the path '" + value + "'");
+    }
   };
   if (svc.Has("systemd")) {
     out->manager = Manager::kSystemd;
     out->unit_or_dir = svc.RequiredString("systemd");
-    check(svc, "systemd", out->unit_or_dir);
+    check(svc, "systemd", out->unit_or_dir, "service.systemd");
   } else if (svc.Has("runit")) {
     out->manager = Manager::kRunit;
     out->unit_or_dir = svc.RequiredString("runit");
-    check(svc, "runit", out->unit_or_dir);
+    check(svc, "runit", out->unit_or_dir, "service.runit");
   } else if (svc.Has("process")) {
     out->manager = Manager::kProcess;
     SpecNode p = svc.Child("process");
@@ -402,9 +462,9 @@ void ParseService(SpecNode& spec, Service* out) {
       if (out->freeze && !out->start.empty()) {
         p.ErrorAt("start", "not used with freeze: true (the revert sends SIGCONT)");
       }
-      check(p, "name", out->process_name);
-      check(p, "pid_file", out->pid_file);
-      check(p, "start", out->start);
+      check(p, "name", out->process_name, "service.process.name");
+      check(p, "pid_file", out->pid_file, "service.process.pid_file");
+      check(p, "start", out->start, "service.process.start");
       p.Finish();
     }
   } else if (svc.Has("static_pod")) {
@@ -412,14 +472,11 @@ void ParseService(SpecNode& spec, Service* out) {
     SpecNode sp = svc.Child("static_pod");
     if (sp.ExpectMap()) {
       out->manifest = sp.RequiredString("manifest");
-      if (out->manifest.find('/') != std::string::npos) {
-        sp.ErrorAt("manifest", "expected a file name inside `dir` (such as etcd.yaml), not a path");
-      }
       out->manifest_dir = sp.String("dir", out->manifest_dir);
       out->stash_dir = sp.String("stash_dir", "");
-      check(sp, "manifest", out->manifest);
-      check(sp, "dir", out->manifest_dir);
-      check(sp, "stash_dir", out->stash_dir);
+      check(sp, "manifest", out->manifest, "service.static_pod.manifest");
+      check(sp, "dir", out->manifest_dir, "service.static_pod.dir");
+      check(sp, "stash_dir", out->stash_dir, "service.static_pod.stash_dir");
       sp.Finish();
     }
   }
