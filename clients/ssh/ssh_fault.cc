@@ -333,10 +333,10 @@ Result<rapidjson::Document> ParseRecord(const std::string& record, const std::st
   limits.max_bytes = size_t{1} << 20;
   limits.max_depth = 8;
   if (Status s = ParseJson(record, &doc, limits); !s.ok()) {
-    return Status::InvalidArgument(kind + ": revert record is not JSON: " + s.message());
+    return Status::InvalidArgument(kind + ": invalid revert record, not JSON: " + s.message());
   }
   if (!doc.IsObject()) {
-    return Status::InvalidArgument(kind + ": revert record is not a JSON object");
+    return Status::InvalidArgument(kind + ": invalid revert record, not a JSON object");
   }
   return doc;
 }
