@@ -29,8 +29,8 @@ int Forget(const std::vector<std::string>& paths) {
         live = f.live.size();
         unreadable = f.problems.size();
         for (const JournalRecord& r : f.live) {
-          std::cout << "forgetting live fault: " << r.kind << " on " << r.target_display
-                    << " (run " << r.run_id << ", line " << r.line << ")\n";
+          std::cout << "forgetting live fault: " << r.kind << " on " << r.target_display << " (run "
+                    << r.run_id << ", line " << r.line << ")\n";
         }
       }
     }
@@ -88,6 +88,9 @@ void AddRecoverCommand(CLI::App& app, int* exit_code) {
         for (const JournalProblem& p : file.problems) {
           std::cerr << "recover: " << p.ToString(file.path) << "\n";
         }
+        std::cerr << "recover: nothing in " << file.path
+                  << " was read or acted on; find out who made it, then remove it by hand (or, "
+                     "if it is yours, give it your owner and mode 0600)\n";
         ++unreadable;
         continue;
       }
@@ -123,8 +126,7 @@ void AddRecoverCommand(CLI::App& app, int* exit_code) {
         if (st.code() == Status::Code::kInvalidArgument) {
           // Revert refuses a record with an invalid field before doing anything.
           std::cerr << "recover: " << where << ": refused " << record.kind << " record ("
-                    << st.message() << "), not acted on: " << JournalExcerpt(record.revert)
-                    << "\n";
+                    << st.message() << "), not acted on: " << JournalExcerpt(record.revert) << "\n";
           ++not_acted;
           continue;
         }
@@ -136,8 +138,7 @@ void AddRecoverCommand(CLI::App& app, int* exit_code) {
         } else {
           ++failed;
           std::cerr << "FAILED to revert " << record.kind << " on " << record.target_display
-                    << " (run " << record.run_id << ", " << where << "): " << st.message()
-                    << "\n";
+                    << " (run " << record.run_id << ", " << where << "): " << st.message() << "\n";
         }
       }
       Status closed = (*journal)->Close();

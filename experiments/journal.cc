@@ -14,8 +14,8 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -188,15 +188,15 @@ constexpr size_t kMaxLineBytes = size_t{8} << 20;
 // Injector kind names are lowercase words joined by '-'.
 bool ValidKind(const std::string& kind) {
   if (kind.empty() || kind.size() > 64) return false;
-  return std::all_of(kind.begin(), kind.end(),
-                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+  return std::all_of(kind.begin(), kind.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
 }
 
 bool ValidRunId(const std::string& run_id) {
   if (run_id.empty() || run_id == "." || run_id == ".." || run_id.size() > 255) return false;
-  return std::none_of(run_id.begin(), run_id.end(), [](char c) {
-    return c == '/' || static_cast<unsigned char>(c) < 0x20;
-  });
+  return std::none_of(run_id.begin(), run_id.end(),
+                      [](char c) { return c == '/' || static_cast<unsigned char>(c) < 0x20; });
 }
 
 // One decoded line.
@@ -272,9 +272,9 @@ bool DecodeLine(const char* line, size_t n, Entry* entry, std::string* why) {
     const char* name;
     std::string* out;
   };
-  for (const Field& f : {Field{"run_id", &r.run_id}, Field{"kind", &r.kind},
-                         Field{"target_id", &r.target_id},
-                         Field{"target_display", &r.target_display}, Field{"revert", &r.revert}}) {
+  for (const Field& f :
+       {Field{"run_id", &r.run_id}, Field{"kind", &r.kind}, Field{"target_id", &r.target_id},
+        Field{"target_display", &r.target_display}, Field{"revert", &r.revert}}) {
     if (!GetString(doc, f.name, f.out)) {
       *why = std::string("inject record without string field '") + f.name + "'";
       return false;
@@ -331,7 +331,8 @@ std::vector<JournalRecord> Replay(const std::string& content, size_t* valid_len,
       e.record.line = line_no;
       Apply(e, &live);
     } else if (problems) {
-      problems->push_back(JournalProblem{line_no, why, JournalExcerpt(std::string_view(content).substr(pos, nl - pos))});
+      problems->push_back(JournalProblem{
+          line_no, why, JournalExcerpt(std::string_view(content).substr(pos, nl - pos))});
     }
     pos = nl + 1;
   }
@@ -449,6 +450,7 @@ std::string JournalExcerpt(std::string_view text, size_t max) {
 }
 
 std::string JournalProblem::ToString(const std::string& path) const {
+  if (line == 0) return reason;  // a refusal of the whole file names it already
   std::string out = path;
   if (line > 0) out += ":" + std::to_string(line);
   out += ": " + reason;
@@ -477,7 +479,8 @@ Status CheckTrusted(int fd, const std::string& path, bool want_dir) {
         "refusing " + what + path + ": writable by " +
         ((st.st_mode & S_IWOTH) ? "others" : "its group") + " (mode " + Octal(st.st_mode) +
         "), so another user could have written what it says; chmod go-w it once you have "
-        "checked " + (want_dir ? "what it holds" : "it"));
+        "checked " +
+        (want_dir ? "what it holds" : "it"));
   }
   return Status::Ok();
 }
@@ -508,8 +511,9 @@ Result<std::unique_ptr<Journal>> Journal::OpenFile(const std::string& dir, const
   struct stat before;
   const bool existed = ::fstatat(journal->dir_fd_, name.c_str(), &before, AT_SYMLINK_NOFOLLOW) == 0;
   if (!existed && !create) return IoError("cannot adopt journal", path, ENOENT);
-  const int fd = ::openat(journal->dir_fd_, name.c_str(),
-                          O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
+  const int fd =
+      ::openat(journal->dir_fd_, name.c_str(),
+               O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
   if (fd < 0) {
     if (errno == ELOOP) {
       return Status::PermissionDenied("refusing journal " + path +
@@ -691,7 +695,8 @@ Result<std::vector<JournalFile>> ReadJournals(const std::string& dir) {
     if (fd.get() < 0) {
       if (errno == ENOENT) continue;  // its run finished and removed it since the listing
       if (errno == ELOOP) {
-        refuse(Status::PermissionDenied("a symbolic link (gameday never makes one), not read"));
+        refuse(Status::PermissionDenied("refusing journal " + file.path +
+                                        ": it is a symbolic link (gameday never makes one)"));
       } else {
         refuse(IoError("cannot open", file.path, errno));
       }

@@ -32,10 +32,10 @@ struct JournalRecord {
 // A line (or a whole file) that could not be read, so it was not acted on. A person must look:
 // a fault it described may still be in place.
 struct JournalProblem {
-  size_t line = 0;      // 1-based; 0 = the file as a whole
-  std::string reason;   // "checksum mismatch", "unknown op 'x'", "owned by uid 65534, ..."
+  size_t line = 0;      // 1-based; 0 = the file as a whole (then `reason` names the file)
+  std::string reason;   // "checksum mismatch ...", "refusing journal PATH: owned by uid 65534 ..."
   std::string excerpt;  // what was there: escaped (printable ASCII only), truncated
-  // "PATH:LINE: REASON: \"EXCERPT\"" (no ":LINE" for the whole file, no excerpt when empty).
+  // "PATH:LINE: REASON: \"EXCERPT\"" (just REASON for the whole file; no excerpt when empty).
   std::string ToString(const std::string& path) const;
 };
 

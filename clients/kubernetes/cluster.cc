@@ -83,8 +83,8 @@ bool IsDns1123Subdomain(const std::string& s) {
   size_t start = 0;
   for (;;) {
     const size_t dot = s.find('.', start);
-    const std::string label = s.substr(start, dot == std::string::npos ? std::string::npos
-                                                                        : dot - start);
+    const std::string label =
+        s.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (!IsDns1123Label(label)) return false;
     if (dot == std::string::npos) return true;
     start = dot + 1;

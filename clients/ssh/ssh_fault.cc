@@ -1,7 +1,5 @@
 #include "clients/ssh/ssh_fault.h"
 
-#include "experiments/json.h"
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -11,6 +9,8 @@
 #include <random>
 #include <regex>
 #include <sstream>
+
+#include "experiments/json.h"
 
 namespace gameday {
 namespace {
@@ -48,9 +48,8 @@ bool ValidEnvName(const std::string& n) {
 }  // namespace
 
 bool HasControlChar(const std::string& s) {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
 bool ValidExpiryMarker(const std::string& marker) {
@@ -62,9 +61,7 @@ bool ValidExpiryMarker(const std::string& marker) {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 std::optional<Inventory> LoadTargetInventory(SpecNode& spec, const TargetSpec& target,
                                              const std::string& kind) {
@@ -193,9 +190,11 @@ Result<SshEndpoint> ReadEndpoint(const rapidjson::Value& o) {
   }
   if (!string_field("user", &ep.user)) return bad("user is not a plain string");
   if (ep.user.empty()) ep.user = "root";
-  if (!ValidUserName(ep.user)) return bad("user '" + ep.user.substr(0, 40) + "' is not a user name");
+  if (!ValidUserName(ep.user))
+    return bad("user '" + ep.user.substr(0, 40) + "' is not a user name");
   if (!string_field("key_file", &ep.key_file)) return bad("key_file is not a plain string");
-  if (!string_field("known_hosts", &ep.known_hosts)) return bad("known_hosts is not a plain string");
+  if (!string_field("known_hosts", &ep.known_hosts))
+    return bad("known_hosts is not a plain string");
   if (!string_field("key_passphrase_env", &ep.key_passphrase_env) ||
       (!ep.key_passphrase_env.empty() && !ValidEnvName(ep.key_passphrase_env))) {
     return bad("key_passphrase_env is not a variable name");
@@ -399,7 +398,8 @@ Result<HostRevert> ReadHostRevert(const std::string& record, const std::string& 
   // A record with an expiry that is not what MakeExpiry writes is refused as a whole, rather
   // than reverted with the timer silently left running.
   if (doc->HasMember("expiry") && !OnHostExpiry::Read(*doc)) {
-    return Status::InvalidArgument(kind + ": invalid revert record: its expiry marker or pid file "
+    return Status::InvalidArgument(kind +
+                                   ": invalid revert record: its expiry marker or pid file "
                                    "is not one gameday makes");
   }
   return HostRevert{std::move(*doc), std::move(*ep)};

@@ -216,10 +216,9 @@ class HostPartitionInjectorKind : public SshInjectorKind {
     Result<HostRevert> revert = ReadHostRevert(record, kKind);
     if (!revert.ok()) return revert.status();
     auto it = revert->record.FindMember("chain");
-    const std::string chain =
-        it != revert->record.MemberEnd() && it->value.IsString()
-            ? std::string(it->value.GetString(), it->value.GetStringLength())
-            : "";
+    const std::string chain = it != revert->record.MemberEnd() && it->value.IsString()
+                                  ? std::string(it->value.GetString(), it->value.GetStringLength())
+                                  : "";
     // Never touch a chain that is not ours, whatever the record says: only the exact form
     // Chain() makes gets into the teardown script.
     if (!ValidChain(chain)) {

@@ -77,8 +77,8 @@ Result<PartitionRecord> ParseRecord(const std::string& text) {
   limits.max_depth = 4;
   if (Status s = ParseJson(text, &doc, limits); !s.ok()) return bad(s.message());
   if (!doc.IsObject()) return bad("not a JSON object");
-  for (const char* key : {"kubeconfig", "context", "namespace", "pod", "uid", "policy", "group",
-                          "run_id"}) {
+  for (const char* key :
+       {"kubeconfig", "context", "namespace", "pod", "uid", "policy", "group", "run_id"}) {
     auto it = doc.FindMember(key);
     if (it != doc.MemberEnd() && !it->value.IsString()) {
       return bad(std::string(key) + " is not a string");

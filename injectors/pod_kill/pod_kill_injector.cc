@@ -119,9 +119,9 @@ class PodKillInjectorKind : public InjectorKind {
     limits.max_depth = 4;
     Status parsed = ParseJson(record, &doc, limits);
     if (!parsed.ok() || !doc.IsObject()) {
-      return Status::InvalidArgument("invalid pod-kill revert record: " +
-                                     (parsed.ok() ? std::string("not a JSON object")
-                                                  : parsed.message()));
+      return Status::InvalidArgument(
+          "invalid pod-kill revert record: " +
+          (parsed.ok() ? std::string("not a JSON object") : parsed.message()));
     }
     for (const char* key : {"kubeconfig", "context", "namespace", "name", "uid"}) {
       auto it = doc.FindMember(key);

@@ -283,9 +283,8 @@ bool AbsolutePath(const std::string& s) { return !s.empty() && s[0] == '/' && !H
 bool EnvEntry(const std::string& kv) {
   const size_t eq = kv.find('=');
   if (eq == std::string::npos || eq == 0 || HasNul(kv)) return false;
-  return std::all_of(kv.begin(), kv.begin() + static_cast<std::ptrdiff_t>(eq), [](char c) {
-    return c > ' ' && c < 0x7f;
-  });
+  return std::all_of(kv.begin(), kv.begin() + static_cast<std::ptrdiff_t>(eq),
+                     [](char c) { return c > ' ' && c < 0x7f; });
 }
 
 Result<RevertFields> ReadRevert(const std::string& record) {
@@ -342,8 +341,8 @@ Result<RevertFields> ReadRevert(const std::string& record) {
   if (!GetString(doc, "cwd", &stop.cwd) || !AbsolutePath(stop.cwd)) {
     return BadRecord("stop record without an absolute cwd");
   }
-  if (doc.HasMember("exe") && (!GetString(doc, "exe", &stop.exe) ||
-                               (!stop.exe.empty() && !AbsolutePath(stop.exe)))) {
+  if (doc.HasMember("exe") &&
+      (!GetString(doc, "exe", &stop.exe) || (!stop.exe.empty() && !AbsolutePath(stop.exe)))) {
     return BadRecord("exe is not an absolute path");
   }
   if (!GetStringArray(doc, "env", &stop.env) || stop.env.size() > kMaxEnvEntries) {

@@ -311,8 +311,7 @@ Result<Service> ReadService(const rapidjson::Value& o) {
           s.manifest.find('/') != std::string::npos || HasControlChar(s.manifest)) {
         return bad("manifest is not a file name");
       }
-      if (s.manifest_dir.empty() || HasControlChar(s.manifest_dir) ||
-          HasControlChar(s.stash_dir)) {
+      if (s.manifest_dir.empty() || HasControlChar(s.manifest_dir) || HasControlChar(s.stash_dir)) {
         return bad("no valid manifest dir");
       }
       break;

@@ -178,8 +178,8 @@ method:
   }
 
   int Forget(const std::string& file) {
-    pid_t pid = Spawn({kBin + "gameday", "recover", "--forget", file},
-                      (dir_ / "forget.log").string());
+    pid_t pid =
+        Spawn({kBin + "gameday", "recover", "--forget", file}, (dir_ / "forget.log").string());
     return Wait(pid);
   }
 
@@ -278,9 +278,9 @@ TEST_F(CrashRecoverTest, RecoverRefusesAJournalOthersCouldHaveWritten) {
   ASSERT_TRUE(WaitFor([&] { return State(victim_) == 'T'; }, milliseconds(2000)));
   const fs::path jdir = dir_ / "journal";
   fs::create_directories(jdir);
-  const std::string revert = "{\\\"action\\\":\\\"freeze\\\",\\\"pid\\\":" +
-                             std::to_string(victim_) + ",\\\"starttime\\\":" +
-                             StartTime(victim_) + "}";
+  const std::string revert =
+      "{\\\"action\\\":\\\"freeze\\\",\\\"pid\\\":" + std::to_string(victim_) +
+      ",\\\"starttime\\\":" + StartTime(victim_) + "}";
   const std::string json =
       "{\"op\":\"inject\",\"fault_id\":\"f\",\"run_id\":\"planted\",\"kind\":\"process\","
       "\"target_id\":\"t\",\"target_display\":\"d\",\"revert\":\"" +
@@ -297,9 +297,10 @@ TEST_F(CrashRecoverTest, RecoverRefusesAJournalOthersCouldHaveWritten) {
 
   fs::permissions(jdir, fs::perms::all);  // 0777
   EXPECT_EQ(Recover(), 3);
-  EXPECT_NE(Log("recover.log").find("refusing journal directory " + jdir.string() +
-                                    ": writable by others (mode 0777)"),
-            std::string::npos)
+  EXPECT_NE(
+      Log("recover.log")
+          .find("refusing journal directory " + jdir.string() + ": writable by others (mode 0777)"),
+      std::string::npos)
       << Log("recover.log");
   EXPECT_EQ(State(victim_), 'T') << "nothing of an untrusted journal was acted on";
 

@@ -280,7 +280,8 @@ std::string V1Inject(const std::string& fault_id) {
 
 TEST(JournalTest, ReadsTheFormatWrittenBeforeVersions) {
   // Exactly what the writer before format version 2 produced: no "v" in any record.
-  const std::string old = V1Inject("a") + V1Inject("b") + V1Line(R"({"op":"clear","fault_id":"a"})");
+  const std::string old =
+      V1Inject("a") + V1Inject("b") + V1Line(R"({"op":"clear","fault_id":"a"})");
   std::vector<JournalProblem> problems;
   auto live = ParseJournal(old, &problems);
   EXPECT_TRUE(problems.empty()) << ProblemLines(problems)[0];
@@ -343,14 +344,13 @@ TEST(JournalTest, DamagedLineInTheMiddleIsSkippedAndReported) {
                        content.substr(third),
                    "unknown op \"pause\""});
   // JSON that is fine, fields that are not.
-  cases.push_back(
-      {"negative time",
-       content.substr(0, second) +
-           V1Line(R"({"op":"inject","fault_id":"two","run_id":"run1","kind":"process",)"
-                  R"("target_id":"t","target_display":"d","revert":"{}",)"
-                  R"("injected_unix_ms":-5,"expires_unix_ms":0})") +
-           content.substr(third),
-       "injected_unix_ms"});
+  cases.push_back({"negative time",
+                   content.substr(0, second) +
+                       V1Line(R"({"op":"inject","fault_id":"two","run_id":"run1","kind":"process",)"
+                              R"("target_id":"t","target_display":"d","revert":"{}",)"
+                              R"("injected_unix_ms":-5,"expires_unix_ms":0})") +
+                       content.substr(third),
+                   "injected_unix_ms"});
   cases.push_back(
       {"kind with a shell command",
        content.substr(0, second) +
@@ -365,7 +365,8 @@ TEST(JournalTest, DamagedLineInTheMiddleIsSkippedAndReported) {
         << c.what;
     ASSERT_EQ(problems.size(), 1u) << c.what;
     EXPECT_EQ(problems[0].line, 2u) << c.what;
-    EXPECT_NE(problems[0].reason.find(c.reason), std::string::npos) << c.what << ": " << problems[0].reason;
+    EXPECT_NE(problems[0].reason.find(c.reason), std::string::npos)
+        << c.what << ": " << problems[0].reason;
     EXPECT_EQ(problems[0].excerpt.front(), '"') << c.what;
     EXPECT_NE(problems[0].ToString(path).find(path + ":2: "), std::string::npos);
   }

@@ -81,9 +81,9 @@ TEST(RevertRecordTest, ProcessRecordsWithInvalidFieldsAreNotActedOn) {
   EXPECT_EQ(child.State(), 'T') << "no refused record sent SIGCONT";
 
   // pid 1, gameday itself, negative and absurd pids, whatever the start time.
-  for (const std::string& bad_pid : {std::string("-1"), std::string("0"), std::string("1"),
-                                     std::to_string(::getpid()), std::to_string(::getppid()),
-                                     std::string("99999999"), std::string("4294967297")}) {
+  for (const std::string& bad_pid :
+       {std::string("-1"), std::string("0"), std::string("1"), std::to_string(::getpid()),
+        std::to_string(::getppid()), std::string("99999999"), std::string("4294967297")}) {
     ExpectRefused(*kind, R"({"action":"freeze","pid":)" + bad_pid + R"(,"starttime":1})");
   }
   ExpectRefused(*kind, R"({"action":"kill","pid":)" + pid + R"(,"starttime":1,"signal":0})");
@@ -105,8 +105,8 @@ TEST(RevertRecordTest, ProcessStopRecordsMustBeWellFormed) {
   const std::string mark = (dir / "restarted").string();
   const std::string argv = R"(["/bin/sh","-c","touch )" + mark + R"("])";
   auto stop = [&](const std::string& argv_json, const std::string& cwd, const std::string& env) {
-    return R"({"action":"stop","pid":4242,"starttime":1,"argv":)" + argv_json + R"(,"exe":"","cwd":)" +
-           cwd + R"(,"env":)" + env + "}";
+    return R"({"action":"stop","pid":4242,"starttime":1,"argv":)" + argv_json +
+           R"(,"exe":"","cwd":)" + cwd + R"(,"env":)" + env + "}";
   };
   for (const std::string& record : {
            stop(argv, R"("relative/dir")", R"(["PATH=/usr/bin:/bin"])"),
@@ -150,7 +150,7 @@ TEST(RevertRecordTest, HostPartitionChainsComeFromAFixedAlphabet) {
   for (const std::string& chain :
        {"X; rm -rf /", "GAMEDAY-; rm -rf /", "GAMEDAY-$(reboot)", "GAMEDAY-0123456789ab ",
         "GAMEDAY-0123456789AB", "GAMEDAY-0123456789abc", "INPUT", ""}) {
-    ExpectRefused(*kind, Endpoint(R"(,"chain":")" + std::string(chain) + "\"") );
+    ExpectRefused(*kind, Endpoint(R"(,"chain":")" + std::string(chain) + "\""));
   }
   ExpectRefused(*kind, Endpoint(R"(,"chain":7)"));
 }
@@ -181,8 +181,9 @@ TEST(RevertRecordTest, SshEndpointsAndExpiriesAreChecked) {
   ExpectRefused(*kind, with("sudo", R"("yes")"));
   ExpectRefused(*kind, with("connect_timeout_ms", "-1"));
   // The expiry marker goes into a script unquoted: only gameday-expiry-<12 hex>.
-  ExpectRefused(*kind, Endpoint(service + R"J(,"expiry":{"marker":"gameday-expiry-$(reboot)",)J"
-                                          R"J("pid_file":"/run/gameday/gameday-expiry-$(reboot).pid"})J"));
+  ExpectRefused(*kind,
+                Endpoint(service + R"J(,"expiry":{"marker":"gameday-expiry-$(reboot)",)J"
+                                   R"J("pid_file":"/run/gameday/gameday-expiry-$(reboot).pid"})J"));
   ExpectRefused(*kind, Endpoint(service + R"(,"expiry":{"marker":"gameday-expiry-0123456789ab",)"
                                           R"("pid_file":"/etc/passwd"})"));
   ExpectRefused(*kind, Endpoint(service + R"(,"expiry":"x")"));
@@ -223,9 +224,9 @@ TEST(RevertRecordTest, KubernetesNamesAreDns1123) {
     ExpectRefused(*partition, "{" + cluster + fields + "}");
   }
   auto cordon = MakeNodeCordonInjectorKind();
-  for (const std::string& fields : {R"("node":"a/b")", R"("node":"")", R"("node":"-a")",
-                                    R"J("node":"n1","uid":"$(x)")J",
-                                    R"("node":"n1","was_unschedulable":"no")"}) {
+  for (const std::string& fields :
+       {R"("node":"a/b")", R"("node":"")", R"("node":"-a")", R"J("node":"n1","uid":"$(x)")J",
+        R"("node":"n1","was_unschedulable":"no")"}) {
     ExpectRefused(*cordon, "{" + cluster + fields + "}");
   }
   auto pod_kill = MakePodKillInjectorKind();
