@@ -1,17 +1,79 @@
 #include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "experiments/journal.h"
 
 namespace gameday {
+namespace {
 
-// Reverts whatever a crashed or killed run left in its journal.
+std::string DirOf(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// `recover --forget FILE...`: a person has looked at a journal gameday could not fully read (or
+// whose reverts keep failing) and takes over what it describes.
+int Forget(const std::vector<std::string>& paths) {
+  int code = kExitPassed;
+  for (const std::string& path : paths) {
+    size_t live = 0, unreadable = 0;
+    // ReadJournals names each file DIR/NAME.
+    const std::string listed = DirOf(path) + "/" + path.substr(path.find_last_of('/') + 1);
+    if (auto files = ReadJournals(DirOf(path)); files.ok()) {
+      for (const JournalFile& f : *files) {
+        if (f.path != listed) continue;
+        live = f.live.size();
+        unreadable = f.problems.size();
+        for (const JournalRecord& r : f.live) {
+          std::cout << "forgetting live fault: " << r.kind << " on " << r.target_display << " (run "
+                    << r.run_id << ", line " << r.line << ")\n";
+        }
+      }
+    }
+    Status st = ForgetJournal(path);
+    if (!st.ok()) {
+      std::cerr << "recover: cannot forget " << path << ": " << st.message() << "\n";
+      code = kExitAborted;
+      continue;
+    }
+    std::cout << "forgot " << path << " (" << live << " live fault(s), " << unreadable
+              << " unreadable line(s) in it are now yours to check by hand)\n";
+  }
+  return code;
+}
+
+// What a person must do about a journal that keeps records gameday would not act on.
+void TellWhatToDo(const std::string& path, size_t count) {
+  std::cerr << "recover: " << path << " keeps " << count
+            << " record(s) that were not acted on; a fault they describe may still be in "
+               "place. Read those lines, undo what they describe by hand, then remove the file "
+               "with: gameday recover --forget "
+            << path << "\n";
+}
+
+}  // namespace
+
+// Reverts whatever a crashed or killed run left in its journal. Every line it cannot read, and
+// every record it refuses to act on, is named (file:line and what was there) and makes the exit
+// code 3; such a journal is never deleted.
 void AddRecoverCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "recover", "Revert every fault that a crashed or killed run left in the journal");
   auto dir = std::make_shared<std::string>(DefaultStateDir() + "/journal");
+  auto forget = std::make_shared<std::vector<std::string>>();
   cmd->add_option("--journal-dir", *dir, "where run journals live")->capture_default_str();
-  cmd->callback([dir, exit_code] {
+  cmd->add_option("--forget", *forget,
+                  "delete these journal files (after you have read them and undone by hand what "
+                  "they describe) instead of recovering");
+  cmd->callback([dir, forget, exit_code] {
+    if (!forget->empty()) {
+      *exit_code = Forget(*forget);
+      return;
+    }
     Registries registries;
     BuildRegistries(&registries);
     auto files = ReadJournals(*dir);
@@ -20,8 +82,18 @@ void AddRecoverCommand(CLI::App& app, int* exit_code) {
       *exit_code = kExitAborted;
       return;
     }
-    size_t reverted = 0, failed = 0, live_runs = 0;
+    size_t reverted = 0, failed = 0, unreadable = 0, live_runs = 0;
     for (const JournalFile& file : *files) {
+      if (file.refused) {
+        for (const JournalProblem& p : file.problems) {
+          std::cerr << "recover: " << p.ToString(file.path) << "\n";
+        }
+        std::cerr << "recover: nothing in " << file.path
+                  << " was read or acted on; find out who made it, then remove it by hand (or, "
+                     "if it is yours, give it your owner and mode 0600)\n";
+        ++unreadable;
+        continue;
+      }
       if (file.locked) {
         ++live_runs;
         std::cout << "run " << file.run_id << " is still running (its journal is locked); "
@@ -34,14 +106,29 @@ void AddRecoverCommand(CLI::App& app, int* exit_code) {
         ++failed;
         continue;
       }
+      size_t not_acted = 0;
+      for (const JournalProblem& p : (*journal)->Problems()) {
+        std::cerr << "recover: " << p.ToString(file.path) << " (unreadable, not acted on)\n";
+        ++not_acted;
+      }
       for (const JournalRecord& record : (*journal)->Live()) {
+        const std::string where = file.path + ":" + std::to_string(record.line);
         const InjectorKind* kind = registries.injectors.Find(record.kind);
-        Status st =
-            kind ? Status::Ok() : Status::NotFound("unknown injector kind '" + record.kind + "'");
-        if (kind) {
-          InjectorEnv env;
-          env.run_id = record.run_id;
-          st = kind->Revert(record.revert, env);
+        if (!kind) {
+          std::cerr << "recover: " << where << ": unknown injector kind '" << record.kind
+                    << "' (not acted on): " << JournalExcerpt(record.revert) << "\n";
+          ++not_acted;
+          continue;
+        }
+        InjectorEnv env;
+        env.run_id = record.run_id;
+        Status st = kind->Revert(record.revert, env);
+        if (st.code() == Status::Code::kInvalidArgument) {
+          // Revert refuses a record with an invalid field before doing anything.
+          std::cerr << "recover: " << where << ": refused " << record.kind << " record ("
+                    << st.message() << "), not acted on: " << JournalExcerpt(record.revert) << "\n";
+          ++not_acted;
+          continue;
         }
         if (st.ok()) st = (*journal)->Clear(record.fault_id);
         if (st.ok()) {
@@ -51,16 +138,19 @@ void AddRecoverCommand(CLI::App& app, int* exit_code) {
         } else {
           ++failed;
           std::cerr << "FAILED to revert " << record.kind << " on " << record.target_display
-                    << " (run " << record.run_id << "): " << st.message() << "\n";
+                    << " (run " << record.run_id << ", " << where << "): " << st.message() << "\n";
         }
       }
       Status closed = (*journal)->Close();
       if (!closed.ok()) std::cerr << "recover: " << closed.message() << "\n";
+      if (not_acted) TellWhatToDo(file.path, not_acted);
+      unreadable += not_acted;
     }
-    std::cout << "recover: " << reverted << " fault(s) reverted, " << failed << " failed";
+    std::cout << "recover: " << reverted << " fault(s) reverted, " << failed << " failed, "
+              << unreadable << " unreadable or refused";
     if (live_runs) std::cout << ", " << live_runs << " live run(s) left alone";
     std::cout << "\n";
-    *exit_code = failed ? kExitAborted : kExitPassed;
+    *exit_code = failed || unreadable ? kExitAborted : kExitPassed;
   });
 }
 

@@ -14,10 +14,13 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "experiments/clock.h"
+#include "experiments/json.h"
 
 namespace gameday {
 namespace {
@@ -178,40 +181,124 @@ bool GetInt64(const rapidjson::Value& obj, const char* name, int64_t* out) {
   return true;
 }
 
+// A journal line is at most this long; a longer one is damage, not a record gameday wrote (the
+// largest are process `stop` records: a command line and up to 32 KiB of environment).
+constexpr size_t kMaxLineBytes = size_t{8} << 20;
+
+// Injector kind names are lowercase words joined by '-'.
+bool ValidKind(const std::string& kind) {
+  if (kind.empty() || kind.size() > 64) return false;
+  return std::all_of(kind.begin(), kind.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+bool ValidRunId(const std::string& run_id) {
+  if (run_id.empty() || run_id == "." || run_id == ".." || run_id.size() > 255) return false;
+  return std::none_of(run_id.begin(), run_id.end(),
+                      [](char c) { return c == '/' || static_cast<unsigned char>(c) < 0x20; });
+}
+
 // One decoded line.
 struct Entry {
   bool clear = false;
   JournalRecord record;  // for a clear, only fault_id is set
 };
 
-// Decodes one line without its '\n'. False means corrupt (which ends the readable journal).
-bool DecodeLine(const char* line, size_t n, Entry* entry) {
-  if (n < kCrcHexLen + 2 || line[kCrcHexLen] != ' ') return false;
+// Decodes one line without its '\n'. False means unreadable, with `*why` saying what is wrong.
+bool DecodeLine(const char* line, size_t n, Entry* entry, std::string* why) {
+  if (n == 0) {
+    *why = "empty line";
+    return false;
+  }
+  if (n > kMaxLineBytes) {
+    *why = "line of " + std::to_string(n) + " bytes, longer than any record";
+    return false;
+  }
   uint32_t want = 0;
-  if (!ParseHex8(line, &want)) return false;
+  if (n < kCrcHexLen + 2 || line[kCrcHexLen] != ' ' || !ParseHex8(line, &want)) {
+    *why = "no checksum (expected 8 lowercase hex digits and a space)";
+    return false;
+  }
   const char* json = line + kCrcHexLen + 1;
   const size_t json_len = n - kCrcHexLen - 1;
-  if (Crc32(json, json_len) != want) return false;
+  if (Crc32(json, json_len) != want) {
+    *why = "checksum mismatch (the line was damaged)";
+    return false;
+  }
 
   rapidjson::Document doc;
-  doc.Parse(json, json_len);
-  if (doc.HasParseError() || !doc.IsObject()) return false;
+  JsonLimits limits;
+  limits.max_bytes = kMaxLineBytes;
+  limits.max_depth = 8;
+  if (Status s = ParseJson(std::string_view(json, json_len), &doc, limits); !s.ok()) {
+    *why = s.message();
+    return false;
+  }
+  if (!doc.IsObject()) {
+    *why = "not a JSON object";
+    return false;
+  }
+  int64_t version = 1;  // gameday before format versions wrote none
+  if (Member(doc, "v") && (!GetInt64(doc, "v", &version) || version < 1)) {
+    *why = "invalid format version";
+    return false;
+  }
+  if (version > kJournalFormatVersion) {
+    *why = "format version " + std::to_string(version) + ", newer than this gameday reads (" +
+           std::to_string(kJournalFormatVersion) + ")";
+    return false;
+  }
   std::string op;
-  if (!GetString(doc, "op", &op)) return false;
+  if (!GetString(doc, "op", &op)) {
+    *why = "no op";
+    return false;
+  }
+  if (op != "clear" && op != "inject") {
+    *why = "unknown op " + JournalExcerpt(op, 40);
+    return false;
+  }
   JournalRecord& r = entry->record;
-  if (!GetString(doc, "fault_id", &r.fault_id) || r.fault_id.empty()) return false;
+  if (!GetString(doc, "fault_id", &r.fault_id) || r.fault_id.empty() || r.fault_id.size() > 1024) {
+    *why = "no valid fault_id";
+    return false;
+  }
   if (op == "clear") {
     entry->clear = true;
     return true;
   }
-  if (op != "inject") return false;
   entry->clear = false;
-  return GetString(doc, "run_id", &r.run_id) && GetString(doc, "kind", &r.kind) &&
-         GetString(doc, "target_id", &r.target_id) &&
-         GetString(doc, "target_display", &r.target_display) &&
-         GetString(doc, "revert", &r.revert) &&
-         GetInt64(doc, "injected_unix_ms", &r.injected_unix_ms) &&
-         GetInt64(doc, "expires_unix_ms", &r.expires_unix_ms);
+  struct Field {
+    const char* name;
+    std::string* out;
+  };
+  for (const Field& f :
+       {Field{"run_id", &r.run_id}, Field{"kind", &r.kind}, Field{"target_id", &r.target_id},
+        Field{"target_display", &r.target_display}, Field{"revert", &r.revert}}) {
+    if (!GetString(doc, f.name, f.out)) {
+      *why = std::string("inject record without string field '") + f.name + "'";
+      return false;
+    }
+  }
+  if (!GetInt64(doc, "injected_unix_ms", &r.injected_unix_ms) ||
+      !GetInt64(doc, "expires_unix_ms", &r.expires_unix_ms) || r.injected_unix_ms < 0 ||
+      r.expires_unix_ms < 0) {
+    *why = "inject record without valid injected_unix_ms and expires_unix_ms";
+    return false;
+  }
+  if (!ValidRunId(r.run_id)) {
+    *why = "invalid run_id";
+    return false;
+  }
+  if (!ValidKind(r.kind)) {
+    *why = "invalid injector kind";
+    return false;
+  }
+  if (r.revert.empty()) {
+    *why = "empty revert record";
+    return false;
+  }
+  return true;
 }
 
 void Apply(const Entry& e, std::vector<JournalRecord>* live) {
@@ -226,17 +313,27 @@ void Apply(const Entry& e, std::vector<JournalRecord>* live) {
   }
 }
 
-// Replays `content` up to the first torn or corrupt line. `valid_len` is the length of the
-// readable prefix, where the next append must start.
-std::vector<JournalRecord> Replay(const std::string& content, size_t* valid_len) {
+// Replays every complete line of `content`; an unreadable one is skipped and reported in
+// `problems`. An incomplete last line (no '\n': the write never completed, so it was never
+// acknowledged) is the end of the file. `valid_len` is where that torn tail starts.
+std::vector<JournalRecord> Replay(const std::string& content, size_t* valid_len,
+                                  std::vector<JournalProblem>* problems) {
   std::vector<JournalRecord> live;
   size_t pos = 0;
+  size_t line_no = 0;
   while (pos < content.size()) {
     const size_t nl = content.find('\n', pos);
-    if (nl == std::string::npos) break;  // torn tail: the write never completed
+    if (nl == std::string::npos) break;  // torn tail
+    ++line_no;
     Entry e;
-    if (!DecodeLine(content.data() + pos, nl - pos, &e)) break;
-    Apply(e, &live);
+    std::string why;
+    if (DecodeLine(content.data() + pos, nl - pos, &e, &why)) {
+      e.record.line = line_no;
+      Apply(e, &live);
+    } else if (problems) {
+      problems->push_back(JournalProblem{
+          line_no, why, JournalExcerpt(std::string_view(content).substr(pos, nl - pos))});
+    }
     pos = nl + 1;
   }
   if (valid_len) *valid_len = pos;
@@ -257,35 +354,175 @@ void PutString(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key,
   w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
-bool ValidRunId(const std::string& run_id) {
-  if (run_id.empty() || run_id == "." || run_id == "..") return false;
-  return std::none_of(run_id.begin(), run_id.end(),
-                      [](char c) { return c == '/' || c == '\0' || c == '\n'; });
+constexpr char kSetAside[] = ".corrupt-";
+
+// RUN.journal, or RUN.journal.corrupt-DIGITS (set aside by gameday before format version 2).
+bool ParseJournalName(const std::string& name, std::string* run_id, bool* set_aside) {
+  constexpr size_t kSuffixLen = sizeof(kSuffix) - 1;
+  std::string base = name;
+  *set_aside = false;
+  const size_t mark = name.rfind(std::string(kSuffix) + kSetAside);
+  if (mark != std::string::npos) {
+    const std::string digits = name.substr(mark + kSuffixLen + sizeof(kSetAside) - 1);
+    if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return false;
+    base = name.substr(0, mark + kSuffixLen);
+    *set_aside = true;
+  }
+  if (base.size() <= kSuffixLen || !EndsWith(base, kSuffix)) return false;
+  *run_id = base.substr(0, base.size() - kSuffixLen);
+  return ValidRunId(*run_id);
 }
 
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             Clock::Real().WallNow().time_since_epoch())
-      .count();
+// Closes a file descriptor on every path out of a scope.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_;
+};
+
+std::string Octal(mode_t mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+// Why `path` (which open refused with `err` under O_NOFOLLOW) is not usable.
+Status OpenRefused(const std::string& what, const std::string& path, int err) {
+  struct stat st;
+  if ((err == ELOOP || err == ENOTDIR) && ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    return Status::PermissionDenied("refusing " + what + " " + path +
+                                    ": it is a symbolic link (gameday never makes one, and "
+                                    "follows none); name the real path");
+  }
+  return IoError("cannot open " + what, path, err);
+}
+
+// Opens and checks a journal directory. NotFound when it does not exist.
+Result<int> OpenTrustedDir(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) return OpenRefused("journal directory", dir, errno);
+  if (Status s = CheckTrusted(fd.get(), dir, true); !s.ok()) return s;
+  return fd.release();
+}
+
+Status SyncDirFd(int fd, const std::string& dir) {
+  // Some file systems refuse fsync on directories; the entry is as durable as they allow.
+  if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) {
+    return IoError("cannot fsync directory", dir, errno);
+  }
+  return Status::Ok();
 }
 
 }  // namespace
 
-std::vector<JournalRecord> ParseJournal(const std::string& content) {
-  return Replay(content, nullptr);
+std::string JournalExcerpt(std::string_view text, size_t max) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (size_t i = 0; i < text.size() && i < max; ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  out += '"';
+  if (text.size() > max) out += "... (" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
+
+std::string JournalProblem::ToString(const std::string& path) const {
+  if (line == 0) return reason;  // a refusal of the whole file names it already
+  std::string out = path;
+  if (line > 0) out += ":" + std::to_string(line);
+  out += ": " + reason;
+  if (!excerpt.empty()) out += ": " + excerpt;
+  return out;
+}
+
+Status CheckTrusted(int fd, const std::string& path, bool want_dir) {
+  const std::string what = want_dir ? "journal directory " : "journal ";
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return IoError("cannot stat", path, errno);
+  if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+    return Status::PermissionDenied("refusing " + what + path + ": not a " +
+                                    (want_dir ? "directory" : "regular file"));
+  }
+  const uid_t me = ::geteuid();
+  if (st.st_uid != me) {
+    return Status::PermissionDenied(
+        "refusing " + what + path + ": owned by uid " + std::to_string(st.st_uid) +
+        ", not by uid " + std::to_string(me) +
+        " that runs gameday, so another user could have written what it says; use a "
+        "directory only you own and can write (chown/chmod it, or another --journal-dir)");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return Status::PermissionDenied(
+        "refusing " + what + path + ": writable by " +
+        ((st.st_mode & S_IWOTH) ? "others" : "its group") + " (mode " + Octal(st.st_mode) +
+        "), so another user could have written what it says; chmod go-w it once you have "
+        "checked " +
+        (want_dir ? "what it holds" : "it"));
+  }
+  return Status::Ok();
+}
+
+std::vector<JournalRecord> ParseJournal(const std::string& content,
+                                        std::vector<JournalProblem>* problems) {
+  return Replay(content, nullptr, problems);
 }
 
 Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir, const std::string& run_id) {
   if (!ValidRunId(run_id)) return Status::InvalidArgument("invalid run id '" + run_id + "'");
-  Status s = MakeDirs(dir);
-  if (!s.ok()) return s;
-  const std::string path = dir + "/" + run_id + kSuffix;
+  return OpenFile(dir, run_id + kSuffix, true);
+}
+
+Result<std::unique_ptr<Journal>> Journal::OpenFile(const std::string& dir, const std::string& name,
+                                                   bool create) {
+  if (create) {
+    Status s = MakeDirs(dir);
+    if (!s.ok()) return s;
+  }
+  Result<int> dir_fd = OpenTrustedDir(dir);
+  if (!dir_fd.ok()) return dir_fd.status();
+  const std::string path = dir + "/" + name;
+  std::unique_ptr<Journal> journal(new Journal(path, -1));  // closes both fds on every error path
+  journal->dir_fd_ = *dir_fd;
+  journal->name_ = name;
 
   struct stat before;
-  const bool existed = ::stat(path.c_str(), &before) == 0;
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return IoError("cannot open journal", path, errno);
-  std::unique_ptr<Journal> journal(new Journal(path, fd));  // closes fd on every error path
+  const bool existed = ::fstatat(journal->dir_fd_, name.c_str(), &before, AT_SYMLINK_NOFOLLOW) == 0;
+  if (!existed && !create) return IoError("cannot adopt journal", path, ENOENT);
+  const int fd =
+      ::openat(journal->dir_fd_, name.c_str(),
+               O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
+  if (fd < 0) {
+    if (errno == ELOOP) {
+      return Status::PermissionDenied("refusing journal " + path +
+                                      ": it is a symbolic link (gameday never makes one)");
+    }
+    return IoError("cannot open journal", path, errno);
+  }
+  journal->fd_ = fd;
+  if (Status s = CheckTrusted(fd, path, false); !s.ok()) return s;
 
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
@@ -295,35 +532,25 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir, const std
   }
   // The lock is ours, but the owner we raced with may have deleted the file (nothing live) just
   // before: then our fd names an unlinked inode. Refuse rather than record into a ghost.
-  struct stat by_fd, by_path;
+  struct stat by_fd, by_name;
   if (::fstat(fd, &by_fd) != 0) return IoError("cannot stat journal", path, errno);
-  if (::stat(path.c_str(), &by_path) != 0 || by_fd.st_ino != by_path.st_ino ||
-      by_fd.st_dev != by_path.st_dev) {
+  if (::fstatat(journal->dir_fd_, name.c_str(), &by_name, AT_SYMLINK_NOFOLLOW) != 0 ||
+      by_fd.st_ino != by_name.st_ino || by_fd.st_dev != by_name.st_dev) {
     return Status::Unavailable("journal " + path + " was removed while opening it; retry");
   }
   if (!existed) {
-    s = SyncDir(dir);
+    Status s = SyncDirFd(journal->dir_fd_, dir);
     if (!s.ok()) return s;
   }
 
   Result<std::string> content = ReadAll(fd, path);
   if (!content.ok()) return content.status();
   size_t valid_len = 0;
-  journal->live_ = Replay(*content, &valid_len);
+  journal->live_ = Replay(*content, &valid_len, &journal->problems_);
   if (valid_len < content->size()) {
-    // New lines must follow the last readable one, or a reader would stop before them. A torn
-    // last line was never acknowledged, so it is simply dropped; whole lines behind a corrupt
-    // one may be real faults, so a copy is kept next to the journal for a person to read.
-    const std::string dropped = content->substr(valid_len);
-    if (dropped.find('\n') != std::string::npos) {
-      const std::string keep = path + ".corrupt-" + std::to_string(NowUnixMs());
-      const int kfd = ::open(keep.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      if (kfd < 0) return IoError("cannot save corrupt journal tail to", keep, errno);
-      s = WriteAll(kfd, dropped, keep);
-      if (s.ok() && ::fsync(kfd) != 0) s = IoError("cannot fsync", keep, errno);
-      ::close(kfd);
-      if (!s.ok()) return s;
-    }
+    // Only an incomplete last line is cut off (new lines must start on a line of their own): it
+    // was never acknowledged, so no fault depends on it. Unreadable complete lines stay where
+    // they are, for a person to read.
     if (::ftruncate(fd, static_cast<off_t>(valid_len)) != 0 || ::fsync(fd) != 0) {
       return IoError("cannot truncate torn journal", path, errno);
     }
@@ -334,6 +561,7 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir, const std
 Journal::~Journal() {
   // No Close(): like a crash, the file stays for `recover`. Closing the fd drops the lock.
   if (fd_ >= 0) ::close(fd_);
+  if (dir_fd_ >= 0) ::close(dir_fd_);
 }
 
 Status Journal::Append(const std::string& line) {
@@ -344,7 +572,7 @@ Status Journal::Append(const std::string& line) {
   if (s.ok() && ::fsync(fd_) != 0) s = IoError("cannot fsync journal", path_, errno);
   if (!s.ok()) {
     // Cut a partial line off so later appends stay readable; if even that fails, the reader
-    // still stops at the torn line, which errs on the side of the faults recorded before it.
+    // reports the damaged line and reads on.
     if (::ftruncate(fd_, st.st_size) == 0) ::fsync(fd_);
   }
   return s;
@@ -355,6 +583,8 @@ Status Journal::Record(const JournalRecord& record) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
+  w.Key("v");
+  w.Int(kJournalFormatVersion);
   PutString(w, "op", "inject");
   PutString(w, "fault_id", record.fault_id);
   PutString(w, "run_id", record.run_id);
@@ -380,6 +610,8 @@ Status Journal::Clear(const std::string& fault_id) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
+  w.Key("v");
+  w.Int(kJournalFormatVersion);
   PutString(w, "op", "clear");
   PutString(w, "fault_id", fault_id);
   w.EndObject();
@@ -399,65 +631,93 @@ std::vector<JournalRecord> Journal::Live() const {
   return live_;
 }
 
+std::vector<JournalProblem> Journal::Problems() const {
+  std::lock_guard lock(mu_);
+  return problems_;
+}
+
 Status Journal::Close() {
   std::lock_guard lock(mu_);
   if (fd_ < 0) return Status::Ok();
   Status s;
-  if (live_.empty()) {
+  // A file with lines nobody could read stays, whatever else it holds: only a person may decide
+  // that what they described is gone (`recover --forget`).
+  if (live_.empty() && problems_.empty()) {
     // Unlink while still holding the lock, so nobody adopts a file that is going away.
-    if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
+    if (::unlinkat(dir_fd_, name_.c_str(), 0) != 0 && errno != ENOENT) {
       s = IoError("cannot remove journal", path_, errno);
     } else {
-      s = SyncDir(DirName(path_));
+      s = SyncDirFd(dir_fd_, DirName(path_));
     }
   }
   if (::close(fd_) != 0 && s.ok()) s = IoError("cannot close journal", path_, errno);
   fd_ = -1;
+  ::close(dir_fd_);
+  dir_fd_ = -1;
   return s;
 }
 
 Result<std::vector<JournalFile>> ReadJournals(const std::string& dir) {
   std::vector<JournalFile> out;
-  DIR* d = ::opendir(dir.c_str());
+  Result<int> opened = OpenTrustedDir(dir);
+  if (!opened.ok()) {
+    if (opened.status().code() == Status::Code::kNotFound) return out;
+    return opened.status();
+  }
+  Fd dir_fd(*opened);
+  const int list_fd = ::dup(dir_fd.get());
+  if (list_fd < 0) return IoError("cannot read journal directory", dir, errno);
+  DIR* d = ::fdopendir(list_fd);
   if (!d) {
-    if (errno == ENOENT) return out;
+    ::close(list_fd);
     return IoError("cannot read journal directory", dir, errno);
   }
   std::vector<std::string> names;
   while (const dirent* ent = ::readdir(d)) {
-    const std::string name = ent->d_name;
-    if (name.size() > sizeof(kSuffix) - 1 && EndsWith(name, kSuffix)) names.push_back(name);
+    std::string run_id;
+    bool set_aside = false;
+    if (ParseJournalName(ent->d_name, &run_id, &set_aside)) names.push_back(ent->d_name);
   }
   ::closedir(d);
   std::sort(names.begin(), names.end());
 
   for (const std::string& name : names) {
     JournalFile file;
-    file.path = dir;
-    file.path += "/" + name;
-    file.run_id = name.substr(0, name.size() - (sizeof(kSuffix) - 1));
-    const int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-      // Gone: its run finished and removed it since the listing. ELOOP: a symlink, which
-      // gameday never writes, so it is nobody's journal.
-      if (errno == ENOENT || errno == ELOOP) continue;
-      return IoError("cannot open journal", file.path, errno);
+    file.path = dir + "/" + name;
+    ParseJournalName(name, &file.run_id, &file.set_aside);
+    auto refuse = [&](const Status& why) {
+      file.refused = true;
+      file.problems.push_back(JournalProblem{0, why.message(), ""});
+      out.push_back(std::move(file));
+    };
+    // O_NONBLOCK: a FIFO under a journal's name must not hang `recover`.
+    Fd fd(::openat(dir_fd.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    if (fd.get() < 0) {
+      if (errno == ENOENT) continue;  // its run finished and removed it since the listing
+      if (errno == ELOOP) {
+        refuse(Status::PermissionDenied("refusing journal " + file.path +
+                                        ": it is a symbolic link (gameday never makes one)"));
+      } else {
+        refuse(IoError("cannot open", file.path, errno));
+      }
+      continue;
     }
-    struct stat st;
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
+    if (Status s = CheckTrusted(fd.get(), file.path, false); !s.ok()) {
+      refuse(s);
       continue;
     }
     // A shared lock conflicts only with the running owner's exclusive one.
-    if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    if (::flock(fd.get(), LOCK_SH | LOCK_NB) != 0) {
       file.locked = errno == EWOULDBLOCK;
     } else {
-      ::flock(fd, LOCK_UN);
+      ::flock(fd.get(), LOCK_UN);
     }
-    Result<std::string> content = ReadAll(fd, file.path);
-    ::close(fd);
-    if (!content.ok()) return content.status();
-    file.live = ParseJournal(*content);
+    Result<std::string> content = ReadAll(fd.get(), file.path);
+    if (!content.ok()) {
+      refuse(content.status());
+      continue;
+    }
+    file.live = ParseJournal(*content, &file.problems);
     out.push_back(std::move(file));
   }
   return out;
@@ -465,32 +725,73 @@ Result<std::vector<JournalFile>> ReadJournals(const std::string& dir) {
 
 Result<std::unique_ptr<Journal>> AdoptJournal(const std::string& path) {
   const std::string name = BaseName(path);
-  if (name.size() <= sizeof(kSuffix) - 1 || !EndsWith(name, kSuffix)) {
-    return Status::InvalidArgument(path + " is not a journal file (*" + kSuffix + ")");
+  std::string run_id;
+  bool set_aside = false;
+  if (!ParseJournalName(name, &run_id, &set_aside)) {
+    return Status::InvalidArgument(path + " is not a journal file (*" + kSuffix + " or *" +
+                                   kSuffix + kSetAside + "*)");
   }
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return IoError("cannot adopt journal", path, errno);
-  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path + " is not a regular file");
-  // Open() continues an existing file: it takes the lock (failing if the owner still runs),
-  // truncates a torn tail and loads the live faults.
-  return Journal::Open(DirName(path), name.substr(0, name.size() - (sizeof(kSuffix) - 1)));
+  // OpenFile continues an existing file: it takes the lock (failing if the owner still runs),
+  // cuts a torn tail and loads the live faults and the unreadable lines.
+  return Journal::OpenFile(DirName(path), name, false);
+}
+
+Status ForgetJournal(const std::string& path) {
+  const std::string name = BaseName(path);
+  std::string run_id;
+  bool set_aside = false;
+  if (!ParseJournalName(name, &run_id, &set_aside)) {
+    return Status::InvalidArgument(path + " is not a journal file (*" + kSuffix + " or *" +
+                                   kSuffix + kSetAside + "*)");
+  }
+  const std::string dir = DirName(path);
+  Result<int> opened = OpenTrustedDir(dir);
+  if (!opened.ok()) return opened.status();
+  Fd dir_fd(*opened);
+  Fd fd(::openat(dir_fd.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (fd.get() < 0) {
+    if (errno == ELOOP) {
+      return Status::PermissionDenied("refusing journal " + path + ": it is a symbolic link");
+    }
+    return IoError("cannot open journal", path, errno);
+  }
+  if (Status s = CheckTrusted(fd.get(), path, false); !s.ok()) return s;
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return Status::FailedPrecondition("journal " + path + " is held by a running gameday");
+    }
+    return IoError("cannot lock journal", path, errno);
+  }
+  struct stat by_fd, by_name;
+  if (::fstat(fd.get(), &by_fd) != 0 ||
+      ::fstatat(dir_fd.get(), name.c_str(), &by_name, AT_SYMLINK_NOFOLLOW) != 0 ||
+      by_fd.st_ino != by_name.st_ino || by_fd.st_dev != by_name.st_dev) {
+    return Status::Unavailable("journal " + path + " changed while opening it; retry");
+  }
+  if (::unlinkat(dir_fd.get(), name.c_str(), 0) != 0) {
+    return IoError("cannot remove journal", path, errno);
+  }
+  return SyncDirFd(dir_fd.get(), dir);
 }
 
 std::string DefaultStateDir() {
   const char* explicit_dir = std::getenv("GAMEDAY_STATE_DIR");
   if (explicit_dir && *explicit_dir) return explicit_dir;
-  if (::geteuid() == 0) return "/var/lib/gameday";
+  const uid_t me = ::geteuid();
+  if (me == 0) return "/var/lib/gameday";
   // The XDG spec says relative values are invalid and must be ignored.
   const char* xdg = std::getenv("XDG_STATE_HOME");
   if (xdg && xdg[0] == '/') return std::string(xdg) + "/gameday";
   std::string home;
-  if (const char* h = std::getenv("HOME"); h && *h) {
+  if (const char* h = std::getenv("HOME"); h && h[0] == '/') {
     home = h;
-  } else if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_dir) {
+  } else if (const passwd* pw = ::getpwuid(me); pw && pw->pw_dir && pw->pw_dir[0] == '/') {
     home = pw->pw_dir;
   }
-  if (!home.empty()) return home + "/.local/state/gameday";
-  return "/var/tmp/gameday-" + std::to_string(::getuid());
+  if (!home.empty() && home != "/") return home + "/.local/state/gameday";
+  // A shared, world-writable place: anybody could have made this folder first. The journal's
+  // trust check refuses it then (not owned by this user), and MakeDirs creates it 0700 otherwise.
+  return "/var/tmp/gameday-" + std::to_string(me);
 }
 
 }  // namespace gameday

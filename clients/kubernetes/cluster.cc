@@ -71,6 +71,33 @@ bool IsProtectedNamespace(const std::vector<std::string>& protected_namespaces,
          protected_namespaces.end();
 }
 
+bool IsDns1123Label(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(s.front()) || !alnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(), [&](char c) { return alnum(c) || c == '-'; });
+}
+
+bool IsDns1123Subdomain(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t start = 0;
+  for (;;) {
+    const size_t dot = s.find('.', start);
+    const std::string label =
+        s.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!IsDns1123Label(label)) return false;
+    if (dot == std::string::npos) return true;
+    start = dot + 1;
+  }
+}
+
+bool IsKubeUid(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
+  });
+}
+
 std::string KubeNameHash(const std::string& text, size_t hex_digits) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : text) {

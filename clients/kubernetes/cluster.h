@@ -45,6 +45,14 @@ Status PostEvent(KubeClient& client, const EventObject& object, const std::strin
 bool IsProtectedNamespace(const std::vector<std::string>& protected_namespaces,
                           const std::string& ns);
 
+// Names as the API server accepts them, for checking journal records before acting on them.
+// DNS-1123 label (namespaces): [a-z0-9-], 1 to 63, alphanumeric at both ends.
+bool IsDns1123Label(const std::string& s);
+// DNS-1123 subdomain (pod, node and policy names): labels joined by '.', at most 253.
+bool IsDns1123Subdomain(const std::string& s);
+// A uid as the API server writes it (a UUID: hex digits and '-'), at most 64 characters.
+bool IsKubeUid(const std::string& s);
+
 // A short, stable lowercase hex digest (FNV-1a 64) for names and label values.
 std::string KubeNameHash(const std::string& text, size_t hex_digits = 10);
 

@@ -1,5 +1,6 @@
 #include "clients/ssh/ssh_fault.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -10,16 +11,58 @@
 #include <sstream>
 
 #include "clients/ssh/remote_shell.h"
+#include "experiments/json.h"
 
 namespace gameday {
 namespace {
 
 std::string Str(const rapidjson::Value& o, const char* key) {
   auto it = o.FindMember(key);
-  return it != o.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
+  return it != o.MemberEnd() && it->value.IsString()
+             ? std::string(it->value.GetString(), it->value.GetStringLength())
+             : "";
+}
+
+bool AlnumAscii(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// A host name, an IPv4 or an IPv6 address (with a zone): what an inventory's address can be.
+bool ValidHostAddress(const std::string& a) {
+  if (a.empty() || a.size() > 255 || a[0] == '-') return false;
+  return std::all_of(a.begin(), a.end(), [](char c) {
+    return AlnumAscii(c) || c == '.' || c == '-' || c == ':' || c == '_' || c == '%';
+  });
+}
+
+bool ValidUserName(const std::string& u) {
+  if (u.empty() || u.size() > 64 || u[0] == '-') return false;
+  return std::all_of(u.begin(), u.end(),
+                     [](char c) { return AlnumAscii(c) || c == '.' || c == '-' || c == '_'; });
+}
+
+bool ValidEnvName(const std::string& n) {
+  if (n.empty() || n.size() > 255 || (n[0] >= '0' && n[0] <= '9')) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) { return AlnumAscii(c) || c == '_'; });
 }
 
 }  // namespace
+
+bool HasControlChar(const std::string& s) {
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+bool ValidExpiryMarker(const std::string& marker) {
+  static const std::string kPrefix = "gameday-expiry-";
+  if (marker.size() != kPrefix.size() + 12 || marker.compare(0, kPrefix.size(), kPrefix) != 0) {
+    return false;
+  }
+  return std::all_of(marker.begin() + static_cast<std::ptrdiff_t>(kPrefix.size()), marker.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+namespace {}  // namespace
 
 std::optional<Inventory> LoadTargetInventory(SpecNode& spec, const TargetSpec& target,
                                              const std::string& kind) {
@@ -112,24 +155,61 @@ void WriteEndpoint(JsonWriter& w, const SshEndpoint& ep) {
 }
 
 Result<SshEndpoint> ReadEndpoint(const rapidjson::Value& o) {
+  // Every field is checked before the record is acted on: a record that is not what
+  // WriteEndpoint writes is refused (InvalidArgument), and no connection is made.
+  auto bad = [](const std::string& what) {
+    return Status::InvalidArgument("invalid revert record: " + what);
+  };
+  auto string_field = [&](const char* key, std::string* out) {
+    auto it = o.FindMember(key);
+    if (it == o.MemberEnd()) return true;
+    if (!it->value.IsString()) return false;
+    out->assign(it->value.GetString(), it->value.GetStringLength());
+    return out->size() <= 4096 && !HasControlChar(*out);
+  };
+  auto bool_field = [&](const char* key, bool* out) {
+    auto it = o.FindMember(key);
+    if (it == o.MemberEnd()) return true;
+    if (!it->value.IsBool()) return false;
+    *out = it->value.GetBool();
+    return true;
+  };
   SshEndpoint ep;
-  ep.name = Str(o, "host");
-  ep.address = Str(o, "address");
-  if (ep.address.empty()) return Status::InvalidArgument("revert record has no host address");
+  if (!string_field("host", &ep.name)) return bad("host is not a plain string");
+  if (!string_field("address", &ep.address) || ep.address.empty()) {
+    return bad("no host address");
+  }
+  if (!ValidHostAddress(ep.address)) {
+    return bad("host address '" + ep.address.substr(0, 80) + "' is not a host name or IP address");
+  }
   auto port = o.FindMember("port");
-  if (port != o.MemberEnd() && port->value.IsInt()) ep.port = port->value.GetInt();
-  ep.user = Str(o, "user");
+  if (port != o.MemberEnd()) {
+    if (!port->value.IsInt() || port->value.GetInt() < 1 || port->value.GetInt() > 65535) {
+      return bad("port out of range");
+    }
+    ep.port = port->value.GetInt();
+  }
+  if (!string_field("user", &ep.user)) return bad("user is not a plain string");
   if (ep.user.empty()) ep.user = "root";
-  ep.key_file = Str(o, "key_file");
-  ep.key_passphrase_env = Str(o, "key_passphrase_env");
-  ep.known_hosts = Str(o, "known_hosts");
-  auto insecure = o.FindMember("insecure_ignore_host_key");
-  ep.insecure_ignore_host_key =
-      insecure != o.MemberEnd() && insecure->value.IsBool() && insecure->value.GetBool();
-  auto sudo = o.FindMember("sudo");
-  ep.sudo = sudo != o.MemberEnd() && sudo->value.IsBool() && sudo->value.GetBool();
+  if (!ValidUserName(ep.user))
+    return bad("user '" + ep.user.substr(0, 40) + "' is not a user name");
+  if (!string_field("key_file", &ep.key_file)) return bad("key_file is not a plain string");
+  if (!string_field("known_hosts", &ep.known_hosts))
+    return bad("known_hosts is not a plain string");
+  if (!string_field("key_passphrase_env", &ep.key_passphrase_env) ||
+      (!ep.key_passphrase_env.empty() && !ValidEnvName(ep.key_passphrase_env))) {
+    return bad("key_passphrase_env is not a variable name");
+  }
+  if (!bool_field("insecure_ignore_host_key", &ep.insecure_ignore_host_key) ||
+      !bool_field("sudo", &ep.sudo)) {
+    return bad("insecure_ignore_host_key and sudo must be true or false");
+  }
   auto timeout = o.FindMember("connect_timeout_ms");
-  if (timeout != o.MemberEnd() && timeout->value.IsInt64() && timeout->value.GetInt64() > 0) {
+  if (timeout != o.MemberEnd()) {
+    if (!timeout->value.IsInt64() || timeout->value.GetInt64() <= 0 ||
+        timeout->value.GetInt64() > 3600 * 1000) {
+      return bad("connect_timeout_ms out of range");
+    }
     ep.connect_timeout = std::chrono::milliseconds(timeout->value.GetInt64());
   }
   return ep;
@@ -207,7 +287,13 @@ std::optional<OnHostExpiry> OnHostExpiry::Read(const rapidjson::Value& record) {
   auto it = record.FindMember("expiry");
   if (it == record.MemberEnd() || !it->value.IsObject()) return std::nullopt;
   OnHostExpiry e{Str(it->value, "marker"), Str(it->value, "pid_file")};
-  if (e.marker.empty() || e.pid_file.empty()) return std::nullopt;
+  // The marker goes into a shell script as it is: only the form MakeExpiry writes.
+  if (!ValidExpiryMarker(e.marker)) return std::nullopt;
+  const std::string file = e.marker + ".pid";
+  if (e.pid_file.size() < file.size() || e.pid_file.size() > 4096 || HasControlChar(e.pid_file) ||
+      e.pid_file.compare(e.pid_file.size() - file.size(), file.size(), file) != 0) {
+    return std::nullopt;
+  }
   return e;
 }
 
@@ -252,10 +338,14 @@ std::string CancelExpiryScript(const OnHostExpiry& e) {
 
 Result<rapidjson::Document> ParseRecord(const std::string& record, const std::string& kind) {
   rapidjson::Document doc;
-  doc.Parse(record.c_str(), record.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
-    return Status::InvalidArgument(
-        kind + ": revert record is not a JSON object: " + record.substr(0, 200));
+  JsonLimits limits;
+  limits.max_bytes = size_t{1} << 20;
+  limits.max_depth = 8;
+  if (Status s = ParseJson(record, &doc, limits); !s.ok()) {
+    return Status::InvalidArgument(kind + ": invalid revert record, not JSON: " + s.message());
+  }
+  if (!doc.IsObject()) {
+    return Status::InvalidArgument(kind + ": invalid revert record, not a JSON object");
   }
   return doc;
 }
@@ -319,7 +409,14 @@ Result<HostRevert> ReadHostRevert(const std::string& record, const std::string& 
   Result<rapidjson::Document> doc = ParseRecord(record, kind);
   if (!doc.ok()) return doc.status();
   Result<SshEndpoint> ep = ReadEndpoint(*doc);
-  if (!ep.ok()) return ep.status();
+  if (!ep.ok()) return Status(ep.status().code(), kind + ": " + ep.status().message());
+  // A record with an expiry that is not what MakeExpiry writes is refused as a whole, rather
+  // than reverted with the timer silently left running.
+  if (doc->HasMember("expiry") && !OnHostExpiry::Read(*doc)) {
+    return Status::InvalidArgument(kind +
+                                   ": invalid revert record: its expiry marker or pid file "
+                                   "is not one gameday makes");
+  }
   return HostRevert{std::move(*doc), std::move(*ep)};
 }
 

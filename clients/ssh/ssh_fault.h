@@ -45,6 +45,8 @@ Status ConnectToTargets(SshClient& ssh, const std::vector<InventoryHost>& hosts)
 // Writes the endpoint's fields (never a secret: the key's path and the passphrase variable's
 // name only) into the object being written.
 void WriteEndpoint(JsonWriter& w, const SshEndpoint& ep);
+// Reads them back, checking each: InvalidArgument for a field WriteEndpoint could not have
+// written (no address, a port out of range, a user or address outside their alphabets).
 Result<SshEndpoint> ReadEndpoint(const rapidjson::Value& object);
 
 // Replaces "{{name}}" in `text` with the host's vars (plus the built-ins name and address).
@@ -77,7 +79,13 @@ std::string StartExpiryScript(const OnHostExpiry& e, Duration after, const std::
 // Shell: cancels the timer if it is still pending (idempotent; harmless if it already fired).
 std::string CancelExpiryScript(const OnHostExpiry& e);
 
-// Parses a revert record's JSON text; errors name `kind`.
+// Whether `s` holds an ASCII control character (NUL and newline included).
+bool HasControlChar(const std::string& s);
+// "gameday-expiry-" and 12 lowercase hex digits: the only markers MakeExpiry makes (a marker
+// goes into shell scripts unquoted).
+bool ValidExpiryMarker(const std::string& marker);
+
+// Parses a revert record's JSON text (gameday::ParseJson, limited); errors name `kind`.
 Result<rapidjson::Document> ParseRecord(const std::string& record, const std::string& kind);
 
 // Reports at `field` a selector that `inventory` (when loaded) cannot satisfy; "" is left to the
@@ -146,7 +154,8 @@ struct HostRevert {
   rapidjson::Document record;
   SshEndpoint endpoint;
 };
-// Parses the record and reads its endpoint; errors name `kind`.
+// Parses the record and reads its endpoint and on-host expiry, refusing (InvalidArgument) a
+// record whose endpoint or expiry is invalid; errors name `kind`.
 Result<HostRevert> ReadHostRevert(const std::string& record, const std::string& kind);
 
 // Runs a revert on the host: `heal` first, and only once that worked, the cancel of the record's

@@ -1,5 +1,6 @@
 #include "injectors/host_partition/host_partition_injector.h"
 
+#include <algorithm>
 #include <random>
 
 #include "clients/ssh/inventory.h"
@@ -23,6 +24,14 @@ struct Spec {
 };
 
 std::string Q(const std::string& s) { return ShellQuote(s); }
+
+// GAMEDAY- and the 12 lowercase hex digits of ShortHash: the only chains Chain() makes.
+bool ValidChain(const std::string& chain) {
+  const size_t prefix = sizeof(kChainPrefix) - 1;
+  if (chain.size() != prefix + 12 || chain.compare(0, prefix, kChainPrefix) != 0) return false;
+  return std::all_of(chain.begin() + static_cast<std::ptrdiff_t>(prefix), chain.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
 
 // Removes the jumps and the chain; idempotent. Exit status 0 only when the chain is gone.
 std::string TeardownScript(const std::string& chain) {
@@ -224,12 +233,15 @@ class HostPartitionInjectorKind : public SshInjectorKind {
     Result<HostRevert> revert = ReadHostRevert(record, kKind);
     if (!revert.ok()) return revert.status();
     auto it = revert->record.FindMember("chain");
-    const std::string chain =
-        it != revert->record.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
-    // Never delete a chain that is not ours, whatever the record says.
-    if (chain.rfind(kChainPrefix, 0) != 0 || chain.size() > 28) {
-      return Status::InvalidArgument(std::string(kKind) + ": revert record names chain '" + chain +
-                                     "', not a gameday chain");
+    const std::string chain = it != revert->record.MemberEnd() && it->value.IsString()
+                                  ? std::string(it->value.GetString(), it->value.GetStringLength())
+                                  : "";
+    // Never touch a chain that is not ours, whatever the record says: only the exact form
+    // Chain() makes gets into the teardown script.
+    if (!ValidChain(chain)) {
+      return Status::InvalidArgument(std::string(kKind) + ": invalid revert record: chain '" +
+                                     chain.substr(0, 40) + "' is not a gameday chain (" +
+                                     kChainPrefix + " and 12 hex digits)");
     }
     return RunRevertScript(*ssh_, *revert, TeardownScript(chain), seconds(30), kKind,
                            "removing iptables chain " + chain);

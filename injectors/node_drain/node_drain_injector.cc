@@ -9,6 +9,7 @@
 #include "clients/kubernetes/client.h"
 #include "clients/kubernetes/cluster.h"
 #include "clients/kubernetes/selection.h"
+#include "experiments/json.h"
 
 namespace gameday {
 namespace {
@@ -47,11 +48,23 @@ std::string NodeUid(const FaultTarget& t) {
   return b == std::string::npos ? "" : t.id.substr(b + 1);
 }
 
+// Reads a revert record, checking every field before anything acts on it, so a record gameday
+// could not have written is refused (InvalidArgument) and no node is patched.
 Result<NodeRecord> ParseRecord(const std::string& text) {
+  auto bad = [](const std::string& what) {
+    return Status::InvalidArgument("invalid node revert record: " + what);
+  };
   rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
-    return Status::InvalidArgument("node revert record is not a JSON object");
+  JsonLimits limits;
+  limits.max_bytes = size_t{1} << 20;
+  limits.max_depth = 4;
+  if (Status s = ParseJson(text, &doc, limits); !s.ok()) return bad(s.message());
+  if (!doc.IsObject()) return bad("not a JSON object");
+  for (const char* key : {"kubeconfig", "context", "node", "uid"}) {
+    auto it = doc.FindMember(key);
+    if (it != doc.MemberEnd() && !it->value.IsString()) {
+      return bad(std::string(key) + " is not a string");
+    }
   }
   NodeRecord r;
   r.cluster.kubeconfig = JsonString(doc, "kubeconfig");
@@ -59,8 +72,18 @@ Result<NodeRecord> ParseRecord(const std::string& text) {
   r.node = JsonString(doc, "node");
   r.uid = JsonString(doc, "uid");
   auto it = doc.FindMember("was_unschedulable");
-  r.was_unschedulable = it != doc.MemberEnd() && it->value.IsBool() && it->value.GetBool();
-  if (r.node.empty()) return Status::InvalidArgument("node revert record has no node");
+  if (it != doc.MemberEnd() && !it->value.IsBool()) return bad("was_unschedulable is no bool");
+  r.was_unschedulable = it != doc.MemberEnd() && it->value.GetBool();
+  if (!IsDns1123Subdomain(r.node)) return bad("node is not a DNS-1123 name");
+  if (!r.uid.empty() && !IsKubeUid(r.uid)) return bad("uid is not a Kubernetes uid");
+  auto plain = [](const std::string& s) {
+    return s.size() <= 4096 && std::none_of(s.begin(), s.end(), [](char c) {
+             return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+           });
+  };
+  if (!plain(r.cluster.kubeconfig) || !plain(r.cluster.context)) {
+    return bad("kubeconfig or context holds a control character");
+  }
   return r;
 }
 

@@ -8,6 +8,7 @@
 #include "clients/kubernetes/client.h"
 #include "clients/kubernetes/cluster.h"
 #include "clients/kubernetes/selection.h"
+#include "experiments/json.h"
 
 namespace gameday {
 namespace {
@@ -110,7 +111,30 @@ class PodKillInjectorKind : public InjectorKind {
   }
 
   Status Revert(const std::string& record, const InjectorEnv& env) const override {
-    // A deleted pod cannot be brought back by us; its controller replaces it.
+    // A deleted pod cannot be brought back by us; its controller replaces it. The record is
+    // still checked, so a journal line that is not one gameday wrote is reported, not cleared.
+    rapidjson::Document doc;
+    JsonLimits limits;
+    limits.max_bytes = size_t{1} << 20;
+    limits.max_depth = 4;
+    Status parsed = ParseJson(record, &doc, limits);
+    if (!parsed.ok() || !doc.IsObject()) {
+      return Status::InvalidArgument(
+          "invalid pod-kill revert record: " +
+          (parsed.ok() ? std::string("not a JSON object") : parsed.message()));
+    }
+    for (const char* key : {"kubeconfig", "context", "namespace", "name", "uid"}) {
+      auto it = doc.FindMember(key);
+      if (it != doc.MemberEnd() && !it->value.IsString()) {
+        return Status::InvalidArgument(std::string("invalid pod-kill revert record: ") + key +
+                                       " is not a string");
+      }
+    }
+    if (!IsDns1123Label(JsonString(doc, "namespace")) ||
+        !IsDns1123Subdomain(JsonString(doc, "name"))) {
+      return Status::InvalidArgument(
+          "invalid pod-kill revert record: namespace or name is not a DNS-1123 name");
+    }
     return Status::Ok();
   }
 };

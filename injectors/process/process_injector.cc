@@ -20,6 +20,7 @@
 #include <set>
 #include <sstream>
 
+#include "experiments/json.h"
 #include "injectors/process/proc.h"
 
 namespace gameday {
@@ -254,6 +255,105 @@ bool GetString(const rapidjson::Value& obj, const char* key, std::string* out) {
   return true;
 }
 
+// ---- reading a revert record back ----
+
+// Limits of what RevertRecord writes: a command line (the kernel caps it at a few MiB) and the
+// environment kept for a restart.
+constexpr size_t kMaxRecordBytes = size_t{8} << 20;
+constexpr size_t kMaxArgs = 1 << 16;
+constexpr size_t kMaxEnvEntries = 4096;
+constexpr long kMaxPid = 4194304;  // PID_MAX_LIMIT on 64-bit Linux
+
+struct RevertFields {
+  Action action = Action::kKill;
+  pid_t pid = 0;
+  uint64_t starttime = 0;
+  StopRecord stop;  // action stop only
+};
+
+Status BadRecord(const std::string& what) {
+  return Status::InvalidArgument("invalid process revert record: " + what);
+}
+
+bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
+
+bool AbsolutePath(const std::string& s) { return !s.empty() && s[0] == '/' && !HasNul(s); }
+
+// NAME=VALUE with a name a shell could export: what CaptureForRestart keeps.
+bool EnvEntry(const std::string& kv) {
+  const size_t eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0 || HasNul(kv)) return false;
+  return std::all_of(kv.begin(), kv.begin() + static_cast<std::ptrdiff_t>(eq),
+                     [](char c) { return c > ' ' && c < 0x7f; });
+}
+
+Result<RevertFields> ReadRevert(const std::string& record) {
+  rapidjson::Document doc;
+  JsonLimits limits;
+  limits.max_bytes = kMaxRecordBytes;
+  limits.max_depth = 4;
+  if (Status s = ParseJson(record, &doc, limits); !s.ok()) return BadRecord(s.message());
+  if (!doc.IsObject()) return BadRecord("not a JSON object");
+  RevertFields r;
+  std::string action;
+  if (!GetString(doc, "action", &action)) return BadRecord("no action");
+  if (action == "kill") {
+    r.action = Action::kKill;
+  } else if (action == "freeze") {
+    r.action = Action::kFreeze;
+  } else if (action == "stop") {
+    r.action = Action::kStop;
+  } else {
+    return BadRecord("unknown action '" + Truncate(action, 40) + "'");
+  }
+  auto pid_it = doc.FindMember("pid");
+  if (pid_it == doc.MemberEnd() || !pid_it->value.IsInt64()) return BadRecord("pid is no integer");
+  const int64_t pid = pid_it->value.GetInt64();
+  // pid 1 (init), gameday itself and its ancestors are never targets: Discover leaves them out.
+  if (pid <= 1 || pid > kMaxPid) return BadRecord("pid " + std::to_string(pid) + " out of range");
+  const std::vector<pid_t> excluded = SelfAndAncestors();
+  if (std::find(excluded.begin(), excluded.end(), static_cast<pid_t>(pid)) != excluded.end()) {
+    return BadRecord("pid " + std::to_string(pid) + " is gameday itself or one of its parents");
+  }
+  r.pid = static_cast<pid_t>(pid);
+  auto start_it = doc.FindMember("starttime");
+  if (start_it == doc.MemberEnd() || !start_it->value.IsUint64()) {
+    return BadRecord("starttime is no unsigned integer");
+  }
+  r.starttime = start_it->value.GetUint64();
+  if (r.action == Action::kKill) {
+    auto sig = doc.FindMember("signal");
+    if (sig == doc.MemberEnd() || !sig->value.IsInt() || sig->value.GetInt() < 1 ||
+        sig->value.GetInt() > SIGRTMAX) {
+      return BadRecord("signal missing or out of range");
+    }
+  }
+  if (r.action != Action::kStop) return r;
+
+  StopRecord& stop = r.stop;
+  if (!GetStringArray(doc, "argv", &stop.argv) || stop.argv.empty() ||
+      stop.argv.size() > kMaxArgs || stop.argv[0].empty()) {
+    return BadRecord("stop record without a command line (argv)");
+  }
+  if (std::any_of(stop.argv.begin(), stop.argv.end(), HasNul)) {
+    return BadRecord("argv holds a NUL byte");
+  }
+  if (!GetString(doc, "cwd", &stop.cwd) || !AbsolutePath(stop.cwd)) {
+    return BadRecord("stop record without an absolute cwd");
+  }
+  if (doc.HasMember("exe") &&
+      (!GetString(doc, "exe", &stop.exe) || (!stop.exe.empty() && !AbsolutePath(stop.exe)))) {
+    return BadRecord("exe is not an absolute path");
+  }
+  if (!GetStringArray(doc, "env", &stop.env) || stop.env.size() > kMaxEnvEntries) {
+    return BadRecord("stop record without an environment (env)");
+  }
+  for (const std::string& kv : stop.env) {
+    if (!EnvEntry(kv)) return BadRecord("env entry " + Truncate(kv, 40) + " is not NAME=VALUE");
+  }
+  return r;
+}
+
 // ---- the injector ----
 
 class ProcessInjector : public Injector {
@@ -442,6 +542,11 @@ class ProcessInjector : public Injector {
     StopRecord r;
     r.argv = ReadProcArgv(pid);
     if (r.argv.empty()) return Status::NotFound("cannot read the command line of " + who);
+    // Revert refuses a record it could not have come from (ReadRevert): refuse it here, before
+    // anything is stopped.
+    if (r.argv[0].empty()) {
+      return Status::FailedPrecondition(who + " has an empty argv[0]: it could not be restarted");
+    }
     auto uid = ReadProcUid(pid);
     if (!uid) return Status::NotFound("cannot read the owner of " + who);
     if (*uid != ::geteuid()) {
@@ -469,7 +574,7 @@ class ProcessInjector : public Injector {
       const size_t eq = kv.find('=');
       if (eq == std::string::npos || eq == 0) continue;
       const std::string name = kv.substr(0, eq);
-      if (IsSecretName(name) || !seen.insert(name).second) continue;
+      if (IsSecretName(name) || !EnvEntry(kv) || !seen.insert(name).second) continue;
       if (kv.size() - eq - 1 > kMaxEnvValue || total + kv.size() > kMaxEnvTotal) continue;
       total += kv.size();
       r.env.push_back(kv);
@@ -537,26 +642,16 @@ class ProcessInjectorKind : public InjectorKind {
   }
 
   Status Revert(const std::string& record, const InjectorEnv& env) const override {
-    rapidjson::Document doc;
-    doc.Parse(record.data(), record.size());
-    if (doc.HasParseError() || !doc.IsObject()) {
-      return Status::InvalidArgument("process revert record is not a JSON object: " +
-                                     Truncate(record, 200));
-    }
-    std::string action;
-    auto pid_it = doc.FindMember("pid");
-    auto start_it = doc.FindMember("starttime");
-    if (!GetString(doc, "action", &action) || pid_it == doc.MemberEnd() || !pid_it->value.IsInt() ||
-        start_it == doc.MemberEnd() || !start_it->value.IsUint64()) {
-      return Status::InvalidArgument("process revert record lacks action, pid or starttime: " +
-                                     Truncate(record, 200));
-    }
-    const pid_t pid = pid_it->value.GetInt();
-    const uint64_t start = start_it->value.GetUint64();
+    // Every field is checked before anything acts on it: a record that is not what
+    // RevertRecord writes is refused (InvalidArgument) and nothing is signalled or started.
+    Result<RevertFields> r = ReadRevert(record);
+    if (!r.ok()) return r.status();
+    const pid_t pid = r->pid;
+    const uint64_t start = r->starttime;
     Clock& clock = *env.clock;
 
-    if (action == "kill") return Status::Ok();  // nothing to undo
-    if (action == "freeze") {
+    if (r->action == Action::kKill) return Status::Ok();  // nothing to undo
+    if (r->action == Action::kFreeze) {
       // A different process now holding the pid is never touched: SignalProcess checks the
       // start time, and a gone or zombie process has nothing left to thaw.
       Status s = SignalProcess(pid, start, SIGCONT);
@@ -571,19 +666,9 @@ class ProcessInjectorKind : public InjectorKind {
       }
       return Status::Ok();
     }
-    if (action == "stop") {
-      StopRecord r;
-      if (!GetStringArray(doc, "argv", &r.argv) || r.argv.empty() ||
-          !GetString(doc, "cwd", &r.cwd) || !GetStringArray(doc, "env", &r.env)) {
-        return Status::InvalidArgument("process stop record lacks argv, cwd or env: " +
-                                       Truncate(record, 200));
-      }
-      GetString(doc, "exe", &r.exe);
-      // Already back (a supervisor restarted it, a previous revert did, or it never stopped).
-      if (RunningWithArgv(r.argv)) return Status::Ok();
-      return Restart(r, clock);
-    }
-    return Status::InvalidArgument("unknown process action '" + action + "' in revert record");
+    // Already back (a supervisor restarted it, a previous revert did, or it never stopped).
+    if (RunningWithArgv(r->stop.argv)) return Status::Ok();
+    return Restart(r->stop, clock);
   }
 
  private:

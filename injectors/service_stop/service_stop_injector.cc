@@ -290,10 +290,25 @@ void WriteService(JsonWriter& w, const Service& s) {
   str("stash_dir", s.stash_dir);
 }
 
+// Reads the service back from a revert record, checking every field against what Resolve can
+// produce, so a record gameday could not have written is refused (InvalidArgument) before any
+// script is built from it.
 Result<Service> ReadService(const rapidjson::Value& o) {
+  auto bad = [](const std::string& what) {
+    return Status::InvalidArgument(std::string(kKind) + ": invalid revert record: " + what);
+  };
+  bool ok = true;
   auto str = [&](const char* k) -> std::string {
     auto it = o.FindMember(k);
-    return it != o.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
+    if (it == o.MemberEnd()) return "";
+    if (!it->value.IsString()) {
+      ok = false;
+      return "";
+    }
+    std::string v(it->value.GetString(), it->value.GetStringLength());
+    // Values are shell-quoted where they are used; a NUL would cut a script short.
+    if (v.find('\0') != std::string::npos || v.size() > 65536) ok = false;
+    return v;
   };
   Service s;
   const std::string m = str("manager");
@@ -306,24 +321,50 @@ Result<Service> ReadService(const rapidjson::Value& o) {
   } else if (m == "static_pod") {
     s.manager = Manager::kStaticPod;
   } else {
-    return Status::InvalidArgument(std::string(kKind) + ": revert record has unknown manager '" +
-                                   m + "'");
+    return bad("unknown manager '" + m.substr(0, 40) + "'");
   }
   s.unit_or_dir = str("unit_or_dir");
   s.process_name = str("process_name");
   s.pid_file = str("pid_file");
   s.start = str("start");
   auto freeze = o.FindMember("freeze");
+  if (freeze != o.MemberEnd() && !freeze->value.IsBool()) ok = false;
   s.freeze = freeze != o.MemberEnd() && freeze->value.IsBool() && freeze->value.GetBool();
   s.manifest = str("manifest");
   s.manifest_dir = str("manifest_dir");
   s.stash_dir = str("stash_dir");
+  if (!ok) return bad("a field is not a string (or holds a NUL byte)");
   // A journal is input too: a record gets the checks a plan gets.
   for (const auto& [field, member] : UsedFields(s)) {
     if (std::string problem = ValueProblem(field, s.*member); !problem.empty()) {
-      return Status::InvalidArgument(std::string(kKind) + ": revert record's " + field + ": " +
-                                     problem);
+      return bad(std::string(field) + ": " + problem);
     }
+  }
+  switch (s.manager) {
+    case Manager::kSystemd:
+    case Manager::kRunit:
+      if (s.unit_or_dir.empty() || HasControlChar(s.unit_or_dir)) {
+        return bad("no valid unit or service directory");
+      }
+      break;
+    case Manager::kProcess:
+      if (s.process_name.empty() == s.pid_file.empty()) {
+        return bad("expected exactly one of process_name and pid_file");
+      }
+      if (HasControlChar(s.process_name) || HasControlChar(s.pid_file)) {
+        return bad("process_name or pid_file holds a control character");
+      }
+      if (!s.freeze && s.start.empty()) return bad("a stopped process without a start command");
+      break;
+    case Manager::kStaticPod:
+      if (s.manifest.empty() || s.manifest == "." || s.manifest == ".." ||
+          s.manifest.find('/') != std::string::npos || HasControlChar(s.manifest)) {
+        return bad("manifest is not a file name");
+      }
+      if (s.manifest_dir.empty() || HasControlChar(s.manifest_dir) || HasControlChar(s.stash_dir)) {
+        return bad("no valid manifest dir");
+      }
+      break;
   }
   return s;
 }
@@ -515,7 +556,13 @@ class ServiceStopInjectorKind : public SshInjectorKind {
     if (!s.ok()) return s.status();
     Duration stop_timeout = seconds(20);
     auto it = doc.FindMember("stop_timeout_ms");
-    if (it != doc.MemberEnd() && it->value.IsInt64() && it->value.GetInt64() > 0) {
+    if (it != doc.MemberEnd()) {
+      // Parse allows 1 s to 10 min.
+      if (!it->value.IsInt64() || it->value.GetInt64() <= 0 ||
+          it->value.GetInt64() > 10 * 60 * 1000) {
+        return Status::InvalidArgument(std::string(kKind) +
+                                       ": invalid revert record: stop_timeout_ms out of range");
+      }
       stop_timeout = std::chrono::milliseconds(it->value.GetInt64());
     }
     // Start first; the timer is cancelled only once that worked.

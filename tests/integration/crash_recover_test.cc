@@ -177,6 +177,18 @@ method:
     return Wait(pid);
   }
 
+  int Forget(const std::string& file) {
+    pid_t pid =
+        Spawn({kBin + "gameday", "recover", "--forget", file}, (dir_ / "forget.log").string());
+    return Wait(pid);
+  }
+
+  // The one journal file the run left.
+  std::string JournalPath() {
+    for (const auto& e : fs::directory_iterator(dir_ / "journal")) return e.path().string();
+    return "";
+  }
+
   size_t LiveFaults() {
     auto files = ReadJournals((dir_ / "journal").string());
     size_t live = 0;
@@ -213,6 +225,90 @@ TEST_F(CrashRecoverTest, Kill9DuringFreezeThenRecoverResumesTheProcess) {
   EXPECT_NE(Log("recover.log").find("reverted process"), std::string::npos) << Log("recover.log");
   // A second recover has nothing left to do.
   EXPECT_EQ(Recover(), 0);
+}
+
+TEST_F(CrashRecoverTest, DamagedLineBeforeTheFreezeRecordIsReportedAndTheFreezeStillReverted) {
+  WritePlan("freeze", "300ms");
+  StartRun();
+  ASSERT_TRUE(WaitFor([&] { return State(victim_) == 'T'; }, milliseconds(10000)))
+      << Log("run.log");
+  Kill9();
+  const std::string journal = JournalPath();
+  ASSERT_FALSE(journal.empty());
+  // A line damaged on disk (one flipped bit in its checksum) ahead of the freeze's record.
+  {
+    std::ifstream in(journal);
+    const std::string content((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream out(journal, std::ios::trunc);
+    out << "0badc0df {\"op\":\"inject\",\"fault_id\":\"lost\"}\n" << content;
+  }
+  EXPECT_EQ(Recover(), 3) << Log("recover.log");
+  EXPECT_TRUE(WaitFor([&] { return State(victim_) != 'T'; }, milliseconds(2000)))
+      << "the readable record after the damaged line is reverted: " << Log("recover.log");
+  const std::string log = Log("recover.log");
+  EXPECT_NE(log.find(journal + ":1: checksum mismatch"), std::string::npos) << log;
+  EXPECT_NE(log.find("0badc0df"), std::string::npos) << "what was there is shown: " << log;
+  EXPECT_NE(log.find("gameday recover --forget " + journal), std::string::npos) << log;
+  EXPECT_NE(log.find("reverted process"), std::string::npos) << log;
+  // The file stays, for a person: every later recover says the same until they forget it.
+  EXPECT_TRUE(fs::exists(journal));
+  EXPECT_EQ(LiveFaults(), 0u);
+  EXPECT_EQ(Recover(), 3);
+  EXPECT_EQ(Forget(journal), 0) << Log("forget.log");
+  EXPECT_FALSE(fs::exists(journal));
+  EXPECT_EQ(Recover(), 0) << Log("recover.log");
+}
+
+// /proc/PID/stat field 22, the start time that identifies a process together with its pid.
+std::string StartTime(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+  }
+  return field;
+}
+
+TEST_F(CrashRecoverTest, RecoverRefusesAJournalOthersCouldHaveWritten) {
+  // A journal planted in a directory everybody can write: a valid record that, if trusted,
+  // would make root send SIGCONT to the frozen victim.
+  ASSERT_EQ(kill(victim_, SIGSTOP), 0);
+  ASSERT_TRUE(WaitFor([&] { return State(victim_) == 'T'; }, milliseconds(2000)));
+  const fs::path jdir = dir_ / "journal";
+  fs::create_directories(jdir);
+  const std::string revert =
+      "{\\\"action\\\":\\\"freeze\\\",\\\"pid\\\":" + std::to_string(victim_) +
+      ",\\\"starttime\\\":" + StartTime(victim_) + "}";
+  const std::string json =
+      "{\"op\":\"inject\",\"fault_id\":\"f\",\"run_id\":\"planted\",\"kind\":\"process\","
+      "\"target_id\":\"t\",\"target_display\":\"d\",\"revert\":\"" +
+      revert + "\",\"injected_unix_ms\":1,\"expires_unix_ms\":0}";
+  uint32_t crc = 0xFFFFFFFFu;
+  for (unsigned char c : json) {
+    crc ^= c;
+    for (int k = 0; k < 8; ++k) crc = (crc & 1) ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+  }
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", crc ^ 0xFFFFFFFFu);
+  std::ofstream(jdir / "planted.journal") << hex << " " << json << "\n";
+  fs::permissions(jdir / "planted.journal", fs::perms::owner_read | fs::perms::owner_write);
+
+  fs::permissions(jdir, fs::perms::all);  // 0777
+  EXPECT_EQ(Recover(), 3);
+  EXPECT_NE(
+      Log("recover.log")
+          .find("refusing journal directory " + jdir.string() + ": writable by others (mode 0777)"),
+      std::string::npos)
+      << Log("recover.log");
+  EXPECT_EQ(State(victim_), 'T') << "nothing of an untrusted journal was acted on";
+
+  // The same directory made private: the record is trusted and acted on (so the refusal above
+  // was the trust check, not a bad record).
+  fs::permissions(jdir, fs::perms::owner_all);
+  EXPECT_EQ(Recover(), 0) << Log("recover.log");
+  EXPECT_TRUE(WaitFor([&] { return State(victim_) != 'T'; }, milliseconds(2000)));
 }
 
 TEST_F(CrashRecoverTest, Kill9DuringWarmUpLeavesNothingToRecover) {

@@ -3,6 +3,7 @@
 #include <Poco/Checksum.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -259,7 +260,55 @@ TEST(JournalTest, TornTailReadsAsEndAndIsCutOnAdopt) {
   }
 }
 
-TEST(JournalTest, CorruptChecksumInTheMiddleStopsThere) {
+// Lines of the journal of `run_id`: the problems ParseJournal reports, as "LINE: REASON".
+std::vector<std::string> ProblemLines(const std::vector<JournalProblem>& problems) {
+  std::vector<std::string> out;
+  for (const auto& p : problems) out.push_back(std::to_string(p.line) + ": " + p.reason);
+  return out;
+}
+
+// A line as gameday before format version 2 wrote it (no "v"), byte for byte.
+std::string V1Line(const std::string& json) { return Crc32Hex(json) + " " + json + "\n"; }
+
+std::string V1Inject(const std::string& fault_id) {
+  return V1Line(R"({"op":"inject","fault_id":")" + fault_id +
+                R"(","run_id":"run1","kind":"process","target_id":"pid:42:1234",)"
+                R"("target_display":"pid 42 demo --port 18081",)"
+                R"("revert":"{\"action\":\"freeze\",\"pid\":42,\"starttime\":1234}",)"
+                R"("injected_unix_ms":1700000000123,"expires_unix_ms":1700000060123})");
+}
+
+TEST(JournalTest, ReadsTheFormatWrittenBeforeVersions) {
+  // Exactly what the writer before format version 2 produced: no "v" in any record.
+  const std::string old =
+      V1Inject("a") + V1Inject("b") + V1Line(R"({"op":"clear","fault_id":"a"})");
+  std::vector<JournalProblem> problems;
+  auto live = ParseJournal(old, &problems);
+  EXPECT_TRUE(problems.empty()) << ProblemLines(problems)[0];
+  ASSERT_EQ(FaultIds(live), std::vector<std::string>{"b"});
+  EXPECT_EQ(live[0].revert, R"({"action":"freeze","pid":42,"starttime":1234})");
+  EXPECT_EQ(live[0].line, 2u);
+
+  // An old file is continued by the new writer and both read back together.
+  TempDir dir;
+  WriteFile(dir.path() + "/run1.journal", old);
+  ::chmod((dir.path() + "/run1.journal").c_str(), 0600);
+  auto adopted = AdoptJournal(dir.path() + "/run1.journal");
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  ASSERT_TRUE((*adopted)->Record(MakeRecord("c")).ok());
+  const std::string content = ReadFile(dir.path() + "/run1.journal");
+  EXPECT_NE(content.find("{\"v\":2,\"op\":\"inject\",\"fault_id\":\"c\""), std::string::npos);
+  EXPECT_EQ(FaultIds(ParseJournal(content)), (std::vector<std::string>{"b", "c"}));
+
+  // A record of a later format is not guessed at.
+  const std::string v3 = R"({"v":3,"op":"inject","fault_id":"x"})";
+  problems.clear();
+  EXPECT_TRUE(ParseJournal(V1Line(v3), &problems).empty());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].reason.find("format version 3"), std::string::npos);
+}
+
+TEST(JournalTest, DamagedLineInTheMiddleIsSkippedAndReported) {
   TempDir dir;
   std::string path;
   {
@@ -272,41 +321,228 @@ TEST(JournalTest, CorruptChecksumInTheMiddleStopsThere) {
   }
   std::string content = ReadFile(path);
   const size_t second = content.find('\n') + 1;
+  const size_t third = content.find('\n', second) + 1;
 
+  struct Case {
+    const char* what;
+    std::string text;
+    const char* reason;
+  };
+  std::vector<Case> cases;
   std::string bad_crc = content;
   bad_crc[second] = bad_crc[second] == '0' ? '1' : '0';
-  EXPECT_EQ(FaultIds(ParseJournal(bad_crc)), std::vector<std::string>{"one"});
-
+  cases.push_back({"checksum digit", bad_crc, "checksum mismatch"});
   std::string bad_body = content;  // a flipped bit in the JSON, checksum untouched
   bad_body[second + 30] ^= 0x01;
-  EXPECT_EQ(FaultIds(ParseJournal(bad_body)), std::vector<std::string>{"one"});
-
+  cases.push_back({"flipped bit", bad_body, "checksum mismatch"});
   std::string upper_hex = content;  // the writer only writes lowercase hex
   for (size_t i = second; i < second + 8; ++i) upper_hex[i] = 'A';
-  EXPECT_EQ(FaultIds(ParseJournal(upper_hex)), std::vector<std::string>{"one"});
+  cases.push_back({"upper hex", upper_hex, "no checksum"});
+  // A checksummed record of an op this version does not know.
+  cases.push_back({"unknown op",
+                   content.substr(0, second) + V1Line(R"({"v":2,"op":"pause","fault_id":"two"})") +
+                       content.substr(third),
+                   "unknown op \"pause\""});
+  // JSON that is fine, fields that are not.
+  cases.push_back({"negative time",
+                   content.substr(0, second) +
+                       V1Line(R"({"op":"inject","fault_id":"two","run_id":"run1","kind":"process",)"
+                              R"("target_id":"t","target_display":"d","revert":"{}",)"
+                              R"("injected_unix_ms":-5,"expires_unix_ms":0})") +
+                       content.substr(third),
+                   "injected_unix_ms"});
+  cases.push_back(
+      {"kind with a shell command",
+       content.substr(0, second) +
+           V1Line(R"({"op":"inject","fault_id":"two","run_id":"run1","kind":"X; rm -rf /",)"
+                  R"("target_id":"t","target_display":"d","revert":"{}",)"
+                  R"("injected_unix_ms":5,"expires_unix_ms":0})") +
+           content.substr(third),
+       "invalid injector kind"});
+  for (const Case& c : cases) {
+    std::vector<JournalProblem> problems;
+    EXPECT_EQ(FaultIds(ParseJournal(c.text, &problems)), (std::vector<std::string>{"one", "three"}))
+        << c.what;
+    ASSERT_EQ(problems.size(), 1u) << c.what;
+    EXPECT_EQ(problems[0].line, 2u) << c.what;
+    EXPECT_NE(problems[0].reason.find(c.reason), std::string::npos)
+        << c.what << ": " << problems[0].reason;
+    EXPECT_EQ(problems[0].excerpt.front(), '"') << c.what;
+    EXPECT_NE(problems[0].ToString(path).find(path + ":2: "), std::string::npos);
+  }
 
   WriteFile(path, bad_crc);
   auto found = FindJournal(dir.path(), "corrupt");
   ASSERT_TRUE(found);
-  EXPECT_EQ(FaultIds(found->live), std::vector<std::string>{"one"});
+  EXPECT_EQ(FaultIds(found->live), (std::vector<std::string>{"one", "three"}));
+  ASSERT_EQ(found->problems.size(), 1u);
 
-  // Adopting cuts the unreadable part off but keeps it next to the journal for a person.
+  // Adopting keeps the damaged line where it is (nothing moved aside), appends after it, and
+  // Close never deletes a file with a line nobody could read.
   auto adopted = AdoptJournal(path);
   ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
-  EXPECT_EQ(FaultIds((*adopted)->Live()), std::vector<std::string>{"one"});
-  int kept = 0;
+  EXPECT_EQ(FaultIds((*adopted)->Live()), (std::vector<std::string>{"one", "three"}));
+  EXPECT_EQ((*adopted)->Problems().size(), 1u);
+  ASSERT_TRUE((*adopted)->Clear("one").ok());
+  ASSERT_TRUE((*adopted)->Clear("three").ok());
+  EXPECT_EQ(ReadFile(path).substr(0, bad_crc.size()), bad_crc);
+  ASSERT_TRUE((*adopted)->Close().ok());
+  EXPECT_TRUE(fs::exists(path));
   for (const auto& e : fs::directory_iterator(dir.path())) {
-    if (e.path().string().find("corrupt.journal.corrupt-") != std::string::npos) {
-      ++kept;
-      EXPECT_EQ(ReadFile(e.path().string()), bad_crc.substr(second));
-    }
+    EXPECT_EQ(e.path().string().find(".corrupt-"), std::string::npos) << e.path();
   }
-  EXPECT_EQ(kept, 1);
-  EXPECT_EQ(ReadFile(path), content.substr(0, second));
-  // The kept copy is not itself taken for a journal.
+  // Only a person removes it.
+  ASSERT_TRUE(ForgetJournal(path).ok());
+  EXPECT_FALSE(fs::exists(path));
+}
+
+TEST(JournalTest, ExcerptsAreEscapedAndTruncated) {
+  EXPECT_EQ(JournalExcerpt(std::string("a\"b\\c\n\x01\xff", 8)), "\"a\\\"b\\\\c\\x0a\\x01\\xff\"");
+  const std::string excerpt = JournalExcerpt(std::string(1000, 'x'), 10);
+  EXPECT_EQ(excerpt, "\"xxxxxxxxxx\"... (1000 bytes)");
+}
+
+TEST(JournalTest, FilesSetAsideByOlderVersionsAreRead) {
+  TempDir dir;
+  // What gameday before format version 2 left when it met a damaged line: the journal cut at
+  // that line, and the line with everything after it in RUN.journal.corrupt-MS.
+  const std::string aside = dir.path() + "/run1.journal.corrupt-1700000000999";
+  const std::string damaged = "0badc0de {\"op\":\"inject\",\"fault_id\":\"lost\"}\n";
+  WriteFile(aside, damaged + V1Inject("behind") + V1Inject("gone") +
+                       V1Line(R"({"op":"clear","fault_id":"gone"})"));
+  ::chmod(aside.c_str(), 0600);
+  WriteFile(dir.path() + "/run1.journal.corrupt-x", "not a set-aside file name\n");
+  ::chmod((dir.path() + "/run1.journal.corrupt-x").c_str(), 0600);
+
   auto files = ReadJournals(dir.path());
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  ASSERT_EQ(files->size(), 1u);
+  const JournalFile& f = (*files)[0];
+  EXPECT_EQ(f.path, aside);
+  EXPECT_EQ(f.run_id, "run1");
+  EXPECT_TRUE(f.set_aside);
+  EXPECT_EQ(FaultIds(f.live), std::vector<std::string>{"behind"});
+  EXPECT_EQ(f.live[0].line, 2u);
+  ASSERT_EQ(f.problems.size(), 1u);
+  EXPECT_EQ(f.problems[0].line, 1u);
+
+  auto adopted = AdoptJournal(aside);
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  ASSERT_TRUE((*adopted)->Clear("behind").ok());
+  ASSERT_TRUE((*adopted)->Close().ok());
+  EXPECT_TRUE(fs::exists(aside)) << "its damaged first line is for a person to judge";
+  EXPECT_TRUE(FindJournal(dir.path(), "run1")->live.empty());
+}
+
+TEST(JournalTest, RefusesGroupOrOtherWritableDirectoriesAndFiles) {
+  TempDir dir;
+  const std::string jdir = dir.path() + "/journal";
+  {
+    auto j = Journal::Open(jdir, "r");
+    ASSERT_TRUE(j.ok());
+    ASSERT_TRUE((*j)->Record(MakeRecord("f")).ok());
+  }
+  struct stat st;
+  ASSERT_EQ(::stat(jdir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u) << "gameday makes its journal directory private";
+  ASSERT_EQ(::stat((jdir + "/r.journal").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  for (mode_t mode : {0770, 0707, 0777}) {
+    ASSERT_EQ(::chmod(jdir.c_str(), mode), 0);
+    auto files = ReadJournals(jdir);
+    ASSERT_FALSE(files.ok()) << std::oct << mode;
+    EXPECT_EQ(files.status().code(), Status::Code::kPermissionDenied);
+    EXPECT_NE(files.status().message().find("writable by"), std::string::npos)
+        << files.status().message();
+    EXPECT_FALSE(AdoptJournal(jdir + "/r.journal").ok());
+    EXPECT_FALSE(Journal::Open(jdir, "new").ok()) << "a run does not journal there either";
+    EXPECT_FALSE(ForgetJournal(jdir + "/r.journal").ok());
+  }
+  ASSERT_EQ(::chmod(jdir.c_str(), 0700), 0);
+
+  ASSERT_EQ(::chmod((jdir + "/r.journal").c_str(), 0622), 0);
+  auto files = ReadJournals(jdir);
   ASSERT_TRUE(files.ok());
-  EXPECT_EQ(files->size(), 1u);
+  ASSERT_EQ(files->size(), 1u);
+  EXPECT_TRUE((*files)[0].refused);
+  EXPECT_TRUE((*files)[0].live.empty()) << "nothing of a refused file is read";
+  ASSERT_EQ((*files)[0].problems.size(), 1u);
+  EXPECT_NE((*files)[0].problems[0].reason.find("mode 0622"), std::string::npos);
+  auto adopt = AdoptJournal(jdir + "/r.journal");
+  ASSERT_FALSE(adopt.ok());
+  EXPECT_EQ(adopt.status().code(), Status::Code::kPermissionDenied);
+}
+
+TEST(JournalTest, RefusesSymlinks) {
+  TempDir dir;
+  const std::string real = dir.path() + "/real";
+  {
+    auto j = Journal::Open(real, "r");
+    ASSERT_TRUE(j.ok());
+    ASSERT_TRUE((*j)->Record(MakeRecord("f")).ok());
+  }
+  // A symlinked journal directory.
+  ASSERT_EQ(::symlink(real.c_str(), (dir.path() + "/link").c_str()), 0);
+  auto files = ReadJournals(dir.path() + "/link");
+  ASSERT_FALSE(files.ok());
+  EXPECT_EQ(files.status().code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(files.status().message().find("symbolic link"), std::string::npos);
+  EXPECT_FALSE(Journal::Open(dir.path() + "/link", "r2").ok());
+
+  // A symlinked journal file: listed as refused, never followed, never adopted.
+  const std::string target = dir.path() + "/elsewhere.journal";
+  WriteFile(target, V1Inject("planted"));
+  ASSERT_EQ(::symlink(target.c_str(), (real + "/planted.journal").c_str()), 0);
+  files = ReadJournals(real);
+  ASSERT_TRUE(files.ok());
+  ASSERT_EQ(files->size(), 2u);
+  EXPECT_EQ((*files)[0].run_id, "planted");
+  EXPECT_TRUE((*files)[0].refused);
+  EXPECT_TRUE((*files)[0].live.empty());
+  EXPECT_FALSE(AdoptJournal(real + "/planted.journal").ok());
+  EXPECT_FALSE(Journal::Open(real, "planted").ok()) << "not even written through";
+  EXPECT_EQ(ReadFile(target), V1Inject("planted"));
+}
+
+TEST(JournalTest, RefusesDirectoriesAndFilesOfOtherUsers) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown to another user";
+  TempDir dir;
+  const std::string jdir = dir.path() + "/journal";
+  {
+    auto j = Journal::Open(jdir, "r");
+    ASSERT_TRUE(j.ok());
+    ASSERT_TRUE((*j)->Record(MakeRecord("f")).ok());
+  }
+  ASSERT_EQ(::chown((jdir + "/r.journal").c_str(), 65534, 65534), 0);
+  auto files = ReadJournals(jdir);
+  ASSERT_TRUE(files.ok());
+  ASSERT_EQ(files->size(), 1u);
+  EXPECT_TRUE((*files)[0].refused);
+  EXPECT_NE((*files)[0].problems[0].reason.find("owned by uid 65534"), std::string::npos)
+      << (*files)[0].problems[0].reason;
+  EXPECT_FALSE(AdoptJournal(jdir + "/r.journal").ok());
+  EXPECT_FALSE(ForgetJournal(jdir + "/r.journal").ok());
+
+  ASSERT_EQ(::chown((jdir + "/r.journal").c_str(), 0, 0), 0);
+  ASSERT_EQ(::chown(jdir.c_str(), 65534, 65534), 0);
+  files = ReadJournals(jdir);
+  ASSERT_FALSE(files.ok());
+  EXPECT_EQ(files.status().code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(files.status().message().find("owned by uid 65534"), std::string::npos);
+  EXPECT_FALSE(Journal::Open(jdir, "other").ok());
+}
+
+TEST(JournalTest, ForgetRefusesWhatIsNotAnOrphanedJournal) {
+  TempDir dir;
+  auto owner = Journal::Open(dir.path(), "held");
+  ASSERT_TRUE(owner.ok());
+  auto refused = ForgetJournal((*owner)->path());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.code(), Status::Code::kFailedPrecondition);
+  WriteFile(dir.path() + "/notes.txt", "x");
+  EXPECT_FALSE(ForgetJournal(dir.path() + "/notes.txt").ok());
+  EXPECT_TRUE(fs::exists(dir.path() + "/notes.txt"));
 }
 
 TEST(JournalTest, LockPreventsAdoptionWhileHeld) {

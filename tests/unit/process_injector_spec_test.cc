@@ -232,8 +232,11 @@ TEST(ProcessInjectorSpecTest, RevertRejectsMalformedRecords) {
     Status s = kind->Revert(bad, env);
     EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << bad << " -> " << s.ToString();
   }
-  // A kill has nothing to undo, whatever process the record names.
-  EXPECT_TRUE(kind->Revert(R"({"action":"kill","pid":1,"starttime":1,"signal":9})", env).ok());
+  // A kill has nothing to undo, whatever process the record names; but a record naming pid 1,
+  // which gameday never targets, is not one it wrote.
+  EXPECT_TRUE(kind->Revert(R"({"action":"kill","pid":4242,"starttime":1,"signal":9})", env).ok());
+  EXPECT_EQ(kind->Revert(R"({"action":"kill","pid":1,"starttime":1,"signal":9})", env).code(),
+            Status::Code::kInvalidArgument);
 }
 
 TEST(ProcessInjectorSpecTest, SignalNamesAndNumbers) {

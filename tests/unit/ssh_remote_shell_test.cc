@@ -193,7 +193,7 @@ TEST_F(ServiceStopValuesTest, RevertRecordsAreCheckedLikePlans) {
     Status s = kind_->Revert(std::string(R"({"address":"198.18.255.254",)") + service + "}",
                              InjectorEnv{});
     EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << service << ": " << s.ToString();
-    EXPECT_NE(s.message().find("revert record's service."), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("invalid revert record: service."), std::string::npos) << s.message();
   }
 }
 
