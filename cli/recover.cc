@@ -38,16 +38,19 @@ void AddRecoverCommand(CLI::App& app, int* exit_code) {
         const InjectorKind* kind = registries.injectors.Find(record.kind);
         Status st =
             kind ? Status::Ok() : Status::NotFound("unknown injector kind '" + record.kind + "'");
+        std::string note;
         if (kind) {
           InjectorEnv env;
           env.run_id = record.run_id;
+          env.revert_note = &note;
           st = kind->Revert(record.revert, env);
         }
         if (st.ok()) st = (*journal)->Clear(record.fault_id);
         if (st.ok()) {
           ++reverted;
           std::cout << "reverted " << record.kind << " on " << record.target_display << " (run "
-                    << record.run_id << ", fault " << record.fault_id << ")\n";
+                    << record.run_id << ", fault " << record.fault_id << ")"
+                    << (note.empty() ? "" : "; NOTE: " + note) << "\n";
         } else {
           ++failed;
           std::cerr << "FAILED to revert " << record.kind << " on " << record.target_display
