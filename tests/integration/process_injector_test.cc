@@ -483,9 +483,9 @@ TEST_F(ProcessInjectorTest, StopThenRevertRestartsWithTheSameArgvCwdAndSafeEnvir
 TEST_F(ProcessInjectorTest, StopWhoseRestartDropsEnvironmentLeavesANote) {
   const std::string link = Link(sleep_);
   const std::vector<std::string> argv{link, "30", "19"};
-  const std::vector<std::string> env{"PATH=/usr/bin:/bin", "HOME=" + dir_, "DB_PASSWORD=hunter3",
-                                     "BIG=" + std::string(5000, 'x')};
-  const pid_t victim = Spawn(link, argv, env);
+  const std::vector<std::string> vars{"PATH=/usr/bin:/bin", "HOME=" + dir_, "DB_PASSWORD=hunter3",
+                                      "BIG=" + std::string(5000, 'x')};
+  const pid_t victim = Spawn(link, argv, vars);
   auto injector = MakeInjector("match: {name: " + fs::path(link).filename().string() +
                                "}\naction: stop\nstop_timeout: 2s");
   ASSERT_TRUE(injector);
