@@ -7,6 +7,7 @@
 // - a report folder of another user (uid 65534) is refused before anything is injected.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -182,6 +183,69 @@ TEST_F(ReportSafetyTest, AReportFolderOfAnotherUserIsRefusedBeforeAnyFault) {
   ASSERT_EQ(::chmod(shared.c_str(), 0775), 0);
   EXPECT_EQ(Gameday(RunArgs(shared), &console), 2) << console;
   EXPECT_NE(console.find("0775"), std::string::npos) << console;
+}
+
+// End to end: a process stop whose restart could not carry a secret-looking variable is
+// "reverted" with a note in result.json, report.html, junit.xml and on the console, and the note
+// survives `report render`.
+TEST_F(ReportSafetyTest, ARestartWithoutSomeEnvironmentSaysSoInEveryReport) {
+  const std::string needle = "gd-envnote-" + std::to_string(::getpid());
+  auto victim = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"/usr/bin/env", "DB_PASSWORD=hunter2", "/bin/sh", "-c",
+                               "sleep 60; :", needle},
+      dir_ / "envnote.log");
+  ASSERT_TRUE(testing::WaitUntil([&] { return !testing::ProcessesMentioning(needle).empty(); },
+                                 milliseconds(3000)));
+  std::ofstream(dir_ / "stop.yaml") << R"(name: envnote
+target: {kind: local}
+warmup: 200ms
+stable_for: 100ms
+cooldown: 100ms
+verify:
+  - name: demo
+    kind: tcp
+    interval: 50ms
+    spec: {host: 127.0.0.1, port: )" << port_
+                                    << R"(, timeout: 200ms}
+method:
+  - inject: process
+    name: stop-and-restart
+    select: {mode: all}
+    duration: 300ms
+    spec:
+      match: {pattern: ")" << needle << R"("}
+      action: stop
+)";
+  const std::string reports = dir_ / "envnote";
+  std::string console;
+  const int code = Gameday({"run", dir_ / "stop.yaml", "--report-dir", reports, "--no-history",
+                            "--journal-dir", dir_ / "journal"},
+                           &console);
+  // The restarted shell runs in its own session, outside the ChildProcess's group.
+  const std::vector<pid_t> restarted = testing::ProcessesMentioning(needle);
+  for (pid_t pid : restarted) ::kill(-pid, SIGKILL);  // its session and group: sleep too
+  EXPECT_EQ(code, 0) << console;
+  EXPECT_EQ(restarted.size(), 1u);
+
+  const std::string note = "restarted without some of its environment variables: DB_PASSWORD";
+  EXPECT_NE(console.find("(NOTE: " + note), std::string::npos) << console;
+  const std::string json = ReadFileText(reports + "/result.json");
+  EXPECT_NE(json.find("\"revert_status\": \"reverted\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"revert_note\": \"" + note), std::string::npos) << json;
+  EXPECT_NE(ReadFileText(reports + "/report.html").find("<span class=\"revert-note\">" + note),
+            std::string::npos);
+  EXPECT_NE(ReadFileText(reports + "/junit.xml").find("reverted (NOTE: " + note),
+            std::string::npos);
+  std::string rendered;
+  ASSERT_EQ(Gameday({"report", "render", reports + "/result.json", "-o", reports + "/again.html"},
+                    &rendered),
+            0)
+      << rendered;
+  EXPECT_NE(ReadFileText(reports + "/again.html").find("<span class=\"revert-note\">" + note),
+            std::string::npos);
+  for (const char* file : {"result.json", "report.html", "junit.xml", "again.html"}) {
+    EXPECT_EQ(ReadFileText(reports + "/" + file).find("hunter2"), std::string::npos) << file;
+  }
 }
 
 }  // namespace
