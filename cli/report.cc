@@ -73,7 +73,7 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
         WriteFileAtomically(html_out, RenderHtml(*run, history ? &*history : nullptr), *mode);
     if (!written.ok()) {
       std::cerr << "report: " << written.message() << "\n";
-      *exit_code = kExitAborted;
+      *exit_code = kExitUsage;
       return;
     }
     std::cout << "report: " << html_out << "\n";
@@ -81,7 +81,7 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
       written = WriteFileAtomically(opts->junit_out, RenderJunit(*run), *mode);
       if (!written.ok()) {
         std::cerr << "junit: " << written.message() << "\n";
-        *exit_code = kExitAborted;
+        *exit_code = kExitUsage;
         return;
       }
       std::cout << "junit: " << opts->junit_out << "\n";
