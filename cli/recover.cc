@@ -120,8 +120,10 @@ void AddRecoverCommand(CLI::App& app, int* exit_code) {
           ++not_acted;
           continue;
         }
+        std::string note;
         InjectorEnv env;
         env.run_id = record.run_id;
+        env.revert_note = &note;
         Status st = kind->Revert(record.revert, env);
         if (st.code() == Status::Code::kInvalidArgument) {
           // Revert refuses a record with an invalid field before doing anything.
@@ -134,7 +136,8 @@ void AddRecoverCommand(CLI::App& app, int* exit_code) {
         if (st.ok()) {
           ++reverted;
           std::cout << "reverted " << record.kind << " on " << record.target_display << " (run "
-                    << record.run_id << ", fault " << record.fault_id << ")\n";
+                    << record.run_id << ", fault " << record.fault_id << ")"
+                    << (note.empty() ? "" : "; NOTE: " + note) << "\n";
         } else {
           ++failed;
           std::cerr << "FAILED to revert " << record.kind << " on " << record.target_display

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "experiments/files.h"
 #include "reports/history.h"
 #include "reports/html_report.h"
 #include "reports/json_report.h"
@@ -21,6 +22,7 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
     std::string html_out;
     std::string junit_out;
     std::string history_db;
+    std::string mode = "0600";
   };
   auto opts = std::make_shared<Options>();
   render->add_option("RESULT", opts->input, "a result.json written by gameday run")->required();
@@ -28,7 +30,16 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
   render->add_option("--junit", opts->junit_out, "also write JUnit XML here");
   render->add_option("--history", opts->history_db,
                      "add recovery trends from this history database (gameday history --db)");
+  render->add_option("--report-mode", opts->mode, "file mode of the files written (octal)")
+      ->capture_default_str();
   render->callback([opts, exit_code] {
+    const std::optional<mode_t> mode = ParseFileMode(opts->mode);
+    if (!mode) {
+      std::cerr << "--report-mode: expected an octal file mode such as 0600 or 0644, got '"
+                << opts->mode << "'\n";
+      *exit_code = kExitUsage;
+      return;
+    }
     std::ifstream in(opts->input, std::ios::binary);
     if (!in) {
       std::cerr << opts->input << ": cannot read\n";
@@ -58,11 +69,21 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
         std::cerr << "history: " << loaded.status().message() << " (report without trends)\n";
       }
     }
-    std::ofstream(html_out, std::ios::binary | std::ios::trunc)
-        << RenderHtml(*run, history ? &*history : nullptr);
+    Status written =
+        WriteFileAtomically(html_out, RenderHtml(*run, history ? &*history : nullptr), *mode);
+    if (!written.ok()) {
+      std::cerr << "report: " << written.message() << "\n";
+      *exit_code = kExitUsage;
+      return;
+    }
     std::cout << "report: " << html_out << "\n";
     if (!opts->junit_out.empty()) {
-      std::ofstream(opts->junit_out, std::ios::binary | std::ios::trunc) << RenderJunit(*run);
+      written = WriteFileAtomically(opts->junit_out, RenderJunit(*run), *mode);
+      if (!written.ok()) {
+        std::cerr << "junit: " << written.message() << "\n";
+        *exit_code = kExitUsage;
+        return;
+      }
       std::cout << "junit: " << opts->junit_out << "\n";
     }
     *exit_code = kExitPassed;

@@ -13,7 +13,9 @@
 
 #include "cli/commands.h"
 #include "experiments/engine.h"
+#include "experiments/files.h"
 #include "experiments/journal.h"
+#include "experiments/redact.h"
 #include "reports/history.h"
 #include "reports/html_report.h"
 #include "reports/json_report.h"
@@ -34,8 +36,9 @@ class ConsoleObserver : public EngineObserver {
   void OnEvent(const std::string& experiment, const TimelineEvent& e) override {
     std::lock_guard lock(mu_);
     ClearLive();
+    // Messages can echo what the outside world said (URLs, command lines): no secret on screen.
     std::printf("[%8.3fs] %s %s: %s\n", e.t, experiment.c_str(), e.source.c_str(),
-                e.message.c_str());
+                RedactSecrets(e.message).c_str());
     DrawLive();
     std::fflush(stdout);
   }
@@ -50,7 +53,7 @@ class ConsoleObserver : public EngineObserver {
         char line[512];
         std::snprintf(line, sizeof line, "  %-20s %s  %6zu samples  %5zu failing  %8.2f ms  %s",
                       v.name.c_str(), Mark(v.last), v.samples, v.failing, v.last_latency_ms,
-                      v.last_detail.substr(0, 60).c_str());
+                      RedactSecrets(v.last_detail).substr(0, 60).c_str());
         live_.push_back(line);
       }
       DrawLive();
@@ -61,7 +64,8 @@ class ConsoleObserver : public EngineObserver {
       Health& before = last_[experiment + "/" + v.name];
       if (v.samples && v.last != before) {
         std::printf("[%8.3fs] %s verifier %s: %s%s%s\n", t, experiment.c_str(), v.name.c_str(),
-                    HealthName(v.last), v.last_detail.empty() ? "" : " — ", v.last_detail.c_str());
+                    HealthName(v.last), v.last_detail.empty() ? "" : " — ",
+                    RedactSecrets(v.last_detail).c_str());
         before = v.last;
       }
     }
@@ -115,12 +119,8 @@ std::string NewRunId(uint64_t seed) {
   return out.str();
 }
 
-Status WriteFile(const std::filesystem::path& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-  out.close();
-  if (!out) return Status::Internal("cannot write " + path.string());
-  return Status::Ok();
+Status WriteFile(const std::filesystem::path& path, const std::string& content, mode_t mode) {
+  return WriteFileAtomically(path.string(), content, mode);
 }
 
 struct RunOptions {
@@ -133,9 +133,16 @@ struct RunOptions {
   bool no_history = false;
   std::string pushgateway;
   std::string push_job = "gameday";
+  std::string report_mode = "0600";
 };
 
 int RunPlan(const RunOptions& opts) {
+  const std::optional<mode_t> report_mode = ParseFileMode(opts.report_mode);
+  if (!report_mode) {
+    std::cerr << "--report-mode: expected an octal file mode such as 0600 or 0644, got '"
+              << opts.report_mode << "'\n";
+    return kExitUsage;
+  }
   Registries registries;
   BuildRegistries(&registries);
   Diagnostics diags;
@@ -185,21 +192,27 @@ int RunPlan(const RunOptions& opts) {
             << (opts.plans.size() == 1 ? ", plan " : ", plans ") << plan.file << ", seed " << seed
             << " (replay the same choices with --seed " << seed << ")"
             << (opts.dry_run ? ", DRY RUN: nothing is touched" : "") << "\n";
+  // The report folder is checked before anything is injected: a run whose report cannot be
+  // written safely is refused, not discovered at the end.
+  const std::filesystem::path dir =
+      opts.report_dir.empty() ? std::filesystem::path("gameday-reports") / engine_options.run_id
+                              : std::filesystem::path(opts.report_dir);
+  if (Status ready = EnsureTrustedDir(dir.string(), DirModeFor(*report_mode)); !ready.ok()) {
+    std::cerr << "report: " << ready.message() << "; nothing was injected\n";
+    signal_thread.request_stop();
+    return kExitUsage;
+  }
   Engine engine(registries, MakeProbeLoopFactory(), Clock::Real(), engine_options);
   RunResult result = engine.Run(plan);
   observer.Finish();
 
   std::cout << RenderTextSummary(result);
 
-  std::filesystem::path dir = opts.report_dir.empty()
-                                  ? std::filesystem::path("gameday-reports") / result.run_id
-                                  : std::filesystem::path(opts.report_dir);
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  Status written =
-      ec ? Status::Internal("cannot create " + dir.string() + ": " + ec.message()) : Status::Ok();
-  if (written.ok()) written = WriteFile(dir / "result.json", RenderJson(result));
-  if (written.ok()) written = WriteFile(dir / "junit.xml", RenderJunit(result));
+  // Checked again: the folder may have changed during the run. Each write opens it afresh and
+  // checks the handle it writes through.
+  Status written = EnsureTrustedDir(dir.string(), DirModeFor(*report_mode));
+  if (written.ok()) written = WriteFile(dir / "result.json", RenderJson(result), *report_mode);
+  if (written.ok()) written = WriteFile(dir / "junit.xml", RenderJunit(result), *report_mode);
   // Dry runs measure nothing, so they stay out of the history and its trends.
   const bool keep = !opts.no_history && !opts.dry_run;
   if (keep) {
@@ -209,8 +222,8 @@ int RunPlan(const RunOptions& opts) {
   auto history = keep ? LoadRunHistory(opts.history_db, result)
                       : Result<RunHistory>(Status::NotFound("no history"));
   if (written.ok()) {
-    written =
-        WriteFile(dir / "report.html", RenderHtml(result, history.ok() ? &*history : nullptr));
+    written = WriteFile(dir / "report.html", RenderHtml(result, history.ok() ? &*history : nullptr),
+                        *report_mode);
   }
   if (!written.ok()) {
     std::cerr << "report: " << written.message() << "\n";
@@ -218,6 +231,8 @@ int RunPlan(const RunOptions& opts) {
     std::cout << "report: " << std::filesystem::absolute(dir / "report.html").string() << "\n";
   }
   int code = ExitCodeFor(result);
+  // A gate whose report could not be written must not look green.
+  if (!written.ok() && code == kExitPassed) code = kExitFailed;
   if (!opts.pushgateway.empty() && !opts.dry_run) {
     Status pushed = PushMetrics(result, opts.pushgateway, opts.push_job);
     if (!pushed.ok()) {
@@ -225,7 +240,7 @@ int RunPlan(const RunOptions& opts) {
       std::cerr << "pushgateway: " << pushed.message() << "\n";
       if (code == kExitPassed) code = kExitFailed;
     } else {
-      std::cout << "pushed metrics to " << opts.pushgateway << "\n";
+      std::cout << "pushed metrics to " << RedactSecrets(opts.pushgateway) << "\n";
     }
   }
   if (stop.stop_requested()) code = kExitAborted;
@@ -254,6 +269,9 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--pushgateway", opts->pushgateway,
                   "push gameday_* metrics to this Prometheus Pushgateway URL");
   cmd->add_option("--push-job", opts->push_job, "the Pushgateway job name")->capture_default_str();
+  cmd->add_option("--report-mode", opts->report_mode,
+                  "file mode of result.json, junit.xml and report.html (octal, e.g. 0644)")
+      ->capture_default_str();
   cmd->callback([opts, exit_code] { *exit_code = RunPlan(*opts); });
 }
 

@@ -544,8 +544,11 @@ void ExperimentRun::Revert(const std::vector<size_t>& indices) {
       if (!f->live) continue;
     }
     Status st;
+    std::string note;
+    InjectorEnv env = f->env;
+    env.revert_note = &note;
     for (int attempt = 1; attempt <= kRevertAttempts; ++attempt) {
-      st = f->kind->Revert(f->record.revert, f->env);
+      st = f->kind->Revert(f->record.revert, env);
       if (st.ok()) break;
       clock_.SleepFor(std::chrono::milliseconds(200 * attempt), std::stop_token());
     }
@@ -556,6 +559,7 @@ void ExperimentRun::Revert(const std::vector<size_t>& indices) {
         f->live = false;
         f->result.t_revert = t;
         f->result.revert_status = "reverted";
+        f->result.revert_note = note;
       } else {
         f->result.revert_status = "failed";
         f->result.error = st.message();
@@ -569,7 +573,8 @@ void ExperimentRun::Revert(const std::vector<size_t>& indices) {
     if (st.ok()) {
       Status cleared = journal_->Clear(f->record.fault_id);
       if (!cleared.ok()) Event("engine", "journal: " + cleared.message());
-      Event("fault", "reverted " + f->result.step + " on " + f->result.target);
+      Event("fault", "reverted " + f->result.step + " on " + f->result.target +
+                         (note.empty() ? "" : " (NOTE: " + note + ")"));
     } else {
       Event("fault",
             "revert of " + f->result.step + " on " + f->result.target + " FAILED: " + st.message());

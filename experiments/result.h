@@ -27,6 +27,9 @@ struct FaultResult {
   // "reverted", "not-needed" (one-shot), "failed", or "not-injected" (inject failed).
   std::string revert_status;
   std::string error;  // why inject or revert failed
+  // What "reverted" alone would hide: a revert that undid the fault but could not restore
+  // everything as it was (a process restarted without some of its environment). Empty otherwise.
+  std::string revert_note;
 };
 
 // Metrics of one verifier for one fault window.

@@ -27,6 +27,10 @@ struct InjectorEnv {
   TargetSpec target;
   // The fault's duration when it has one (for on-host expiries); zero for one-shot faults.
   Duration duration{0};
+  // Where a successful Revert leaves one sentence a person must read along with "reverted": it
+  // undid the fault but could not put everything back as it was (a process restarted without
+  // some of its environment). Null when nobody listens; Revert leaves it alone when all is well.
+  std::string* revert_note = nullptr;
 };
 
 // One configured fault of a plan. The engine selects targets; an injector acts on one at a time.

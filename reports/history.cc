@@ -13,6 +13,7 @@
 #include <mutex>
 #include <set>
 
+#include "experiments/files.h"
 #include "experiments/journal.h"
 #include "reports/report_text.h"
 
@@ -121,12 +122,15 @@ HistoryStore::~HistoryStore() = default;
 
 Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const std::string& path) {
   RegisterSqlite();
-  std::error_code ec;
+  // SQLite opens the file by name: the folder must be one nobody else can plant a symlink in,
+  // and the file (created here, private, when new) must be ours and not a symlink.
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
-    std::filesystem::create_directories(parent, ec);
-    if (ec)
-      return Status::Internal("history: cannot create " + parent.string() + ": " + ec.message());
+    Status dir = EnsureTrustedDir(parent.string(), 0700);
+    if (!dir.ok()) return Status(dir.code(), "history: " + dir.message());
+  }
+  if (Status file = EnsureOwnedFile(path, 0600); !file.ok()) {
+    return Status(file.code(), "history: " + file.message());
   }
   try {
     auto impl = std::make_unique<Impl>(path);

@@ -136,6 +136,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.sub td:first-child{padding-left:24px;color:var(--muted)}
 .ok{color:var(--pass);font-weight:600}.bad{color:var(--fail);font-weight:600}
 .neutral{color:var(--muted)}
+.revert-note{color:var(--warn);font-weight:600}
 section.experiment{border:1px solid var(--line);border-radius:8px;padding:12px 16px;margin:16px 0}
 .experiment-head{display:flex;align-items:center;gap:12px;flex-wrap:wrap}
 .desc{color:var(--muted);margin:4px 0}
@@ -565,7 +566,8 @@ void FaultRows(std::string* out, const ExperimentResult& e, const Axis& ax, doub
     std::string hover = f.id + ": " + f.kind + " on " + f.target + ", injected at " +
                         Secs(f.t_inject) +
                         (f.t_revert ? ", reverted at " + Secs(*f.t_revert) : std::string()) + ", " +
-                        f.revert_status + (f.error.empty() ? "" : " \u2014 " + f.error);
+                        f.revert_status + (f.error.empty() ? "" : " \u2014 " + f.error) +
+                        (f.revert_note.empty() ? "" : " \u2014 NOTE: " + f.revert_note);
     SvgLabel(out, *y + kFaultRow - 3, f.kind + " " + f.target, hover);
     double x0 = ax.X(f.t_inject);
     double x1 = f.t_revert ? std::max(ax.X(*f.t_revert), x0 + 2) : x0 + 3;
@@ -1151,9 +1153,10 @@ void ObjectiveTable(std::string* out, const ExperimentResult& e) {
 // One sentence that says whether anything is left behind, before the table that proves it.
 void CleanupSummary(std::string* out, const ExperimentResult& e) {
   size_t reverted = 0, one_shot = 0, not_injected = 0;
-  std::vector<const FaultResult*> failed;
+  std::vector<const FaultResult*> failed, noted;
   std::optional<double> last;
   for (const auto& f : e.faults) {
+    if (!f.revert_note.empty()) noted.push_back(&f);
     if (f.revert_status == "reverted") {
       ++reverted;
       if (f.t_revert) last = std::max(last.value_or(*f.t_revert), *f.t_revert);
@@ -1183,6 +1186,11 @@ void CleanupSummary(std::string* out, const ExperimentResult& e) {
     }
     text += ". Run `gameday recover` or revert by hand.";
   }
+  // A revert that could not restore everything is not "nothing left behind" without a word.
+  for (const FaultResult* f : noted) {
+    text +=
+        " Reverted with a caveat: " + f->kind + " on " + f->target + ": " + f->revert_note + ".";
+  }
   *out += failed.empty() ? "<p class=\"cleanup ok\">" : "<p class=\"cleanup bad\">";
   Esc(out, text);
   *out += "</p>\n";
@@ -1197,9 +1205,9 @@ void FaultTable(std::string* out, const ExperimentResult& e) {
       "<th>Revert status</th><th>Error</th></tr></thead><tbody>\n";
   for (const auto& f : e.faults) {
     const std::string& rs = f.revert_status;
-    const char* cls = rs == "reverted"                         ? "ok"
-                      : rs == "failed" || rs == "not-injected" ? "bad"
-                                                               : "neutral";
+    const char* cls = rs == "reverted" && f.revert_note.empty() ? "ok"
+                      : rs == "failed" || rs == "not-injected"  ? "bad"
+                                                                : "neutral";
     *out += "<tr class=\"fault\"";
     Attr(out, "data-fault", f.id);
     *out += "><td>";
@@ -1224,6 +1232,11 @@ void FaultTable(std::string* out, const ExperimentResult& e) {
     *out += cls;
     *out += "\">";
     Esc(out, rs);
+    if (!f.revert_note.empty()) {
+      *out += "<br><span class=\"revert-note\">";
+      Esc(out, f.revert_note);
+      *out += "</span>";
+    }
     *out += "</td><td>";
     Esc(out, f.error);
     *out += "</td></tr>\n";

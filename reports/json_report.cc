@@ -10,6 +10,7 @@
 #include <cmath>
 #include <limits>
 
+#include "experiments/redact.h"
 #include "reports/report_text.h"
 
 namespace gameday {
@@ -42,8 +43,14 @@ void Number(W& w, double v) {
   }
 }
 
+// Secrets are redacted where they enter the result; this catches any that did not.
 template <typename W>
 void Text(W& w, std::string_view s) {
+  std::string redacted;
+  if (ContainsSecret(s)) {
+    redacted = RedactSecrets(s);
+    s = redacted;
+  }
   if (IsValidUtf8(s)) {
     w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
   } else {
@@ -191,6 +198,10 @@ void WriteFault(PrettyOut& w, const FaultResult& f) {
   Text(w, f.revert_status);
   Key(w, "error");
   Text(w, f.error);
+  if (!f.revert_note.empty()) {  // added in v1: absent when there is nothing to say
+    Key(w, "revert_note");
+    Text(w, f.revert_note);
+  }
   w.EndObject();
 }
 
@@ -587,6 +598,13 @@ FaultResult ReadFault(Reader& r, const Value& o, const std::string& p) {
   f.reversible = r.Bool(o, "reversible", p);
   f.revert_status = r.Str(o, "revert_status", p);
   f.error = r.Str(o, "error", p);
+  if (const Value* note = r.Get(o, "revert_note", p, false)) {
+    if (note->IsString()) {
+      f.revert_note.assign(note->GetString(), note->GetStringLength());
+    } else {
+      r.Fail(Join(p, "revert_note"), "expected a string");
+    }
+  }
   return f;
 }
 

@@ -138,6 +138,7 @@ TestCase RevertCase(const RunResult& run, const ExperimentResult& e) {
     if (f.revert_status != "not-injected") ++injected;
     std::string line = f.id + " (" + f.kind + " on " + f.target + "): " + f.revert_status;
     if (!f.error.empty()) line += ": " + f.error;
+    if (!f.revert_note.empty()) line += " (NOTE: " + f.revert_note + ")";
     if (!tc.body.empty()) tc.body += '\n';
     tc.body += line;
     if (f.revert_status == "failed") {
@@ -258,7 +259,8 @@ std::string SystemOut(const ExperimentResult& e) {
     out += "fault " + f.id + ": " + f.kind + " on " + f.target + ", injected at " +
            FormatFixed(f.t_inject, 3) + " s, reverted " +
            (f.t_revert ? "at " + FormatFixed(*f.t_revert, 3) + " s" : std::string("-")) + ", " +
-           f.revert_status + (f.error.empty() ? "" : " (" + f.error + ")") + "\n";
+           f.revert_status + (f.error.empty() ? "" : " (" + f.error + ")") +
+           (f.revert_note.empty() ? "" : " (NOTE: " + f.revert_note + ")") + "\n";
   }
   for (const auto& ev : e.events) {
     out += FormatFixed(ev.t, 3) + " s  " + ev.source + ": " + ev.message + "\n";

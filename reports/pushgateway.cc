@@ -7,6 +7,8 @@
 #include <memory>
 #include <mutex>
 
+#include "experiments/redact.h"
+
 namespace gameday {
 namespace {
 
@@ -164,7 +166,7 @@ Status PushMetrics(const RunResult& run, const std::string& pushgateway_url,
                    const std::string& job) {
   if (pushgateway_url.rfind("http://", 0) != 0 && pushgateway_url.rfind("https://", 0) != 0) {
     return Status::InvalidArgument("pushgateway: expected an http:// or https:// URL, got '" +
-                                   pushgateway_url + "'");
+                                   RedactSecrets(pushgateway_url) + "'");
   }
   if (job.empty()) return Status::InvalidArgument("pushgateway: the job name is empty");
   static std::once_flag once;
@@ -199,15 +201,17 @@ Status PushMetrics(const RunResult& run, const std::string& pushgateway_url,
   curl_easy_setopt(c, CURLOPT_USERAGENT, "gameday");
   const CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
-    return Status::Unavailable("pushgateway: cannot push to " + base + ": " +
-                               (errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc)));
+    return Status::Unavailable(
+        RedactSecrets("pushgateway: cannot push to " + base + ": " +
+                      (errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc))));
   }
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   while (!answer.empty() && (answer.back() == '\n' || answer.back() == '\r')) answer.pop_back();
   if (status >= 200 && status < 300) return Status::Ok();
-  std::string msg = "pushgateway: " + base + " answered HTTP " + std::to_string(status) +
-                    (answer.empty() ? "" : ": " + answer);
+  // The URL may carry user:password, and an answer may echo it back.
+  std::string msg = RedactSecrets("pushgateway: " + base + " answered HTTP " +
+                                  std::to_string(status) + (answer.empty() ? "" : ": " + answer));
   return status >= 500 ? Status::Unavailable(msg) : Status::InvalidArgument(msg);
 }
 

@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include "experiments/redact.h"
+
 namespace gameday {
 namespace {
 
@@ -84,6 +86,13 @@ std::string SanitizeUtf8(std::string_view s) {
 }
 
 void AppendMarkupEscaped(std::string* out, std::string_view s, bool attribute) {
+  // Secrets are redacted where they enter the result; this catches any that did not (and
+  // results written by older versions), for HTML and JUnit alike.
+  std::string redacted;
+  if (ContainsSecret(s)) {
+    redacted = RedactSecrets(s);
+    s = redacted;
+  }
   out->reserve(out->size() + s.size());
   uint32_t cp;
   for (size_t i = 0; i < s.size();) {
@@ -391,7 +400,7 @@ std::string RenderTextSummary(const RunResult& run) {
     }
     for (const std::string& reason : e.reasons) out << "    why: " << reason << "\n";
   }
-  return out.str();
+  return RedactSecrets(out.str());
 }
 
 }  // namespace gameday

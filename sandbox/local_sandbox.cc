@@ -29,6 +29,7 @@
 #include <sstream>
 #include <stop_token>
 
+#include "experiments/files.h"
 #include "experiments/journal.h"
 
 extern char** environ;
@@ -79,20 +80,10 @@ std::string LogTail(const std::string& path, size_t n) {
   return out;
 }
 
-// Writes via a temporary file and rename, so a crash never leaves a half-written file behind.
+// Through the shared writer: never half-written, never through a symlink planted in the state
+// folder (these are scripts runsv runs as root).
 Status WriteFileAtomic(const std::string& path, const std::string& content, fs::perms perms) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) return Status::Internal("cannot write " + tmp + ": " + std::strerror(errno));
-  }
-  std::error_code ec;
-  fs::permissions(tmp, perms, ec);
-  if (!ec) fs::rename(tmp, path, ec);
-  if (ec) return Status::Internal("cannot write " + path + ": " + ec.message());
-  return Status::Ok();
+  return WriteFileAtomically(path, content, static_cast<mode_t>(perms));
 }
 
 // For /bin/sh: one single-quoted word.

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "experiments/redact.h"
 #include "experiments/spec_reader.h"
 
 namespace gameday {
@@ -90,16 +91,16 @@ Result<std::string> EtcdPost(const std::string& client_url, const std::string& p
   curl_easy_cleanup(easy);
   curl_slist_free_all(headers);
   if (code == CURLE_OPERATION_TIMEDOUT) {
-    return Status::DeadlineExceeded("etcd " + url + ": no answer within " +
+    return Status::DeadlineExceeded("etcd " + RedactSecrets(url) + ": no answer within " +
                                     FormatDuration(timeout));
   }
   if (code != CURLE_OK) {
-    return Status::Unavailable("etcd " + url + ": " +
+    return Status::Unavailable("etcd " + RedactSecrets(url) + ": " +
                                (errbuf[0] != '\0' ? errbuf : curl_easy_strerror(code)));
   }
   if (status != 200) {
-    return Status::FailedPrecondition("etcd " + url + ": HTTP " + std::to_string(status) + ": " +
-                                      response.substr(0, 300));
+    return Status::FailedPrecondition("etcd " + RedactSecrets(url) + ": HTTP " +
+                                      std::to_string(status) + ": " + response.substr(0, 300));
   }
   return response;
 }

@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "experiments/json.h"
+#include "experiments/redact.h"
 #include "injectors/process/proc.h"
 
 namespace gameday {
@@ -113,7 +114,26 @@ struct StopRecord {
   std::string exe;
   std::string cwd;
   std::vector<std::string> env;  // NAME=VALUE
+  // What the restart will lack, for the note on the revert: "NAME (why)" per variable left out,
+  // and whether the process's own environment could not be read at all.
+  std::vector<std::string> dropped_env;
+  bool env_unreadable = false;
 };
+
+// The sentence a restart from `r` owes the result; empty when it restores the whole environment.
+std::string RestartNote(const StopRecord& r) {
+  if (r.env_unreadable) {
+    return "restarted with gameday's PATH and HOME only: the process's own environment could not "
+           "be read";
+  }
+  if (r.dropped_env.empty()) return "";
+  std::string list;
+  for (const std::string& d : r.dropped_env) list += (list.empty() ? "" : ", ") + d;
+  return "restarted without some of its environment variables: " + list;
+}
+
+// The command line as a person may see it: no secrets, bounded.
+std::string DisplayArgs(const std::vector<std::string>& argv) { return JoinArgs(RedactArgv(argv)); }
 
 bool SameFile(const std::string& a, const std::string& b) {
   struct stat sa, sb;
@@ -215,7 +235,7 @@ Status Restart(const StopRecord& r, Clock& clock) {
   pid_t pid = 0;
   const int rc = ::posix_spawn(&pid, exe->c_str(), &s.actions, &s.attr, argv.data(), envp.data());
   if (rc != 0) {
-    return Status::Internal("cannot restart '" + JoinArgs(r.argv) + "' from " + *exe + " in " +
+    return Status::Internal("cannot restart '" + DisplayArgs(r.argv) + "' from " + *exe + " in " +
                             r.cwd + ": " + std::strerror(rc));
   }
   clock.SleepFor(kRestartGrace, {});
@@ -224,7 +244,7 @@ Status Restart(const StopRecord& r, Clock& clock) {
     std::string how = WIFEXITED(wstatus)
                           ? "exited with status " + std::to_string(WEXITSTATUS(wstatus))
                           : "died of " + SignalName(WTERMSIG(wstatus));
-    return Status::Internal("restarted '" + JoinArgs(r.argv) + "' (pid " + std::to_string(pid) +
+    return Status::Internal("restarted '" + DisplayArgs(r.argv) + "' (pid " + std::to_string(pid) +
                             ") " + how + " within " + FormatDuration(kRestartGrace));
   }
   return Status::Ok();
@@ -351,6 +371,15 @@ Result<RevertFields> ReadRevert(const std::string& record) {
   for (const std::string& kv : stop.env) {
     if (!EnvEntry(kv)) return BadRecord("env entry " + Truncate(kv, 40) + " is not NAME=VALUE");
   }
+  // Absent in records of older versions: nothing known to be missing.
+  if (doc.HasMember("dropped_env") && (!GetStringArray(doc, "dropped_env", &stop.dropped_env) ||
+                                       stop.dropped_env.size() > kMaxEnvEntries)) {
+    return BadRecord("dropped_env is not a list of names");
+  }
+  if (auto it = doc.FindMember("env_unreadable"); it != doc.MemberEnd()) {
+    if (!it->value.IsBool()) return BadRecord("env_unreadable is not a boolean");
+    stop.env_unreadable = it->value.GetBool();
+  }
   return r;
 }
 
@@ -381,10 +410,13 @@ class ProcessInjector : public Injector {
       if (!Matches(*st, argv, cmdline)) continue;
       FaultTarget t;
       t.id = "pid:" + std::to_string(pid) + ":" + std::to_string(st->starttime);
-      t.display = "pid " + std::to_string(pid) + " " + Truncate(cmdline, kMaxDisplayArgs);
+      // The display goes to the console, the journal and every report: secrets redacted here,
+      // where the command line enters the result.
+      const std::string shown = DisplayArgs(argv);
+      t.display = "pid " + std::to_string(pid) + " " + Truncate(shown, kMaxDisplayArgs);
       t.attributes["pid"] = std::to_string(pid);
       t.attributes["name"] = st->comm;
-      t.attributes["cmdline"] = cmdline;
+      t.attributes["cmdline"] = shown;
       targets.push_back(std::move(t));
     }
     return targets;
@@ -426,6 +458,16 @@ class ProcessInjector : public Injector {
       w.StartArray();
       for (const auto& e : rec->env) PutString(w, e);
       w.EndArray();
+      if (!rec->dropped_env.empty()) {
+        w.Key("dropped_env");
+        w.StartArray();
+        for (const auto& d : rec->dropped_env) PutString(w, d);
+        w.EndArray();
+      }
+      if (rec->env_unreadable) {
+        w.Key("env_unreadable");
+        w.Bool(true);
+      }
     }
     w.EndObject();
     return std::string(buf.GetString(), buf.GetSize());
@@ -564,6 +606,7 @@ class ProcessInjector : public Injector {
     if (environ.ok()) {
       vars = *environ;
     } else {
+      r.env_unreadable = true;
       for (const char* name : {"PATH", "HOME"}) {
         if (const char* v = std::getenv(name)) vars.push_back(std::string(name) + "=" + v);
       }
@@ -574,10 +617,33 @@ class ProcessInjector : public Injector {
       const size_t eq = kv.find('=');
       if (eq == std::string::npos || eq == 0) continue;
       const std::string name = kv.substr(0, eq);
-      if (IsSecretName(name) || !EnvEntry(kv) || !seen.insert(name).second) continue;
-      if (kv.size() - eq - 1 > kMaxEnvValue || total + kv.size() > kMaxEnvTotal) continue;
+      // A later duplicate is shadowed by the first anyway (getenv returns the first).
+      if (!seen.insert(name).second) continue;
+      if (!EnvEntry(kv)) {
+        r.dropped_env.push_back(name.substr(0, 40) + " (not a NAME=VALUE a record can carry)");
+        continue;
+      }
+      if (IsSecretName(name)) {
+        r.dropped_env.push_back(name + " (secret-looking, never written to the journal)");
+        continue;
+      }
+      if (kv.size() - eq - 1 > kMaxEnvValue) {
+        r.dropped_env.push_back(name + " (value over " + std::to_string(kMaxEnvValue) + " bytes)");
+        continue;
+      }
+      if (total + kv.size() > kMaxEnvTotal) {
+        r.dropped_env.push_back(name + " (environment over " + std::to_string(kMaxEnvTotal) +
+                                " bytes)");
+        continue;
+      }
       total += kv.size();
       r.env.push_back(kv);
+    }
+    constexpr size_t kMaxDroppedNames = 32;  // keeps the journal line and the note short
+    if (r.dropped_env.size() > kMaxDroppedNames) {
+      const size_t more = r.dropped_env.size() - kMaxDroppedNames;
+      r.dropped_env.resize(kMaxDroppedNames);
+      r.dropped_env.push_back("and " + std::to_string(more) + " more");
     }
     // After the read: the process could have been replaced while we looked.
     if (!FindLive(pid, starttime)) return Status::NotFound(who + " is gone");
@@ -668,7 +734,10 @@ class ProcessInjectorKind : public InjectorKind {
     }
     // Already back (a supervisor restarted it, a previous revert did, or it never stopped).
     if (RunningWithArgv(r->stop.argv)) return Status::Ok();
-    return Restart(r->stop, clock);
+    Status restarted = Restart(r->stop, clock);
+    // Only our own restart lacks what the record lacks; a plain "reverted" would hide it.
+    if (restarted.ok() && env.revert_note) *env.revert_note = RestartNote(r->stop);
+    return restarted;
   }
 
  private:

@@ -478,6 +478,88 @@ TEST_F(ProcessInjectorTest, StopThenRevertRestartsWithTheSameArgvCwdAndSafeEnvir
   ReapSignal(fresh);
 }
 
+// The secret-looking variables are never journaled, so the restart lacks them: the revert
+// succeeds but says so (names only), instead of a plain "reverted".
+TEST_F(ProcessInjectorTest, StopWhoseRestartDropsEnvironmentLeavesANote) {
+  const std::string link = Link(sleep_);
+  const std::vector<std::string> argv{link, "30", "19"};
+  const std::vector<std::string> vars{"PATH=/usr/bin:/bin", "HOME=" + dir_, "DB_PASSWORD=hunter3",
+                                      "BIG=" + std::string(5000, 'x')};
+  const pid_t victim = Spawn(link, argv, vars);
+  auto injector = MakeInjector("match: {name: " + fs::path(link).filename().string() +
+                               "}\naction: stop\nstop_timeout: 2s");
+  ASSERT_TRUE(injector);
+  FaultTarget target = TargetFor(*injector, victim);
+  auto record = injector->RevertRecord(target, env_);
+  ASSERT_TRUE(record.ok()) << record.status().ToString();
+  EXPECT_EQ(record->find("hunter3"), std::string::npos) << *record;
+  ASSERT_TRUE(injector->Inject(target, env_).ok());
+  ReapSignal(victim);
+
+  std::string note;
+  InjectorEnv env = env_;
+  env.revert_note = &note;
+  ASSERT_TRUE(kind_->Revert(*record, env).ok());
+  EXPECT_NE(note.find("restarted without some of its environment variables"), std::string::npos)
+      << note;
+  EXPECT_NE(note.find("DB_PASSWORD (secret-looking"), std::string::npos) << note;
+  EXPECT_NE(note.find("BIG (value over 4096 bytes)"), std::string::npos) << note;
+  EXPECT_EQ(note.find("hunter3"), std::string::npos) << note;
+  const auto restarted = PidsWithArgv(argv);
+  ASSERT_EQ(restarted.size(), 1u);
+
+  // Found already running: this revert restarted nothing, so it has nothing to confess.
+  std::string again;
+  env.revert_note = &again;
+  EXPECT_TRUE(kind_->Revert(*record, env).ok());
+  EXPECT_EQ(again, "");
+  ::kill(restarted[0], SIGKILL);
+  ReapSignal(restarted[0]);
+}
+
+TEST_F(ProcessInjectorTest, StopWithTheWholeEnvironmentKeptLeavesNoNote) {
+  const std::string link = Link(sleep_);
+  const std::vector<std::string> argv{link, "30", "23"};
+  const pid_t victim = Spawn(link, argv, {"PATH=/usr/bin:/bin", "HOME=" + dir_});
+  auto injector = MakeInjector("match: {name: " + fs::path(link).filename().string() +
+                               "}\naction: stop\nstop_timeout: 2s");
+  ASSERT_TRUE(injector);
+  FaultTarget target = TargetFor(*injector, victim);
+  auto record = injector->RevertRecord(target, env_);
+  ASSERT_TRUE(record.ok());
+  ASSERT_TRUE(injector->Inject(target, env_).ok());
+  ReapSignal(victim);
+  std::string note;
+  InjectorEnv env = env_;
+  env.revert_note = &note;
+  ASSERT_TRUE(kind_->Revert(*record, env).ok());
+  EXPECT_EQ(note, "");
+  const auto restarted = PidsWithArgv(argv);
+  ASSERT_EQ(restarted.size(), 1u);
+  ::kill(restarted[0], SIGKILL);
+  ReapSignal(restarted[0]);
+}
+
+// The display of a target is what the console, the journal and every report show.
+TEST_F(ProcessInjectorTest, TargetDisplayHasNoSecrets) {
+  const std::string link = Link(sh_);
+  const pid_t pid = Spawn(link, {link, "-c", "sleep 30; :", "svc", "--password=hunter2",
+                                 "--api-key", "hunter2", "PASSWORD=hunter2", "--port=80"});
+  auto injector =
+      MakeInjector("match: {name: " + fs::path(link).filename().string() + "}\naction: freeze");
+  ASSERT_TRUE(injector);
+  FaultTarget target = TargetFor(*injector, pid);
+  EXPECT_EQ(target.display.find("hunter2"), std::string::npos) << target.display;
+  EXPECT_NE(target.display.find("svc --password=*** --api-key *** PASSWORD=*** --port=80"),
+            std::string::npos)
+      << target.display;
+  const std::string action = injector->DescribeAction(target);
+  EXPECT_EQ(action.find("hunter2"), std::string::npos) << action;
+  for (const auto& [key, value] : target.attributes) {
+    EXPECT_EQ(value.find("hunter2"), std::string::npos) << key << ": " << value;
+  }
+}
+
 TEST_F(ProcessInjectorTest, StopEscalatesToSigkillAfterTheTimeout) {
   // A shell that ignores SIGTERM; its unique name is $0, so it shows in the command line.
   const std::string name = fs::path(Link(sleep_)).filename().string() + "sh";

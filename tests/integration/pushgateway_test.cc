@@ -151,5 +151,28 @@ TEST_F(PushgatewayTest, OddNamesAreEncodedAndErrorsAreClear) {
       << down.message();
 }
 
+// A gateway URL with user:password@ works (the password goes to libcurl), but no message shows
+// the password: not the refusal of a bad scheme, not the gateway's answer, not a failed push.
+TEST_F(PushgatewayTest, APasswordInTheUrlIsNeverInAMessage) {
+  RunResult run = testing::RichRun(10);
+  run.run_id = "run-with-password";
+  const std::string with_password = "http://ci:hunter2@127.0.0.1:" + std::to_string(port_);
+  ASSERT_TRUE(PushMetrics(run, with_password, "gameday-ci").ok());
+  EXPECT_NE(Metrics().find("run-with-password"), std::string::npos);
+
+  const Status bad_scheme = PushMetrics(run, "ftp://ci:hunter2@127.0.0.1:1", "x");
+  EXPECT_EQ(bad_scheme.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(bad_scheme.message().find("ftp://ci:***@"), std::string::npos) << bad_scheme.message();
+  const Status rejected = PushMetrics(run, with_password + "/no/such/prefix", "x");
+  EXPECT_NE(rejected.message().find("answered HTTP"), std::string::npos) << rejected.message();
+  gateway_->Stop();
+  const Status down = PushMetrics(run, with_password, "gameday-ci");
+  EXPECT_EQ(down.code(), Status::Code::kUnavailable);
+  EXPECT_NE(down.message().find("http://ci:***@127.0.0.1:"), std::string::npos) << down.message();
+  for (const Status& s : {bad_scheme, rejected, down}) {
+    EXPECT_EQ(s.message().find("hunter2"), std::string::npos) << s.message();
+  }
+}
+
 }  // namespace
 }  // namespace gameday

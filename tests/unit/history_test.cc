@@ -6,6 +6,7 @@
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/Session.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -221,6 +222,43 @@ TEST_F(HistoryTest, RefusesANewerSchemaAndFilesThatAreNotDatabases) {
   auto bad = HistoryStore::Open(junk);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find(junk), std::string::npos) << bad.status().message();
+}
+
+// SQLite opens the history by name, as root: a symlink planted in its place, a file of another
+// user or a folder others can write into would let them aim that write anywhere.
+TEST_F(HistoryTest, IsPrivateAndRefusesSymlinksAndOtherUsersFiles) {
+  ASSERT_TRUE(RecordRun(Run("run-1", "checkout", 0, 4.1), db_).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(db_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat((dir_ + "/state/sub").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0077, 0u);
+
+  const std::string victim = dir_ + "/victim";
+  std::ofstream(victim) << "precious";
+  const std::string link = dir_ + "/state/sub/linked.db";
+  ASSERT_EQ(::symlink(victim.c_str(), link.c_str()), 0);
+  Status s = RecordRun(Run("run-2", "checkout", 1, 4.1), link);
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("symlink"), std::string::npos) << s.message();
+  EXPECT_FALSE(LoadRunHistory(link, Run("run-2", "checkout", 1, 4.1)).ok());
+  std::ifstream in(victim);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "precious");
+
+  const std::string open_dir = dir_ + "/open";
+  ASSERT_EQ(::mkdir(open_dir.c_str(), 0777), 0);
+  ASSERT_EQ(::chmod(open_dir.c_str(), 0777), 0);
+  EXPECT_EQ(RecordRun(Run("run-3", "checkout", 2, 4.1), open_dir + "/history.db").code(),
+            Status::Code::kFailedPrecondition);
+  EXPECT_FALSE(fs::exists(open_dir + "/history.db"));
+
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(db_.c_str(), 65534, 65534), 0);
+    s = RecordRun(Run("run-4", "checkout", 3, 4.1), db_);
+    EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
+    EXPECT_NE(s.message().find("uid 65534"), std::string::npos) << s.message();
+  }
 }
 
 }  // namespace

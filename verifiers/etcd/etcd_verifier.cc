@@ -8,6 +8,7 @@
 
 #include "clients/etcd/etcd_client.h"
 #include "clients/ssh/inventory.h"
+#include "experiments/redact.h"
 #include "verifiers/probe/easy_pool.h"
 #include "verifiers/probe/probe_loop.h"
 
@@ -95,7 +96,9 @@ class EtcdVerifier : public Verifier {
     static const char* kOps[] = {"put", "get", "put+get"};
     std::string d =
         std::string("etcd ") + kOps[static_cast<int>(spec_.operation)] + " " + spec_.key + " via ";
-    for (size_t i = 0; i < spec_.endpoints.size(); ++i) d += (i ? ", " : "") + spec_.endpoints[i];
+    for (size_t i = 0; i < spec_.endpoints.size(); ++i) {
+      d += (i ? ", " : "") + RedactSecrets(spec_.endpoints[i]);
+    }
     return d;
   }
 
@@ -192,7 +195,7 @@ class EtcdVerifier : public Verifier {
       Finish(p, Health::kHealthy, "");
       return;
     }
-    p->errors += "; " + spec_.endpoints[p->endpoint] + ": " + problem;
+    p->errors += "; " + RedactSecrets(spec_.endpoints[p->endpoint]) + ": " + problem;
     // Fail over to the next member while this probe has time and members left, the way etcd's
     // own clients move off a member that cannot serve.
     if (++p->tried < spec_.endpoints.size() && clock_->Now() < p->deadline) {
@@ -308,7 +311,8 @@ class EtcdVerifierKind : public VerifierKind {
     SpecNode endpoints_node = spec.Child("endpoints");
     for (const std::string& url : spec.StringList("endpoints")) {
       if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
-        endpoints_node.Error("expected http:// or https:// client URLs, got '" + url + "'");
+        endpoints_node.Error("expected http:// or https:// client URLs, got '" +
+                             RedactSecrets(url) + "'");
         continue;
       }
       std::string u = url;
