@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "experiments/guarded.h"
 #include "experiments/journal.h"
 
 namespace gameday {
@@ -41,7 +42,8 @@ void AddRecoverCommand(CLI::App& app, int* exit_code) {
         if (kind) {
           InjectorEnv env;
           env.run_id = record.run_id;
-          st = kind->Revert(record.revert, env);
+          // One record that makes its kind throw must not keep the others from being reverted.
+          st = Guarded("reverting", [&] { return kind->Revert(record.revert, env); });
         }
         if (st.ok()) st = (*journal)->Clear(record.fault_id);
         if (st.ok()) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +28,10 @@ struct InjectorEnv {
   TargetSpec target;
   // The fault's duration when it has one (for on-host expiries); zero for one-shot faults.
   Duration duration{0};
+  // For every random choice the injector makes itself ("random N of GROUP"): derived from the
+  // run's --seed, the step and the round, so the same seed replays the same choices. Never the
+  // run id, which is random on every run.
+  uint64_t seed = 0;
 };
 
 // One configured fault of a plan. The engine selects targets; an injector acts on one at a time.
