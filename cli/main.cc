@@ -48,8 +48,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : gameday::kExitUsage;
   } catch (...) {
     // The engine reverts before anything leaves it; this is the last word for the rest.
-    std::cerr << "gameday: internal error: "
-              << gameday::DescribeException(std::current_exception())
+    std::cerr << "gameday: internal error: " << gameday::DescribeException(std::current_exception())
               << "; if a fault may still be in place, run `gameday recover`\n";
     return gameday::kExitAborted;
   }

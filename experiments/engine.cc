@@ -327,10 +327,8 @@ void ExperimentRun::StopObserving() {
     if (!st.ok()) HaltWith(Halt::kError, st.message());
   }
   for (const WatchSpec& w : spec_.watches) {
-    Result<std::vector<TimelineEvent>> seen =
-        Guarded(WatchName(w), [&]() -> Result<std::vector<TimelineEvent>> {
-          return w.watch->Stop();
-        });
+    Result<std::vector<TimelineEvent>> seen = Guarded(
+        WatchName(w), [&]() -> Result<std::vector<TimelineEvent>> { return w.watch->Stop(); });
     if (!seen.ok()) {
       HaltWith(Halt::kError, seen.status().message());
       continue;
@@ -353,8 +351,8 @@ void ExperimentRun::CheckObservers() {
 
 std::vector<Sample> ExperimentRun::Samples(size_t i) {
   if (!sampling_) return {};
-  Result<std::vector<Sample>> samples =
-      Guarded("the probes", [&]() -> Result<std::vector<Sample>> { return sampling_->Snapshot(i); });
+  Result<std::vector<Sample>> samples = Guarded(
+      "the probes", [&]() -> Result<std::vector<Sample>> { return sampling_->Snapshot(i); });
   if (samples.ok()) return std::move(*samples);
   HaltWith(Halt::kError, samples.status().message());
   return {};
@@ -367,8 +365,8 @@ void ExperimentRun::DryRun() {
     const std::string described = GuardedOr(
         "verifier " + v.name, [&] { return v.verifier->Describe(); }, std::string("?"), &error);
     if (!error.empty()) HaltWith(Halt::kError, error);
-    Event("verifier", "would probe " + v.name + " (" + v.kind + "): " + described +
-                          " every " + FormatDuration(v.interval));
+    Event("verifier", "would probe " + v.name + " (" + v.kind + "): " + described + " every " +
+                          FormatDuration(v.interval));
   }
   DryRunSteps(spec_.method);
 }
@@ -391,8 +389,8 @@ void ExperimentRun::DryRunSteps(const std::vector<Step>& steps) {
       env.seed = StepSeed(seed_, step.path, inject.repeat ? 1 : 0);
       const std::string what = step.path + " " + inject.name + " (" + inject.kind + ", mode " +
                                SelectModeName(inject.select.mode) + ")";
-      auto candidates = Guarded(what + ": discovery",
-                                [&] { return inject.injector->Discover(env); });
+      auto candidates =
+          Guarded(what + ": discovery", [&] { return inject.injector->Discover(env); });
       if (!candidates.ok()) {
         HaltWith(Halt::kError, what + ": discovery failed: " + candidates.status().message());
         continue;
@@ -565,8 +563,8 @@ bool ExperimentRun::RunRound(const Step& step, const InjectStep& inject, int rou
   // A kind that cannot even say whether it is reversible is treated as reversible: reverting a
   // fault that needs none is harmless, leaving one in place is not.
   std::string error;
-  const bool reversible =
-      GuardedOr(what, [&] { return inject.injector->Reversible(); }, true, &error);
+  const bool reversible = GuardedOr(
+      what, [&] { return inject.injector->Reversible(); }, true, &error);
   if (!error.empty()) {
     HaltWith(Halt::kError, error + ", so nothing was injected");
     return false;
@@ -1173,8 +1171,8 @@ RunResult Engine::Run(const Plan& plan) {
     try {
       run.experiments.push_back(experiment.Run());
     } catch (...) {
-      run.experiments.push_back(experiment.Salvage(
-          "internal error: " + DescribeException(std::current_exception())));
+      run.experiments.push_back(
+          experiment.Salvage("internal error: " + DescribeException(std::current_exception())));
     }
   }
   if (journal) journal->Close();

@@ -132,8 +132,8 @@ void ResourceWatch::Run(Stream* s, std::stop_token stop) {
   try {
     WatchStream(s, stop);
   } catch (...) {
-    const std::string what = "watch of " + s->kind + "s stopped: " +
-                             DescribeException(std::current_exception());
+    const std::string what =
+        "watch of " + s->kind + "s stopped: " + DescribeException(std::current_exception());
     Add(what);
     std::lock_guard lock(mu_);
     if (failure_.ok()) failure_ = Status::Internal(what);

@@ -261,8 +261,8 @@ std::string RandomFaultToken() {
 }
 
 Result<std::vector<FaultTarget>> DiscoverHostTargets(
-    SshClient& ssh, const Inventory& inventory, const std::string& selector,
-    uint64_t seed, const std::function<Status(const InventoryHost&)>& check) {
+    SshClient& ssh, const Inventory& inventory, const std::string& selector, uint64_t seed,
+    const std::function<Status(const InventoryHost&)>& check) {
   Result<std::vector<InventoryHost>> hosts = SelectHosts(inventory, selector, seed);
   if (!hosts.ok()) return hosts.status();
   std::vector<FaultTarget> targets;

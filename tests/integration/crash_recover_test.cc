@@ -262,7 +262,8 @@ class SignalRevertTest : public CrashRecoverTest, public ::testing::WithParamInt
 
 TEST_P(SignalRevertTest, RevertsThawsAndExits3) {
   const int sig = GetParam();
-  const std::string name = std::string("SIG") + sigabbrev_np(sig);
+  // Realtime signals have no abbreviation; gameday names them SIGRTMIN+N.
+  const std::string name = sig == SIGRTMIN ? "SIGRTMIN" : std::string("SIG") + sigabbrev_np(sig);
   WritePlan("freeze", "300ms");
   StartRun();
   ASSERT_TRUE(WaitFor([&] { return State(victim_) == 'T'; }, milliseconds(10000)))
@@ -315,9 +316,14 @@ TEST_F(CrashRecoverTest, ClosedStdoutDoesNotKillTheRun) {
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   close(fds[0]);  // the reader is gone before the first line is written
-  const std::vector<std::string> args = {
-      kBin + "gameday",          "run",          (dir_ / "plan.yaml").string(), "--journal-dir",
-      (dir_ / "journal").string(), "--report-dir", (dir_ / "report").string(),    "--no-history"};
+  const std::vector<std::string> args = {kBin + "gameday",
+                                         "run",
+                                         (dir_ / "plan.yaml").string(),
+                                         "--journal-dir",
+                                         (dir_ / "journal").string(),
+                                         "--report-dir",
+                                         (dir_ / "report").string(),
+                                         "--no-history"};
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -329,7 +335,16 @@ TEST_F(CrashRecoverTest, ClosedStdoutDoesNotKillTheRun) {
   posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  // SIGPIPE at its default and unblocked, as from a shell: this test process may ignore or block
+  // it, and the child would inherit that and hide the bug.
+  sigset_t pipe_only, none;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &pipe_only);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   posix_spawnattr_setpgroup(&attr, 0);
   ASSERT_EQ(posix_spawn(&run_, argv[0], &fa, &attr, argv.data(), environ), 0);
   posix_spawn_file_actions_destroy(&fa);

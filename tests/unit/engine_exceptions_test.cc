@@ -36,8 +36,8 @@ class ThrowingInjector : public Injector {
   explicit ThrowingInjector(Script* p) : p_(p) {}
   Result<std::vector<FaultTarget>> Discover(const InjectorEnv&) override {
     if (p_->throw_discover) throw std::runtime_error("discovery exploded");
-    return std::vector<FaultTarget>{{"t0", "target 0", {}}, {"t1", "target 1", {}},
-                                    {"t2", "target 2", {}}};
+    return std::vector<FaultTarget>{
+        {"t0", "target 0", {}}, {"t1", "target 1", {}}, {"t2", "target 2", {}}};
   }
   Result<std::string> RevertRecord(const FaultTarget& t, const InjectorEnv&) override {
     return "{\"target\":\"" + t.id + "\"}";
@@ -278,8 +278,8 @@ TEST(GuardedTest, TurnsEveryKindOfThrowIntoAStatus) {
   Result<int> b = Guarded("call", []() -> Result<int> { throw 1; });
   EXPECT_FALSE(b.ok());
   std::string error;
-  EXPECT_EQ(GuardedOr("d", []() -> std::string { throw std::bad_alloc(); }, std::string("fb"),
-                      &error),
+  EXPECT_EQ(GuardedOr(
+                "d", []() -> std::string { throw std::bad_alloc(); }, std::string("fb"), &error),
             "fb");
   EXPECT_EQ(error, "d threw: std::bad_alloc");
 }

@@ -80,8 +80,7 @@ struct Outcome {
   std::vector<std::pair<std::string, uint64_t>> seeds;  // (step, InjectorEnv::seed)
 };
 
-Outcome RunWithSeed(Registries& registries, const std::string& dir,
-                    uint64_t seed, bool dry_run) {
+Outcome RunWithSeed(Registries& registries, const std::string& dir, uint64_t seed, bool dry_run) {
   Outcome out;
   ExperimentSpec e;
   e.name = "exp";
@@ -174,7 +173,7 @@ TEST(SeededHostSelectionTest, SameSeedSameHostsDifferentSeedsDiffer) {
   }
   EXPECT_GT(picks.size(), 5u) << "different seeds pick different hosts";
   // Pinned: a recorded seed replays on any build (no std::sample, no std:: distributions).
-  EXPECT_EQ(names(12345), (std::vector<std::string>{"GOLDEN"}));
+  EXPECT_EQ(names(12345), (std::vector<std::string>{"m1", "m3"}));
 }
 
 }  // namespace

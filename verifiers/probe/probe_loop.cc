@@ -228,9 +228,10 @@ void ProbeLoop::Fail(VerifierState* state, const std::string& what) {
   if (state) state->failed = true;
   std::lock_guard lock(stats_mu_);
   if (!failure_.ok()) return;
-  failure_ = Status::Internal(
-      state ? "verifier " + state->name + " threw while probing (" + what + "); it is not probed again"
-            : "the probe loop stopped (" + what + "); no verifier is probed any more");
+  failure_ = Status::Internal(state ? "verifier " + state->name + " threw while probing (" + what +
+                                          "); it is not probed again"
+                                    : "the probe loop stopped (" + what +
+                                          "); no verifier is probed any more");
 }
 
 Status ProbeLoop::Failure() const {
