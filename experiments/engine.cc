@@ -466,8 +466,14 @@ void ExperimentRun::RunStep(const Step& step) {
     clock_.SleepFor(wait->duration, halt_.get_token());
   } else if (const auto* par = std::get_if<ParallelStep>(&step.action)) {
     std::vector<std::jthread> threads;
-    for (const Step& sub : par->steps) {
-      threads.emplace_back([this, &sub] { RunStepOnThread(sub); });
+    try {
+      for (const Step& sub : par->steps) {
+        threads.emplace_back([this, &sub] { RunStepOnThread(sub); });
+      }
+    } catch (...) {
+      // Out of threads: the steps already started stop at once (halted) and are joined below.
+      HaltWith(Halt::kError, step.path + ": cannot run the steps in parallel: " +
+                                 DescribeException(std::current_exception()));
     }
   } else {
     RunInject(step, std::get<InjectStep>(step.action));
@@ -595,18 +601,28 @@ bool ExperimentRun::RunRound(const Step& step, const InjectStep& inject, int rou
   std::atomic<size_t> next{0};
   std::vector<std::jthread> workers;
   const size_t n_workers = std::min(kMaxParallelInjects, indices.size());
-  for (size_t w = 0; w < n_workers; ++w) {
-    workers.emplace_back([&] {
-      try {
-        for (size_t k = next++; k < indices.size(); k = next++) {
-          if (Halted()) return;
-          InjectOne(inject, *inject.injector, (*candidates)[(*chosen)[k]], indices[k]);
-        }
-      } catch (...) {
-        HaltWith(Halt::kError,
-                 what + ": injecting stopped: " + DescribeException(std::current_exception()));
+  auto work = [&] {
+    try {
+      for (size_t k = next++; k < indices.size(); k = next++) {
+        if (Halted()) return;
+        InjectOne(inject, *inject.injector, (*candidates)[(*chosen)[k]], indices[k]);
       }
-    });
+    } catch (...) {
+      HaltWith(Halt::kError,
+               what + ": injecting stopped: " + DescribeException(std::current_exception()));
+    }
+  };
+  for (size_t w = 0; w < n_workers; ++w) {
+    try {
+      workers.emplace_back(work);
+    } catch (...) {
+      // Out of threads: the workers that did start take every target; none at all is an error.
+      if (workers.empty()) {
+        HaltWith(Halt::kError, what + ": cannot start a thread to inject, nothing was injected: " +
+                                   DescribeException(std::current_exception()));
+      }
+      break;
+    }
   }
   workers.clear();  // joins
 
