@@ -1,12 +1,15 @@
 // Exceptions from plugins (injectors, verifiers, watches, sampling) on every thread the engine
 // runs them on: each is turned into an error, everything injected is reverted, and the process
 // never reaches std::terminate (which would end this test binary).
+#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "experiments/engine.h"
 #include "experiments/guarded.h"
@@ -269,6 +272,58 @@ TEST_F(EngineExceptionsTest, WatchThatThrowsOnStopIsAnErrorAfterTheRevert) {
   EXPECT_EQ(script_.injects.load(), 3);
   ExpectEverythingReverted(run);
   EXPECT_NE(Reasons(run.experiments[0]).find("watch stop exploded"), std::string::npos);
+}
+
+// Throws from its transfer's completion, on the loop thread (where a verifier parses answers).
+class VerifierThatThrowsOnCompletion : public Verifier {
+ public:
+  ~VerifierThatThrowsOnCompletion() override {
+    for (CURL* c : handles_) curl_easy_cleanup(c);
+  }
+  void Begin(ProbeIo& io, std::function<void(ProbeOutcome)>) override {
+    CURL* c = curl_easy_init();
+    handles_.push_back(c);
+    curl_easy_setopt(c, CURLOPT_URL, "http://127.0.0.1:1/");  // refused at once
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    io.AddTransfer(c, [](int) { throw std::length_error("answer exploded"); });
+  }
+  std::string Describe() const override { return "throws on completion"; }
+
+ private:
+  std::vector<CURL*> handles_;
+};
+
+class CountingVerifier : public Verifier {
+ public:
+  void Begin(ProbeIo&, std::function<void(ProbeOutcome)> done) override {
+    ProbeOutcome o;
+    o.health = Health::kHealthy;
+    done(o);
+  }
+  std::string Describe() const override { return "counts"; }
+};
+
+TEST(ProbeLoopExceptionsTest, ACompletionThatThrowsStopsOnlyThatVerifier) {
+  std::vector<VerifierSpec> specs(2);
+  specs[0].name = "bad";
+  specs[0].interval = milliseconds(20);
+  specs[0].verifier = std::make_shared<VerifierThatThrowsOnCompletion>();
+  specs[1].name = "good";
+  specs[1].interval = milliseconds(20);
+  specs[1].verifier = std::make_shared<CountingVerifier>();
+  ProbeLoop loop(specs, Clock::Real());
+  loop.Start(Clock::Real().Now());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (loop.Failure().ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  const size_t good_before = loop.Snapshot(1).size();
+  std::this_thread::sleep_for(milliseconds(200));
+  const size_t good_after = loop.Snapshot(1).size();
+  loop.Stop();
+  EXPECT_EQ(loop.Failure().message(),
+            "verifier bad threw while probing (answer exploded); it is not probed again");
+  EXPECT_GT(good_after, good_before) << "the other verifier goes on sampling";
 }
 
 TEST(GuardedTest, TurnsEveryKindOfThrowIntoAStatus) {
