@@ -38,9 +38,9 @@ int ListRuns(const std::string& db, const std::string& experiment, size_t limit)
               << db << "\n";
     return kExitPassed;
   }
-  std::cout << Pad("RUN", 28) << Pad("STARTED", 26) << Pad("STATUS", 9) << "PLAN\n";
+  std::cout << Pad("RUN", 51) << Pad("STARTED", 26) << Pad("STATUS", 9) << "PLAN\n";
   for (const HistoryRun& r : *runs) {
-    std::cout << Pad(r.run_id, 28) << Pad(r.started, 26) << Pad(r.status, 9) << r.plan << "\n";
+    std::cout << Pad(r.run_id, 51) << Pad(r.started, 26) << Pad(r.status, 9) << r.plan << "\n";
     auto exps = (*store)->Experiments(r.run_id);
     auto metrics = (*store)->Metrics(r.run_id);
     if (!exps.ok() || !metrics.ok()) continue;

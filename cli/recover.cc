@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "experiments/guarded.h"
 #include "experiments/journal.h"
 
 namespace gameday {
@@ -124,7 +125,8 @@ void AddRecoverCommand(CLI::App& app, int* exit_code) {
         InjectorEnv env;
         env.run_id = record.run_id;
         env.revert_note = &note;
-        Status st = kind->Revert(record.revert, env);
+        // One record that makes its kind throw must not keep the others from being reverted.
+        Status st = Guarded("reverting", [&] { return kind->Revert(record.revert, env); });
         if (st.code() == Status::Code::kInvalidArgument) {
           // Revert refuses a record with an invalid field before doing anything.
           std::cerr << "recover: " << where << ": refused " << record.kind << " record ("

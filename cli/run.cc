@@ -1,7 +1,10 @@
 #include <signal.h>
+#include <sys/random.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +19,7 @@
 #include "experiments/files.h"
 #include "experiments/journal.h"
 #include "experiments/redact.h"
+#include "experiments/run_id.h"
 #include "reports/history.h"
 #include "reports/html_report.h"
 #include "reports/json_report.h"
@@ -108,15 +112,33 @@ class ConsoleObserver : public EngineObserver {
   std::map<std::string, Health> last_;
 };
 
-std::string NewRunId(uint64_t seed) {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-  std::ostringstream out;
-  out << stamp << "-" << std::hex << ((seed ^ static_cast<uint64_t>(getpid())) & 0xffffff);
-  return out.str();
+// Every signal whose default action ends the process and that a process can catch. Each one
+// (a dropped SSH session to the bastion sends SIGHUP, a CI runner's timeout SIGTERM, a stray
+// `kill -USR1`, a CPU or file-size limit SIGXCPU/SIGXFSZ) must revert the faults first. Left out:
+// SIGKILL and SIGSTOP (cannot be caught; `gameday recover` and the on-host expiries cover
+// SIGKILL), the synchronous faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT:
+// blocking those does not stop the kernel from killing the thread that caused them, and the
+// process state is suspect), and SIGPIPE, which main() ignores so that a closed pipe is a
+// write error, never death.
+sigset_t TerminatingSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF,
+                  SIGXCPU, SIGXFSZ, SIGIO, SIGSTKFLT, SIGPWR}) {
+    sigaddset(&set, sig);
+  }
+  // Realtime signals end the process too by default (glibc keeps the first two for itself).
+  for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig) sigaddset(&set, sig);
+  return set;
+}
+
+// "SIGHUP", "SIGRTMIN+3".
+std::string SignalName(int sig) {
+  if (sig >= SIGRTMIN && sig <= SIGRTMAX) {
+    return sig == SIGRTMIN ? "SIGRTMIN" : "SIGRTMIN+" + std::to_string(sig - SIGRTMIN);
+  }
+  if (const char* abbrev = sigabbrev_np(sig)) return std::string("SIG") + abbrev;
+  return "signal " + std::to_string(sig);
 }
 
 Status WriteFile(const std::filesystem::path& path, const std::string& content, mode_t mode) {
@@ -154,32 +176,48 @@ int RunPlan(const RunOptions& opts) {
     return kExitUsage;
   }
 
-  // SIGINT/SIGTERM are taken by a dedicated thread (blocked everywhere else, including the
-  // engine's threads, which inherit this mask) and turned into a stop request: the engine reverts
-  // everything, then the run exits 3.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
+  // Terminating signals are taken by a dedicated thread (blocked everywhere else, including the
+  // engine's threads, which inherit this mask, before any of them exists) and turned into a stop
+  // request: the engine reverts everything, then the run exits 3. The revert itself is never cut
+  // short: a later signal (a second Ctrl-C, a SIGTERM after the SIGHUP) only says so. The
+  // injectors spawn with an empty mask and default dispositions, so none of this reaches a
+  // restarted process.
+  const sigset_t signals = TerminatingSignals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::stop_source stop;
-  std::jthread signal_thread([&signals, &stop](std::stop_token st) {
+  std::atomic<int> stop_signal{0};
+  std::jthread signal_thread([&signals, &stop, &stop_signal](std::stop_token st) {
     while (!st.stop_requested()) {
       timespec timeout{0, 100'000'000};
-      int sig = sigtimedwait(&signals, nullptr, &timeout);
-      if (sig == SIGINT || sig == SIGTERM) {
+      const int sig = sigtimedwait(&signals, nullptr, &timeout);
+      if (sig <= 0) continue;
+      const std::string name = SignalName(sig);
+      if (stop_signal.exchange(sig) == 0) {
         std::fprintf(stderr, "\n%s received: reverting every live fault before exiting\n",
-                     sig == SIGINT ? "SIGINT" : "SIGTERM");
+                     name.c_str());
         stop.request_stop();
+      } else {
+        std::fprintf(stderr,
+                     "\n%s received while reverting: the revert goes on and is not interrupted "
+                     "(SIGKILL stops at once and leaves the faults to `gameday recover`)\n",
+                     name.c_str());
       }
     }
   });
 
-  const uint64_t seed =
-      opts.seed.value_or(std::random_device{}() * 0x100000001ull ^ std::random_device{}());
+  // The run id is random on every run; the seed decides only the plan's random choices.
+  uint64_t seed = 0;
+  if (opts.seed) {
+    seed = *opts.seed;
+  } else if (getrandom(&seed, sizeof seed, 0) != sizeof seed) {
+    seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  }
   EngineOptions engine_options;
-  engine_options.run_id = NewRunId(seed);
+  engine_options.run_id = NewRunId(Clock::Real().WallNow());
   engine_options.seed = seed;
+  engine_options.stop_reason = [&stop_signal] {
+    return "interrupted by " + SignalName(stop_signal.load());
+  };
   engine_options.dry_run = opts.dry_run;
   engine_options.journal_dir = opts.journal_dir;
   engine_options.stop = stop.get_token();

@@ -12,8 +12,10 @@
 #include <sstream>
 #include <thread>
 
+#include "experiments/guarded.h"
 #include "experiments/journal.h"
 #include "experiments/recovery.h"
+#include "experiments/run_id.h"
 #include "experiments/selection.h"
 
 namespace gameday {
@@ -71,6 +73,29 @@ void RecoverAfterLastRound(const std::vector<Sample>& samples, const RecoveryWin
   }
 }
 
+// An injector's one-line description of its action; a description that throws is not worth
+// stopping for (the action itself is guarded separately).
+std::string Describe(const Injector& injector, const FaultTarget& target) {
+  std::string error;
+  return GuardedOr(
+      "describe", [&] { return injector.DescribeAction(target); }, target.display, &error);
+}
+
+// The seed an injector draws its own choices from (InjectorEnv::seed): a function of the
+// experiment's seed, the step's place in the plan and the round only, so parallel steps and the
+// order threads run in cannot change it, and a dry run shows what the real run will pick.
+uint64_t StepSeed(uint64_t experiment_seed, const std::string& step_path, int round) {
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the path, then the round
+  for (unsigned char c : step_path) h = (h ^ c) * 0x100000001b3ull;
+  h = (h ^ static_cast<uint64_t>(round)) * 0x100000001b3ull;
+  uint64_t z = experiment_seed ^ h;  // SplitMix64's finaliser spreads every input bit
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+std::string WatchName(const WatchSpec& w) { return "the " + w.kind + " watch at " + w.path; }
+
 // Why the method stopped early; the first cause wins.
 enum class Halt { kNone, kFailed, kError, kAbortCondition, kSignal };
 
@@ -94,11 +119,17 @@ class ExperimentRun {
         clock_(clock),
         options_(options),
         journal_(journal),
+        seed_(seed),
         rng_(seed),
-        external_stop_(options.stop,
-                       [this] { HaltWith(Halt::kSignal, "interrupted by a signal"); }) {}
+        external_stop_(options.stop, [this] {
+          HaltWith(Halt::kSignal,
+                   options_.stop_reason ? options_.stop_reason() : "interrupted by a signal");
+        }) {}
 
   ExperimentResult Run();
+  // Last resort when Run() itself threw: reverts whatever is still live and reports the run as
+  // an error. Whatever cannot be reverted stays in the journal.
+  ExperimentResult Salvage(const std::string& why);
 
  private:
   double Now() const { return ToSeconds(clock_.Now() - epoch_); }
@@ -111,6 +142,15 @@ class ExperimentRun {
   bool WarmUp();
   void RunSteps(const std::vector<Step>& steps);
   void RunStep(const Step& step);
+  // RunStep for a thread of its own: anything thrown halts the experiment with an error.
+  void RunStepOnThread(const Step& step);
+  // The samples of verifier `i`; a sampling that throws halts the experiment with an error.
+  std::vector<Sample> Samples(size_t i);
+  // Starts sampling and the watches; an error when one of them threw (nothing may be injected).
+  Status StartObserving();
+  void StopObserving();
+  // Plugins that broke on a thread of their own (the probe loop, a watch) halt the experiment.
+  void CheckObservers();
   void RunInject(const Step& step, const InjectStep& inject);
   // One round of an inject step (round 0: the step does not repeat). False when the method must
   // stop (halted, or nothing could be injected).
@@ -132,6 +172,7 @@ class ExperimentRun {
   Clock& clock_;
   const EngineOptions& options_;
   Journal* journal_;
+  const uint64_t seed_;
   std::mt19937_64 rng_;
 
   MonoTime epoch_;
@@ -165,7 +206,10 @@ void ExperimentRun::HaltWith(Halt cause, const std::string& reason) {
   {
     std::lock_guard lock(mu_);
     if (cause_ == Halt::kNone) cause_ = cause;
-    if (!reason.empty()) reasons_.push_back(reason);
+    // The monitor sees a broken plugin on every tick; once is enough.
+    if (!reason.empty() && std::find(reasons_.begin(), reasons_.end(), reason) == reasons_.end()) {
+      reasons_.push_back(reason);
+    }
   }
   halt_.request_stop();
 }
@@ -178,20 +222,38 @@ ExperimentResult ExperimentRun::Run() {
   result_.start_wall = clock_.WallNow();
 
   if (options_.dry_run) {
-    DryRun();
+    try {
+      DryRun();
+    } catch (...) {
+      HaltWith(Halt::kError, "the dry run stopped: " + DescribeException(std::current_exception()));
+    }
   } else {
-    sampling_ = sampling_factory_(spec_.verifiers, clock_);
-    sampling_->Start(epoch_);
-    for (const WatchSpec& w : spec_.watches) w.watch->Start(epoch_);
+    if (Status started = StartObserving(); !started.ok()) {
+      HaltWith(Halt::kError, "nothing was injected: " + started.message());
+    }
     Event("engine", "sampling " + std::to_string(spec_.verifiers.size()) +
                         " verifier(s); warm-up " + FormatDuration(spec_.warmup));
-    std::jthread monitor([this](std::stop_token st) { Monitor(st); });
-    if (WarmUp() && !Halted()) {
-      {
-        std::lock_guard lock(mu_);
-        injecting_ = true;
+    std::jthread monitor([this](std::stop_token st) {
+      try {
+        Monitor(st);
+      } catch (...) {
+        // Without the monitor no abort condition is watched: stop the method and revert.
+        HaltWith(Halt::kError,
+                 "monitoring stopped: " + DescribeException(std::current_exception()));
       }
-      RunSteps(spec_.method);
+    });
+    // Whatever the method throws (a plugin, a thread that could not start, memory), the faults
+    // it put in go out below before anything else happens.
+    try {
+      if (!Halted() && WarmUp() && !Halted()) {
+        {
+          std::lock_guard lock(mu_);
+          injecting_ = true;
+        }
+        RunSteps(spec_.method);
+      }
+    } catch (...) {
+      HaltWith(Halt::kError, "the method stopped: " + DescribeException(std::current_exception()));
     }
     RevertAll();
     bool any_injected;
@@ -208,12 +270,8 @@ ExperimentResult ExperimentRun::Run() {
     if (steady_before_ok_ && any_injected && !options_.stop.stop_requested()) CoolDown();
     monitor.request_stop();
     monitor.join();
-    sampling_->Stop();
-    for (const WatchSpec& w : spec_.watches) {
-      std::vector<TimelineEvent> seen = w.watch->Stop();
-      std::lock_guard lock(mu_);
-      result_.events.insert(result_.events.end(), seen.begin(), seen.end());
-    }
+    CheckObservers();  // a plugin that broke after the monitor's last look
+    StopObserving();
     std::stable_sort(result_.events.begin(), result_.events.end(),
                      [](const TimelineEvent& a, const TimelineEvent& b) { return a.t < b.t; });
     Event("engine", "sampling stopped");
@@ -224,11 +282,91 @@ ExperimentResult ExperimentRun::Run() {
   return std::move(result_);
 }
 
+ExperimentResult ExperimentRun::Salvage(const std::string& why) {
+  HaltWith(Halt::kError, why);
+  try {
+    RevertAll();
+  } catch (...) {
+    std::lock_guard lock(mu_);
+    reasons_.push_back("reverting stopped: " + DescribeException(std::current_exception()) +
+                       "; what was not reverted stays in the journal for `gameday recover`");
+  }
+  ExperimentResult out;
+  out.name = spec_.name;
+  out.status = ExperimentStatus::kError;
+  std::lock_guard lock(mu_);
+  out.reasons = reasons_;
+  for (const FaultState& f : faults_) out.faults.push_back(f.result);
+  return out;
+}
+
+Status ExperimentRun::StartObserving() {
+  Status st = Guarded("starting the probes", [&]() -> Status {
+    sampling_ = sampling_factory_(spec_.verifiers, clock_);
+    if (!sampling_) return Status::Internal("no sampling");
+    sampling_->Start(epoch_);
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  for (const WatchSpec& w : spec_.watches) {
+    st = Guarded(WatchName(w), [&] {
+      w.watch->Start(epoch_);
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+void ExperimentRun::StopObserving() {
+  if (sampling_) {
+    Status st = Guarded("stopping the probes", [&] {
+      sampling_->Stop();
+      return Status::Ok();
+    });
+    if (!st.ok()) HaltWith(Halt::kError, st.message());
+  }
+  for (const WatchSpec& w : spec_.watches) {
+    Result<std::vector<TimelineEvent>> seen = Guarded(
+        WatchName(w), [&]() -> Result<std::vector<TimelineEvent>> { return w.watch->Stop(); });
+    if (!seen.ok()) {
+      HaltWith(Halt::kError, seen.status().message());
+      continue;
+    }
+    std::lock_guard lock(mu_);
+    result_.events.insert(result_.events.end(), seen->begin(), seen->end());
+  }
+}
+
+void ExperimentRun::CheckObservers() {
+  if (sampling_) {
+    Status st = Guarded("the probes", [&] { return sampling_->Failure(); });
+    if (!st.ok()) HaltWith(Halt::kError, st.message() + "; reverting every fault");
+  }
+  for (const WatchSpec& w : spec_.watches) {
+    Status st = Guarded(WatchName(w), [&] { return w.watch->Failure(); });
+    if (!st.ok()) HaltWith(Halt::kError, WatchName(w) + ": " + st.message());
+  }
+}
+
+std::vector<Sample> ExperimentRun::Samples(size_t i) {
+  if (!sampling_) return {};
+  Result<std::vector<Sample>> samples = Guarded(
+      "the probes", [&]() -> Result<std::vector<Sample>> { return sampling_->Snapshot(i); });
+  if (samples.ok()) return std::move(*samples);
+  HaltWith(Halt::kError, samples.status().message());
+  return {};
+}
+
 void ExperimentRun::DryRun() {
   Event("engine", "dry run: nothing is injected or probed");
   for (const VerifierSpec& v : spec_.verifiers) {
-    Event("verifier", "would probe " + v.name + " (" + v.kind + "): " + v.verifier->Describe() +
-                          " every " + FormatDuration(v.interval));
+    std::string error;
+    const std::string described = GuardedOr(
+        "verifier " + v.name, [&] { return v.verifier->Describe(); }, std::string("?"), &error);
+    if (!error.empty()) HaltWith(Halt::kError, error);
+    Event("verifier", "would probe " + v.name + " (" + v.kind + "): " + described + " every " +
+                          FormatDuration(v.interval));
   }
   DryRunSteps(spec_.method);
 }
@@ -247,9 +385,12 @@ void ExperimentRun::DryRunSteps(const std::vector<Step>& steps) {
       env.clock = &clock_;
       env.run_id = options_.run_id;
       env.target = spec_.target;
-      auto candidates = inject.injector->Discover(env);
+      // The choices of the real run's first round, so a dry run shows what --seed will pick.
+      env.seed = StepSeed(seed_, step.path, inject.repeat ? 1 : 0);
       const std::string what = step.path + " " + inject.name + " (" + inject.kind + ", mode " +
                                SelectModeName(inject.select.mode) + ")";
+      auto candidates =
+          Guarded(what + ": discovery", [&] { return inject.injector->Discover(env); });
       if (!candidates.ok()) {
         HaltWith(Halt::kError, what + ": discovery failed: " + candidates.status().message());
         continue;
@@ -271,7 +412,7 @@ void ExperimentRun::DryRunSteps(const std::vector<Step>& steps) {
                             "); targets are chosen again each round, these are round 1's");
       }
       for (size_t i : *chosen) {
-        Event("fault", "would " + inject.injector->DescribeAction((*candidates)[i]));
+        Event("fault", "would " + Describe(*inject.injector, (*candidates)[i]));
       }
     }
   }
@@ -286,7 +427,7 @@ bool ExperimentRun::WarmUp() {
     const VerifierSpec& v = spec_.verifiers[i];
     std::optional<double> ratio;
     while (true) {
-      ratio = SuccessRatio(sampling_->Snapshot(i), 0, Now());
+      ratio = SuccessRatio(Samples(i), 0, Now());
       if (ratio || clock_.Now() >= give_up || Halted()) break;
       clock_.SleepFor(v.interval, halt_.get_token());
     }
@@ -325,9 +466,25 @@ void ExperimentRun::RunStep(const Step& step) {
     clock_.SleepFor(wait->duration, halt_.get_token());
   } else if (const auto* par = std::get_if<ParallelStep>(&step.action)) {
     std::vector<std::jthread> threads;
-    for (const Step& sub : par->steps) threads.emplace_back([this, &sub] { RunStep(sub); });
+    try {
+      for (const Step& sub : par->steps) {
+        threads.emplace_back([this, &sub] { RunStepOnThread(sub); });
+      }
+    } catch (...) {
+      // Out of threads: the steps already started stop at once (halted) and are joined below.
+      HaltWith(Halt::kError, step.path + ": cannot run the steps in parallel: " +
+                                 DescribeException(std::current_exception()));
+    }
   } else {
     RunInject(step, std::get<InjectStep>(step.action));
+  }
+}
+
+void ExperimentRun::RunStepOnThread(const Step& step) {
+  try {
+    RunStep(step);
+  } catch (...) {
+    HaltWith(Halt::kError, step.path + " stopped: " + DescribeException(std::current_exception()));
   }
 }
 
@@ -380,7 +537,8 @@ bool ExperimentRun::RunRound(const Step& step, const InjectStep& inject, int rou
   env.run_id = options_.run_id;
   env.target = spec_.target;
   env.duration = inject.duration.value_or(Duration{0});
-  auto candidates = inject.injector->Discover(env);
+  env.seed = StepSeed(seed_, step.path, round);
+  auto candidates = Guarded(what + ": discovery", [&] { return inject.injector->Discover(env); });
   if (!candidates.ok()) {
     HaltWith(Halt::kError,
              what + ": discovery failed, nothing was injected: " + candidates.status().message());
@@ -408,6 +566,15 @@ bool ExperimentRun::RunRound(const Step& step, const InjectStep& inject, int rou
                       " target(s), mode " + SelectModeName(inject.select.mode) + ": " +
                       chosen_text);
 
+  // A kind that cannot even say whether it is reversible is treated as reversible: reverting a
+  // fault that needs none is harmless, leaving one in place is not.
+  std::string error;
+  const bool reversible = GuardedOr(
+      what, [&] { return inject.injector->Reversible(); }, true, &error);
+  if (!error.empty()) {
+    HaltWith(Halt::kError, error + ", so nothing was injected");
+    return false;
+  }
   std::vector<size_t> indices;
   {
     std::lock_guard lock(mu_);
@@ -424,7 +591,7 @@ bool ExperimentRun::RunRound(const Step& step, const InjectStep& inject, int rou
       f.result.kind = inject.kind;
       f.result.target = target.display;
       f.result.target_id = target.id;
-      f.result.reversible = inject.injector->Reversible();
+      f.result.reversible = reversible;
       f.result.revert_status = "not-injected";
       indices.push_back(faults_.size());
       faults_.push_back(std::move(f));
@@ -434,18 +601,33 @@ bool ExperimentRun::RunRound(const Step& step, const InjectStep& inject, int rou
   std::atomic<size_t> next{0};
   std::vector<std::jthread> workers;
   const size_t n_workers = std::min(kMaxParallelInjects, indices.size());
-  for (size_t w = 0; w < n_workers; ++w) {
-    workers.emplace_back([&] {
+  auto work = [&] {
+    try {
       for (size_t k = next++; k < indices.size(); k = next++) {
         if (Halted()) return;
         InjectOne(inject, *inject.injector, (*candidates)[(*chosen)[k]], indices[k]);
       }
-    });
+    } catch (...) {
+      HaltWith(Halt::kError,
+               what + ": injecting stopped: " + DescribeException(std::current_exception()));
+    }
+  };
+  for (size_t w = 0; w < n_workers; ++w) {
+    try {
+      workers.emplace_back(work);
+    } catch (...) {
+      // Out of threads: the workers that did start take every target; none at all is an error.
+      if (workers.empty()) {
+        HaltWith(Halt::kError, what + ": cannot start a thread to inject, nothing was injected: " +
+                                   DescribeException(std::current_exception()));
+      }
+      break;
+    }
   }
   workers.clear();  // joins
 
   if (Halted()) return false;
-  if (!inject.duration || !inject.injector->Reversible()) return true;
+  if (!inject.duration || !reversible) return true;
   double first_inject = kForever;
   {
     std::lock_guard lock(mu_);
@@ -466,7 +648,8 @@ void ExperimentRun::InjectOne(const InjectStep& inject, Injector& injector,
     std::lock_guard lock(mu_);
     env = faults_[index].env;
   }
-  auto record = injector.RevertRecord(target, env);
+  auto record = Guarded(inject.name + ": preparing the revert of " + target.display,
+                        [&] { return injector.RevertRecord(target, env); });
   if (!record.ok()) {
     std::lock_guard lock(mu_);
     faults_[index].result.error = record.status().message();
@@ -505,7 +688,8 @@ void ExperimentRun::InjectOne(const InjectStep& inject, Injector& injector,
     faults_[index].record = jr;
     faults_[index].live = true;  // from here on it must be reverted, even if Inject fails
   }
-  Status injected = injector.Inject(target, env);
+  Status injected = Guarded(inject.name + ": injecting into " + target.display,
+                            [&] { return injector.Inject(target, env); });
   const double t = Now();
   bool one_shot = false;
   {
@@ -532,7 +716,7 @@ void ExperimentRun::InjectOne(const InjectStep& inject, Injector& injector,
     Status cleared = journal_->Clear(jr.fault_id);
     if (!cleared.ok()) Event("engine", "journal: " + cleared.message());
   }
-  Event("fault", "injected " + inject.name + ": " + injector.DescribeAction(target));
+  Event("fault", "injected " + inject.name + ": " + Describe(injector, target));
 }
 
 void ExperimentRun::Revert(const std::vector<size_t>& indices) {
@@ -548,7 +732,8 @@ void ExperimentRun::Revert(const std::vector<size_t>& indices) {
     InjectorEnv env = f->env;
     env.revert_note = &note;
     for (int attempt = 1; attempt <= kRevertAttempts; ++attempt) {
-      st = f->kind->Revert(f->record.revert, env);
+      st = Guarded("reverting " + f->result.target,
+                   [&] { return f->kind->Revert(f->record.revert, env); });
       if (st.ok()) break;
       clock_.SleepFor(std::chrono::milliseconds(200 * attempt), std::stop_token());
     }
@@ -612,7 +797,7 @@ void ExperimentRun::WaitForRecovery() {
     bool all = true;
     for (size_t i = 0; i < spec_.verifiers.size(); ++i) {
       if (recovered[i]) continue;
-      const std::vector<Sample> samples = sampling_->Snapshot(i);
+      const std::vector<Sample> samples = Samples(i);
       // Recovered: the decided samples since the last failure (and since the last fault action)
       // are all passing and span at least stable_for.
       double run_start = -1, last = -1;
@@ -652,7 +837,7 @@ void ExperimentRun::CoolDown() {
   result_.verifiers.resize(spec_.verifiers.size());
   for (size_t i = 0; i < spec_.verifiers.size(); ++i) {
     const VerifierSpec& v = spec_.verifiers[i];
-    auto ratio = SuccessRatio(sampling_->Snapshot(i), from, to);
+    auto ratio = SuccessRatio(Samples(i), from, to);
     result_.verifiers[i].steady_after = ratio;
     std::lock_guard lock(mu_);
     if (!ratio) {
@@ -683,7 +868,8 @@ void ExperimentRun::Monitor(std::stop_token stop) {
     clock_.SleepFor(std::chrono::milliseconds(200), stop);
     const double now = Now();
     std::vector<std::vector<Sample>> snaps;
-    for (size_t i = 0; i < spec_.verifiers.size(); ++i) snaps.push_back(sampling_->Snapshot(i));
+    for (size_t i = 0; i < spec_.verifiers.size(); ++i) snaps.push_back(Samples(i));
+    CheckObservers();
     bool injecting;
     {
       std::lock_guard lock(mu_);
@@ -721,6 +907,16 @@ void ExperimentRun::Monitor(std::stop_token stop) {
 }
 
 void ExperimentRun::Finalize() {
+  // Plugins are asked before the lock: one that throws halts the experiment, which locks too.
+  std::vector<std::vector<Sample>> all_samples;
+  std::vector<std::string> descriptions;
+  for (const VerifierSpec& v : spec_.verifiers) {
+    all_samples.push_back(Samples(all_samples.size()));
+    std::string error;
+    descriptions.push_back(GuardedOr(
+        "verifier " + v.name, [&] { return v.verifier->Describe(); }, std::string("?"), &error));
+    if (!error.empty()) HaltWith(Halt::kError, error);
+  }
   std::lock_guard lock(mu_);
   // Disturbances are steps: a step's faults start together and are measured together.
   struct StepWindow {
@@ -762,10 +958,10 @@ void ExperimentRun::Finalize() {
     VerifierResult& out = result_.verifiers[i];
     out.name = v.name;
     out.kind = v.kind;
-    out.description = v.verifier->Describe();
+    out.description = descriptions[i];
     out.interval_s = ToSeconds(v.interval);
     out.slo_success_ratio = v.slo.success_ratio;
-    if (sampling_) out.samples = sampling_->Snapshot(i);
+    out.samples = std::move(all_samples[i]);
     if (steps.empty()) continue;
     RecoveryWindow w;
     w.stable_for = ToSeconds(spec_.stable_for);
@@ -942,12 +1138,6 @@ void ExperimentRun::EvaluateObjectives() {
   }
 }
 
-std::string NewRunSuffix(uint64_t seed) {
-  std::ostringstream out;
-  out << std::hex << (seed & 0xffffff);
-  return out.str();
-}
-
 }  // namespace
 
 Engine::Engine(const Registries& registries, SamplingFactory sampling, Clock& clock,
@@ -959,7 +1149,7 @@ Engine::Engine(const Registries& registries, SamplingFactory sampling, Clock& cl
 
 RunResult Engine::Run(const Plan& plan) {
   RunResult run;
-  run.run_id = options_.run_id.empty() ? "run-" + NewRunSuffix(options_.seed) : options_.run_id;
+  run.run_id = options_.run_id.empty() ? NewRunId(clock_.WallNow()) : options_.run_id;
   options_.run_id = run.run_id;
   run.plan_file = plan.file;
   run.plan_name = plan.name;
@@ -999,7 +1189,12 @@ RunResult Engine::Run(const Plan& plan) {
     // Each experiment draws from its own stream so adding one does not change the others.
     const uint64_t seed = options_.seed ^ (0x9E3779B97F4A7C15ull * (i + 1));
     ExperimentRun experiment(spec, registries_, sampling_, clock_, options_, journal.get(), seed);
-    run.experiments.push_back(experiment.Run());
+    try {
+      run.experiments.push_back(experiment.Run());
+    } catch (...) {
+      run.experiments.push_back(
+          experiment.Salvage("internal error: " + DescribeException(std::current_exception())));
+    }
   }
   if (journal) journal->Close();
   run.end_wall = clock_.WallNow();

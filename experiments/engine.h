@@ -38,7 +38,10 @@ struct EngineOptions {
   uint64_t seed = 0;
   bool dry_run = false;
   std::string journal_dir;  // where the run's journal lives
-  std::stop_token stop;     // SIGINT/SIGTERM: revert everything, then stop
+  std::stop_token stop;     // a terminating signal: revert everything, then stop
+  // Why `stop` was requested ("SIGHUP received"), for the experiment's reasons; called on the
+  // thread that requests the stop. Empty: "interrupted by a signal".
+  std::function<std::string()> stop_reason;
   EngineObserver* observer = nullptr;
   std::string plan_file;
   std::string version;

@@ -7,6 +7,7 @@
 #include "experiments/clock.h"
 #include "experiments/plan.h"
 #include "experiments/sample.h"
+#include "experiments/status.h"
 
 namespace gameday {
 
@@ -21,6 +22,9 @@ class Sampling {
   virtual void Stop() = 0;
   // A copy of verifier `index`'s samples so far, sorted by send time.
   virtual std::vector<Sample> Snapshot(size_t index) const = 0;
+  // Ok, or why sampling broke on its own thread (a verifier threw); the engine then reverts every
+  // fault and ends the experiment in error. Thread-safe.
+  virtual Status Failure() const { return Status::Ok(); }
 };
 
 using SamplingFactory =

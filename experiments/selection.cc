@@ -5,10 +5,6 @@
 #include <numeric>
 
 namespace gameday {
-namespace {
-
-// Uniform in [0, n) without the implementation-defined std::uniform_int_distribution, so a
-// recorded seed replays the same choice with any standard library.
 uint64_t Uniform(std::mt19937_64& rng, uint64_t n) {
   const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
   uint64_t x;
@@ -17,8 +13,6 @@ uint64_t Uniform(std::mt19937_64& rng, uint64_t n) {
   } while (x >= limit);
   return x % n;
 }
-
-}  // namespace
 
 size_t SelectionSize(size_t count, const SelectSpec& select) {
   size_t n = 0;

@@ -15,6 +15,10 @@ namespace gameday {
 Result<std::vector<size_t>> SelectTargets(size_t count, const SelectSpec& select,
                                           std::mt19937_64& rng);
 
+// Uniform in [0, n), n > 0, without the implementation-defined std::uniform_int_distribution, so
+// a recorded seed replays the same choice with any standard library.
+uint64_t Uniform(std::mt19937_64& rng, uint64_t n);
+
 // How many targets a mode takes out of `count` (before random choice); for random-max-percent the
 // upper bound.
 size_t SelectionSize(size_t count, const SelectSpec& select);

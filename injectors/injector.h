@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,6 +32,10 @@ struct InjectorEnv {
   // undid the fault but could not put everything back as it was (a process restarted without
   // some of its environment). Null when nobody listens; Revert leaves it alone when all is well.
   std::string* revert_note = nullptr;
+  // For every random choice the injector makes itself ("random N of GROUP"): derived from the
+  // run's --seed, the step and the round, so the same seed replays the same choices. Never the
+  // run id, which is random on every run.
+  uint64_t seed = 0;
 };
 
 // One configured fault of a plan. The engine selects targets; an injector acts on one at a time.

@@ -7,6 +7,7 @@
 #include "experiments/clock.h"
 #include "experiments/result.h"
 #include "experiments/spec_reader.h"
+#include "experiments/status.h"
 #include "experiments/target.h"
 
 namespace gameday {
@@ -21,6 +22,9 @@ class Watch {
   virtual void Start(MonoTime epoch) = 0;
   // Stops recording (bounded, about a second) and returns everything recorded.
   virtual std::vector<TimelineEvent> Stop() = 0;
+  // Ok, or why the watch broke on its own thread (something in it threw); the engine then
+  // reverts every fault and ends the experiment in error. Thread-safe.
+  virtual Status Failure() const { return Status::Ok(); }
 };
 
 // A watch kind: parses its plan `spec` into a Watch.

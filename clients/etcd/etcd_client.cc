@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "experiments/guarded.h"
 #include "experiments/redact.h"
 #include "experiments/spec_reader.h"
 
@@ -163,7 +164,10 @@ Result<size_t> FindEtcdLeader(const std::vector<std::string>& client_urls, Durat
   std::vector<std::thread> threads;
   for (size_t i = 0; i < client_urls.size(); ++i) {
     threads.emplace_back([&, i] {
-      answers[i] = GetEtcdStatus(client_urls[i], timeout, i < tls.size() ? tls[i] : EtcdTls{});
+      // On this thread an exception would std::terminate the run: it becomes this answer.
+      answers[i] = Guarded("asking etcd at " + client_urls[i], [&] {
+        return GetEtcdStatus(client_urls[i], timeout, i < tls.size() ? tls[i] : EtcdTls{});
+      });
     });
   }
   for (std::thread& t : threads) t.join();

@@ -4,6 +4,8 @@
 
 #include <condition_variable>
 
+#include "experiments/guarded.h"
+
 namespace gameday {
 
 struct ResourceWatch::Stream {
@@ -127,6 +129,24 @@ bool ResourceWatch::ListInto(Stream* s, bool baseline, std::stop_token stop) {
 }
 
 void ResourceWatch::Run(Stream* s, std::stop_token stop) {
+  try {
+    WatchStream(s, stop);
+  } catch (...) {
+    const std::string what =
+        "watch of " + s->kind + "s stopped: " + DescribeException(std::current_exception());
+    Add(what);
+    std::lock_guard lock(mu_);
+    if (failure_.ok()) failure_ = Status::Internal(what);
+    s->baseline_done = true;
+  }
+}
+
+Status ResourceWatch::Failure() const {
+  std::lock_guard lock(mu_);
+  return failure_;
+}
+
+void ResourceWatch::WatchStream(Stream* s, std::stop_token stop) {
   bool baseline = !s->baseline_done;
   bool need_list = baseline;
   bool reported_down = false;

@@ -49,6 +49,8 @@ class ResourceWatch {
   void Stop();
   // Everything recorded so far, in order of arrival.
   std::vector<TimelineEvent> Events() const;
+  // Ok, or what a watch thread threw (that stream stopped; the others go on).
+  Status Failure() const;
 
   // One object's state as far as events are concerned (exposed for unit tests).
   struct ObjectState {
@@ -66,7 +68,9 @@ class ResourceWatch {
 
  private:
   struct Stream;
+  // A watch thread: WatchStream() behind a catch, so nothing it meets can std::terminate the run.
   void Run(Stream* stream, std::stop_token stop);
+  void WatchStream(Stream* stream, std::stop_token stop);
   bool ListInto(Stream* stream, bool baseline, std::stop_token stop);
   void Add(const std::string& message);
 
@@ -76,6 +80,7 @@ class ResourceWatch {
   MonoTime epoch_{};
   mutable std::mutex mu_;
   std::vector<TimelineEvent> events_;
+  Status failure_;
   std::vector<std::unique_ptr<Stream>> streams_;
   std::vector<std::jthread> threads_;
   bool started_ = false;

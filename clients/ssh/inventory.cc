@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "experiments/selection.h"
+
 namespace gameday {
 namespace {
 
@@ -393,9 +395,13 @@ Result<std::vector<InventoryHost>> SelectHosts(const Inventory& inventory,
         chosen.insert(members[t->number]->name);
         break;
       case Term::Kind::kRandom: {
-        std::vector<const InventoryHost*> picked;
-        std::sample(members.begin(), members.end(), std::back_inserter(picked), t->number, rng);
-        for (const InventoryHost* h : picked) chosen.insert(h->name);
+        // A partial Fisher-Yates shuffle on our own Uniform: std::sample's draws differ between
+        // standard libraries, and a recorded seed must replay on any build.
+        const size_t n = std::min<size_t>(t->number, members.size());
+        for (size_t i = 0; i < n; ++i) {
+          std::swap(members[i], members[i + Uniform(rng, members.size() - i)]);
+          chosen.insert(members[i]->name);
+        }
         break;
       }
       case Term::Kind::kLeader:
@@ -420,6 +426,13 @@ Result<std::vector<InventoryHost>> SelectHosts(const Inventory& inventory,
     return Status::NotFound("host selector '" + selector + "' selected no host");
   }
   return out;
+}
+
+Result<std::vector<InventoryHost>> SelectHosts(const Inventory& inventory,
+                                               const std::string& selector, uint64_t seed,
+                                               const EtcdLeaderLookup& leader_lookup) {
+  std::mt19937_64 rng(seed);
+  return SelectHosts(inventory, selector, rng, leader_lookup);
 }
 
 }  // namespace gameday

@@ -80,4 +80,10 @@ Result<std::vector<InventoryHost>> SelectHosts(
     const Inventory& inventory, const std::string& selector, std::mt19937_64& rng,
     const EtcdLeaderLookup& leader_lookup = DefaultEtcdLeaderLookup());
 
+// The same with random terms drawn from `seed` alone (an InjectorEnv::seed, derived from the
+// run's --seed): the same seed picks the same hosts with any build of gameday.
+Result<std::vector<InventoryHost>> SelectHosts(
+    const Inventory& inventory, const std::string& selector, uint64_t seed,
+    const EtcdLeaderLookup& leader_lookup = DefaultEtcdLeaderLookup());
+
 }  // namespace gameday

@@ -17,6 +17,8 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <mutex>
 #include <thread>
 
 namespace gameday {
@@ -594,8 +596,19 @@ Result<CommandResult> SshClient::Run(const SshEndpoint& host, const std::string&
 
 void SshClient::ForEachParallel(size_t n, const std::function<void(size_t)>& fn) {
   std::atomic<size_t> next{0};
+  // What `fn` throws on a worker goes to the caller's thread (after every worker is joined),
+  // where the engine's guard around the plugin call turns it into an error; on the worker it
+  // would std::terminate the run with its faults in place.
+  std::mutex mu;
+  std::exception_ptr thrown;
   auto worker = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < n;) fn(i);
+    try {
+      for (size_t i; (i = next.fetch_add(1)) < n;) fn(i);
+    } catch (...) {
+      std::lock_guard lock(mu);
+      if (!thrown) thrown = std::current_exception();
+      next = n;  // the others stop taking work
+    }
   };
   const size_t threads_wanted = std::min(std::max<size_t>(options_.max_parallel, 1), n);
   std::vector<std::thread> threads;
@@ -608,6 +621,7 @@ void SshClient::ForEachParallel(size_t n, const std::function<void(size_t)>& fn)
   }
   worker();
   for (std::thread& t : threads) t.join();
+  if (thrown) std::rethrow_exception(thrown);
 }
 
 std::vector<Result<CommandResult>> SshClient::RunOnMany(const std::vector<SshEndpoint>& hosts,

@@ -362,10 +362,9 @@ std::string RandomFaultToken() {
 }
 
 Result<std::vector<FaultTarget>> DiscoverHostTargets(
-    SshClient& ssh, const Inventory& inventory, const std::string& selector,
-    const std::string& run_id, const std::function<Status(const InventoryHost&)>& check) {
-  std::mt19937_64 rng(std::hash<std::string>{}(run_id + "/" + selector));
-  Result<std::vector<InventoryHost>> hosts = SelectHosts(inventory, selector, rng);
+    SshClient& ssh, const Inventory& inventory, const std::string& selector, uint64_t seed,
+    const std::function<Status(const InventoryHost&)>& check) {
+  Result<std::vector<InventoryHost>> hosts = SelectHosts(inventory, selector, seed);
   if (!hosts.ok()) return hosts.status();
   std::vector<FaultTarget> targets;
   for (const InventoryHost& h : *hosts) {

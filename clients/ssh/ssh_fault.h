@@ -135,11 +135,12 @@ class SshInjectorKind : public InjectorKind {
 // host, for the ids of its on-host timers (and chains).
 std::string RandomFaultToken();
 
-// The hosts `selector` picks (the same run id picks the same hosts) as fault targets, once
-// `check` (when given) accepted each of them and sessions to all are open (ConnectToTargets).
+// The hosts `selector` picks as fault targets, once `check` (when given) accepted each of them
+// and sessions to all are open (ConnectToTargets). Random terms draw from `seed` (the step's
+// InjectorEnv::seed), so the same --seed picks the same hosts.
 Result<std::vector<FaultTarget>> DiscoverHostTargets(
-    SshClient& ssh, const Inventory& inventory, const std::string& selector,
-    const std::string& run_id, const std::function<Status(const InventoryHost&)>& check = nullptr);
+    SshClient& ssh, const Inventory& inventory, const std::string& selector, uint64_t seed,
+    const std::function<Status(const InventoryHost&)>& check = nullptr);
 
 // A revert record: a JSON object with the endpoint's fields and what `fields` writes.
 std::string HostRevertRecord(const SshEndpoint& ep, const std::function<void(JsonWriter&)>& fields);

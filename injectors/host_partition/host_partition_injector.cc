@@ -95,7 +95,7 @@ class HostPartitionInjector : public Injector {
         token_(RandomFaultToken()) {}
 
   Result<std::vector<FaultTarget>> Discover(const InjectorEnv& env) override {
-    return DiscoverHostTargets(*ssh_, inventory_, spec_.hosts, env.run_id);
+    return DiscoverHostTargets(*ssh_, inventory_, spec_.hosts, env.seed);
   }
 
   Result<std::string> RevertRecord(const FaultTarget& target, const InjectorEnv& env) override {
@@ -179,8 +179,9 @@ class HostPartitionInjector : public Injector {
     if (spec_.from.empty()) {
       side = inventory_.hosts;
     } else {
-      std::mt19937_64 rng(std::hash<std::string>{}(env.run_id + "/from/" + spec_.from));
-      Result<std::vector<InventoryHost>> sel = SelectHosts(inventory_, spec_.from, rng);
+      // Its own stream of the step's seed: `hosts` and `from` draw independently.
+      Result<std::vector<InventoryHost>> sel =
+          SelectHosts(inventory_, spec_.from, env.seed ^ 0x66726f6d2d736964ull);
       if (!sel.ok()) return sel.status();
       side = std::move(*sel);
     }

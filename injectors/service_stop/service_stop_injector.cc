@@ -379,7 +379,7 @@ class ServiceStopInjector : public Injector {
 
   Result<std::vector<FaultTarget>> Discover(const InjectorEnv& env) override {
     // Every chosen host's templates must resolve before anything is injected.
-    return DiscoverHostTargets(*ssh_, inventory_, spec_.hosts, env.run_id,
+    return DiscoverHostTargets(*ssh_, inventory_, spec_.hosts, env.seed,
                                [&](const InventoryHost& h) {
                                  Result<Service> s = Resolve(spec_.service, h);
                                  return s.ok() ? Status::Ok() : s.status();

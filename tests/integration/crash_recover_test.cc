@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -348,6 +349,109 @@ TEST_F(CrashRecoverTest, SigtermRevertsBeforeExiting) {
   run_ = -1;
   EXPECT_NE(State(victim_), 'T');
   EXPECT_EQ(LiveFaults(), 0u);
+}
+
+// Every catchable terminating signal reverts like SIGTERM, and says which one it was. A dropped
+// SSH session sends SIGHUP; Ctrl-\ sends SIGQUIT; SIGUSR1 stands for everything else whose
+// default action ends the process.
+class SignalRevertTest : public CrashRecoverTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(SignalRevertTest, RevertsThawsAndExits3) {
+  const int sig = GetParam();
+  // Realtime signals have no abbreviation; gameday names them SIGRTMIN+N.
+  const std::string name = sig == SIGRTMIN ? "SIGRTMIN" : std::string("SIG") + sigabbrev_np(sig);
+  WritePlan("freeze", "300ms");
+  StartRun();
+  ASSERT_TRUE(WaitFor([&] { return State(victim_) == 'T'; }, milliseconds(10000)))
+      << Log("run.log");
+  ASSERT_EQ(LiveFaults(), 1u);
+  ASSERT_EQ(kill(run_, sig), 0);
+  EXPECT_EQ(Wait(run_), 3) << Log("run.log");
+  run_ = -1;
+  EXPECT_NE(State(victim_), 'T') << "the frozen process runs again";
+  EXPECT_EQ(LiveFaults(), 0u);
+  EXPECT_NE(Log("run.log").find(name + " received: reverting"), std::string::npos)
+      << Log("run.log");
+  const std::string result = Log("report/result.json");
+  EXPECT_NE(result.find("interrupted by " + name), std::string::npos) << result;
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, SignalRevertTest,
+                         ::testing::Values(SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGRTMIN),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return info.param == SIGRTMIN ? std::string("RTMIN")
+                                                         : std::string(sigabbrev_np(info.param));
+                         });
+
+// A second signal while the first one's revert runs neither aborts the revert nor changes the
+// exit code; it is only acknowledged.
+TEST_F(CrashRecoverTest, SecondSignalDoesNotInterruptTheRevert) {
+  WritePlan("freeze", "300ms");
+  StartRun();
+  ASSERT_TRUE(WaitFor([&] { return State(victim_) == 'T'; }, milliseconds(10000)))
+      << Log("run.log");
+  ASSERT_EQ(kill(run_, SIGHUP), 0);
+  ASSERT_EQ(kill(run_, SIGTERM), 0);
+  ASSERT_EQ(kill(run_, SIGINT), 0);
+  EXPECT_EQ(Wait(run_), 3) << Log("run.log");
+  run_ = -1;
+  EXPECT_NE(State(victim_), 'T');
+  EXPECT_EQ(LiveFaults(), 0u);
+  const std::string log = Log("run.log");
+  EXPECT_NE(log.find("SIGHUP received: reverting"), std::string::npos) << log;
+  EXPECT_NE(log.find("received while reverting: the revert goes on"), std::string::npos) << log;
+}
+
+// A run whose stdout is a pipe nobody reads any more (`gameday run ... | head -1`) is not killed
+// by SIGPIPE mid-fault: it finishes, reverts, and its exit code is its verdict.
+TEST_F(CrashRecoverTest, ClosedStdoutDoesNotKillTheRun) {
+  WritePlan("freeze", "300ms");
+  std::string plan = Log("plan.yaml");
+  plan.replace(plan.find("duration: 60s"), 13, "duration: 1s");
+  std::ofstream(dir_ / "plan.yaml") << plan;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  close(fds[0]);  // the reader is gone before the first line is written
+  const std::vector<std::string> args = {kBin + "gameday",
+                                         "run",
+                                         (dir_ / "plan.yaml").string(),
+                                         "--journal-dir",
+                                         (dir_ / "journal").string(),
+                                         "--report-dir",
+                                         (dir_ / "report").string(),
+                                         "--no-history"};
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  const std::string err = (dir_ / "run.log").string();
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // SIGPIPE at its default and unblocked, as from a shell: this test process may ignore or block
+  // it, and the child would inherit that and hide the bug.
+  sigset_t pipe_only, none;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &pipe_only);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  posix_spawnattr_setpgroup(&attr, 0);
+  ASSERT_EQ(posix_spawn(&run_, argv[0], &fa, &attr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  close(fds[1]);
+  const int code = Wait(run_);
+  run_ = -1;
+  EXPECT_TRUE(code == 0 || code == 1) << "exit " << code << "\n" << Log("run.log");
+  EXPECT_NE(State(victim_), 'T');
+  EXPECT_EQ(LiveFaults(), 0u);
+  EXPECT_NE(Log("report/result.json").find("\"reverted\""), std::string::npos);
 }
 
 }  // namespace

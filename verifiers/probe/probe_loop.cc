@@ -11,6 +11,8 @@
 #include <bit>
 #include <cmath>
 
+#include "experiments/guarded.h"
+
 namespace gameday {
 namespace {
 
@@ -75,6 +77,8 @@ double LatenessHistogram::Quantile(double fraction) const {
 struct ProbeLoop::VerifierState {
   ProbeLoop* loop = nullptr;
   std::shared_ptr<Verifier> verifier;
+  std::string name;
+  bool failed = false;  // threw once: never probed again (loop thread only)
   Duration interval{};
   int64_t next_slot = 0;  // the index k of the next deadline epoch + k * interval
   MonoTime next_deadline{};
@@ -104,6 +108,7 @@ ProbeLoop::ProbeLoop(const std::vector<VerifierSpec>& verifiers, Clock& clock,
     auto state = std::make_unique<VerifierState>();
     state->loop = this;
     state->verifier = spec.verifier;
+    state->name = spec.name;
     state->interval = std::max(spec.interval, kMinInterval);
     state->samples.reserve(options_.reserve_samples);
     states_.push_back(std::move(state));
@@ -158,16 +163,16 @@ LatenessSummary ProbeLoop::LatenessStats() const {
 void ProbeLoop::AddTransfer(void* curl_easy, std::function<void(int)> on_done) {
   CURLM* multi = static_cast<CURLM*>(multi_);
   if (aborting_ || curl_multi_add_handle(multi, static_cast<CURL*>(curl_easy)) != CURLM_OK) {
-    completions_.push_back({std::move(on_done), CURLE_FAILED_INIT});
+    completions_.push_back({std::move(on_done), CURLE_FAILED_INIT, current_});
     return;
   }
-  transfers_.push_back({curl_easy, std::move(on_done)});
+  transfers_.push_back({curl_easy, std::move(on_done), current_});
 }
 
 MonoTime ProbeLoop::NextDeadline() const {
   MonoTime next = MonoTime::max();
   for (const auto& state : states_) {
-    if (state->verifier) next = std::min(next, state->next_deadline);
+    if (state->verifier && !state->failed) next = std::min(next, state->next_deadline);
   }
   return next;
 }
@@ -175,7 +180,7 @@ MonoTime ProbeLoop::NextDeadline() const {
 void ProbeLoop::FireDue() {
   for (auto& owned : states_) {
     VerifierState* state = owned.get();
-    if (!state->verifier) continue;
+    if (!state->verifier || state->failed) continue;
     MonoTime now = clock_.Now();
     if (now < state->next_deadline) continue;
     if (now - state->next_deadline > state->interval) {
@@ -204,11 +209,34 @@ void ProbeLoop::FireDue() {
     }
     ++state->in_flight;
     const double t_send = ToSeconds(now - epoch_);
-    // Two words, so std::function keeps it inline: no allocation per probe.
-    state->verifier->Begin(*this, [state, t_send](ProbeOutcome outcome) {
-      state->loop->OnProbeDone(state, t_send, std::move(outcome));
-    });
+    // A verifier's code runs on this thread; what it throws must not end the thread (nor the
+    // process, through std::terminate) while a fault is in place.
+    current_ = state;
+    try {
+      // Two words, so std::function keeps it inline: no allocation per probe.
+      state->verifier->Begin(*this, [state, t_send](ProbeOutcome outcome) {
+        state->loop->OnProbeDone(state, t_send, std::move(outcome));
+      });
+    } catch (...) {
+      Fail(state, DescribeException(std::current_exception()));
+    }
+    current_ = nullptr;
   }
+}
+
+void ProbeLoop::Fail(VerifierState* state, const std::string& what) {
+  if (state) state->failed = true;
+  std::lock_guard lock(stats_mu_);
+  if (!failure_.ok()) return;
+  failure_ = Status::Internal(state ? "verifier " + state->name + " threw while probing (" + what +
+                                          "); it is not probed again"
+                                    : "the probe loop stopped (" + what +
+                                          "); no verifier is probed any more");
+}
+
+Status ProbeLoop::Failure() const {
+  std::lock_guard lock(stats_mu_);
+  return failure_;
 }
 
 void ProbeLoop::OnProbeDone(VerifierState* state, double t_send, ProbeOutcome outcome) {
@@ -245,7 +273,7 @@ void ProbeLoop::Reap() {
     auto it = std::find_if(transfers_.begin(), transfers_.end(),
                            [easy](const Transfer& t) { return t.easy == easy; });
     if (it == transfers_.end()) continue;
-    completions_.push_back({std::move(it->on_done), code});
+    completions_.push_back({std::move(it->on_done), code, it->owner});
     *it = std::move(transfers_.back());
     transfers_.pop_back();
   }
@@ -256,7 +284,14 @@ void ProbeLoop::RunCompletions() {
   // iterate.
   for (size_t i = 0; i < completions_.size(); ++i) {
     std::function<void(int)> on_done = std::move(completions_[i].on_done);
-    on_done(completions_[i].code);
+    VerifierState* owner = completions_[i].owner;
+    current_ = owner;
+    try {
+      on_done(completions_[i].code);
+    } catch (...) {
+      Fail(owner, DescribeException(std::current_exception()));
+    }
+    current_ = nullptr;
   }
   completions_.clear();
 }
@@ -266,7 +301,7 @@ void ProbeLoop::AbortRemaining() {
   CURLM* multi = static_cast<CURLM*>(multi_);
   for (Transfer& t : transfers_) {
     curl_multi_remove_handle(multi, static_cast<CURL*>(t.easy));
-    completions_.push_back({std::move(t.on_done), CURLE_ABORTED_BY_CALLBACK});
+    completions_.push_back({std::move(t.on_done), CURLE_ABORTED_BY_CALLBACK, t.owner});
   }
   transfers_.clear();
   RunCompletions();
@@ -293,6 +328,20 @@ void ProbeLoop::RaisePriority() {
 }
 
 void ProbeLoop::Run(std::stop_token stop) {
+  try {
+    Loop(stop);
+  } catch (...) {
+    // Only the loop's own code gets here (every verifier call is caught where it is made).
+    Fail(nullptr, DescribeException(std::current_exception()));
+    try {
+      AbortRemaining();
+    } catch (...) {
+    }
+  }
+  aborting_ = false;
+}
+
+void ProbeLoop::Loop(std::stop_token stop) {
   // The default 50 us timer slack would add itself to every sleep; precision is the point here.
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   RaisePriority();

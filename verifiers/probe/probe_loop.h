@@ -91,6 +91,9 @@ class ProbeLoop : public Sampling, public ProbeIo {
   // stop_grace), records the rest as unknown "stopped", and joins the loop thread.
   void Stop() override;
   std::vector<Sample> Snapshot(size_t index) const override;
+  // The first verifier that threw (in Begin or in its completion), or the loop itself. A verifier
+  // that threw is not probed again; the others go on.
+  Status Failure() const override;
 
   // Loop thread only (from Verifier::Begin or from an `on_done`): the loop has no lock on its
   // transfer list. `on_done` always runs later on the loop thread, never inside this call.
@@ -105,13 +108,17 @@ class ProbeLoop : public Sampling, public ProbeIo {
   struct Transfer {
     void* easy;
     std::function<void(int)> on_done;
+    VerifierState* owner;  // whose code on_done is, for Fail()
   };
   struct Completion {
     std::function<void(int)> on_done;
     int code;
+    VerifierState* owner;
   };
 
+  // The loop thread: Loop() behind a last-resort catch.
   void Run(std::stop_token stop);
+  void Loop(std::stop_token stop);
   void RaisePriority();
   void FireDue();
   // The earliest next deadline over all verifiers; MonoTime::max() when there is none.
@@ -120,6 +127,8 @@ class ProbeLoop : public Sampling, public ProbeIo {
   void RunCompletions();
   void AbortRemaining();
   void OnProbeDone(VerifierState* state, double t_send, ProbeOutcome outcome);
+  // Records what a verifier's code (or the loop, when `state` is null) threw.
+  void Fail(VerifierState* state, const std::string& what);
 
   Clock& clock_;
   const ProbeLoopOptions options_;
@@ -131,12 +140,14 @@ class ProbeLoop : public Sampling, public ProbeIo {
   std::vector<Transfer> transfers_;
   std::vector<Completion> completions_;
   bool aborting_ = false;
+  VerifierState* current_ = nullptr;  // whose code runs now (Begin or a completion)
 
   mutable std::mutex stats_mu_;
   LatenessHistogram lateness_;
   uint64_t skipped_behind_ = 0;
   uint64_t skipped_at_cap_ = 0;
   std::string scheduling_;
+  Status failure_;
 
   std::mutex start_mu_;
   std::jthread thread_;

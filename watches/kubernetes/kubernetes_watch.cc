@@ -31,6 +31,8 @@ class KubernetesWatch : public Watch {
     return watch_->Events();
   }
 
+  Status Failure() const override { return watch_ ? watch_->Failure() : Status::Ok(); }
+
  private:
   TargetSpec target_;
   ResourceWatchOptions options_;
