@@ -67,7 +67,7 @@ class ResourceWatch {
  private:
   struct Stream;
   void Run(Stream* stream, std::stop_token stop);
-  bool ListInto(Stream* stream, bool baseline, std::stop_token stop);
+  Status ListInto(Stream* stream, bool baseline, std::stop_token stop);
   void Add(const std::string& message);
 
   std::shared_ptr<KubeClient> client_;

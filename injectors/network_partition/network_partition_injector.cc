@@ -8,6 +8,7 @@
 #include "clients/kubernetes/cluster.h"
 #include "clients/kubernetes/credentials.h"
 #include "clients/kubernetes/selection.h"
+#include "experiments/json.h"
 
 namespace gameday {
 namespace {
@@ -57,8 +58,12 @@ std::string PolicyName(const PodIdentity& pod) {
 
 Result<PartitionRecord> ParseRecord(const std::string& text) {
   rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  const Status parsed = ParseJson(text, &doc);
+  if (!parsed.ok()) {
+    return Status::InvalidArgument("network-partition revert record cannot be read: " +
+                                   parsed.message());
+  }
+  if (!doc.IsObject()) {
     return Status::InvalidArgument("network-partition revert record is not a JSON object");
   }
   PartitionRecord r;

@@ -9,6 +9,7 @@
 #include "clients/kubernetes/client.h"
 #include "clients/kubernetes/cluster.h"
 #include "clients/kubernetes/selection.h"
+#include "experiments/json.h"
 
 namespace gameday {
 namespace {
@@ -49,8 +50,11 @@ std::string NodeUid(const FaultTarget& t) {
 
 Result<NodeRecord> ParseRecord(const std::string& text) {
   rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  const Status parsed = ParseJson(text, &doc);
+  if (!parsed.ok()) {
+    return Status::InvalidArgument("node revert record cannot be read: " + parsed.message());
+  }
+  if (!doc.IsObject()) {
     return Status::InvalidArgument("node revert record is not a JSON object");
   }
   NodeRecord r;
