@@ -8,8 +8,10 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
+#include "experiments/json.h"
 #include "experiments/redact.h"
 #include "reports/report_text.h"
 
@@ -776,13 +778,24 @@ std::string RenderJson(const RunResult& run) {
 
 Result<RunResult> ParseJsonResult(const std::string& text) {
   rapidjson::Document doc;
+  JsonLimits limits;
   // Full precision: the default fast path may be off by one ulp, which breaks exact round trips.
-  doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
-  if (doc.HasParseError()) {
-    auto [line, col] = LineColumn(text, doc.GetErrorOffset());
+  limits.full_precision = true;
+  // Long runs of 20 ms probes write tens of MB; a GiB is far past any real result.
+  limits.max_bytes = size_t{1} << 30;
+  const Status parsed = ParseJson(text, &doc, limits);
+  if (!parsed.ok()) {
+    // ParseJson says "JSON: <what> at byte N"; people want a line and a column.
+    std::string what = parsed.message();
+    if (what.rfind("JSON: ", 0) == 0) what.erase(0, 6);
+    const size_t at = what.rfind(" at byte ");
+    if (at == std::string::npos) return Status::InvalidArgument("invalid gameday result: " + what);
+    const size_t offset = std::strtoull(what.c_str() + at + 9, nullptr, 10);
+    what.erase(at);
+    auto [line, col] = LineColumn(text, offset);
     return Status::InvalidArgument("invalid gameday result: JSON syntax error at line " +
                                    std::to_string(line) + ", column " + std::to_string(col) + ": " +
-                                   rapidjson::GetParseError_En(doc.GetParseError()));
+                                   what);
   }
   if (!doc.IsObject()) {
     return Status::InvalidArgument("invalid gameday result: the document is not a JSON object");

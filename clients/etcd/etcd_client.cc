@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "experiments/guarded.h"
+#include "experiments/json.h"
 #include "experiments/redact.h"
 #include "experiments/spec_reader.h"
 
@@ -20,10 +21,21 @@ void EnsureCurl() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+struct BodySink {
+  std::string body;
+  bool overflow = false;
+};
+
+// A status or member-list answer is a few KiB; anything past kMaxBody ends the transfer, so
+// that a hostile or broken endpoint cannot make gameday hold an unbounded answer.
 size_t Append(char* data, size_t size, size_t count, void* user) {
-  auto* body = static_cast<std::string*>(user);
+  auto* sink = static_cast<BodySink*>(user);
   const size_t len = size * count;
-  if (body->size() < kMaxBody) body->append(data, std::min(len, kMaxBody - body->size()));
+  if (sink->body.size() + len > kMaxBody) {
+    sink->overflow = true;
+    return 0;
+  }
+  sink->body.append(data, len);
   return len;
 }
 
@@ -66,7 +78,8 @@ Result<std::string> EtcdPost(const std::string& client_url, const std::string& p
   CURL* easy = curl_easy_init();
   if (easy == nullptr) return Status::Internal("cannot create a libcurl handle");
   const std::string url = Trim(client_url) + path;
-  std::string response;
+  BodySink sink;
+  std::string& response = sink.body;
   char errbuf[CURL_ERROR_SIZE] = {};
   const long ms = static_cast<long>(std::max<long long>(
       1, std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()));
@@ -79,7 +92,7 @@ Result<std::string> EtcdPost(const std::string& client_url, const std::string& p
   curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Append);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &response);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, ms);
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, ms);
@@ -94,6 +107,10 @@ Result<std::string> EtcdPost(const std::string& client_url, const std::string& p
   if (code == CURLE_OPERATION_TIMEDOUT) {
     return Status::DeadlineExceeded("etcd " + RedactSecrets(url) + ": no answer within " +
                                     FormatDuration(timeout));
+  }
+  if (sink.overflow) {
+    return Status::FailedPrecondition("etcd " + url + ": the answer is larger than " +
+                                      std::to_string(kMaxBody) + " bytes");
   }
   if (code != CURLE_OK) {
     return Status::Unavailable("etcd " + RedactSecrets(url) + ": " +
@@ -111,8 +128,12 @@ Result<EtcdMemberStatus> GetEtcdStatus(const std::string& client_url, Duration t
   Result<std::string> body = EtcdPost(client_url, "/v3/maintenance/status", "{}", timeout, tls);
   if (!body.ok()) return body.status();
   rapidjson::Document doc;
-  doc.Parse(body->c_str(), body->size());
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("header")) {
+  const Status parsed = ParseJson(*body, &doc);
+  if (!parsed.ok()) {
+    return Status::FailedPrecondition("etcd " + client_url +
+                                      ": unreadable status answer: " + parsed.message());
+  }
+  if (!doc.IsObject() || !doc.HasMember("header")) {
     return Status::FailedPrecondition("etcd " + client_url +
                                       ": unexpected status answer: " + body->substr(0, 200));
   }
@@ -132,9 +153,12 @@ Result<std::vector<EtcdMember>> ListEtcdMembers(const std::string& client_url, D
   Result<std::string> body = EtcdPost(client_url, "/v3/cluster/member/list", "{}", timeout, tls);
   if (!body.ok()) return body.status();
   rapidjson::Document doc;
-  doc.Parse(body->c_str(), body->size());
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("members") ||
-      !doc["members"].IsArray()) {
+  const Status parsed = ParseJson(*body, &doc);
+  if (!parsed.ok()) {
+    return Status::FailedPrecondition("etcd " + client_url +
+                                      ": unreadable member list: " + parsed.message());
+  }
+  if (!doc.IsObject() || !doc.HasMember("members") || !doc["members"].IsArray()) {
     return Status::FailedPrecondition("etcd " + client_url +
                                       ": unexpected member list: " + body->substr(0, 200));
   }

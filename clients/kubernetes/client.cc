@@ -11,10 +11,22 @@
 #include <deque>
 #include <random>
 
+#include "experiments/json.h"
+
 namespace gameday {
 namespace {
 
 constexpr size_t kMaxBody = 256u << 20;  // a list page of thousands of objects fits easily
+// One watch event is one object; the API server refuses objects over ~1.5 MiB (etcd's request
+// limit), so a longer line is not an event and ends the watch instead of growing without bound.
+constexpr size_t kMaxStreamLine = 16u << 20;
+
+// API answers are parsed with the body cap as the size limit and the default depth limit.
+JsonLimits AnswerLimits() {
+  JsonLimits limits;
+  limits.max_bytes = kMaxBody;
+  return limits;
+}
 
 void GlobalInit() {
   static std::once_flag once;
@@ -80,8 +92,7 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 // The server's own words from a Status body, and the user it names in a 403.
 void ParseStatusBody(const std::string& body, std::string* message, std::string* user) {
   rapidjson::Document doc;
-  doc.Parse(body.c_str(), body.size());
-  if (!doc.HasParseError() && doc.IsObject()) {
+  if (ParseJson(body, &doc, AnswerLimits()).ok() && doc.IsObject()) {
     *message = JsonString(doc, "message");
   } else {
     *message = body.substr(0, 200);
@@ -480,10 +491,15 @@ Result<rapidjson::Document> KubeClient::CallJson(const KubeRequest& request) {
   Result<KubeResponse> r = Call(request);
   if (!r.ok()) return r.status();
   rapidjson::Document doc;
-  doc.Parse(r->body.c_str(), r->body.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
-    return Status::Internal(request.verb + " " + request.ref.ResourceName() +
-                            ": the API server's answer is not a JSON object");
+  const Status parsed = ParseJson(r->body, &doc, AnswerLimits());
+  const std::string what =
+      request.verb + " " +
+      (request.raw_path.empty() ? request.ref.ResourceName() : request.raw_path);
+  if (!parsed.ok()) {
+    return Status::Internal(what + ": the API server's answer cannot be read: " + parsed.message());
+  }
+  if (!doc.IsObject()) {
+    return Status::Internal(what + ": the API server's answer is not a JSON object");
   }
   return doc;
 }
@@ -530,6 +546,7 @@ struct StreamSink {
   std::string error_body;  // the answer when it is not a 2xx stream
   CURL* easy = nullptr;
   bool stopped_by_callback = false;
+  bool line_too_long = false;
   const std::stop_token* stop = nullptr;
 };
 
@@ -546,13 +563,20 @@ size_t OnStream(char* data, size_t size, size_t count, void* user) {
   size_t start = 0;
   for (size_t nl; (nl = sink->partial.find('\n', start)) != std::string::npos; start = nl + 1) {
     if (nl == start) continue;
+    if (nl - start > kMaxStreamLine) {
+      sink->line_too_long = true;
+      return 0;
+    }
     if (!(*sink->on_line)(sink->partial.substr(start, nl - start))) {
       sink->stopped_by_callback = true;
       return 0;
     }
   }
   sink->partial.erase(0, start);
-  if (sink->partial.size() > kMaxBody) return 0;
+  if (sink->partial.size() > kMaxStreamLine) {
+    sink->line_too_long = true;
+    return 0;
+  }
   return len;
 }
 
@@ -589,6 +613,13 @@ Status KubeClient::Stream(const KubeRequest& request,
   curl_easy_cleanup(e);
   curl_slist_free_all(static_cast<curl_slist*>(headers));
   if (sink.stopped_by_callback) return Status::Ok();
+  if (sink.line_too_long) {
+    return Status::FailedPrecondition(
+        request.verb + " " +
+        (request.raw_path.empty() ? request.ref.ResourceName() : request.raw_path) +
+        ": the API server sent a line longer than " + std::to_string(kMaxStreamLine) +
+        " bytes; the stream was closed");
+  }
   if (code != CURLE_OK) {
     if (code == CURLE_ABORTED_BY_CALLBACK) return Status::Aborted(request.verb + ": stopped");
     return TransportError(request, code, errbuf);

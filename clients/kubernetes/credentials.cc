@@ -17,6 +17,7 @@
 #include <sstream>
 #include <vector>
 
+#include "experiments/json.h"
 #include "experiments/spec_reader.h"
 
 extern char** environ;
@@ -119,8 +120,12 @@ std::string FormatKubeTime(WallTime t, bool micros) {
 Result<ExecCredential> ParseExecCredential(const std::string& json,
                                            const std::string& api_version) {
   rapidjson::Document doc;
-  doc.Parse(json.c_str(), json.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  const Status parsed = ParseJson(json, &doc);
+  if (!parsed.ok()) {
+    return Status::InvalidArgument("its output is not a JSON ExecCredential object (" +
+                                   parsed.message() + ")");
+  }
+  if (!doc.IsObject()) {
     return Status::InvalidArgument("its output is not a JSON ExecCredential object");
   }
   auto str = [](const rapidjson::Value& obj, const char* key) -> std::string {

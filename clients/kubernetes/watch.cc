@@ -5,6 +5,7 @@
 #include <condition_variable>
 
 #include "experiments/guarded.h"
+#include "experiments/json.h"
 
 namespace gameday {
 
@@ -101,7 +102,7 @@ std::vector<TimelineEvent> ResourceWatch::Events() const {
   return events_;
 }
 
-bool ResourceWatch::ListInto(Stream* s, bool baseline, std::stop_token stop) {
+Status ResourceWatch::ListInto(Stream* s, bool baseline, std::stop_token stop) {
   std::map<std::string, ObjectState> now;
   ListOptions opts;
   opts.label_selector = s->label_selector;
@@ -109,7 +110,7 @@ bool ResourceWatch::ListInto(Stream* s, bool baseline, std::stop_token stop) {
     now[KeyOf(s->kind, obj)] = StateOf(s->kind, obj);
     return Status::Ok();
   });
-  if (!rv.ok()) return false;
+  if (!rv.ok()) return rv.status();
   if (!baseline) {
     // What happened while we were not watching.
     for (const auto& [key, state] : now) {
@@ -125,7 +126,7 @@ bool ResourceWatch::ListInto(Stream* s, bool baseline, std::stop_token stop) {
   }
   s->known = std::move(now);
   s->resource_version = *rv;
-  return true;
+  return Status::Ok();
 }
 
 void ResourceWatch::Run(Stream* s, std::stop_token stop) {
@@ -152,9 +153,10 @@ void ResourceWatch::WatchStream(Stream* s, std::stop_token stop) {
   bool reported_down = false;
   while (!stop.stop_requested()) {
     if (need_list) {
-      if (!ListInto(s, baseline, stop)) {
+      const Status listed = ListInto(s, baseline, stop);
+      if (!listed.ok()) {
         if (!reported_down) {
-          Add("watch of " + s->kind + "s interrupted: cannot list them");
+          Add("watch of " + s->kind + "s interrupted: cannot list them: " + listed.message());
           reported_down = true;
         }
         if (baseline) {
@@ -184,10 +186,17 @@ void ResourceWatch::WatchStream(Stream* s, std::stop_token stop) {
     req.timeout = std::chrono::seconds(options_.watch_seconds + 30);
     req.stop = stop;
     bool expired = false;
+    std::string unreadable;
     Status st = client_->Stream(req, [&](const std::string& line) {
       rapidjson::Document ev;
-      ev.Parse(line.c_str(), line.size());
-      if (ev.HasParseError() || !ev.IsObject()) return true;
+      const Status parsed = ParseJson(line, &ev);
+      if (!parsed.ok()) {
+        // An event we cannot read may be a change we would miss: drop the stream and re-list,
+        // which sees the current state whatever the event said.
+        unreadable = parsed.message();
+        return false;
+      }
+      if (!ev.IsObject()) return true;
       const std::string type = JsonString(ev, "type");
       auto obj = ev.FindMember("object");
       if (obj == ev.MemberEnd() || !obj->value.IsObject()) return true;
@@ -218,6 +227,9 @@ void ResourceWatch::WatchStream(Stream* s, std::stop_token stop) {
     if (expired) {
       need_list = true;
       continue;
+    }
+    if (!unreadable.empty()) {
+      st = Status::FailedPrecondition("an event from the API server cannot be read: " + unreadable);
     }
     if (!st.ok()) {
       // The API server went away (or refused): re-list once it is back, then watch again.
@@ -258,7 +270,7 @@ void ResourceWatch::Start(MonoTime epoch) {
   }
   // The baseline lists run here, so that events start exactly at Start().
   for (auto& s : streams_) {
-    if (ListInto(s.get(), /*baseline=*/true, std::stop_token())) s->baseline_done = true;
+    if (ListInto(s.get(), /*baseline=*/true, std::stop_token()).ok()) s->baseline_done = true;
   }
   for (auto& s : streams_) {
     Stream* raw = s.get();

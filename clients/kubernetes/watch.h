@@ -71,7 +71,7 @@ class ResourceWatch {
   // A watch thread: WatchStream() behind a catch, so nothing it meets can std::terminate the run.
   void Run(Stream* stream, std::stop_token stop);
   void WatchStream(Stream* stream, std::stop_token stop);
-  bool ListInto(Stream* stream, bool baseline, std::stop_token stop);
+  Status ListInto(Stream* stream, bool baseline, std::stop_token stop);
   void Add(const std::string& message);
 
   std::shared_ptr<KubeClient> client_;

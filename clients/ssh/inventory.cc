@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -15,9 +14,21 @@
 namespace gameday {
 namespace {
 
-const std::regex& NameRegex() {
-  static const std::regex re("[A-Za-z0-9_][A-Za-z0-9_.-]*");
-  return re;
+bool IsAsciiAlnum(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+// [A-Za-z0-9_][A-Za-z0-9_.-]*: host and group names.
+bool IsHostName(std::string_view s) {
+  if (s.empty() || !(IsAsciiAlnum(s[0]) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return IsAsciiAlnum(c) || c == '_' || c == '.' || c == '-'; });
+}
+
+// [0-9]{1,max_digits}
+bool IsDigits(std::string_view s, size_t max_digits) {
+  return !s.empty() && s.size() <= max_digits &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // The fields a host may set and the defaults may preset.
@@ -40,8 +51,7 @@ HostFields ReadFields(SpecNode& n) {
   f.port = n.OptInt("port", 1, 65535);
   f.key_file = n.OptString("key_file");
   f.key_passphrase_env = n.OptString("key_passphrase_env");
-  if (f.key_passphrase_env &&
-      !std::regex_match(*f.key_passphrase_env, std::regex("[A-Za-z_][A-Za-z0-9_]*"))) {
+  if (f.key_passphrase_env && !IsVariableName(*f.key_passphrase_env)) {
     n.ErrorAt("key_passphrase_env",
               "expected the NAME of an environment variable (never the passphrase itself)");
   }
@@ -101,7 +111,7 @@ Result<Term> ParseTerm(const std::string& raw) {
   if (tok.empty()) return bad(std::string("empty term; ") + kGrammar);
   if (tok[0] == "random") {
     if (tok.size() != 4 || tok[2] != "of") return bad("expected 'random N of GROUP'");
-    if (!std::regex_match(tok[1], std::regex("[0-9]{1,6}")) || std::stoul(tok[1]) == 0) {
+    if (!IsDigits(tok[1], 6) || std::stoul(tok[1]) == 0) {
       return bad("N must be a whole number from 1, got '" + tok[1] + "'");
     }
     t.kind = Term::Kind::kRandom;
@@ -124,14 +134,17 @@ Result<Term> ParseTerm(const std::string& raw) {
     t.kind = Term::Kind::kAll;
     return t;
   }
-  std::smatch m;
-  if (std::regex_match(tok[0], m, std::regex(R"(([A-Za-z0-9_][A-Za-z0-9_.-]*)\[([0-9]{1,6})\])"))) {
+  // GROUP[i]
+  const size_t open = tok[0].find('[');
+  if (open != std::string::npos && tok[0].back() == ']' &&
+      IsHostName(std::string_view(tok[0]).substr(0, open)) &&
+      IsDigits(std::string_view(tok[0]).substr(open + 1, tok[0].size() - open - 2), 6)) {
     t.kind = Term::Kind::kIndex;
-    t.name = m[1];
-    t.number = std::stoul(m[2]);
+    t.name = tok[0].substr(0, open);
+    t.number = std::stoul(tok[0].substr(open + 1));
     return t;
   }
-  if (!std::regex_match(tok[0], NameRegex())) return bad(kGrammar);
+  if (!IsHostName(tok[0])) return bad(kGrammar);
   t.name = tok[0];
   return t;
 }
@@ -218,6 +231,11 @@ std::vector<std::string> SplitTerms(const std::string& selector) {
 
 }  // namespace
 
+bool IsVariableName(std::string_view s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return IsAsciiAlnum(c) || c == '_'; });
+}
+
 bool InventoryHost::InGroup(const std::string& group) const {
   return std::find(groups.begin(), groups.end(), group) != groups.end();
 }
@@ -274,7 +292,7 @@ Inventory ParseInventory(const std::string& text, const std::string& file,
     host.name = h.RequiredString("name");
     if (!host.name.empty()) {
       const std::string where = "line " + std::to_string(name_node.yaml().Mark().line + 1);
-      if (!std::regex_match(host.name, NameRegex())) {
+      if (!IsHostName(host.name)) {
         name_node.Error("expected a host name of [A-Za-z0-9_.-], got '" + host.name + "'");
       } else if (host.name == "all") {
         name_node.Error("'all' is reserved for selecting every host");
@@ -287,7 +305,7 @@ Inventory ParseInventory(const std::string& text, const std::string& file,
     SpecNode groups_node = h.Child("groups");
     host.groups = h.StringList("groups");
     for (const std::string& g : host.groups) {
-      if (!std::regex_match(g, NameRegex()) || g == "all") {
+      if (!IsHostName(g) || g == "all") {
         groups_node.Error("invalid group name '" + g + "' (expected [A-Za-z0-9_.-], not 'all')");
       }
     }

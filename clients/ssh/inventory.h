@@ -4,6 +4,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "clients/etcd/etcd_client.h"
@@ -46,6 +47,10 @@ struct Inventory {
   const InventoryHost* Find(const std::string& name) const;
   std::vector<std::string> Groups() const;  // sorted, unique
 };
+
+// [A-Za-z_][A-Za-z0-9_]*: the name of an environment or template variable. Checked by hand, not
+// with std::regex, whose matcher recurses per character and so overflows on long input.
+bool IsVariableName(std::string_view s);
 
 // Parses an inventory document. Every problem goes into `diags` with file:line:col and the
 // field path; the inventory is usable only when `diags` stayed empty.

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <regex>
 #include <sstream>
 
 #include "clients/ssh/remote_shell.h"
@@ -223,7 +222,7 @@ std::string CheckTemplate(const std::string& text) {
     std::string name = text.substr(pos + 2, end - pos - 2);
     name.erase(0, name.find_first_not_of(' '));
     name.erase(name.find_last_not_of(' ') + 1);
-    if (!std::regex_match(name, std::regex("[A-Za-z_][A-Za-z0-9_]*"))) {
+    if (!IsVariableName(name)) {
       return "'{{" + text.substr(pos + 2, end - pos - 2) + "}}' is not a variable name";
     }
     pos = end + 2;

@@ -19,7 +19,8 @@ namespace {
 constexpr unsigned long kPfKthread = 0x00200000;  // PF_KTHREAD from linux/sched.h
 
 // /proc files report a size of 0, so read until EOF.
-std::optional<std::string> ReadWhole(const std::string& path, int* err = nullptr) {
+std::optional<std::string> ReadWhole(const std::string& path, int* err = nullptr,
+                                     size_t max_bytes = std::string::npos) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (err) *err = errno;
@@ -27,8 +28,8 @@ std::optional<std::string> ReadWhole(const std::string& path, int* err = nullptr
   }
   std::string out;
   char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
+  while (out.size() < max_bytes) {
+    const ssize_t n = ::read(fd, buf, std::min(sizeof buf, max_bytes - out.size()));
     if (n < 0) {
       if (errno == EINTR) continue;
       if (err) *err = errno;
@@ -125,8 +126,8 @@ std::optional<ProcStat> ReadProcStat(pid_t pid) {
   return st;
 }
 
-std::vector<std::string> ReadProcArgv(pid_t pid) {
-  auto data = ReadWhole(ProcPath(pid, "cmdline"));
+std::vector<std::string> ReadProcArgv(pid_t pid, size_t max_bytes) {
+  auto data = ReadWhole(ProcPath(pid, "cmdline"), nullptr, max_bytes);
   if (!data) return {};
   return SplitNul(*data);
 }

@@ -30,7 +30,8 @@ struct ProcStat {
 std::optional<ProcStat> ParseProcStat(const std::string& text);
 std::optional<ProcStat> ReadProcStat(pid_t pid);
 // The arguments from /proc/PID/cmdline; empty for kernel threads, zombies and the unreadable.
-std::vector<std::string> ReadProcArgv(pid_t pid);
+// With `max_bytes`, only that much of the file is read (the last argument may be cut short).
+std::vector<std::string> ReadProcArgv(pid_t pid, size_t max_bytes = std::string::npos);
 // The real uid from /proc/PID/status.
 std::optional<uid_t> ReadProcUid(pid_t pid);
 // Target of the /proc/PID/<link> symlink (exe, cwd).

@@ -4,6 +4,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <re2/re2.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -16,7 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <regex>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -35,6 +36,9 @@ constexpr Duration kConfirmTimeout = seconds(1);
 constexpr Duration kRestartGrace = milliseconds(100);
 constexpr Duration kMaxStopTimeout = std::chrono::minutes(10);
 constexpr size_t kMaxDisplayArgs = 160;
+// A `pattern` sees at most this much of each command line: the kernel's default ARG_MAX is
+// 2 MiB, and the scan of every process must stay cheap and bounded whatever runs on the host.
+constexpr size_t kMaxMatchedCmdline = size_t{1} << 20;
 // Environment kept for a restart: enough to run the program, small enough for a journal line.
 constexpr size_t kMaxEnvValue = 4096;
 constexpr size_t kMaxEnvTotal = 32768;
@@ -57,8 +61,8 @@ const char* ActionName(Action a) {
 struct ProcessSpec {
   enum class MatchBy { kPidFile, kName, kPattern };
   MatchBy match_by = MatchBy::kName;
-  std::string match_value;  // the pid file path (absolute), the name or the pattern text
-  std::regex pattern;
+  std::string match_value;             // the pid file path (absolute), the name or the pattern text
+  std::shared_ptr<const RE2> pattern;  // set with kPattern
   Action action = Action::kKill;
   int signal = SIGKILL;
   Duration stop_timeout = seconds(5);
@@ -404,7 +408,7 @@ class ProcessInjector : public Injector {
       if (pid == 1 || std::find(excluded.begin(), excluded.end(), pid) != excluded.end()) continue;
       auto st = ReadProcStat(pid);
       if (!st || st->zombie() || st->kernel_thread()) continue;
-      const std::vector<std::string> argv = ReadProcArgv(pid);
+      const std::vector<std::string> argv = ReadProcArgv(pid, kMaxMatchedCmdline);
       if (argv.empty()) continue;  // kernel thread, exiting, or hidden from us
       const std::string cmdline = JoinArgs(argv);
       if (!Matches(*st, argv, cmdline)) continue;
@@ -573,7 +577,7 @@ class ProcessInjector : public Injector {
       case ProcessSpec::MatchBy::kName:
         return st.comm == spec_.match_value || Basename(argv[0]) == spec_.match_value;
       case ProcessSpec::MatchBy::kPattern:
-        return std::regex_search(cmdline, spec_.pattern);
+        return RE2::PartialMatch(cmdline, *spec_.pattern);
     }
     return false;
   }
@@ -783,10 +787,14 @@ class ProcessInjectorKind : public InjectorKind {
       if (pattern->empty()) {
         match.ErrorAt("pattern", "expected a non-empty regular expression");
       } else {
-        try {
-          out->pattern = std::regex(*pattern, std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-          match.ErrorAt("pattern", "invalid regular expression '" + *pattern + "': " + e.what());
+        RE2::Options options;
+        options.set_log_errors(false);  // the error goes into the diagnostic instead
+        auto re = std::make_shared<const RE2>(*pattern, options);
+        if (re->ok()) {
+          out->pattern = std::move(re);
+        } else {
+          match.ErrorAt("pattern", "invalid regular expression (RE2 syntax) '" + *pattern +
+                                       "': " + re->error());
         }
       }
     }

@@ -274,6 +274,10 @@ TEST(JsonReportTest, MalformedInputGivesAMessage) {
       {"{}", "format: missing"},
       {"{\"format\": \"gameday.result/v9\"}", "format is \"gameday.result/v9\""},
       {"{\"format\": \"gameday.result/v1\"}", "run_id: missing"},
+      // Deeper than any result; the recursive parse used to overflow the stack on this.
+      {std::string(300000, '['), "JSON syntax error at line 1, column 129: nested deeper than 128"},
+      {"{\n\"a\":" + std::string(300000, '{'),
+       "JSON syntax error at line 2, column 132: nested deeper than 128"},
   };
   for (const auto& c : cases) {
     Result<RunResult> r = ParseJsonResult(c.input);

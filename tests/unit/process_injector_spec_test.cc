@@ -131,12 +131,20 @@ TEST(ProcessInjectorSpecTest, EmptyOrMalformedMatchValues) {
 }
 
 TEST(ProcessInjectorSpecTest, BadRegex) {
-  for (const char* bad : {"demo(", "[a-", "*x", "a{2,1}"}) {
+  // The last two are valid ECMAScript that RE2 leaves out to match in linear time.
+  for (const char* bad : {"demo(", "[a-", "*x", "a{2,1}", "(a)\\1", "demo(?!-canary)"}) {
     auto p = Parse(std::string("match: {pattern: '") + bad + "'}");
     EXPECT_FALSE(p.injector) << bad;
-    EXPECT_TRUE(p.HasError("spec.match.pattern", "invalid regular expression"))
+    EXPECT_TRUE(p.HasError("spec.match.pattern", "invalid regular expression (RE2 syntax)"))
         << bad << ": " << p.diags.ToString();
   }
+  auto p = Parse("match: {pattern: 'demo(?!-canary)'}");
+  ASSERT_EQ(p.diags.items().size(), 1u) << p.diags.ToString();
+  const Diagnostic& d = p.diags.items()[0];
+  EXPECT_EQ(
+      d.message,
+      "invalid regular expression (RE2 syntax) 'demo(?!-canary)': invalid perl operator: (?!");
+  EXPECT_EQ(d.line, 1);
 }
 
 TEST(ProcessInjectorSpecTest, BadSignal) {

@@ -196,6 +196,25 @@ TEST(PrometheusVerifierSpecTest, OnlyAUsableValueIsHealthyOrUnhealthy) {
   EXPECT_FALSE(j.value);
 }
 
+// 300,000 '[' overflowed the stack of the recursive parse: now a Prometheus answer that cannot
+// be read, which says nothing about the service (unknown), with the reason.
+TEST(PrometheusVerifierSpecTest, DeepAnswerIsUnknownNotACrash) {
+  Parsed p = Parse(kGood);
+  ASSERT_TRUE(p.spec);
+  const std::string deep(300000, '[');
+  PromQueryValue v = ParsePromQueryResponse(deep);
+  EXPECT_FALSE(v.value);
+  EXPECT_EQ(v.error,
+            "Prometheus answered with something that is not a query result (JSON: nested deeper "
+            "than 128 at byte 128)");
+  PromJudgement j = JudgePromAnswer(*p.spec, 200, "", deep);
+  EXPECT_EQ(j.health, Health::kUnknown);
+  EXPECT_EQ(j.detail, v.error);
+  j = JudgePromAnswer(*p.spec, 200, "", "{\"status\":\"success\",\"data\":" + deep);
+  EXPECT_EQ(j.health, Health::kUnknown);
+  EXPECT_NE(j.detail.find("nested deeper than 128"), std::string::npos) << j.detail;
+}
+
 TEST(PrometheusVerifierSpecTest, IsRegisteredAndDescribesItself) {
   Registry<VerifierKind> registry;
   RegisterBuiltinVerifiers(registry);

@@ -8,6 +8,7 @@
 
 #include "clients/etcd/etcd_client.h"
 #include "clients/ssh/inventory.h"
+#include "experiments/json.h"
 #include "experiments/redact.h"
 #include "verifiers/probe/easy_pool.h"
 #include "verifiers/probe/probe_loop.h"
@@ -48,8 +49,7 @@ bool IsLocalError(CURLcode code) {
 // The message of an etcd gateway error body ({"error": "...", "message": "..."}), or the body.
 std::string ErrorText(const std::string& body) {
   rapidjson::Document doc;
-  doc.Parse(body.c_str(), body.size());
-  if (!doc.HasParseError() && doc.IsObject()) {
+  if (ParseJson(body, &doc).ok() && doc.IsObject()) {
     for (const char* key : {"message", "error"}) {
       auto it = doc.FindMember(key);
       if (it != doc.MemberEnd() && it->value.IsString()) return it->value.GetString();
@@ -210,8 +210,9 @@ class EtcdVerifier : public Verifier {
   // "" when the answer is a success for the current phase.
   std::string CheckBody(Probe* p) const {
     rapidjson::Document doc;
-    doc.Parse(p->body.c_str(), p->body.size());
-    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("header")) {
+    const Status parsed = ParseJson(p->body, &doc);
+    if (!parsed.ok()) return "unreadable answer (" + parsed.message() + ")";
+    if (!doc.IsObject() || !doc.HasMember("header")) {
       return "unexpected answer: " + p->body.substr(0, 120);
     }
     if (p->phase == Phase::kPut) return "";

@@ -1,5 +1,7 @@
 #include "verifiers/http/http_spec.h"
 
+#include <re2/re2.h>
+
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -125,6 +127,11 @@ void ParseTls(SpecNode& spec, HttpProbeSpec& out) {
 
 }  // namespace
 
+bool BodyRegexMatches(const HttpProbeSpec& spec, std::string_view body) {
+  if (spec.body_regex_compiled == nullptr) return true;
+  return RE2::PartialMatch(re2::StringPiece(body.data(), body.size()), *spec.body_regex_compiled);
+}
+
 bool HttpProbeSpec::StatusAccepted(long code) const {
   if (expect_status.empty()) return code >= 200 && code <= 399;
   for (const StatusRange& r : expect_status) {
@@ -169,11 +176,13 @@ std::optional<HttpProbeSpec> ParseHttpProbeSpec(SpecNode& spec) {
   }
   out.body_regex = spec.OptString("body_regex");
   if (out.body_regex) {
-    try {
-      out.body_regex_compiled = std::make_shared<const std::regex>(
-          *out.body_regex, std::regex::ECMAScript | std::regex::optimize);
-    } catch (const std::regex_error& e) {
-      spec.ErrorAt("body_regex", std::string("invalid regular expression: ") + e.what());
+    RE2::Options options;
+    options.set_log_errors(false);  // the error goes into the diagnostic instead
+    auto re = std::make_shared<const RE2>(*out.body_regex, options);
+    if (re->ok()) {
+      out.body_regex_compiled = std::move(re);
+    } else {
+      spec.ErrorAt("body_regex", "invalid regular expression (RE2 syntax): " + re->error());
     }
   }
   if (out.method == "HEAD") {

@@ -3,12 +3,16 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "experiments/clock.h"
 #include "experiments/spec_reader.h"
+
+namespace re2 {
+class RE2;
+}
 
 namespace gameday {
 
@@ -30,8 +34,8 @@ struct HttpProbeSpec {
   Duration timeout = std::chrono::seconds(1);
   std::vector<StatusRange> expect_status;  // empty = any 2xx or 3xx
   std::optional<std::string> body_contains;
-  std::optional<std::string> body_regex;                  // the source text, for messages
-  std::shared_ptr<const std::regex> body_regex_compiled;  // set with body_regex
+  std::optional<std::string> body_regex;                // the source text, for messages
+  std::shared_ptr<const re2::RE2> body_regex_compiled;  // set with body_regex
   std::optional<Duration> max_latency;
   bool fresh_connection = false;
   bool insecure_skip_verify = false;
@@ -41,6 +45,10 @@ struct HttpProbeSpec {
   // "2xx or 3xx", "200, 204", for failure details.
   std::string ExpectedStatusText() const;
 };
+
+// Whether body_regex matches somewhere in `body` (true without a body_regex). RE2 matches in
+// time linear in the body and without recursion, so no body can stall or crash a probe.
+bool BodyRegexMatches(const HttpProbeSpec& spec, std::string_view body);
 
 // Reads `spec`, reporting every problem with its field path, and calls spec.Finish(). Returns
 // nullopt when anything was wrong.

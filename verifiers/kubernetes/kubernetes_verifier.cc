@@ -6,6 +6,7 @@
 
 #include "clients/kubernetes/client.h"
 #include "clients/kubernetes/probe.h"
+#include "experiments/json.h"
 
 namespace gameday {
 namespace {
@@ -123,10 +124,15 @@ class KubernetesVerifier : public Verifier {
       return;
     }
     rapidjson::Document doc;
-    doc.Parse(r.body.c_str(), r.body.size());
-    if (doc.HasParseError() || !doc.IsObject()) {
+    const Status parsed = ParseJson(r.body, &doc);  // the probe keeps at most 4 MiB anyway
+    if (!parsed.ok()) {
       out->health = Health::kUnknown;
-      out->detail = "the API server's answer is not JSON";
+      out->detail = "the API server's answer cannot be read: " + parsed.message();
+      return;
+    }
+    if (!doc.IsObject()) {
+      out->health = Health::kUnknown;
+      out->detail = "the API server's answer is not a JSON object";
       return;
     }
     switch (spec_.what) {

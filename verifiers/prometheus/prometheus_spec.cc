@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "experiments/json.h"
 #include "verifiers/probe/http_url.h"
 #include "verifiers/probe/probe_loop.h"
 
@@ -210,8 +211,16 @@ std::optional<PrometheusProbeSpec> ParsePrometheusProbeSpec(SpecNode& spec) {
 PromQueryValue ParsePromQueryResponse(const std::string& body) {
   PromQueryValue out;
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  // A query answer is one number; 16 MiB leaves room for long label sets and nothing more.
+  JsonLimits limits;
+  limits.max_bytes = size_t{16} << 20;
+  const Status parsed = ParseJson(body, &doc, limits);
+  if (!parsed.ok()) {
+    out.error =
+        "Prometheus answered with something that is not a query result (" + parsed.message() + ")";
+    return out;
+  }
+  if (!doc.IsObject()) {
     out.error = "Prometheus answered with something that is not a query result (not a JSON object)";
     return out;
   }
