@@ -312,7 +312,7 @@ Result<KubeConfig> ParseKubeConfigText(const std::string& text, const std::strin
                                        const std::string& context) {
   Diagnostics diags;
   Merged merged;
-  std::optional<YAML::Node> root = LoadDocument(text, file, &diags);
+  std::optional<YAML::Node> root = LoadDocument(text, file, &diags, kKubeconfigLimits);
   if (root) MergeFile(*root, file, &merged, &diags);
   if (!diags.empty()) return Status::InvalidArgument("kubeconfig " + diags.ToString());
   return Resolve(merged, context, &diags);
@@ -371,9 +371,11 @@ Result<KubeConfig> LoadKubeConfig(const KubeConfigOptions& options) {
     const std::string path = fs::path(f).is_absolute() ? f : fs::absolute(f).string();
     // kubectl skips missing files of $KUBECONFIG, but not an explicit --kubeconfig.
     if (from_env && ::access(path.c_str(), F_OK) != 0) continue;
-    Result<std::string> text = ReadWholeFile(path);
-    if (!text.ok()) return Status::NotFound("kubeconfig: " + text.status().message());
-    std::optional<YAML::Node> root = LoadDocument(*text, path, &diags);
+    Result<std::string> text = ReadDocumentFile(path, kKubeconfigLimits);
+    if (!text.ok()) {
+      return Status(text.status().code(), "kubeconfig " + path + ": " + text.status().message());
+    }
+    std::optional<YAML::Node> root = LoadDocument(*text, path, &diags, kKubeconfigLimits);
     if (root) MergeFile(*root, path, &merged, &diags);
   }
   if (!diags.empty()) {
