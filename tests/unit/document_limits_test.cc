@@ -26,11 +26,11 @@ using Clock = std::chrono::steady_clock;
 class NullVerifier : public Verifier {
  public:
   void Begin(ProbeIo&, std::function<void(ProbeOutcome)> done) override { done({}); }
-  std::string Describe() const override { return "null"; }
+  std::string Describe() const override { return "noop"; }
 };
 class NullVerifierKind : public VerifierKind {
  public:
-  std::string Name() const override { return "null"; }
+  std::string Name() const override { return "noop"; }
   std::unique_ptr<Verifier> Parse(SpecNode& spec, const TargetSpec&) const override {
     spec.Finish();
     return std::make_unique<NullVerifier>();
@@ -133,7 +133,7 @@ TEST_F(DocumentLimitsTest, DeepNestingIsRefusedByDepthInEveryForm) {
   std::string json;
   for (int i = 0; i < 100000; ++i) json += "{\"a\":";
   json += "1" + std::string(100000, '}') + "\n";
-  for (const std::string* text : {&flow, &block, &json}) {
+  for (const std::string* text : std::vector<const std::string*>{&flow, &block, &json}) {
     Diagnostics diags = Parse(*text);
     ASSERT_EQ(diags.size(), 1u) << diags.ToString();
     const Diagnostic& d = diags.items()[0];
@@ -162,7 +162,7 @@ std::string Experiment(const std::string& name, int verifiers, int steps,
                        const std::string& indent = "") {
   std::string out = indent + "name: " + name + "\n" + indent + "verify:\n";
   for (int i = 0; i < verifiers; ++i) {
-    out += indent + "  - {name: v" + std::to_string(i) + ", kind: null}\n";
+    out += indent + "  - {name: v" + std::to_string(i) + ", kind: noop}\n";
   }
   out += indent + "method:\n";
   for (int i = 0; i < steps; ++i) out += indent + "  - wait: 1ms\n";
@@ -183,7 +183,7 @@ TEST_F(DocumentLimitsTest, TooManyStepsAreRefusedNamingTheFieldAndTheLimit) {
             std::string::npos);
 
   // Nested steps count: 10 parallel steps of 100 waits each are 1010 steps.
-  std::string nested = "name: x\nverify: [{name: v, kind: null}]\nmethod:\n";
+  std::string nested = "name: x\nverify: [{name: v, kind: noop}]\nmethod:\n";
   for (int p = 0; p < 10; ++p) {
     nested += "  - parallel:\n";
     for (int i = 0; i < 100; ++i) nested += "      - wait: 1ms\n";
@@ -194,7 +194,7 @@ TEST_F(DocumentLimitsTest, TooManyStepsAreRefusedNamingTheFieldAndTheLimit) {
 }
 
 TEST_F(DocumentLimitsTest, ParallelNestedTooDeepIsRefused) {
-  std::string plan = "name: x\nverify: [{name: v, kind: null}]\nmethod:\n";
+  std::string plan = "name: x\nverify: [{name: v, kind: noop}]\nmethod:\n";
   std::string indent = "  ";
   for (int i = 0; i < 9; ++i) {
     plan += indent + "- parallel:\n";
@@ -212,7 +212,7 @@ TEST_F(DocumentLimitsTest, ParallelNestedTooDeepIsRefused) {
   EXPECT_NE(diags.items()[0].message.find("nested more than 8 deep; at most 8 are allowed"),
             std::string::npos);
   // Eight levels are fine.
-  plan = "name: x\nverify: [{name: v, kind: null}]\nmethod:\n";
+  plan = "name: x\nverify: [{name: v, kind: noop}]\nmethod:\n";
   indent = "  ";
   for (int i = 0; i < 8; ++i) {
     plan += indent + "- parallel:\n";
@@ -232,7 +232,7 @@ TEST_F(DocumentLimitsTest, TooManyVerifiersAndExperimentsAreRefused) {
   std::string suite = "experiments:\n";
   for (int i = 0; i < 1001; ++i) {
     suite += "  - name: e" + std::to_string(i) +
-             "\n    verify: [{name: v, kind: null}]\n    method: [{wait: 1ms}]\n";
+             "\n    verify: [{name: v, kind: noop}]\n    method: [{wait: 1ms}]\n";
   }
   Diagnostics experiments = Parse(suite);
   ASSERT_EQ(experiments.size(), 1u) << experiments.ToString();
