@@ -37,7 +37,8 @@ struct DocumentProblem {
 };
 
 // Checks `text` against `limits` without building it: its size, one document at most, no anchors
-// or aliases, nesting depth and node count, and YAML syntax as libyaml reads it. Returns true when
+// or aliases, nesting depth and node count, at most 1,000 keys in any map, and YAML syntax as
+// libyaml reads it. Returns true when
 // yaml-cpp may load it; otherwise fills `problem`.
 bool CheckDocument(const std::string& text, const DocumentLimits& limits, DocumentProblem* problem);
 
