@@ -21,13 +21,26 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Certificates, keys and tokens are a few kilobytes; a kubeconfig naming /dev/zero or a huge file
+// must not fill memory.
+constexpr size_t kMaxReferencedFile = size_t{1} << 20;
+
 Result<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound("cannot read " + path + ": " + std::strerror(errno));
-  std::ostringstream out;
-  out << in.rdbuf();
+  std::string out;
+  char buf[65536];
+  while (out.size() <= kMaxReferencedFile) {
+    in.read(buf, sizeof buf);
+    out.append(buf, static_cast<size_t>(in.gcount()));
+    if (!in) break;
+  }
   if (in.bad()) return Status::Internal("cannot read " + path + ": " + std::strerror(errno));
-  return out.str();
+  if (out.size() > kMaxReferencedFile) {
+    return Status::InvalidArgument("cannot read " + path + ": larger than " +
+                                   std::to_string(kMaxReferencedFile) + " bytes");
+  }
+  return out;
 }
 
 std::string HomeDir() {

@@ -287,6 +287,17 @@ TEST_F(DocumentLimitsTest, KubeconfigIsGuardedTheSameWay) {
       ParseKubeConfigText("clusters:\n" + std::string(100000, '-') + "\n", "kc.yaml", "");
   ASSERT_FALSE(deep.ok());
 
+  // A file it names is read only up to a bound too.
+  Result<KubeConfig> endless = ParseKubeConfigText(
+      "apiVersion: v1\nclusters:\n- name: c\n  cluster: {server: \"https://127.0.0.1:1\", "
+      "certificate-authority: /dev/zero}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n"
+      "- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
+      "kc.yaml", "");
+  ASSERT_FALSE(endless.ok());
+  EXPECT_NE(endless.status().message().find("/dev/zero: larger than 1048576 bytes"),
+            std::string::npos)
+      << endless.status().message();
+
   std::string big = "apiVersion: v1\n";
   while (big.size() < (size_t{5} << 20)) big += "# padding padding padding padding padding\n";
   KubeConfigOptions options;
