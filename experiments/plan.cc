@@ -167,7 +167,9 @@ struct Defaults {
 // Per-experiment state while walking its method.
 struct MethodContext {
   const TargetSpec* target = nullptr;
-  int injects = 0;  // injects seen so far, for default step names
+  int injects = 0;   // injects seen so far, for default step names
+  size_t steps = 0;  // steps seen so far, nested ones included (kMaxSteps)
+  bool too_many = false;
   struct NameUse {
     std::string path;
     bool is_default = false;
@@ -177,9 +179,11 @@ struct MethodContext {
 
 class PlanParser {
  public:
-  PlanParser(std::string file, const Registries& registries, Diagnostics* diags)
+  PlanParser(std::string file, const Registries& registries, const PlanOptions& options,
+             Diagnostics* diags)
       : file_(std::make_shared<const std::string>(std::move(file))),
         registries_(registries),
+        options_(options),
         diags_(diags) {
     base_dir_ = std::filesystem::path(*file_).parent_path().string();
   }
@@ -238,7 +242,9 @@ class PlanParser {
       return plan;
     }
     std::map<std::string, std::string> names;  // experiment name -> path of its name field
-    for (SpecNode& item : RequiredList(root, "experiments", "experiment")) {
+    std::vector<SpecNode> experiments = RequiredList(root, "experiments", "experiment");
+    Cap(root, "experiments", &experiments, kMaxExperiments, "experiments");
+    for (SpecNode& item : experiments) {
       if (!item.ExpectMap()) continue;
       ExperimentSpec e = ParseExperiment(item, defaults);
       if (!e.name.empty()) {
@@ -268,6 +274,16 @@ class PlanParser {
     std::vector<SpecNode> items = list.Items();
     if (list.IsSequence() && items.empty()) list.Error("expected at least one " + what);
     return items;
+  }
+
+  // Keeps a list within `limit` entries: beyond it, one error at the list, and the rest is not
+  // read (so a huge list costs no more than the limit).
+  void Cap(SpecNode& parent, const std::string& key, std::vector<SpecNode>* items, size_t limit,
+           const std::string& what) {
+    if (items->size() <= limit) return;
+    parent.ErrorAt(key, std::to_string(items->size()) + " " + what + "; at most " +
+                            std::to_string(limit) + " are allowed");
+    items->erase(items->begin() + static_cast<std::ptrdiff_t>(limit), items->end());
   }
 
   // An optional field written with nothing after it (`duration:`) reads as absent, which would
@@ -354,6 +370,10 @@ class PlanParser {
       namespaces.Error("expected a list of namespaces, got nothing (write [] to protect none)");
     }
     t.allow_protected = node.Bool("allow_protected", false);
+    t.check_inventory = options_.check_inventory;
+    if (t.kind == "ssh" && !options_.inventory_override.empty()) {
+      t.inventory = options_.inventory_override;
+    }
     node.Finish();
     return t;
   }
@@ -393,6 +413,7 @@ class PlanParser {
     } else if (defaults.target) {
       e.target = *defaults.target;
     }
+    e.target.check_inventory = options_.check_inventory;
 
     Phases own = ParsePhases(node);
     e.warmup = own.warmup.value_or(defaults.phases.warmup.value_or(e.warmup));
@@ -402,7 +423,9 @@ class PlanParser {
     e.cooldown = own.cooldown.value_or(defaults.phases.cooldown.value_or(e.cooldown));
 
     std::map<std::string, std::string> verifier_names;  // name -> path
-    for (SpecNode& item : RequiredList(node, "verify", "verifier")) {
+    std::vector<SpecNode> verify = RequiredList(node, "verify", "verifier");
+    Cap(node, "verify", &verify, kMaxVerifiers, "verifiers");
+    for (SpecNode& item : verify) {
       if (!item.ExpectMap()) continue;
       VerifierSpec v = ParseVerifier(item, e.target);
       if (!v.name.empty()) {
@@ -417,7 +440,9 @@ class PlanParser {
     std::vector<std::string> known_verifiers;
     for (const auto& [name, path] : verifier_names) known_verifiers.push_back(name);
 
-    for (SpecNode& item : node.Child("watch").Items()) {
+    std::vector<SpecNode> watch = node.Child("watch").Items();
+    Cap(node, "watch", &watch, kMaxListEntries, "watches");
+    for (SpecNode& item : watch) {
       if (!item.ExpectMap()) continue;
       WatchSpec w;
       w.path = item.path();
@@ -440,17 +465,22 @@ class PlanParser {
     MethodContext ctx;
     ctx.target = &e.target;
     for (SpecNode& item : RequiredList(node, "method", "step")) {
-      if (auto step = ParseStep(item, &ctx)) e.method.push_back(std::move(*step));
+      if (auto step = ParseStep(item, &ctx, 0)) e.method.push_back(std::move(*step));
+      if (ctx.too_many) break;
     }
 
     SpecNode objectives = node.Child("objectives");
     std::map<std::string, std::string> must_detect_at, no_impact_at;  // verifier -> field path
-    for (SpecNode& item : objectives.Items()) {
+    std::vector<SpecNode> objective_items = objectives.Items();
+    Cap(node, "objectives", &objective_items, kMaxListEntries, "objectives");
+    for (SpecNode& item : objective_items) {
       ParseObjectives(item, e, known_verifiers, &must_detect_at, &no_impact_at);
     }
 
     SpecNode aborts = node.Child("abort");
-    for (SpecNode& item : aborts.Items()) {
+    std::vector<SpecNode> abort_items = aborts.Items();
+    Cap(node, "abort", &abort_items, kMaxListEntries, "abort conditions");
+    for (SpecNode& item : abort_items) {
       if (!item.ExpectMap()) continue;
       AbortSpec a;
       a.path = item.path();
@@ -609,7 +639,16 @@ class PlanParser {
     return v;
   }
 
-  std::optional<Step> ParseStep(SpecNode& node, MethodContext* ctx) {
+  // `depth` counts the parallel steps around this one.
+  std::optional<Step> ParseStep(SpecNode& node, MethodContext* ctx, size_t depth) {
+    if (ctx->too_many) return std::nullopt;
+    if (++ctx->steps > kMaxSteps) {
+      ctx->too_many = true;
+      node.Error("this experiment has more than " + std::to_string(kMaxSteps) +
+                 " steps (counting those inside parallel); at most " + std::to_string(kMaxSteps) +
+                 " are allowed");
+      return std::nullopt;
+    }
     if (!node.ExpectMap()) return std::nullopt;
     const std::vector<std::string> keys = node.Keys();
     std::vector<std::string> present;
@@ -638,13 +677,16 @@ class PlanParser {
     } else if (present[0] == "parallel") {
       ParallelStep p;
       SpecNode list = node.Child("parallel");
-      if (!list.defined()) {
+      if (depth >= kMaxParallelDepth) {
+        list.Error("parallel steps nested more than " + std::to_string(kMaxParallelDepth) +
+                   " deep; at most " + std::to_string(kMaxParallelDepth) + " are allowed");
+      } else if (!list.defined()) {
         list.Error("expected a list of at least one step, got nothing");
       } else {
         std::vector<SpecNode> items = list.Items();
         if (list.IsSequence() && items.empty()) list.Error("expected at least one step");
         for (SpecNode& item : items) {
-          if (auto s = ParseStep(item, ctx)) p.steps.push_back(std::move(*s));
+          if (auto s = ParseStep(item, ctx, depth + 1)) p.steps.push_back(std::move(*s));
         }
       }
       step.action = std::move(p);
@@ -801,6 +843,7 @@ class PlanParser {
   std::shared_ptr<const std::string> file_;
   std::string base_dir_;
   const Registries& registries_;
+  const PlanOptions& options_;
   Diagnostics* diags_;
 };
 
@@ -839,7 +882,7 @@ const char* ObjectiveTypeName(ObjectiveSpec::Type t) {
 }
 
 Plan ParsePlan(const std::string& text, const std::string& file, const Registries& registries,
-               Diagnostics* diags) {
+               Diagnostics* diags, const PlanOptions& options) {
   // Problems are collected locally first so positions can be completed and the whole list put
   // in document order before the caller sees it.
   Diagnostics local;
@@ -853,7 +896,7 @@ Plan ParsePlan(const std::string& text, const std::string& file, const Registrie
     }
     if (local.empty()) {
       try {
-        plan = PlanParser(file, registries, &local).Parse(*doc);
+        plan = PlanParser(file, registries, options, &local).Parse(*doc);
       } catch (const std::exception& e) {
         // Defensive: yaml-cpp throws on shapes its accessors do not expect.
         Diagnostic d;
@@ -875,8 +918,8 @@ Plan ParsePlan(const std::string& text, const std::string& file, const Registrie
 }
 
 Plan LoadPlans(const std::vector<std::string>& paths, const Registries& registries,
-               Diagnostics* diags) {
-  if (paths.size() == 1) return LoadPlan(paths[0], registries, diags);
+               Diagnostics* diags, const PlanOptions& options) {
+  if (paths.size() == 1) return LoadPlan(paths[0], registries, diags, options);
   Plan merged;
   struct Seen {
     std::string file;
@@ -891,7 +934,7 @@ Plan LoadPlans(const std::vector<std::string>& paths, const Registries& registri
   };
   std::vector<std::string> names;
   for (const std::string& path : paths) {
-    Plan plan = LoadPlan(path, registries, diags);
+    Plan plan = LoadPlan(path, registries, diags, options);
     names.push_back(plan.name.empty() ? std::filesystem::path(path).stem().string() : plan.name);
     merged.file += (merged.file.empty() ? "" : ", ") + path;
     for (ExperimentSpec& e : plan.experiments) {
@@ -916,35 +959,19 @@ Plan LoadPlans(const std::vector<std::string>& paths, const Registries& registri
   return merged;
 }
 
-Plan LoadPlan(const std::string& path, const Registries& registries, Diagnostics* diags) {
-  auto fail = [&](const char* what) {
+Plan LoadPlan(const std::string& path, const Registries& registries, Diagnostics* diags,
+              const PlanOptions& options) {
+  Result<std::string> text = ReadDocumentFile(path, kPlanLimits);
+  if (!text.ok()) {
     Diagnostic d;
     d.file = path;
-    d.message =
-        std::string(what) + ": " + std::error_code(errno, std::generic_category()).message();
+    d.message = text.status().message();
     diags->Add(std::move(d));
     Plan plan;
     plan.file = path;
     return plan;
-  };
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail("cannot open plan");
-  std::string text;
-  char buf[65536];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n == 0) break;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int saved = errno;
-      ::close(fd);
-      errno = saved;
-      return fail("cannot read plan");
-    }
-    text.append(buf, static_cast<size_t>(n));
   }
-  ::close(fd);
-  return ParsePlan(text, path, registries, diags);
+  return ParsePlan(*text, path, registries, diags, options);
 }
 
 }  // namespace gameday

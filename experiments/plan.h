@@ -127,16 +127,37 @@ struct Registries {
   Registry<WatchKind> watches;
 };
 
+// What bounds a plan's size, beyond the document limits of experiments/yaml_guard.h (kPlanLimits).
+// Far above what a game day needs; docs/plans.md lists them.
+inline constexpr size_t kMaxExperiments = 1000;  // per plan file
+inline constexpr size_t kMaxSteps = 1000;        // per experiment, counting nested steps
+inline constexpr size_t kMaxParallelDepth = 8;   // parallel inside parallel ...
+inline constexpr size_t kMaxVerifiers = 1000;    // per experiment
+inline constexpr size_t kMaxListEntries = 1000;  // watch, objectives, abort per experiment
+
+// How a plan is read besides its text.
+struct PlanOptions {
+  // True: kinds that act through an ssh inventory read it and check the hosts, groups and vars
+  // their selectors need (runs and dry runs: a missing host is an error before anything is
+  // injected). False: they check their fields and the grammar of their selectors, and read no
+  // inventory (`gameday validate`: a plan is checked long before any host exists).
+  bool check_inventory = true;
+  // Non-empty: every ssh target uses this inventory instead of its own or the default one
+  // (`gameday validate --against-inventory FILE`).
+  std::string inventory_override;
+};
+
 // Parses and validates a whole plan. Every problem goes into `diags`; the plan is usable only
 // when `diags` is empty afterwards.
 Plan ParsePlan(const std::string& text, const std::string& file, const Registries& registries,
-               Diagnostics* diags);
-// Reads `path` and parses it.
-Plan LoadPlan(const std::string& path, const Registries& registries, Diagnostics* diags);
+               Diagnostics* diags, const PlanOptions& options = {});
+// Reads `path` (at most kPlanLimits.max_bytes) and parses it.
+Plan LoadPlan(const std::string& path, const Registries& registries, Diagnostics* diags,
+              const PlanOptions& options = {});
 // Loads several plans as one run: their experiments in the order given, each plan's relative
 // paths resolved against its own folder. The name is the plans' names joined with "+", the file
 // their paths joined with ", ". An experiment name used in two files is an error naming both.
 Plan LoadPlans(const std::vector<std::string>& paths, const Registries& registries,
-               Diagnostics* diags);
+               Diagnostics* diags, const PlanOptions& options = {});
 
 }  // namespace gameday

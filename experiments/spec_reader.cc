@@ -333,7 +333,16 @@ std::string FormatDuration(Duration d) {
 }
 
 std::optional<YAML::Node> LoadDocument(const std::string& text, const std::string& file,
-                                       Diagnostics* diags) {
+                                       Diagnostics* diags, const DocumentLimits& limits) {
+  if (DocumentProblem problem; !CheckDocument(text, limits, &problem)) {
+    Diagnostic d;
+    d.file = file;
+    d.line = problem.line;
+    d.column = problem.column;
+    d.message = std::move(problem.message);
+    diags->Add(std::move(d));
+    return std::nullopt;
+  }
   try {
     return YAML::Load(text);
   } catch (const YAML::Exception& e) {

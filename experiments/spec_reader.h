@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "experiments/clock.h"
+#include "experiments/yaml_guard.h"
 
 namespace gameday {
 
@@ -119,8 +120,11 @@ std::string Join(const std::vector<std::string>& v, const std::string& sep);
 // A node as messages name what was found: "a map", "a list", "'text'" or "nothing".
 std::string Describe(const YAML::Node& n);
 
-// Loads a YAML or JSON document; on a syntax error adds a diagnostic and returns nullopt.
+// Loads a YAML or JSON document. It first passes CheckDocument (experiments/yaml_guard.h) with
+// `limits`: nothing reaches yaml-cpp that is too large, too deep, holds too many nodes or uses
+// anchors. On any problem adds a diagnostic (file:line:col) and returns nullopt.
 std::optional<YAML::Node> LoadDocument(const std::string& text, const std::string& file,
-                                       Diagnostics* diags);
+                                       Diagnostics* diags,
+                                       const DocumentLimits& limits = kPlanLimits);
 
 }  // namespace gameday

@@ -17,6 +17,9 @@ struct TargetSpec {
   bool insecure_ignore_host_key = false;  // ssh: skip the host key check (explicit opt-in only)
   std::vector<std::string> protected_namespaces = {"kube-system"};
   bool allow_protected = false;
+  // Not a plan field: set from PlanOptions::check_inventory. False while only the plan's
+  // structure is validated; kinds then read no inventory (see experiments/plan.h).
+  bool check_inventory = true;
 };
 
 // DefaultStateDir() + "/sandbox": where `gameday sandbox up` keeps the HA sandbox and writes

@@ -11,6 +11,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libcurl4-openssl-dev libssh2-1-dev rapidjson-dev libyaml-cpp-dev libpoco-dev libcli11-dev
   libgtest-dev googletest clang-format clang-tidy libre2-dev
+  libyaml-dev  # bounds-checks YAML before yaml-cpp loads it (experiments/yaml_guard.h)
   clang libclang-rt-14-dev  # libFuzzer targets (tests/fuzz)
   # sandbox and test bed
   haproxy runit openssh-server openssh-client iptables iproute2 procps psmisc openssl curl

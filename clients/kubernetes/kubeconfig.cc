@@ -21,13 +21,26 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Certificates, keys and tokens are a few kilobytes; a kubeconfig naming /dev/zero or a huge file
+// must not fill memory.
+constexpr size_t kMaxReferencedFile = size_t{1} << 20;
+
 Result<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound("cannot read " + path + ": " + std::strerror(errno));
-  std::ostringstream out;
-  out << in.rdbuf();
+  std::string out;
+  char buf[65536];
+  while (out.size() <= kMaxReferencedFile) {
+    in.read(buf, sizeof buf);
+    out.append(buf, static_cast<size_t>(in.gcount()));
+    if (!in) break;
+  }
   if (in.bad()) return Status::Internal("cannot read " + path + ": " + std::strerror(errno));
-  return out.str();
+  if (out.size() > kMaxReferencedFile) {
+    return Status::InvalidArgument("cannot read " + path + ": larger than " +
+                                   std::to_string(kMaxReferencedFile) + " bytes");
+  }
+  return out;
 }
 
 std::string HomeDir() {
@@ -312,7 +325,7 @@ Result<KubeConfig> ParseKubeConfigText(const std::string& text, const std::strin
                                        const std::string& context) {
   Diagnostics diags;
   Merged merged;
-  std::optional<YAML::Node> root = LoadDocument(text, file, &diags);
+  std::optional<YAML::Node> root = LoadDocument(text, file, &diags, kKubeconfigLimits);
   if (root) MergeFile(*root, file, &merged, &diags);
   if (!diags.empty()) return Status::InvalidArgument("kubeconfig " + diags.ToString());
   return Resolve(merged, context, &diags);
@@ -371,9 +384,11 @@ Result<KubeConfig> LoadKubeConfig(const KubeConfigOptions& options) {
     const std::string path = fs::path(f).is_absolute() ? f : fs::absolute(f).string();
     // kubectl skips missing files of $KUBECONFIG, but not an explicit --kubeconfig.
     if (from_env && ::access(path.c_str(), F_OK) != 0) continue;
-    Result<std::string> text = ReadWholeFile(path);
-    if (!text.ok()) return Status::NotFound("kubeconfig: " + text.status().message());
-    std::optional<YAML::Node> root = LoadDocument(*text, path, &diags);
+    Result<std::string> text = ReadDocumentFile(path, kKubeconfigLimits);
+    if (!text.ok()) {
+      return Status(text.status().code(), "kubeconfig " + path + ": " + text.status().message());
+    }
+    std::optional<YAML::Node> root = LoadDocument(*text, path, &diags, kKubeconfigLimits);
     if (root) MergeFile(*root, path, &merged, &diags);
   }
   if (!diags.empty()) {

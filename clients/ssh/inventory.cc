@@ -266,7 +266,7 @@ Inventory ParseInventory(const std::string& text, const std::string& file,
                          const std::string& base_dir, Diagnostics* diags) {
   Inventory inv;
   inv.file = file;
-  std::optional<YAML::Node> doc = LoadDocument(text, file, diags);
+  std::optional<YAML::Node> doc = LoadDocument(text, file, diags, kInventoryLimits);
   if (!doc) return inv;
   SpecNode root(*doc, "", std::make_shared<const std::string>(file), diags);
   if (!root.ExpectMap()) return inv;
@@ -347,17 +347,13 @@ Inventory ParseInventory(const std::string& text, const std::string& file,
 }
 
 Result<Inventory> LoadInventory(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return Status::NotFound("cannot read inventory " + path + ": " + std::strerror(errno));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
+  Result<std::string> text = ReadDocumentFile(path, kInventoryLimits);
+  if (!text.ok()) return Status(text.status().code(), path + ": " + text.status().message());
   std::error_code ec;
   std::filesystem::path abs = std::filesystem::absolute(path, ec);
   const std::string base_dir = ec ? "" : abs.parent_path().string();
   Diagnostics diags;
-  Inventory inv = ParseInventory(text.str(), path, base_dir, &diags);
+  Inventory inv = ParseInventory(*text, path, base_dir, &diags);
   if (!diags.empty()) {
     std::string msg = "inventory " + path + " is not valid:\n" + diags.ToString();
     if (!msg.empty() && msg.back() == '\n') msg.pop_back();
@@ -391,6 +387,13 @@ Status ValidateSelector(const Inventory& inventory, const std::string& selector)
     Result<Term> t = ParseTerm(raw);
     if (!t.ok()) return t.status();
     if (Status s = CheckTerm(inventory, *t, &members); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status ValidateSelectorSyntax(const std::string& selector) {
+  for (const std::string& raw : SplitTerms(selector)) {
+    if (Result<Term> t = ParseTerm(raw); !t.ok()) return t.status();
   }
   return Status::Ok();
 }

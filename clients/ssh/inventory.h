@@ -80,6 +80,8 @@ EtcdLeaderLookup DefaultEtcdLeaderLookup(Duration timeout = std::chrono::seconds
 
 // Checks syntax, names, indexes and counts without contacting any host.
 Status ValidateSelector(const Inventory& inventory, const std::string& selector);
+// Checks the selector's grammar only, with no inventory (`gameday validate` without one).
+Status ValidateSelectorSyntax(const std::string& selector);
 
 Result<std::vector<InventoryHost>> SelectHosts(
     const Inventory& inventory, const std::string& selector, std::mt19937_64& rng,

@@ -61,34 +61,32 @@ bool ValidExpiryMarker(const std::string& marker) {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-namespace {}  // namespace
+bool ExpectSshTarget(SpecNode& spec, const TargetSpec& target, const std::string& kind) {
+  if (target.kind == "ssh") return true;
+  spec.Error(kind + " acts on hosts over SSH: the experiment's target must be {kind: ssh}, " +
+             "not kind '" + target.kind + "'");
+  return false;
+}
 
 std::optional<Inventory> LoadTargetInventory(SpecNode& spec, const TargetSpec& target,
                                              const std::string& kind) {
-  if (target.kind != "ssh") {
-    spec.Error(kind + " acts on hosts over SSH: the experiment's target must be {kind: ssh}, " +
-               "not kind '" + target.kind + "'");
-    return std::nullopt;
-  }
+  if (!ExpectSshTarget(spec, target, kind)) return std::nullopt;
   const std::string file = EffectiveInventory(target);
-  std::ifstream in(file);
-  if (!in) {
-    const int err = errno;
-    if (target.inventory.empty()) {
+  Result<std::string> text = ReadDocumentFile(file, kInventoryLimits);
+  if (!text.ok()) {
+    if (target.inventory.empty() && text.status().code() == Status::Code::kNotFound) {
       spec.Error(kind + " needs an inventory: the target names none, $GAMEDAY_INVENTORY is unset " +
-                 "and the sandbox's " + file + " cannot be read (" + std::strerror(err) +
+                 "and the sandbox's " + file + " cannot be read (" + text.status().message() +
                  "); start it with `gameday sandbox up` or set target.inventory");
     } else {
-      spec.Error("cannot read the target's inventory " + file + ": " + std::strerror(err));
+      spec.Error("the target's inventory " + file + ": " + text.status().message());
     }
     return std::nullopt;
   }
-  std::stringstream text;
-  text << in.rdbuf();
   std::error_code ec;
   const std::filesystem::path abs = std::filesystem::absolute(file, ec);
   const size_t before = spec.diagnostics()->size();
-  Inventory inv = ParseInventory(text.str(), file, ec ? std::string() : abs.parent_path().string(),
+  Inventory inv = ParseInventory(*text, file, ec ? std::string() : abs.parent_path().string(),
                                  spec.diagnostics());
   if (spec.diagnostics()->size() != before) return std::nullopt;
   ApplyTargetSpec(target, &inv);
@@ -351,8 +349,10 @@ Result<rapidjson::Document> ParseRecord(const std::string& record, const std::st
 
 void CheckHostSelector(SpecNode& spec, const std::optional<Inventory>& inventory,
                        const std::string& field, const std::string& selector) {
-  if (!inventory || selector.empty()) return;
-  if (Status v = ValidateSelector(*inventory, selector); !v.ok()) spec.ErrorAt(field, v.message());
+  if (selector.empty()) return;
+  const Status v =
+      inventory ? ValidateSelector(*inventory, selector) : ValidateSelectorSyntax(selector);
+  if (!v.ok()) spec.ErrorAt(field, v.message());
 }
 
 std::string RandomFaultToken() {

@@ -26,9 +26,12 @@ namespace gameday {
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
+// Reports at `spec` (naming `kind`) a target that is not {kind: ssh}. Returns whether it is.
+bool ExpectSshTarget(SpecNode& spec, const TargetSpec& target, const std::string& kind);
+
 // The inventory of an ssh target, for an injector's Parse. Problems are reported at `spec` (the
-// target is not ssh, the file is missing) or, for the inventory's own problems, with the
-// inventory's file:line:col. Returns nullopt when anything was wrong.
+// target is not ssh, the file is missing or too large) or, for the inventory's own problems,
+// with the inventory's file:line:col. Returns nullopt when anything was wrong.
 std::optional<Inventory> LoadTargetInventory(SpecNode& spec, const TargetSpec& target,
                                              const std::string& kind);
 
@@ -88,8 +91,9 @@ bool ValidExpiryMarker(const std::string& marker);
 // Parses a revert record's JSON text (gameday::ParseJson, limited); errors name `kind`.
 Result<rapidjson::Document> ParseRecord(const std::string& record, const std::string& kind);
 
-// Reports at `field` a selector that `inventory` (when loaded) cannot satisfy; "" is left to the
-// field's own required/optional check.
+// Reports at `field` a selector that `inventory` cannot satisfy, or without an inventory (plan
+// read with check_inventory off, or the inventory had problems of its own) a selector whose
+// grammar is wrong; "" is left to the field's own required/optional check.
 void CheckHostSelector(SpecNode& spec, const std::optional<Inventory>& inventory,
                        const std::string& field, const std::string& selector);
 
@@ -106,7 +110,9 @@ class SshInjectorKind : public InjectorKind {
   // The frame of Parse: a map with the required `hosts` selector, then the kind's own fields
   // (`fields(s)` fills the SpecT), the target's inventory, `hosts` and `more_selectors` checked
   // against it, and no unknown fields. nullptr after any diagnostic, else an InjectorT made from
-  // the SpecT, the inventory and the shared client.
+  // the SpecT, the inventory and the shared client. With target.check_inventory off no inventory
+  // is read: selectors are checked for grammar only, and the InjectorT gets an empty inventory
+  // (such a plan is for validation; runs read it with the inventory).
   template <typename InjectorT, typename SpecT, typename Fields>
   std::unique_ptr<Injector> ParseHostsSpec(
       SpecNode& spec, const TargetSpec& target, Fields fields,
@@ -117,14 +123,19 @@ class SshInjectorKind : public InjectorKind {
     SpecT s;
     s.hosts = spec.RequiredString("hosts");
     fields(s);
-    std::optional<Inventory> inventory = LoadTargetInventory(spec, target, name_);
+    std::optional<Inventory> inventory;
+    if (ExpectSshTarget(spec, target, name_) && target.check_inventory) {
+      inventory = LoadTargetInventory(spec, target, name_);
+    }
     CheckHostSelector(spec, inventory, "hosts", s.hosts);
     for (const auto& [field, member] : more_selectors) {
       CheckHostSelector(spec, inventory, field, s.*member);
     }
     spec.Finish();
-    if (spec.diagnostics()->size() != before || !inventory) return nullptr;
-    return std::make_unique<InjectorT>(std::move(s), std::move(*inventory), ssh_);
+    if (spec.diagnostics()->size() != before) return nullptr;
+    if (!inventory && target.check_inventory) return nullptr;
+    return std::make_unique<InjectorT>(std::move(s), std::move(inventory).value_or(Inventory{}),
+                                       ssh_);
   }
 
   const std::string name_;

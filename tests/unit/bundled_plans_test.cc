@@ -167,6 +167,31 @@ TEST_P(BundledPlanTest, Parses) {
   }
 }
 
+// `gameday validate` reads no inventory: the same plans pass with no sandbox, no
+// $GAMEDAY_INVENTORY and an empty state dir (a CI job checking a pull request).
+TEST_P(BundledPlanTest, ValidatesWithoutAnyInventory) {
+  const std::string path = (fs::path(GAMEDAY_SOURCE_DIR) / GetParam()).string();
+  const fs::path empty = fs::path(inventory_).parent_path() / "empty-state";
+  fs::create_directories(empty);
+  const char* state = std::getenv("GAMEDAY_STATE_DIR");
+  const std::string saved_state = state ? state : "";
+  ::setenv("GAMEDAY_STATE_DIR", empty.c_str(), 1);
+  ::unsetenv("GAMEDAY_INVENTORY");
+  Diagnostics diags;
+  PlanOptions structure_only;
+  structure_only.check_inventory = false;
+  Plan plan = LoadPlan(path, *registries_, &diags, structure_only);
+  ::setenv("GAMEDAY_INVENTORY", inventory_.c_str(), 1);
+  if (saved_state.empty()) {
+    ::unsetenv("GAMEDAY_STATE_DIR");
+  } else {
+    ::setenv("GAMEDAY_STATE_DIR", saved_state.c_str(), 1);
+  }
+  EXPECT_TRUE(fs::is_empty(empty)) << "validation wrote into the state dir";
+  EXPECT_TRUE(diags.empty()) << diags.ToString();
+  EXPECT_FALSE(plan.experiments.empty());
+}
+
 TEST(BundledPlansListTest, EveryRegisteredKindHasAnExampleThatIsFound) {
   // Guards the file walk itself: a registered kind's example.yaml must be among the plans.
   Registries registries;

@@ -24,6 +24,7 @@ enum class Operation { kPut, kGet, kPutGet };
 
 struct EtcdProbeSpec {
   std::vector<std::string> endpoints;  // client URLs without a trailing slash
+  std::string hosts;                   // the `hosts` selector the endpoints came from, if any
   std::string key = "gameday-probe";
   Operation operation = Operation::kPut;
   Duration timeout = std::chrono::seconds(1);
@@ -62,7 +63,7 @@ class EtcdVerifier : public Verifier {
  public:
   EtcdVerifier(EtcdProbeSpec spec, Clock* clock) : spec_(std::move(spec)), clock_(clock) {
     EnsureCurlGlobalInit();
-    if (spec_.attempt_timeout <= Duration::zero()) {
+    if (spec_.attempt_timeout <= Duration::zero() && !spec_.endpoints.empty()) {
       spec_.attempt_timeout = spec_.timeout / static_cast<int>(spec_.endpoints.size());
     }
     key_b64_ = Base64Encode(spec_.key);
@@ -76,6 +77,11 @@ class EtcdVerifier : public Verifier {
   }
 
   void Begin(ProbeIo& io, std::function<void(ProbeOutcome)> done) override {
+    if (spec_.endpoints.empty()) {  // parsed without its inventory (validation only)
+      done(ProbeOutcome{Health::kUnknown, 0, std::nullopt,
+                        "no endpoints: hosts '" + spec_.hosts + "' were never resolved"});
+      return;
+    }
     Probe* p = pool_.Acquire([this](Probe& probe) { Configure(probe); });
     if (p == nullptr) {
       done(ProbeOutcome{Health::kUnknown, 0, std::nullopt, "cannot create a libcurl handle"});
@@ -99,6 +105,7 @@ class EtcdVerifier : public Verifier {
     for (size_t i = 0; i < spec_.endpoints.size(); ++i) {
       d += (i ? ", " : "") + RedactSecrets(spec_.endpoints[i]);
     }
+    if (spec_.endpoints.empty()) d += "hosts " + spec_.hosts + " (resolved from the inventory)";
     return d;
   }
 
@@ -272,6 +279,12 @@ void EndpointsFromInventory(SpecNode& spec, const std::string& selector, const T
                  "otherwise");
     return;
   }
+  if (!target.check_inventory) {  // `gameday validate`: the grammar only, no inventory read
+    if (Status syntax = ValidateSelectorSyntax(selector); !syntax.ok()) {
+      spec.ErrorAt("hosts", syntax.message());
+    }
+    return;
+  }
   Result<Inventory> inv = LoadInventory(EffectiveInventory(target));
   if (!inv.ok()) {
     spec.ErrorAt("hosts", inv.status().message());
@@ -324,6 +337,7 @@ class EtcdVerifierKind : public VerifierKind {
       endpoints_node.Error("expected at least one URL");
     }
     const std::string selector = spec.String("hosts", "");
+    s.hosts = selector;
     if (has_hosts && !selector.empty())
       EndpointsFromInventory(spec, selector, target, &s.endpoints);
     s.key = spec.String("key", s.key);
@@ -342,7 +356,8 @@ class EtcdVerifierKind : public VerifierKind {
       spec.Error("cert_file and key_file go together (client certificate authentication)");
     }
     spec.Finish();
-    if (spec.diagnostics()->size() != before || s.endpoints.empty()) return nullptr;
+    if (spec.diagnostics()->size() != before) return nullptr;
+    if (s.endpoints.empty() && target.check_inventory) return nullptr;
     return std::make_unique<EtcdVerifier>(std::move(s), clock_);
   }
 
