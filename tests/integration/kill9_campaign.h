@@ -264,7 +264,8 @@ class Kill9Campaign {
       sleep_until(planned);
     } else if (strategy == "journal") {
       if (await([&] { return JournalCounts(dir).first > 0; })) {
-        planned = since() + u * 1.5 * inject_latency;
+        // Skewed to the first moments: for a local fault the window is the journal's fsync.
+        planned = since() + u * u * u * 1.5 * inject_latency;
         sleep_until(planned);
       }
     } else if (await([&] { return !kind.fault().empty(); })) {
