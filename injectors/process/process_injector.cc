@@ -326,6 +326,9 @@ class ProcessInjector : public Injector {
       w.StartArray();
       for (const auto& e : rec->env) PutString(w, e);
       w.EndArray();
+      // How long the revert waits for a stop that a killed run left half done.
+      w.Key("stop_timeout_ms");
+      w.Int64(std::chrono::duration_cast<std::chrono::milliseconds>(spec_.stop_timeout).count());
     }
     w.EndObject();
     return std::string(buf.GetString(), buf.GetSize());
@@ -579,7 +582,17 @@ class ProcessInjectorKind : public InjectorKind {
                                        Truncate(record, 200));
       }
       GetString(doc, "exe", &r.exe);
-      // Already back (a supervisor restarted it, a previous revert did, or it never stopped).
+      // A run killed between its SIGTERM and the process's exit leaves the process on its way
+      // out: wait for it as the stop would have (records without the field: the default), else
+      // it would pass for one already back and the service would stay down once it exits. If
+      // it outlives that wait, the stop never took hold and there is nothing to restart.
+      Duration wait = ProcessSpec{}.stop_timeout;
+      if (auto it = doc.FindMember("stop_timeout_ms");
+          it != doc.MemberEnd() && it->value.IsInt64() && it->value.GetInt64() >= 0) {
+        wait = std::min<Duration>(std::chrono::milliseconds(it->value.GetInt64()), kMaxStopTimeout);
+      }
+      if (!PollUntil(clock, wait, [&] { return Gone(pid, start); })) return Status::Ok();
+      // Already back (a supervisor restarted it, or a previous revert did).
       if (RunningWithArgv(r.argv)) return Status::Ok();
       return Restart(r, clock);
     }

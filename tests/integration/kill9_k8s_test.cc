@@ -106,8 +106,9 @@ class Kill9K8sTest : public testing::K8sEngineTest {
   }
 
   std::string Plan(const std::string& name, const std::string& step) const {
-    return "name: kill9-" + name + "\ntarget: {kind: kubernetes, kubeconfig: " +
-           plane_->kubeconfig + "}\n" + R"(warmup: 200ms
+    return "name: kill9-" + name +
+           "\ntarget: {kind: kubernetes, kubeconfig: " + plane_->kubeconfig + "}\n" +
+           R"(warmup: 200ms
 stable_for: 100ms
 cooldown: 200ms
 verify:

@@ -35,8 +35,8 @@ class Kill9LocalTest : public ::testing::Test {
     port_ = testing::FreeLoopbackPort();
     needle_ = "--port " + std::to_string(port_) + " --name kill9-victim";
     StartVictim();
-    ASSERT_TRUE(testing::WaitUntil([&] { return Victims().size() == 1; },
-                                   std::chrono::milliseconds(5000)));
+    ASSERT_TRUE(
+        testing::WaitUntil([&] { return Victims().size() == 1; }, std::chrono::milliseconds(5000)));
   }
 
   void TearDown() override {
@@ -51,8 +51,8 @@ class Kill9LocalTest : public ::testing::Test {
   void StartVictim() {
     if (!first_) {
       first_ = std::make_unique<testing::ChildProcess>(
-          std::vector<std::string>{std::string(GAMEDAY_BINARY_DIR) + "/bin/gameday-demo",
-                                   "--port", std::to_string(port_), "--name", "kill9-victim"},
+          std::vector<std::string>{std::string(GAMEDAY_BINARY_DIR) + "/bin/gameday-demo", "--port",
+                                   std::to_string(port_), "--name", "kill9-victim"},
           tmp_ / "victim.log");
     } else {
       // A leak took the first one: a detached replacement, as a revert would start it.
@@ -104,8 +104,10 @@ method:
     spec:
       match: {pattern: ")" +
            needle_ + R"("}
-      action: )" + action +
-           "\n";
+      action: )" +
+           action +
+           // A recover waits this long for a stop that a kill left half done.
+           (action == "stop" ? "\n      stop_timeout: 1s\n" : "\n");
   }
 
   void Campaign(const Kill9Kind& kind) {

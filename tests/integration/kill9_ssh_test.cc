@@ -24,9 +24,8 @@ class Kill9SshTest : public testing::BedTest {
   // The dummy service of h1 not running, chains and timers anywhere: "" = none.
   std::string Faults() const {
     std::string out = GamedayLeftovers();
-    const std::string st = bed_->Exec(0, "sv status " + testing::Quote(Host(0).Var(
-                                                           "dummy_service_dir")))
-                               .out;
+    const std::string st =
+        bed_->Exec(0, "sv status " + testing::Quote(Host(0).Var("dummy_service_dir"))).out;
     if (st.rfind("run:", 0) != 0) out += "h1 dummy service: " + st;
     return out;
   }
@@ -36,10 +35,9 @@ class Kill9SshTest : public testing::BedTest {
   void Heal() const {
     for (size_t i = 0; i < bed_->hosts().size(); ++i) {
       bed_->Exec(i, "iptables-save | grep -v GAMEDAY | iptables-restore");
-      bed_->Exec(i,
-                 "for pid in $(ip netns pids " + bed_->hosts()[i].netns +
-                     "); do tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -q "
-                     "gameday-expiry && kill -KILL -- -$pid $pid; done; true");
+      bed_->Exec(i, "for pid in $(ip netns pids " + bed_->hosts()[i].netns +
+                        "); do tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -q "
+                        "gameday-expiry && kill -KILL -- -$pid $pid; done; true");
     }
     bed_->Exec(0, "sv up " + testing::Quote(Host(0).Var("dummy_service_dir")));
     testing::WaitFor([&] { return Faults().empty(); }, std::chrono::seconds(10));
@@ -54,7 +52,8 @@ verify:
   - name: h2-ssh
     kind: tcp
     interval: 100ms
-    spec: {host: )" + Host(1).ssh.address +
+    spec: {host: )" +
+           Host(1).ssh.address +
            R"(, port: 22, timeout: 300ms}
 method:
 )" + step;
