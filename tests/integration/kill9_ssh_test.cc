@@ -4,8 +4,10 @@
 // gameday chain in any host's iptables and no on-host expiry timer, the journal empty, and exit
 // 0. See tests/integration/kill9_campaign.h.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
 
 #include "tests/integration/child_process.h"
@@ -101,6 +103,64 @@ TEST_F(Kill9SshTest, ServiceStopAndHostPartition) {
   partition.fault = [&] { return Faults(); };
   partition.heal = [&] { Heal(); };
   Campaign(campaign, partition);
+}
+
+// A reproducer, disabled until it is fixed: service-stop of a `process` service that takes a
+// moment to exit after SIGTERM (1 s here, like a server draining its connections). A run killed
+// between its `kill -TERM` and the process's exit leaves the process on its way out; the
+// revert's start script (`if ! gd_alive; then start`) sees it alive, starts nothing and then
+// cancels the on-host expiry timer, so once the process exits the service stays down for good.
+// The local process injector had the same bug (ProcessInjectorTest.RevertOfAStopKilledMidExit).
+TEST_F(Kill9SshTest, DISABLED_ServiceStopOfAProcessSlowToExit) {
+  ASSERT_TRUE(Up("kill9p", 2, 0));
+  testing::TempDir tmp("gameday-kill9");
+  Kill9Campaign campaign(tmp.path());
+  const std::string script = bed_->dir() + "/slowsvc.sh";
+  const std::string pid_file = bed_->dir() + "/slowsvc.pid";
+  std::ofstream(script) << "#!/bin/sh\necho $$ > " << pid_file
+                        << "\ntrap 'sleep 1; exit 0' TERM\nwhile :; do sleep 0.05; done\n";
+  ASSERT_EQ(::chmod(script.c_str(), 0755), 0);
+  const auto alive = [&] {
+    return bed_->Exec(0, "p=$(cat " + pid_file +
+                             " 2>/dev/null); [ -n \"$p\" ] && [ -r /proc/$p/stat ] && "
+                             "[ \"$(sed 's/.*) //' /proc/$p/stat | cut -c1)\" != Z ]")
+               .status == 0;
+  };
+  const auto start = [&] {
+    bed_->Exec(0, "setsid " + script + " </dev/null >/dev/null 2>&1 &");
+    testing::WaitFor(alive, std::chrono::seconds(5));
+  };
+  start();
+  ASSERT_TRUE(alive());
+
+  Kill9Kind stop;
+  stop.name = "service-stop-process";
+  stop.duration = std::chrono::seconds(1);
+  stop.plan = Plan("service-stop-process", R"(  - inject: service-stop
+    name: slow-stop
+    select: {mode: all}
+    duration: 1s
+    spec:
+      hosts: h1
+      service: {process: {pid_file: )" + pid_file +
+                                               ", start: " + script +
+                                               R"(}}
+      expiry_margin: 60s
+)");
+  stop.fault = [&] {
+    std::string out = GamedayLeftovers();
+    if (!alive()) out += "h1 slowsvc is not running";
+    return out;
+  };
+  stop.heal = [&] {
+    Heal();
+    if (!alive()) start();
+  };
+  Campaign(campaign, stop);
+  // Whatever ran of it (first copy or restarted ones, and their sleeps), by process group.
+  bed_->Exec(0, "for pid in $(ip netns pids " + bed_->hosts()[0].netns +
+                    "); do tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -q slowsvc && "
+                    "kill -KILL -- -$pid $pid; done; true");
 }
 
 }  // namespace
