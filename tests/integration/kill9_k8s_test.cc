@@ -131,7 +131,7 @@ method:
     Kill9Campaign campaign(tmp_);
     Kill9Timing cal;
     ASSERT_TRUE(campaign.Calibrate(kind, &cal));
-    const auto summary = campaign.Run(kind, cal, Kill9Campaign::Trials(12));
+    const auto summary = campaign.Run(kind, cal, Kill9Campaign::Trials(10));
     EXPECT_EQ(summary.leaks, 0) << name;
   }
 };

@@ -114,7 +114,7 @@ method:
     Kill9Campaign campaign(tmp_.path());
     Kill9Timing cal;
     ASSERT_TRUE(campaign.Calibrate(kind, &cal));
-    const auto summary = campaign.Run(kind, cal, Kill9Campaign::Trials(21));
+    const auto summary = campaign.Run(kind, cal, Kill9Campaign::Trials(15));
     EXPECT_EQ(summary.leaks, 0);
   }
 

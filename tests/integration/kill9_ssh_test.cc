@@ -64,7 +64,7 @@ method:
   void Campaign(Kill9Campaign& campaign, const Kill9Kind& kind) {
     Kill9Timing cal;
     ASSERT_TRUE(campaign.Calibrate(kind, &cal));
-    const auto summary = campaign.Run(kind, cal, Kill9Campaign::Trials(12));
+    const auto summary = campaign.Run(kind, cal, Kill9Campaign::Trials(10));
     EXPECT_EQ(summary.leaks, 0) << kind.name;
   }
 };
