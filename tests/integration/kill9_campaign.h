@@ -124,8 +124,9 @@ class Kill9Campaign {
     std::printf("kill9 %s calibration: journal %.3f s, fault %.3f s, gone %.3f s, exit %.3f s\n",
                 kind.name.c_str(), t->journal, t->seen, t->gone, t->exit);
     std::fflush(stdout);
-    if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
-      return ::testing::AssertionFailure() << "the calibration run did not pass:\n" << log;
+    // 1 (an SLO failed) is fine here; 2 (the plan) and 3 (a revert failed) are not.
+    if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) > 1) {
+      return ::testing::AssertionFailure() << "the calibration run failed:\n" << log;
     }
     if (t->journal < 0 || t->seen < 0 || t->gone < 0) {
       return ::testing::AssertionFailure()

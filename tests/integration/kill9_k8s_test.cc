@@ -112,11 +112,11 @@ class Kill9K8sTest : public testing::K8sEngineTest {
 stable_for: 100ms
 cooldown: 200ms
 verify:
-  - name: api-replicas
-    kind: kubernetes
+  - name: apiserver
+    kind: tcp
     interval: 100ms
-    spec:
-      workload: {kind: Deployment, namespace: kill9, name: api}
+    spec: {host: 127.0.0.1, port: )" +
+           std::to_string(plane_->api_port) + R"(, timeout: 500ms}
 method:
 )" + step;
   }
