@@ -260,6 +260,7 @@ class Kill9Campaign {
       }
     };
     double planned = 0;
+    double seen = cal.seen;  // when the fault showed: this trial's own sighting where there is one
     if (strategy == "uniform") {
       planned = u * (cal.gone + 0.1 * cal.gone);
       sleep_until(planned);
@@ -270,6 +271,7 @@ class Kill9Campaign {
         sleep_until(planned);
       }
     } else if (await([&] { return !kind.fault().empty(); })) {
+      seen = since();
       const double lead = std::min(0.2, dur / 4);
       planned = since() + dur - lead + u * (lead + 1.5 * revert_latency + 0.02);
       sleep_until(planned);
@@ -289,9 +291,9 @@ class Kill9Campaign {
       moment = "before-journal";
     } else if (injects > clears) {
       if (in_effect.empty()) {
-        moment = kill_at < cal.seen ? "journaled-not-in-effect" : "reverted-not-cleared";
+        moment = kill_at < seen ? "journaled-not-in-effect" : "reverted-not-cleared";
       } else {
-        moment = kill_at < cal.seen + dur ? "mid-fault" : "during-revert";
+        moment = kill_at < seen + dur ? "mid-fault" : "during-revert";
       }
     } else {
       moment = in_effect.empty() ? "after-clear" : "UNJOURNALED-FAULT";
