@@ -68,7 +68,10 @@ class Kill9LocalTest : public ::testing::Test {
     std::vector<pid_t> out;
     const std::string demo = std::string(GAMEDAY_BINARY_DIR) + "/bin/gameday-demo ";
     std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    // increment(ec), not ++: a process that exits mid-listing must not throw.
+    for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const std::filesystem::directory_entry& entry = *it;
       const std::string name = entry.path().filename().string();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
       std::string cmd = testing::ReadFileText(entry.path().string() + "/cmdline");
