@@ -122,6 +122,8 @@ struct StopRecord {
   // and whether the process's own environment could not be read at all.
   std::vector<std::string> dropped_env;
   bool env_unreadable = false;
+  // How long Revert waits for a stop that a killed run left half done (the plan's stop_timeout).
+  Duration stop_wait = std::chrono::seconds(5);
 };
 
 // The sentence a restart from `r` owes the result; empty when it restores the whole environment.
@@ -384,6 +386,13 @@ Result<RevertFields> ReadRevert(const std::string& record) {
     if (!it->value.IsBool()) return BadRecord("env_unreadable is not a boolean");
     stop.env_unreadable = it->value.GetBool();
   }
+  if (auto it = doc.FindMember("stop_timeout_ms"); it != doc.MemberEnd()) {
+    if (!it->value.IsInt64() || it->value.GetInt64() < 0 ||
+        std::chrono::milliseconds(it->value.GetInt64()) > kMaxStopTimeout) {
+      return BadRecord("stop_timeout_ms out of range");
+    }
+    stop.stop_wait = std::chrono::milliseconds(it->value.GetInt64());
+  }
   return r;
 }
 
@@ -472,6 +481,9 @@ class ProcessInjector : public Injector {
         w.Key("env_unreadable");
         w.Bool(true);
       }
+      // How long the revert waits for a stop that a killed run left half done.
+      w.Key("stop_timeout_ms");
+      w.Int64(std::chrono::duration_cast<std::chrono::milliseconds>(spec_.stop_timeout).count());
     }
     w.EndObject();
     return std::string(buf.GetString(), buf.GetSize());
@@ -734,6 +746,13 @@ class ProcessInjectorKind : public InjectorKind {
         return Status::DeadlineExceeded("pid " + std::to_string(pid) + " still in state T " +
                                         FormatDuration(kConfirmTimeout) + " after SIGCONT");
       }
+      return Status::Ok();
+    }
+    // A run killed between its SIGTERM and the process's exit leaves the process on its way
+    // out: wait for it as the stop would have (records without the field: the default), else
+    // it would pass for one already back and the service would stay down once it exits. If
+    // it outlives that wait, the stop never took hold and there is nothing to restart.
+    if (!PollUntil(clock, r->stop.stop_wait, [&] { return Gone(pid, start); })) {
       return Status::Ok();
     }
     // Already back (a supervisor restarted it, a previous revert did, or it never stopped).

@@ -55,9 +55,15 @@ class TempDir {
   std::string path_;
 };
 
+// "" when it cannot be read. A /proc file of a process that exits mid-read fails with ESRCH,
+// which libstdc++'s stream buffer throws as an exception.
 inline std::string ReadFileText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  try {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::exception&) {
+    return "";
+  }
 }
 
 // A child process in its own process group.

@@ -615,7 +615,9 @@ TEST_F(ProcessInjectorTest, RevertOfANeverInjectedRecordIsHarmless) {
   const pid_t live = SpawnSleeper(link);
   const auto argv = ReadProcArgv(live);
   for (const char* action : {"kill", "freeze", "stop"}) {
-    auto injector = MakeInjector("match: {name: " + name + "}\naction: " + action);
+    // A revert of a stop waits up to stop_timeout for a stop a killed run left half done.
+    auto injector = MakeInjector("match: {name: " + name + "}\naction: " + action +
+                                 (std::string(action) == "stop" ? "\nstop_timeout: 300ms" : ""));
     ASSERT_TRUE(injector);
     FaultTarget target = TargetFor(*injector, live);
     auto record = injector->RevertRecord(target, env_);
@@ -625,6 +627,35 @@ TEST_F(ProcessInjectorTest, RevertOfANeverInjectedRecordIsHarmless) {
     EXPECT_TRUE(Running(live)) << action << ": state " << StateOf(live);
     EXPECT_EQ(PidsWithArgv(argv), std::vector<pid_t>{live}) << action << ": no second copy";
   }
+}
+
+// Found by the kill -9 campaign (kill9_local_test, process-stop): a run killed after its SIGTERM
+// but before the process had exited left it on its way out, and `recover` took the dying process
+// for one already back, so the service stayed down once it exited.
+TEST_F(ProcessInjectorTest, RevertOfAStopKilledMidExitRestartsOnceTheProcessIsGone) {
+  // A shell that takes 600 ms to exit after SIGTERM; its unique name is $0.
+  const std::string shell = Link(sh_);
+  const std::string name = fs::path(shell).filename().string() + "q";
+  const std::vector<std::string> argv{
+      shell, "-c", "trap 'sleep 0.6; exit 0' TERM; while :; do sleep 0.05; done", name};
+  const pid_t slow = Spawn(shell, argv);
+  auto injector =
+      MakeInjector("match: {pattern: ' " + name + "$'}\naction: stop\nstop_timeout: 3s");
+  ASSERT_TRUE(injector);
+  FaultTarget target = TargetFor(*injector, slow);
+  auto record = injector->RevertRecord(target, env_);
+  ASSERT_TRUE(record.ok()) << record.status().ToString();
+  std::this_thread::sleep_for(milliseconds(200));  // the shell has set its trap
+  // What the killed run got done: the SIGTERM, not the wait for the exit.
+  ASSERT_EQ(::kill(slow, SIGTERM), 0);
+  std::this_thread::sleep_for(milliseconds(100));
+  ASSERT_EQ(StateOf(slow) == 'Z' || StateOf(slow) == 0, false) << "still exiting";
+  Status s = kind_->Revert(*record, env_);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(ReapSignal(slow), 0);  // it exited by itself, after its trap
+  const auto running = PidsWithArgv(argv);
+  ASSERT_EQ(running.size(), 1u) << "the revert restarted nothing";
+  EXPECT_NE(running[0], slow);
 }
 
 TEST_F(ProcessInjectorTest, StopRefusesWhatItCouldNotRestart) {
