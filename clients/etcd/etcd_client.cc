@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include "clients/etcd/etcd_answers.h"
+#include "experiments/json.h"
 #include "experiments/spec_reader.h"
 
 namespace gameday {
@@ -108,11 +110,15 @@ Result<EtcdMemberStatus> GetEtcdStatus(const std::string& client_url, Duration t
                                        const EtcdTls& tls) {
   Result<std::string> body = EtcdPost(client_url, "/v3/maintenance/status", "{}", timeout, tls);
   if (!body.ok()) return body.status();
+  return ParseEtcdStatusAnswer(client_url, *body);
+}
+
+Result<EtcdMemberStatus> ParseEtcdStatusAnswer(const std::string& client_url,
+                                               const std::string& body) {
   rapidjson::Document doc;
-  doc.Parse(body->c_str(), body->size());
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("header")) {
+  if (!ParseJson(body, &doc).ok() || !doc.IsObject() || !doc.HasMember("header")) {
     return Status::FailedPrecondition("etcd " + client_url +
-                                      ": unexpected status answer: " + body->substr(0, 200));
+                                      ": unexpected status answer: " + body.substr(0, 200));
   }
   EtcdMemberStatus s;
   s.url = client_url;
@@ -129,12 +135,16 @@ Result<std::vector<EtcdMember>> ListEtcdMembers(const std::string& client_url, D
                                                 const EtcdTls& tls) {
   Result<std::string> body = EtcdPost(client_url, "/v3/cluster/member/list", "{}", timeout, tls);
   if (!body.ok()) return body.status();
+  return ParseEtcdMemberList(client_url, *body);
+}
+
+Result<std::vector<EtcdMember>> ParseEtcdMemberList(const std::string& client_url,
+                                                    const std::string& body) {
   rapidjson::Document doc;
-  doc.Parse(body->c_str(), body->size());
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("members") ||
+  if (!ParseJson(body, &doc).ok() || !doc.IsObject() || !doc.HasMember("members") ||
       !doc["members"].IsArray()) {
     return Status::FailedPrecondition("etcd " + client_url +
-                                      ": unexpected member list: " + body->substr(0, 200));
+                                      ": unexpected member list: " + body.substr(0, 200));
   }
   std::vector<EtcdMember> members;
   for (const auto& m : doc["members"].GetArray()) {
