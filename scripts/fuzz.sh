@@ -40,11 +40,13 @@ run_one() {
       return 1
     fi
   fi
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 "$bin" "${common[@]}" -max_total_time="$seconds" \
+  "$bin" "${common[@]}" -max_total_time="$seconds" \
     "$work" "tests/fuzz/corpus/$short" >>"$log" 2>&1
 }
 export -f run_one
 export build seconds
+export ASAN_OPTIONS=detect_leaks=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/fuzz/ubsan.supp
 
 status=0
 printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one {} && echo "PASS {}" >"$build/fuzz-logs/{}.rc" || echo "FAIL {}" >"$build/fuzz-logs/{}.rc"' || true

@@ -285,7 +285,9 @@ TEST_F(EngineRepeatTest, TimedRoundsAreRevertedBeforeTheNextStarts) {
     ASSERT_TRUE(e.faults[k].t_revert.has_value());
     EXPECT_NEAR(*e.faults[k].t_revert, 5.0 + 10.0 * k, 1e-9);
     EXPECT_EQ(e.faults[k].revert_status, "reverted");
-    if (k + 1 < 3) EXPECT_LT(*e.faults[k].t_revert, e.faults[k + 1].t_inject);
+    if (k + 1 < 3) {
+      EXPECT_LT(*e.faults[k].t_revert, e.faults[k + 1].t_inject);
+    }
   }
   EXPECT_EQ(JournalLeft().size(), 0u);
   // Recovery counts from the last round's revert.
@@ -395,8 +397,12 @@ TEST_F(EngineRepeatTest, RepeatInsideParallelOnTheRealClock) {
   for (size_t k = 0; k < rounds.size(); ++k) {
     EXPECT_EQ(rounds[k]->round, static_cast<int>(k + 1));
     // Each round starts about 300 ms after the previous one and is reverted before the next.
-    if (k > 0) EXPECT_NEAR(rounds[k]->t_inject - rounds[0]->t_inject, 0.3 * k, 0.08);
-    if (k + 1 < rounds.size()) EXPECT_LT(*rounds[k]->t_revert, rounds[k + 1]->t_inject);
+    if (k > 0) {
+      EXPECT_NEAR(rounds[k]->t_inject - rounds[0]->t_inject, 0.3 * k, 0.08);
+    }
+    if (k + 1 < rounds.size()) {
+      EXPECT_LT(*rounds[k]->t_revert, rounds[k + 1]->t_inject);
+    }
   }
   EXPECT_EQ(world_.revert_times.size(), 4u);
   EXPECT_EQ(JournalLeft().size(), 0u);
