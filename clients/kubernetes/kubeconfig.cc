@@ -21,13 +21,28 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Kubeconfigs and the files they name (CA bundles, client keys, tokens) are small. A larger
+// file, or one that never ends (certificate-authority: /dev/zero, a FIFO), is refused rather than
+// read into memory or waited on.
+constexpr size_t kMaxFileBytes = size_t{4} << 20;
+
 Result<std::string> ReadWholeFile(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (!ec && fs::exists(st) && !fs::is_regular_file(st)) {
+    return Status::InvalidArgument("cannot read " + path + ": not a regular file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound("cannot read " + path + ": " + std::strerror(errno));
-  std::ostringstream out;
-  out << in.rdbuf();
+  std::string out(kMaxFileBytes + 1, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
   if (in.bad()) return Status::Internal("cannot read " + path + ": " + std::strerror(errno));
-  return out.str();
+  out.resize(static_cast<size_t>(in.gcount()));
+  if (out.size() > kMaxFileBytes) {
+    return Status::InvalidArgument("cannot read " + path + ": larger than " +
+                                   std::to_string(kMaxFileBytes >> 20) + " MiB");
+  }
+  return out;
 }
 
 std::string HomeDir() {

@@ -357,5 +357,24 @@ TEST(ResourceWatchTest, DescribesTransitions) {
   EXPECT_EQ(d("node", &node_ready, &node_not_ready), (std::vector<std::string>{"node x NotReady"}));
 }
 
+// A kubeconfig may name any path. A file that never ends or is huge must be an error naming it,
+// not a read until memory runs out (found by tests/fuzz/kubeconfig_fuzz's review).
+TEST_F(KubeconfigTest, RefusesFilesThatAreNotSmallRegularFiles) {
+  const std::string big = Write("big.pem", std::string((size_t{4} << 20) + 1, 'x'));
+  for (const std::string& ca : {big, std::string("/dev/zero")}) {
+    const std::string path = Write(
+        "config", R"(clusters: [{name: c, cluster: {server: "https://x", certificate-authority: )" +
+                      ca + R"(}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+)");
+    auto c = LoadKubeConfig({path, ""});
+    ASSERT_FALSE(c.ok()) << ca;
+    EXPECT_NE(c.status().message().find("cannot read " + ca + ": "), std::string::npos)
+        << c.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace gameday
