@@ -187,6 +187,9 @@ std::optional<WallTime> ParseRfc3339(std::string_view s) {
   }
   year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  // WallTime counts nanoseconds in 64 bits (1677-09-21 to 2262-04-11); a year outside would
+  // overflow the conversion below.
+  if (y < 1678 || y > 2261) return std::nullopt;
   int64_t nanos = 0;
   if (pos < s.size() && s[pos] == '.') {
     ++pos;
