@@ -32,16 +32,21 @@ run_one() {
   local bin=$build/bin/$name log=$build/fuzz-logs/$name.log work=$build/fuzz-corpus/$short
   local common=(-rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 -print_final_stats=1
     "-artifact_prefix=$build/fuzz-artifacts/$name-")
+  local rc=0 f
   mkdir -p "$work"
   : >"$log"
-  if [ -d "tests/fuzz/crashes/$short" ] && [ -n "$(ls -A "tests/fuzz/crashes/$short")" ]; then
-    if ! "$bin" "${common[@]}" "tests/fuzz/crashes/$short"/* >>"$log" 2>&1; then
-      echo "FAIL regression" >>"$log"
-      return 1
+  # Each reproducer on its own: one that still crashes must not hide the others.
+  for f in "tests/fuzz/crashes/$short"/*; do
+    [ -f "$f" ] || continue
+    if ! "$bin" "${common[@]}" "$f" >"$log.repro" 2>&1; then
+      echo "FAIL regression $f: $(grep -m1 -E 'ERROR|SUMMARY' "$log.repro")" >>"$log"
+      rc=1
     fi
-  fi
-  "$bin" "${common[@]}" -max_total_time="$seconds" \
-    "$work" "tests/fuzz/corpus/$short" >>"$log" 2>&1
+  done
+  rm -f "$log.repro"
+  "$bin" "${common[@]}" -max_total_time="$seconds" "$work" "tests/fuzz/corpus/$short" >>"$log" 2>&1 ||
+    rc=1
+  return $rc
 }
 export -f run_one
 export build seconds
@@ -70,7 +75,7 @@ for name in "${targets[@]}"; do
   else
     fuzz_failed=$((fuzz_failed + 1))
     status=1
-    grep -E 'ERROR: |SUMMARY: |Test unit written|FAIL regression' "$log" | head -5 | sed 's/^/    /'
+    grep -E 'ERROR: |SUMMARY: |Test unit written|FAIL regression' "$log" | head -8 | sed 's/^/    /'
   fi
 done
 echo "fuzz: $fuzz_passed passed, $fuzz_failed failed"
