@@ -126,15 +126,21 @@ class SimInjector : public Injector {
   Status Inject(const FaultTarget& t, const InjectorEnv&) override {
     if (w_->inject_takes > Duration::zero()) w_->sim->Advance(w_->inject_takes);
     const double now = w_->Now();
-    std::lock_guard lock(w_->mu);
-    w_->inject_times.push_back(now);
-    w_->killed.push_back(t.id);
-    if (!w_->reversible) {
-      // Killed: gone from the candidates, and its controller starts a replacement.
-      w_->live.erase(std::find(w_->live.begin(), w_->live.end(), t.id));
-      w_->live.push_back("pod-new-" + std::to_string(++w_->next_pod));
+    bool stop = false;
+    {
+      std::lock_guard lock(w_->mu);
+      w_->inject_times.push_back(now);
+      w_->killed.push_back(t.id);
+      if (!w_->reversible) {
+        // Killed: gone from the candidates, and its controller starts a replacement.
+        w_->live.erase(std::find(w_->live.begin(), w_->live.end(), t.id));
+        w_->live.push_back("pod-new-" + std::to_string(++w_->next_pod));
+      }
+      stop = static_cast<int>(w_->inject_times.size()) == w_->stop_on_inject;
     }
-    if (static_cast<int>(w_->inject_times.size()) == w_->stop_on_inject) w_->stop->request_stop();
+    // Outside the lock: request_stop runs the engine's stop callback, which takes the engine's
+    // lock, and the engine reads health (this lock) under its own (ThreadSanitizer: inversion).
+    if (stop) w_->stop->request_stop();
     return Status::Ok();
   }
   bool Reversible() const override { return w_->reversible; }
