@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-45}
 jobs=${FUZZ_JOBS:-2}
 build=${FUZZ_BUILD:-build-fuzz}
+start=$(date +%s)
 
 launcher=()
 if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
@@ -78,5 +79,5 @@ for name in "${targets[@]}"; do
     grep -E 'ERROR: |SUMMARY: |Test unit written|FAIL regression' "$log" | head -8 | sed 's/^/    /'
   fi
 done
-echo "fuzz: $fuzz_passed passed, $fuzz_failed failed"
+echo "fuzz: $fuzz_passed passed, $fuzz_failed failed ($(( $(date +%s) - start )) s with the build)"
 exit $status
