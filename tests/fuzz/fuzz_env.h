@@ -1,24 +1,17 @@
 #pragma once
 
-#include <unistd.h>
-
 #include <cstdlib>
-#include <string>
 
 namespace gameday {
 
 // Points every place a parser may look for machine state (state dir, inventory, kubeconfig,
-// home) at an empty private folder, so a fuzz run reads nothing of the machine's real state and
-// the outcome depends on the input alone.
+// home) at a folder that does not exist, so a fuzz run reads nothing of the machine's real state,
+// writes nothing, and the outcome depends on the input alone.
 inline void IsolateFuzzEnvironment() {
-  static const std::string dir = [] {
-    char tmpl[] = "/tmp/gameday-fuzz-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    return std::string(made ? made : "/nonexistent");
-  }();
-  ::setenv("GAMEDAY_STATE_DIR", dir.c_str(), 1);
-  ::setenv("HOME", dir.c_str(), 1);
-  ::setenv("KUBECONFIG", (dir + "/kubeconfig").c_str(), 1);
+  constexpr char kNowhere[] = "/nonexistent/gameday-fuzz";
+  ::setenv("GAMEDAY_STATE_DIR", kNowhere, 1);
+  ::setenv("HOME", kNowhere, 1);
+  ::setenv("KUBECONFIG", "/nonexistent/gameday-fuzz/kubeconfig", 1);
   ::unsetenv("GAMEDAY_INVENTORY");
   ::unsetenv("KUBERNETES_SERVICE_HOST");
   ::unsetenv("XDG_STATE_HOME");
