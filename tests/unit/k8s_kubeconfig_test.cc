@@ -301,6 +301,10 @@ TEST(Rfc3339Test, ParsesFractionsAndOffsets) {
   ASSERT_TRUE(a && b);
   EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(*b - *a).count(), 500);
   EXPECT_FALSE(ParseKubeTime("2026-11-26 15:00:00"));
+  // Found by tests/fuzz/kubernetes_fuzz: year 4026 overflowed the nanosecond clock.
+  EXPECT_FALSE(ParseKubeTime("4026-11-26T15:00:00Z"));
+  EXPECT_FALSE(ParseKubeTime("2261-99-26T15:00:00Z"));
+  EXPECT_TRUE(ParseKubeTime("2261-12-31T23:59:59Z"));
   EXPECT_FALSE(ParseKubeTime("2026-11-26T15:00:00"));
   EXPECT_EQ(FormatKubeTime(*b, true), "2026-11-26T15:00:00.500000Z");
 }
