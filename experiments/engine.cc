@@ -931,7 +931,10 @@ void ExperimentRun::Finalize() {
     if (f.result.revert_status == "not-injected") continue;
     auto it = std::find_if(steps.begin(), steps.end(),
                            [&](const StepWindow& s) { return s.name == f.result.step; });
-    if (it == steps.end()) it = steps.insert(steps.end(), StepWindow{f.result.step});
+    if (it == steps.end()) {
+      it = steps.emplace(steps.end());
+      it->name = f.result.step;
+    }
     it->t_inject = std::min(it->t_inject, f.result.t_inject);
     if (f.has_duration && f.result.t_revert) {
       it->t_revert = std::max(it->t_revert.value_or(0), *f.result.t_revert);

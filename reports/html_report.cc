@@ -949,7 +949,9 @@ void ExperimentHeader(std::string* out, const ExperimentResult& e) {
     *out += "<div class=\"labels\">";
     for (const auto& [k, v] : e.labels) {
       *out += "<span class=\"label\">";
-      Esc(out, k + "=" + v);
+      Esc(out, k);
+      *out += '=';
+      Esc(out, v);
       *out += "</span>";
     }
     *out += "</div>\n";
@@ -1485,7 +1487,7 @@ void ExperimentSection(std::string* out, const RunResult& run, const ExperimentR
 
 std::string RenderHtml(const RunResult& run, const RunHistory* history) {
   std::string out;
-  out.reserve(64 * 1024 + run.experiments.size() * 48 * 1024);
+  out.reserve(size_t{64} * 1024 + run.experiments.size() * 48 * 1024);
   Head(&out, run);
   RunHeader(&out, run);
   out += "<main>\n";

@@ -147,7 +147,8 @@ void AppendMarkupEscaped(std::string* out, std::string_view s, bool attribute) {
 }
 
 std::string FormatRfc3339(WallTime t) {
-  using namespace std::chrono;
+  using std::chrono::days, std::chrono::floor, std::chrono::hh_mm_ss, std::chrono::milliseconds,
+      std::chrono::year_month_day;
   auto ms = floor<milliseconds>(t);
   auto day = floor<days>(ms);
   year_month_day ymd{day};
@@ -167,7 +168,9 @@ std::string FormatIsoSecondsUtc(WallTime t) {
 }
 
 std::optional<WallTime> ParseRfc3339(std::string_view s) {
-  using namespace std::chrono;
+  using std::chrono::day, std::chrono::hours, std::chrono::minutes, std::chrono::month,
+      std::chrono::nanoseconds, std::chrono::seconds, std::chrono::sys_days, std::chrono::year,
+      std::chrono::year_month_day;
   size_t pos = 0;
   auto digits = [&](size_t n, int* v) {
     if (pos + n > s.size()) return false;
@@ -196,6 +199,9 @@ std::optional<WallTime> ParseRfc3339(std::string_view s) {
   }
   year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  // WallTime counts nanoseconds in 64 bits (1677-09-21 to 2262-04-11); a year outside would
+  // overflow the conversion below.
+  if (y < 1678 || y > 2261) return std::nullopt;
   int64_t nanos = 0;
   if (pos < s.size() && s[pos] == '.') {
     ++pos;
@@ -224,7 +230,7 @@ std::optional<WallTime> ParseRfc3339(std::string_view s) {
   if (pos != s.size()) return std::nullopt;
   auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} + nanoseconds{nanos} -
             minutes{offset_min};
-  return time_point_cast<WallTime::duration>(tp);
+  return std::chrono::time_point_cast<WallTime::duration>(tp);
 }
 
 std::string FormatFixed(double v, int decimals) {

@@ -33,8 +33,8 @@ inline std::string MarkupEscape(std::string_view s, bool attribute = false) {
 
 // RFC 3339 in UTC with milliseconds: "2024-05-01T12:34:56.789Z" (truncated to the ms).
 std::string FormatRfc3339(WallTime t);
-// Accepts "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)". Fractions beyond nanoseconds are
-// truncated.
+// Accepts "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" for years 1678 to 2261 (what WallTime
+// holds). Fractions beyond nanoseconds are truncated.
 std::optional<WallTime> ParseRfc3339(std::string_view s);
 // "2024-05-01T12:34:56" in UTC, the zone-less form Ant-style JUnit timestamps use.
 std::string FormatIsoSecondsUtc(WallTime t);

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds, and runs the whole test suite: the unit tier (also under
-# AddressSanitizer + UndefinedBehaviorSanitizer), then the integration and browser tiers.
+# Installs what is needed, builds (warnings are errors), and runs the whole test suite: the unit
+# tier (also under AddressSanitizer + UndefinedBehaviorSanitizer), the integration and browser
+# tiers, the ThreadSanitizer tier (engine, probe loop, watches), clang-tidy over gameday's own
+# code (scripts/tidy.sh) and every fuzz target for a bounded time (scripts/fuzz.sh).
 # Usage: scripts/test.sh [extra ctest args]
+# Env: GAMEDAY_SKIP="tsan tidy fuzz" leaves out any of those three steps (for a quick local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -12,10 +15,20 @@ bash scripts/setup.sh
 GAMEDAY_K8S_BIN=$(bash tests/harness/build-k8s.sh | tail -1)
 export GAMEDAY_K8S_BIN
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+skip=" ${GAMEDAY_SKIP:-} "
+launcher=()
+if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGAMEDAY_WERROR=ON "${launcher[@]}" \
+  >/dev/null
 cmake --build build -j "$jobs"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGAMEDAY_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGAMEDAY_SANITIZE=ON \
+  -DGAMEDAY_WERROR=ON "${launcher[@]}" >/dev/null
 cmake --build build-asan -j "$jobs" --target gameday_unit_tests
+if [[ $skip != *" tsan "* ]]; then
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGAMEDAY_TSAN=ON \
+    -DGAMEDAY_WERROR=ON "${launcher[@]}" >/dev/null
+  cmake --build build-tsan -j "$jobs" --target gameday_tsan_tests
+fi
 
 status=0
 passed=0
@@ -50,6 +63,24 @@ tier "unit (AddressSanitizer + UndefinedBehaviorSanitizer)" build-asan \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 tier integration build
 tier browser build
+if [[ $skip != *" tsan "* ]]; then
+  tier "tsan (ThreadSanitizer)" build-tsan TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+fi
+# step NAME COMMAND...: a check that is one pass or one fail in the totals.
+step() {
+  local name=$1
+  shift
+  echo "== $name"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    echo "$name: FAILED"
+    failed=$((failed + 1))
+    status=1
+  fi
+}
+if [[ $skip != *" tidy "* ]]; then step clang-tidy bash scripts/tidy.sh build; fi
+if [[ $skip != *" fuzz "* ]]; then step fuzz bash scripts/fuzz.sh; fi
 echo
 echo "$passed passed, $failed failed"
 exit $status

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "clients/etcd/etcd_answers.h"
 #include "experiments/guarded.h"
 #include "experiments/json.h"
 #include "experiments/redact.h"
@@ -127,15 +128,20 @@ Result<EtcdMemberStatus> GetEtcdStatus(const std::string& client_url, Duration t
                                        const EtcdTls& tls) {
   Result<std::string> body = EtcdPost(client_url, "/v3/maintenance/status", "{}", timeout, tls);
   if (!body.ok()) return body.status();
+  return ParseEtcdStatusAnswer(client_url, *body);
+}
+
+Result<EtcdMemberStatus> ParseEtcdStatusAnswer(const std::string& client_url,
+                                               const std::string& body) {
   rapidjson::Document doc;
-  const Status parsed = ParseJson(*body, &doc);
+  const Status parsed = ParseJson(body, &doc);
   if (!parsed.ok()) {
     return Status::FailedPrecondition("etcd " + client_url +
                                       ": unreadable status answer: " + parsed.message());
   }
   if (!doc.IsObject() || !doc.HasMember("header")) {
     return Status::FailedPrecondition("etcd " + client_url +
-                                      ": unexpected status answer: " + body->substr(0, 200));
+                                      ": unexpected status answer: " + body.substr(0, 200));
   }
   EtcdMemberStatus s;
   s.url = client_url;
@@ -152,15 +158,20 @@ Result<std::vector<EtcdMember>> ListEtcdMembers(const std::string& client_url, D
                                                 const EtcdTls& tls) {
   Result<std::string> body = EtcdPost(client_url, "/v3/cluster/member/list", "{}", timeout, tls);
   if (!body.ok()) return body.status();
+  return ParseEtcdMemberList(client_url, *body);
+}
+
+Result<std::vector<EtcdMember>> ParseEtcdMemberList(const std::string& client_url,
+                                                    const std::string& body) {
   rapidjson::Document doc;
-  const Status parsed = ParseJson(*body, &doc);
+  const Status parsed = ParseJson(body, &doc);
   if (!parsed.ok()) {
     return Status::FailedPrecondition("etcd " + client_url +
                                       ": unreadable member list: " + parsed.message());
   }
   if (!doc.IsObject() || !doc.HasMember("members") || !doc["members"].IsArray()) {
     return Status::FailedPrecondition("etcd " + client_url +
-                                      ": unexpected member list: " + body->substr(0, 200));
+                                      ": unexpected member list: " + body.substr(0, 200));
   }
   std::vector<EtcdMember> members;
   for (const auto& m : doc["members"].GetArray()) {

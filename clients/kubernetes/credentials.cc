@@ -61,6 +61,12 @@ std::optional<WallTime> ParseKubeTime(const std::string& text) {
       consumed != 19) {
     return std::nullopt;
   }
+  // Fields in range, and a year WallTime's 64-bit nanoseconds hold (1677-2262): timegm would
+  // carry "month 99" into later years and the conversion below would overflow.
+  if (y < 1678 || y > 2261 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
+      mi > 59 || s < 0 || s > 60) {
+    return std::nullopt;
+  }
   size_t i = 19;
   double frac = 0;
   if (i < text.size() && text[i] == '.') {

@@ -21,11 +21,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Certificates, keys and tokens are a few kilobytes; a kubeconfig naming /dev/zero or a huge file
-// must not fill memory.
+// Kubeconfigs name certificates, keys and tokens of a few kilobytes. A larger file, or one that
+// never ends (certificate-authority: /dev/zero, a FIFO), is refused rather than read into memory or
+// waited on.
 constexpr size_t kMaxReferencedFile = size_t{1} << 20;
 
 Result<std::string> ReadWholeFile(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (!ec && fs::exists(st) && !fs::is_regular_file(st)) {
+    return Status::InvalidArgument("cannot read " + path + ": not a regular file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound("cannot read " + path + ": " + std::strerror(errno));
   std::string out;

@@ -454,6 +454,11 @@ TEST(ProbeLoopTest, FallingBehindSkipsSlotsInsteadOfBursting) {
   RunFor(loop, 400ms);
   std::vector<Sample> samples = loop.Snapshot(0);
   const LatenessSummary stats = loop.LatenessStats();
+#if defined(__SANITIZE_THREAD__)
+  // The loop ran, which is what the tsan tier is for; the 5 ms spacing below is not meaningful
+  // with ThreadSanitizer slowing the loop down 5-15x (the other tiers check it).
+  GTEST_SKIP() << "wall-clock spacing is not checked under ThreadSanitizer";
+#endif
   // Slots 1..5 fall into the 110 ms stall: 4 are skipped, the latest due one is sent late.
   EXPECT_NEAR(static_cast<double>(stats.skipped_behind), 4.0, 1.0);
   EXPECT_EQ(stats.count + stats.skipped, 20u + (samples.back().t_send >= 0.4 ? 1 : 0));

@@ -180,7 +180,9 @@ class EngineExceptionsTest : public gameday::testing::EngineFixture {
     EXPECT_EQ(ExitCodeFor(run), 3);
     EXPECT_EQ(script_.reverts.load(), script_.injects.load()) << "every fault put in went out";
     for (const FaultResult& f : e.faults) {
-      if (f.revert_status != "not-injected") EXPECT_EQ(f.revert_status, "reverted") << f.id;
+      if (f.revert_status != "not-injected") {
+        EXPECT_EQ(f.revert_status, "reverted") << f.id;
+      }
     }
     EXPECT_TRUE(JournalLeft().empty());
   }

@@ -126,15 +126,21 @@ class SimInjector : public Injector {
   Status Inject(const FaultTarget& t, const InjectorEnv&) override {
     if (w_->inject_takes > Duration::zero()) w_->sim->Advance(w_->inject_takes);
     const double now = w_->Now();
-    std::lock_guard lock(w_->mu);
-    w_->inject_times.push_back(now);
-    w_->killed.push_back(t.id);
-    if (!w_->reversible) {
-      // Killed: gone from the candidates, and its controller starts a replacement.
-      w_->live.erase(std::find(w_->live.begin(), w_->live.end(), t.id));
-      w_->live.push_back("pod-new-" + std::to_string(++w_->next_pod));
+    bool stop = false;
+    {
+      std::lock_guard lock(w_->mu);
+      w_->inject_times.push_back(now);
+      w_->killed.push_back(t.id);
+      if (!w_->reversible) {
+        // Killed: gone from the candidates, and its controller starts a replacement.
+        w_->live.erase(std::find(w_->live.begin(), w_->live.end(), t.id));
+        w_->live.push_back("pod-new-" + std::to_string(++w_->next_pod));
+      }
+      stop = static_cast<int>(w_->inject_times.size()) == w_->stop_on_inject;
     }
-    if (static_cast<int>(w_->inject_times.size()) == w_->stop_on_inject) w_->stop->request_stop();
+    // Outside the lock: request_stop runs the engine's stop callback, which takes the engine's
+    // lock, and the engine reads health (this lock) under its own (ThreadSanitizer: inversion).
+    if (stop) w_->stop->request_stop();
     return Status::Ok();
   }
   bool Reversible() const override { return w_->reversible; }
@@ -285,7 +291,9 @@ TEST_F(EngineRepeatTest, TimedRoundsAreRevertedBeforeTheNextStarts) {
     ASSERT_TRUE(e.faults[k].t_revert.has_value());
     EXPECT_NEAR(*e.faults[k].t_revert, 5.0 + 10.0 * k, 1e-9);
     EXPECT_EQ(e.faults[k].revert_status, "reverted");
-    if (k + 1 < 3) EXPECT_LT(*e.faults[k].t_revert, e.faults[k + 1].t_inject);
+    if (k + 1 < 3) {
+      EXPECT_LT(*e.faults[k].t_revert, e.faults[k + 1].t_inject);
+    }
   }
   EXPECT_EQ(JournalLeft().size(), 0u);
   // Recovery counts from the last round's revert.
@@ -395,8 +403,12 @@ TEST_F(EngineRepeatTest, RepeatInsideParallelOnTheRealClock) {
   for (size_t k = 0; k < rounds.size(); ++k) {
     EXPECT_EQ(rounds[k]->round, static_cast<int>(k + 1));
     // Each round starts about 300 ms after the previous one and is reverted before the next.
-    if (k > 0) EXPECT_NEAR(rounds[k]->t_inject - rounds[0]->t_inject, 0.3 * k, 0.08);
-    if (k + 1 < rounds.size()) EXPECT_LT(*rounds[k]->t_revert, rounds[k + 1]->t_inject);
+    if (k > 0) {
+      EXPECT_NEAR(rounds[k]->t_inject - rounds[0]->t_inject, 0.3 * k, 0.08);
+    }
+    if (k + 1 < rounds.size()) {
+      EXPECT_LT(*rounds[k]->t_revert, rounds[k + 1]->t_inject);
+    }
   }
   EXPECT_EQ(world_.revert_times.size(), 4u);
   EXPECT_EQ(JournalLeft().size(), 0u);

@@ -352,5 +352,14 @@ TEST(JsonReportTest, Rfc3339AcceptsOffsetsAndFractions) {
   EXPECT_EQ(FormatRfc3339(WallTime{} - std::chrono::milliseconds(1)), "1969-12-31T23:59:59.999Z");
 }
 
+// Found by tests/fuzz/result_fuzz: year 8247 overflowed the nanosecond clock (undefined
+// behaviour, and a wrapped time read back from a result file).
+TEST(JsonReportTest, Rfc3339RefusesTimesTheClockCannotHold) {
+  EXPECT_FALSE(ParseRfc3339("8247-01-01T00:00:00Z").has_value());
+  EXPECT_FALSE(ParseRfc3339("0001-01-01T00:00:00Z").has_value());
+  EXPECT_TRUE(ParseRfc3339("2261-12-31T23:59:59-23:59").has_value());
+  EXPECT_TRUE(ParseRfc3339("1678-01-01T00:00:00+23:59").has_value());
+}
+
 }  // namespace
 }  // namespace gameday

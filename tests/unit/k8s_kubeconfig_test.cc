@@ -301,6 +301,10 @@ TEST(Rfc3339Test, ParsesFractionsAndOffsets) {
   ASSERT_TRUE(a && b);
   EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(*b - *a).count(), 500);
   EXPECT_FALSE(ParseKubeTime("2026-11-26 15:00:00"));
+  // Found by tests/fuzz/kubernetes_fuzz: year 4026 overflowed the nanosecond clock.
+  EXPECT_FALSE(ParseKubeTime("4026-11-26T15:00:00Z"));
+  EXPECT_FALSE(ParseKubeTime("2261-99-26T15:00:00Z"));
+  EXPECT_TRUE(ParseKubeTime("2261-12-31T23:59:59Z"));
   EXPECT_FALSE(ParseKubeTime("2026-11-26T15:00:00"));
   EXPECT_EQ(FormatKubeTime(*b, true), "2026-11-26T15:00:00.500000Z");
 }
@@ -355,6 +359,25 @@ TEST(ResourceWatchTest, DescribesTransitions) {
             (std::vector<std::string>{"node x uncordoned"}));
   S node_not_ready{"n", "", "False", false, false};
   EXPECT_EQ(d("node", &node_ready, &node_not_ready), (std::vector<std::string>{"node x NotReady"}));
+}
+
+// A kubeconfig may name any path. A file that never ends or is huge must be an error naming it,
+// not a read until memory runs out (found by tests/fuzz/kubeconfig_fuzz's review).
+TEST_F(KubeconfigTest, RefusesFilesThatAreNotSmallRegularFiles) {
+  const std::string big = Write("big.pem", std::string((size_t{1} << 20) + 1, 'x'));
+  for (const std::string& ca : {big, std::string("/dev/zero")}) {
+    const std::string path = Write(
+        "config", R"(clusters: [{name: c, cluster: {server: "https://x", certificate-authority: )" +
+                      ca + R"(}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+)");
+    auto c = LoadKubeConfig({path, ""});
+    ASSERT_FALSE(c.ok()) << ca;
+    EXPECT_NE(c.status().message().find("cannot read " + ca + ": "), std::string::npos)
+        << c.status().message();
+  }
 }
 
 }  // namespace
