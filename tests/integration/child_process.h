@@ -165,6 +165,17 @@ class ChildProcess {
 };
 
 // A loopback port that was free a moment ago (bound and released).
+// `name` found on $PATH ("" if not).
+inline std::string OnPath(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const std::filesystem::path p = std::filesystem::path(dir) / name;
+    if (!dir.empty() && ::access(p.c_str(), X_OK) == 0) return p.string();
+  }
+  return "";
+}
+
 inline int FreeLoopbackPort() {
   Poco::Net::ServerSocket s(Poco::Net::SocketAddress("127.0.0.1", 0));
   const int port = s.address().port();

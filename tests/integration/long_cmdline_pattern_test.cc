@@ -20,18 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using testing::ChildProcess;
+using testing::OnPath;
 using testing::ReadFileText;
 using testing::TempDir;
-
-std::string OnPath(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "");
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    const fs::path p = fs::path(dir) / name;
-    if (!dir.empty() && ::access(p.c_str(), X_OK) == 0) return p.string();
-  }
-  return "";
-}
 
 TEST(LongCmdlinePatternTest, DryRunMatchesAndListsAProcessWithA200KBCommandLine) {
   TempDir dir("gameday-long-cmdline");
