@@ -136,6 +136,12 @@ bool CheckDocument(const std::string& text, const DocumentLimits& limits,
       return fail(e, "a map with more than " + Count(kMaxMapKeys) +
                          " keys, the most allowed in this " + limits.what);
     }
+    // yaml-cpp reads keys as strings and throws on a list or map in key position ("? [a, b]").
+    if (is_node && e->type != YAML_SCALAR_EVENT && !open.empty() && open.back().is_map &&
+        open.back().entries % 2 == 1) {
+      return fail(e, "a list or map used as a key; keys in this " + std::string(limits.what) +
+                         " are plain names");
+    }
     switch (e->type) {
       case YAML_SEQUENCE_START_EVENT:
       case YAML_MAPPING_START_EVENT:
