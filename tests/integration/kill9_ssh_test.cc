@@ -111,7 +111,7 @@ TEST_F(Kill9SshTest, ServiceStopAndHostPartition) {
 // revert's start script (`if ! gd_alive; then start`) sees it alive, starts nothing and then
 // cancels the on-host expiry timer, so once the process exits the service stays down for good.
 // The local process injector had the same bug (ProcessInjectorTest.RevertOfAStopKilledMidExit).
-TEST_F(Kill9SshTest, DISABLED_ServiceStopOfAProcessSlowToExit) {
+TEST_F(Kill9SshTest, ServiceStopOfAProcessSlowToExit) {
   ASSERT_TRUE(Up("kill9p", 2, 0));
   testing::TempDir tmp("gameday-kill9");
   Kill9Campaign campaign(tmp.path());
