@@ -601,7 +601,7 @@ class ServiceStopInjectorKind : public SshInjectorKind {
     if (it != doc.MemberEnd()) {
       // Parse allows 1 s to 10 min.
       if (!it->value.IsInt64() || it->value.GetInt64() <= 0 ||
-          it->value.GetInt64() > 10 * 60 * 1000) {
+          it->value.GetInt64() > int64_t{10} * 60 * 1000) {
         return Status::InvalidArgument(std::string(kKind) +
                                        ": invalid revert record: stop_timeout_ms out of range");
       }
