@@ -90,13 +90,13 @@ std::string StoppedFile(const OnHostExpiry& e) {
   return e.pid_file.substr(0, e.pid_file.size() - 4) + kStoppedSuffix;
 }
 
-// Only what StoppedFile makes: an absolute path ending in /<valid marker>.stopped.
+// Only what StoppedFile makes: a path ending in /<valid marker>.stopped (the state dir is a host
+// var, taken as the expiry's pid file takes it; the path is quoted wherever it is used).
 bool ValidStoppedFile(const std::string& f) {
   const size_t slash = f.rfind('/');
   const size_t suffix = sizeof(kStoppedSuffix) - 1;
-  if (slash == std::string::npos || f.size() > 4096 || !AbsolutePathProblem(f).empty() ||
-      HasControlChar(f) || f.size() < slash + 1 + suffix ||
-      f.compare(f.size() - suffix, suffix, kStoppedSuffix) != 0) {
+  if (slash == std::string::npos || f.size() > 4096 || HasControlChar(f) ||
+      f.size() < slash + 1 + suffix || f.compare(f.size() - suffix, suffix, kStoppedSuffix) != 0) {
     return false;
   }
   return ValidExpiryMarker(f.substr(slash + 1, f.size() - suffix - slash - 1));

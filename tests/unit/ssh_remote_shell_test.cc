@@ -204,7 +204,7 @@ TEST_F(ServiceStopValuesTest, RevertRecordsAreCheckedLikePlans) {
       R"("manager":"process","pid_file":"/run/p.pid","start":"/usr/sbin/p",)";
   for (const char* stopped :
        {R"("stopped_file":"/run/gameday/gameday-expiry-0123456789ab.stopped; reboot")",
-        R"("stopped_file":"run/gameday/gameday-expiry-0123456789ab.stopped")",
+        R"("stopped_file":"gameday-expiry-0123456789ab.stopped")",
         R"("stopped_file":"/run/gameday/gameday-expiry-$(reboot).stopped")",
         R"("stopped_file":"/run/gameday/x\ngameday-expiry-0123456789ab.stopped")",
         R"("stopped_file":"/etc/passwd")", R"("stopped_file":7)"}) {
