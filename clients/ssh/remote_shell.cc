@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <sstream>
 #include <vector>
 
@@ -180,6 +181,15 @@ gd_alive() {
   done
   return 1
 }
+gd_start_time() {
+  gd_st_state=; gd_st_start=; gd_l=
+  { read -r gd_l < "/proc/$1/stat"; } 2>/dev/null || [ -n "$gd_l" ] || return 1
+  gd_l=${gd_l##*") "}
+  set -f; set -- $gd_l; set +f
+  [ $# -ge 20 ] || return 1
+  gd_st_state=$1; shift 19; gd_st_start=$1
+  case $gd_st_start in ''|*[!0-9]*) return 1;; esac
+}
 )SH";
 }
 
@@ -221,6 +231,44 @@ std::string PidsFromNameScript(const std::string& name) {
          " || true); do if gd_pid_ok \"$gd_p\"; then gd_seen=\"$gd_seen $gd_p\"; fi; done\n"
          "gd_seen=${gd_seen# }\n" +
          FilterScript();
+}
+
+std::string RecordSignalledScript(const std::string& file, int code) {
+  const std::string f = ShellQuote(file);
+  const std::string tmp = ShellQuote(file + ".tmp");
+  const std::string dir = ShellQuote(file.substr(0, std::max<size_t>(1, file.rfind('/'))));
+  return "{ mkdir -p -- " + dir + " && rm -f -- " + tmp +
+         " && ( set -C; for gd_p in $gd_pids; do if gd_start_time \"$gd_p\"; then "
+         "printf '%s %s\\n' \"$gd_p\" \"$gd_st_start\"; fi; done > " +
+         tmp + " ) && mv -f -- " + tmp + " " + f +
+         "; } || { printf 'cannot record the pids to signal in %s; nothing was signalled\\n' " + f +
+         " >&2; exit " + std::to_string(code) + "; }\n";
+}
+
+std::string WaitForSignalledScript(const std::string& file, long long timeout_s) {
+  const std::string f = ShellQuote(file);
+  // The records are read once, checked, and kept as "pid:start" words; the loop polls with
+  // builtins only. A line is two numbers or it is skipped: the file sits on the host.
+  return "gd_wait=\n"
+         "if [ -f " +
+         f + " ] && [ ! -L " + f + " ]; then\n  gd_recs=$(head -c 65536 < " + f +
+         " 2>/dev/null || true)\n"
+         "  while read -r gd_rp gd_rs gd_rest; do\n"
+         "    gd_pid_ok \"$gd_rp\" && [ -z \"$gd_rest\" ] || continue\n"
+         "    case $gd_rs in ''|*[!0-9]*) continue;; esac\n"
+         "    [ ${#gd_rs} -le 20 ] && gd_wait=\"$gd_wait $gd_rp:$gd_rs\"\n"
+         "  done <<GD_EOF\n$gd_recs\nGD_EOF\n"
+         "fi\n"
+         "gd_dying() {\n"
+         "  for gd_w in $gd_wait; do\n"
+         "    if gd_start_time \"${gd_w%%:*}\" && [ \"$gd_st_start\" = \"${gd_w#*:}\" ] && "
+         "[ \"$gd_st_state\" != Z ]; then return 0; fi\n"
+         "  done\n"
+         "  return 1\n"
+         "}\n"
+         "gd_i=0; while [ -n \"$gd_wait\" ] && gd_dying && [ $gd_i -lt " +
+         std::to_string(std::max<long long>(1, timeout_s) * 10) +
+         " ]; do gd_i=$((gd_i+1)); sleep 0.1; done\n";
 }
 
 }  // namespace gameday

@@ -54,6 +54,8 @@ Result<SshConnection> ParseSshConnection(const std::string& text);
 //                   (sudo, the SSH session), sshd, a kernel thread, a gameday expiry timer
 //                   (and its sleep).
 //   gd_alive P...   true while any of the pids lives and is no zombie.
+//   gd_start_time P sets gd_st_state and gd_st_start (the pid's start time in clock ticks since
+//                   boot, /proc/PID/stat field 22); false when there is no such process.
 std::string PidShellFunctions();
 
 // Sets, from the pid file `pid_file` (checked as it is read: one pid, an optional newline,
@@ -66,5 +68,18 @@ std::string PidShellFunctions();
 std::string PidsFromFileScript(const std::string& pid_file);
 // The same from the processes `pgrep -x` finds under `name` (which has no ProcessNameProblem).
 std::string PidsFromNameScript(const std::string& name);
+
+// Records in `file` each pid of $gd_pids with its start time, one "PID START" line each, before
+// they are signalled: a revert after a killed run waits for exactly those processes (a reused pid
+// has another start time). Written to a fresh temporary file (noclobber, so never through a
+// planted file or link) and renamed into place; the script exits with `code` when it cannot.
+// Needs PidShellFunctions().
+std::string RecordSignalledScript(const std::string& file, int code);
+// Waits, at most `timeout_s` seconds, until no process `file` records (same pid, same start time)
+// is still alive (a zombie counts as gone). A missing file waits for nothing; the file is read
+// as untrusted (at most 64 KiB, lines that are not two numbers skipped, pids checked with
+// gd_pid_ok). Never fails: whoever outlives the wait is judged by gd_alive afterwards.
+// Needs PidShellFunctions().
+std::string WaitForSignalledScript(const std::string& file, long long timeout_s);
 
 }  // namespace gameday

@@ -80,6 +80,30 @@ std::string Describe(const Service& s) {
   return "?";
 }
 
+// Where the stop of a process records the pids it signals and their start times (read by the
+// revert and the on-host expiry): in the host's gameday state dir, next to the expiry timer's pid
+// file and named after the same fault marker, whether or not the timer is used.
+constexpr char kStoppedSuffix[] = ".stopped";
+
+std::string StoppedFile(const OnHostExpiry& e) {
+  // MakeExpiry's pid_file is <state_dir>/<marker>.pid.
+  return e.pid_file.substr(0, e.pid_file.size() - 4) + kStoppedSuffix;
+}
+
+// Only what StoppedFile makes: a path ending in /<valid marker>.stopped (the state dir is a host
+// var, taken as the expiry's pid file takes it; the path is quoted wherever it is used).
+bool ValidStoppedFile(const std::string& f) {
+  const size_t slash = f.rfind('/');
+  const size_t suffix = sizeof(kStoppedSuffix) - 1;
+  if (slash == std::string::npos || f.size() > 4096 || HasControlChar(f) ||
+      f.size() < slash + 1 + suffix || f.compare(f.size() - suffix, suffix, kStoppedSuffix) != 0) {
+    return false;
+  }
+  return ValidExpiryMarker(f.substr(slash + 1, f.size() - suffix - slash - 1));
+}
+
+bool RecordsSignalled(const Service& s) { return s.manager == Manager::kProcess && !s.freeze; }
+
 // ---- shell for the host ----
 
 // Sets $gd_seen (the checked pids of the pid file or name), $gd_pids (those we may signal: never
@@ -137,7 +161,9 @@ std::string RunitWait(const Service& s, const std::string& state, Duration timeo
          " \"$gd_st\" >&2; exit 4; }\n  sleep 0.02\ndone\n";
 }
 
-std::string StopScript(const Service& s, const std::string& signal, Duration timeout) {
+// `stopped_file`: where the process manager's stop records what it signals (StoppedFile).
+std::string StopScript(const Service& s, const std::string& signal, Duration timeout,
+                       const std::string& stopped_file) {
   const std::string t = std::to_string(Secs(timeout));
   const std::string what = Describe(s);
   switch (s.manager) {
@@ -163,7 +189,10 @@ std::string StopScript(const Service& s, const std::string& signal, Duration tim
     }
     case Manager::kProcess: {
       const std::string sig = s.freeze ? "STOP" : signal;
-      std::string sh = "kill -" + sig + " $gd_pids\n";
+      // Recorded before the signal: a run killed after it leaves the revert the processes
+      // to wait for (a freeze is undone by SIGCONT, whatever state the process is in).
+      std::string sh =
+          (s.freeze ? "" : RecordSignalledScript(stopped_file, 4)) + "kill -" + sig + " $gd_pids\n";
       if (s.freeze) {
         return sh +
                "gd_frozen() { for gd_p in $gd_pids; do case \"$(sed 's/.*) //' /proc/$gd_p/stat "
@@ -185,7 +214,9 @@ std::string StopScript(const Service& s, const std::string& signal, Duration tim
 }
 
 // Starts the service again; idempotent (a running service, or a never-stopped one, is fine).
-std::string StartScript(const Service& s, Duration timeout) {
+// `stopped_file` (process manager; "" for records written before it existed) lists the processes
+// the stop signalled.
+std::string StartScript(const Service& s, Duration timeout, const std::string& stopped_file) {
   const std::string t = std::to_string(Secs(timeout));
   const std::string what = Describe(s);
   switch (s.manager) {
@@ -199,14 +230,20 @@ std::string StartScript(const Service& s, Duration timeout) {
         return PidShellFunctions() + PidsScript(s) +
                "[ -z \"$gd_pids\" ] || kill -CONT $gd_pids 2>/dev/null || true\n";
       }
+      // A run killed between its signal and the process's exit leaves the process on its way
+      // out: wait for it as the stop would have, else it would pass for one already running and
+      // the service would stay down once it exits. Whoever outlives the wait never stopped.
       // Running is judged on every pid seen, protected or not: only a stopped service starts.
       // A pid file holding something else than a pid starts nothing: a second copy might.
-      return PidShellFunctions() + PidsScript(s) + FailIfBadPidFile(5) +
+      return PidShellFunctions() +
+             (stopped_file.empty() ? "" : WaitForSignalledScript(stopped_file, Secs(timeout))) +
+             PidsScript(s) + FailIfBadPidFile(5) +
              "if ! gd_alive $gd_seen; then\n  setsid nohup sh -c " + Q(s.start) +
              " </dev/null >/dev/null 2>&1 &\n  gd_i=0\n  while :; do\n    " + PidsScript(s) +
              "    gd_alive $gd_seen && break\n    gd_i=$((gd_i+1)); [ $gd_i -le " + t + "0 ] || " +
              Fail("the start command did not bring back " + what + " within " + t + "s", 4) +
-             "\n    sleep 0.1\n  done\nfi\n";
+             "\n    sleep 0.1\n  done\nfi\n" +
+             (stopped_file.empty() ? "" : "rm -f -- " + Q(stopped_file) + "\n");
     case Manager::kStaticPod: {
       const std::string live = Q(s.manifest_dir + "/" + s.manifest);
       const std::string stashed = Q(StashDir(s) + "/" + s.manifest);
@@ -393,6 +430,10 @@ class ServiceStopInjector : public Injector {
     if (!s.ok()) return s.status();
     return HostRevertRecord(host->ssh, [&](JsonWriter& w) {
       WriteService(w, *s);
+      if (RecordsSignalled(*s)) {
+        w.Key("stopped_file");
+        w.String(StoppedFile(Expiry(*host, env)).c_str());
+      }
       w.Key("stop_timeout_ms");
       w.Int64(std::chrono::duration_cast<std::chrono::milliseconds>(spec_.stop_timeout).count());
       if (spec_.on_host_expiry) Expiry(*host, env).Write(w);
@@ -404,13 +445,14 @@ class ServiceStopInjector : public Injector {
     if (!host.ok()) return host.status();
     Result<Service> s = Resolve(spec_.service, *host);
     if (!s.ok()) return s.status();
+    const std::string stopped = RecordsSignalled(*s) ? StoppedFile(Expiry(*host, env)) : "";
     std::string script = "set -e\n" + PreCheckScript(*s);
     if (spec_.on_host_expiry) {
       // The timer goes in before the fault, so the fault never exists without its expiry.
       script += StartExpiryScript(Expiry(*host, env), env.duration + spec_.expiry_margin,
-                                  StartScript(*s, spec_.stop_timeout));
+                                  StartScript(*s, spec_.stop_timeout, stopped));
     }
-    script += StopScript(*s, spec_.signal, spec_.stop_timeout);
+    script += StopScript(*s, spec_.signal, spec_.stop_timeout, stopped);
     return RunFaultScript(
         *ssh_, host->ssh, script, spec_.stop_timeout + kSshSlack,
         std::string(kKind) + " on " + target.display + ": stopping " + Describe(*s));
@@ -559,15 +601,28 @@ class ServiceStopInjectorKind : public SshInjectorKind {
     if (it != doc.MemberEnd()) {
       // Parse allows 1 s to 10 min.
       if (!it->value.IsInt64() || it->value.GetInt64() <= 0 ||
-          it->value.GetInt64() > 10 * 60 * 1000) {
+          it->value.GetInt64() > int64_t{10} * 60 * 1000) {
         return Status::InvalidArgument(std::string(kKind) +
                                        ": invalid revert record: stop_timeout_ms out of range");
       }
       stop_timeout = std::chrono::milliseconds(it->value.GetInt64());
     }
-    // Start first; the timer is cancelled only once that worked.
-    return RunRevertScript(*ssh_, *revert, StartScript(*s, stop_timeout), stop_timeout + kSshSlack,
-                           kKind, "starting " + Describe(*s));
+    // Records from before the field have none: their revert waits for nothing, as it used to.
+    std::string stopped;
+    if (auto f = doc.FindMember("stopped_file"); f != doc.MemberEnd()) {
+      if (!f->value.IsString() ||
+          !ValidStoppedFile(stopped.assign(f->value.GetString(), f->value.GetStringLength())) ||
+          !RecordsSignalled(*s)) {
+        return Status::InvalidArgument(std::string(kKind) +
+                                       ": invalid revert record: stopped_file is not one gameday "
+                                       "makes (<state dir>/gameday-expiry-<12 hex>.stopped, for "
+                                       "a stopped process only)");
+      }
+    }
+    // Start first; the timer is cancelled only once that worked. The script may wait for a
+    // dying process, then for the started one: a stop timeout each.
+    return RunRevertScript(*ssh_, *revert, StartScript(*s, stop_timeout, stopped),
+                           2 * stop_timeout + kSshSlack, kKind, "starting " + Describe(*s));
   }
 };
 

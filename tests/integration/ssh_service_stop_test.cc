@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -271,6 +272,66 @@ TEST_F(ServiceStopTest, OnHostExpiryStartsTheServiceWhenTheToolIsGone) {
   // The timer ends by itself once its start command has returned.
   EXPECT_TRUE(WaitFor([&] { return GamedayLeftovers().empty(); }, seconds(5)))
       << GamedayLeftovers();
+}
+
+// A revert that comes while a stopped process is still on its way out (its run was killed after
+// the SIGTERM, or its stop is still waiting, as here) must wait for it to exit and then start
+// the service; judging it running because it had not exited yet left the service down for good.
+TEST_F(ServiceStopTest, RevertWaitsForAProcessStillExitingAndThenStartsIt) {
+  ASSERT_TRUE(Up("slowx", 1, 0));
+  const std::string script = bed_->dir() + "/slowsvc.sh";
+  const std::string pid_file = bed_->dir() + "/slowsvc.pid";
+  const std::string termed = bed_->dir() + "/slowsvc.term";
+  std::ofstream(script) << "#!/bin/sh\nrm -f " << termed << "\necho $$ > " << pid_file
+                        << "\ntrap 'touch " << termed
+                        << "; sleep 3; exit 0' TERM\nwhile :; do sleep 0.05; done\n";
+  ASSERT_EQ(::chmod(script.c_str(), 0755), 0);
+  const auto pid = [&] { return bed_->Exec(0, "cat " + pid_file + " 2>/dev/null").out; };
+  const auto alive = [&] {
+    return bed_->Exec(0, "p=$(cat " + pid_file +
+                             " 2>/dev/null); [ -n \"$p\" ] && [ -r /proc/$p/stat ] && "
+                             "[ \"$(sed 's/.*) //' /proc/$p/stat | cut -c1)\" != Z ]")
+               .status == 0;
+  };
+  bed_->Exec(0, "setsid " + script + " </dev/null >/dev/null 2>&1 &");
+  ASSERT_TRUE(WaitFor(alive, seconds(5)));
+  const std::string first = pid();
+
+  InjectorEnv env;
+  env.run_id = "slow-exit-test";
+  env.duration = seconds(1);
+  auto kind = MakeServiceStopInjectorKind(std::make_shared<SshClient>());
+  std::shared_ptr<Injector> stop =
+      ParseSpec(*kind,
+                "hosts: h1\nservice: {process: {pid_file: " + pid_file + ", start: " + script +
+                    "}}\nstop_timeout: 10s\nexpiry_margin: 60s\n",
+                SshTarget());
+  ASSERT_TRUE(stop);
+  FaultTarget h1 = (*stop->Discover(env))[0];
+  auto record = stop->RevertRecord(h1, env);
+  ASSERT_TRUE(record.ok()) << record.status().ToString();
+  // The stop's own SSH command keeps waiting for the exit, as it does on the host after a
+  // `kill -9` of the run; the revert comes over another session meanwhile.
+  Status injected;
+  std::thread inject([&] { injected = stop->Inject(h1, env); });
+  EXPECT_TRUE(WaitFor([&] { return ::access(termed.c_str(), F_OK) == 0; }, seconds(5)));
+  EXPECT_TRUE(alive()) << "the process should still be draining";
+  // Its own client (a session pool of its own), like `gameday recover` in another process.
+  auto recover = MakeServiceStopInjectorKind(std::make_shared<SshClient>());
+  const auto t0 = std::chrono::steady_clock::now();
+  Status reverted = recover->Revert(*record, env);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  inject.join();
+  EXPECT_TRUE(injected.ok()) << injected.ToString();
+  EXPECT_TRUE(reverted.ok()) << reverted.ToString();
+  std::printf("revert during a 3 s exit took %.2f s\n", took);
+  EXPECT_TRUE(WaitFor(alive, seconds(5))) << "the service stayed down";
+  EXPECT_NE(pid(), first);
+  EXPECT_TRUE(WaitFor([&] { return GamedayLeftovers().empty(); }, seconds(5)))
+      << GamedayLeftovers();
+  bed_->Exec(0, "for pid in $(ip netns pids " + bed_->hosts()[0].netns +
+                    "); do tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -q slowsvc && "
+                    "kill -KILL -- -$pid $pid; done; true");
 }
 
 }  // namespace

@@ -147,7 +147,7 @@ std::string Endpoint(const std::string& more) {
 
 TEST(RevertRecordTest, HostPartitionChainsComeFromAFixedAlphabet) {
   auto kind = MakeHostPartitionInjectorKind();
-  for (const std::string chain :
+  for (const char* chain :
        {"X; rm -rf /", "GAMEDAY-; rm -rf /", "GAMEDAY-$(reboot)", "GAMEDAY-0123456789ab ",
         "GAMEDAY-0123456789AB", "GAMEDAY-0123456789abc", "INPUT", ""}) {
     ExpectRefused(*kind, Endpoint(R"(,"chain":")" + std::string(chain) + "\""));
@@ -211,7 +211,7 @@ TEST(RevertRecordTest, SshEndpointsAndExpiriesAreChecked) {
 TEST(RevertRecordTest, KubernetesNamesAreDns1123) {
   auto partition = MakeNetworkPartitionInjectorKind();
   const std::string cluster = R"("kubeconfig":"/nonexistent/kubeconfig","context":"c",)";
-  for (const std::string fields : {
+  for (const char* fields : {
            R"("namespace":"Default; x","policy":"gameday-partition-a-1")",
            R"("namespace":"default","policy":"kube-dns")",
            R"("namespace":"default","policy":"gameday-partition-A")",
@@ -224,7 +224,7 @@ TEST(RevertRecordTest, KubernetesNamesAreDns1123) {
     ExpectRefused(*partition, "{" + cluster + fields + "}");
   }
   auto cordon = MakeNodeCordonInjectorKind();
-  for (const std::string fields :
+  for (const char* fields :
        {R"("node":"a/b")", R"("node":"")", R"("node":"-a")", R"J("node":"n1","uid":"$(x)")J",
         R"("node":"n1","was_unschedulable":"no")"}) {
     ExpectRefused(*cordon, "{" + cluster + fields + "}");

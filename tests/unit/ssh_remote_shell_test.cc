@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -193,8 +195,123 @@ TEST_F(ServiceStopValuesTest, RevertRecordsAreCheckedLikePlans) {
     Status s = kind_->Revert(std::string(R"({"address":"198.18.255.254",)") + service + "}",
                              InjectorEnv{});
     EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << service << ": " << s.ToString();
-    EXPECT_NE(s.message().find("invalid revert record: service."), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("invalid revert record: service."), std::string::npos)
+        << s.message();
   }
+  // Where a stopped process's pids were recorded goes into the script too: only the path
+  // gameday makes, and only for a stopped (not frozen) process.
+  const std::string process =
+      R"("manager":"process","pid_file":"/run/p.pid","start":"/usr/sbin/p",)";
+  for (const char* stopped :
+       {R"("stopped_file":"/run/gameday/gameday-expiry-0123456789ab.stopped; reboot")",
+        R"("stopped_file":"gameday-expiry-0123456789ab.stopped")",
+        R"("stopped_file":"/run/gameday/gameday-expiry-$(reboot).stopped")",
+        R"("stopped_file":"/run/gameday/x\ngameday-expiry-0123456789ab.stopped")",
+        R"("stopped_file":"/etc/passwd")", R"("stopped_file":7)"}) {
+    Status s = kind_->Revert(
+        std::string(R"({"address":"198.18.255.254",)") + process + stopped + "}", InjectorEnv{});
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << stopped << ": " << s.ToString();
+    EXPECT_NE(s.message().find("stopped_file"), std::string::npos) << s.message();
+  }
+  Status frozen = kind_->Revert(
+      R"({"address":"198.18.255.254","manager":"process","pid_file":"/run/p.pid","freeze":true,)"
+      R"("stopped_file":"/run/gameday/gameday-expiry-0123456789ab.stopped"})",
+      InjectorEnv{});
+  EXPECT_EQ(frozen.code(), Status::Code::kInvalidArgument) << frozen.ToString();
+}
+
+// The record a stop leaves for its revert, and the revert's wait on it, run by the local sh
+// against a real process that takes a second to exit after SIGTERM (as a draining server does).
+class SignalledRecordTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("gameday-signalled-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    file_ = (dir_ / "gameday-expiry-0123456789ab.stopped").string();
+    pid_ =
+        Sh("sh -c 'trap \"sleep 1; exit 0\" TERM; while :; do sleep 0.05; done' "
+           "</dev/null >/dev/null 2>&1 & echo $!");
+    ASSERT_FALSE(pid_.empty());
+  }
+  void TearDown() override {
+    Sh("kill -KILL " + pid_ + " 2>/dev/null; true");
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Runs `script` with sh; its stdout without the last newline.
+  static std::string Sh(const std::string& script) {
+    const std::string path = std::filesystem::temp_directory_path() /
+                             ("gameday-signalled-" + std::to_string(::getpid()) + ".sh");
+    std::ofstream(path) << script;
+    std::string out;
+    if (FILE* p = ::popen(("sh " + path).c_str(), "r")) {
+      char buf[256];
+      while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+      ::pclose(p);
+    }
+    std::filesystem::remove(path);
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
+  }
+
+  std::string Alive() const {
+    return "if gd_alive " + pid_ + "; then echo alive; else echo gone; fi\n";
+  }
+
+  std::filesystem::path dir_;
+  std::string file_;
+  std::string pid_;
+};
+
+TEST_F(SignalledRecordTest, RevertWaitsForTheSignalledProcessToExit) {
+  // The stop records the pid with its start time, then signals; the revert (a run killed right
+  // after the signal) waits until that process is gone instead of taking it for a running one.
+  EXPECT_EQ(Sh(PidShellFunctions() + "sleep 0.2; gd_pids=" + pid_ + "\n" +
+               RecordSignalledScript(file_, 4) + "kill -TERM $gd_pids\n" + Alive() +
+               WaitForSignalledScript(file_, 5) + Alive()),
+            "alive\ngone");
+  std::ifstream in(file_);
+  std::string pid, start;
+  in >> pid >> start;
+  EXPECT_EQ(pid, pid_);
+  EXPECT_FALSE(start.empty());
+}
+
+TEST_F(SignalledRecordTest, WaitIsBoundedAndIgnoresOtherProcessesAndJunk) {
+  // A live process under the recorded pid but another start time is not the one signalled
+  // (a reused pid): no wait. Lines that are not two numbers, and pid 1, are skipped.
+  std::ofstream(file_) << pid_ << " 1\n1 0\n-1 5\n$(touch " << (dir_ / "pwned").string() << ") 7\n"
+                       << pid_ << " 1 extra\n";
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(Sh(PidShellFunctions() + WaitForSignalledScript(file_, 5) + Alive()), "alive");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "pwned"));
+  // The process recorded but never signalled (a run killed between the two) outlives the wait,
+  // which ends at the stop timeout.
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(Sh(PidShellFunctions() + "gd_pids=" + pid_ + "\n" + RecordSignalledScript(file_, 4) +
+               WaitForSignalledScript(file_, 1) + Alive()),
+            "alive");
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(900));
+  // No record, nothing to wait for.
+  EXPECT_EQ(Sh(PidShellFunctions() + WaitForSignalledScript(file_ + ".none", 5) + "echo ok\n"),
+            "ok");
+}
+
+TEST_F(SignalledRecordTest, RecordIsNeverWrittenThroughALink) {
+  const std::filesystem::path victim = dir_ / "victim";
+  std::ofstream(victim) << "keep\n";
+  std::filesystem::create_symlink(victim, file_ + ".tmp");
+  std::filesystem::create_symlink(victim, file_);
+  EXPECT_EQ(Sh(PidShellFunctions() + "gd_pids=" + pid_ + "\n" + RecordSignalledScript(file_, 4) +
+               "echo recorded\n"),
+            "recorded");
+  std::ifstream v(victim);
+  std::string line;
+  std::getline(v, line);
+  EXPECT_EQ(line, "keep");
+  EXPECT_FALSE(std::filesystem::is_symlink(file_));
 }
 
 }  // namespace
