@@ -57,7 +57,7 @@ Status ParseJson(std::string_view text, rapidjson::Document* doc, const JsonLimi
   }
   if (limits.full_precision) {
     doc->Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(text.data(),
-                                                                                   text.size());
+                                                                                    text.size());
   } else {
     doc->Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
   }

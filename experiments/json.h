@@ -1,9 +1,9 @@
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <cstddef>
 #include <string_view>
-
-#include <rapidjson/document.h>
 
 #include "experiments/status.h"
 

@@ -51,9 +51,9 @@ std::string Diagnostics::ToString() const {
   return out;
 }
 
-SpecNode::SpecNode(YAML::Node node, std::string path, std::shared_ptr<const std::string> file,
-                   Diagnostics* diags)
-    : node_(std::move(node)), path_(std::move(path)), file_(std::move(file)), diags_(diags) {
+SpecNode::SpecNode(const YAML::Node& node, std::string path,
+                   std::shared_ptr<const std::string> file, Diagnostics* diags)
+    : node_(node), path_(std::move(path)), file_(std::move(file)), diags_(diags) {
   if (node_.IsDefined()) mark_ = node_.Mark();
 }
 

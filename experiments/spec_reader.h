@@ -43,7 +43,7 @@ class Diagnostics {
 // Finish() can reject unknown fields (typos) with a suggestion.
 class SpecNode {
  public:
-  SpecNode(YAML::Node node, std::string path, std::shared_ptr<const std::string> file,
+  SpecNode(const YAML::Node& node, std::string path, std::shared_ptr<const std::string> file,
            Diagnostics* diags);
 
   const std::string& path() const { return path_; }

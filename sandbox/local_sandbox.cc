@@ -1,7 +1,5 @@
 #include "sandbox/local_sandbox.h"
 
-#include "sandbox/cluster_sandbox.h"
-
 #include <curl/curl.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -31,6 +29,7 @@
 
 #include "experiments/files.h"
 #include "experiments/journal.h"
+#include "sandbox/cluster_sandbox.h"
 
 extern char** environ;
 

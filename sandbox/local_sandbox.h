@@ -80,12 +80,12 @@ class LocalSandbox {
   // with a different layout), InvalidArgument (bad options), DeadlineExceeded (not ready in time).
   Status Up(const SandboxOptions& options);
 
-  // Stops every process of the sandbox in `state_dir` (empty = DefaultLocalSandboxDir()), checks none
-  // is left and removes the directory. OK when nothing is up.
+  // Stops every process of the sandbox in `state_dir` (empty = DefaultLocalSandboxDir()), checks
+  // none is left and removes the directory. OK when nothing is up.
   Status Down(const std::string& state_dir = "");
 
-  // What is running in `state_dir` (empty = DefaultLocalSandboxDir()) and how healthy it is. Not up is
-  // a valid status, not an error.
+  // What is running in `state_dir` (empty = DefaultLocalSandboxDir()) and how healthy it is. Not up
+  // is a valid status, not an error.
   Result<SandboxStatus> GetStatus(const std::string& state_dir = "");
 
  private:

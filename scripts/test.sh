@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds (warnings are errors), and runs the whole test suite: the unit
 # tier (also under AddressSanitizer + UndefinedBehaviorSanitizer), the integration and browser
-# tiers, the ThreadSanitizer tier (engine, probe loop, watches), clang-tidy over gameday's own
-# code (scripts/tidy.sh) and every fuzz target for a bounded time (scripts/fuzz.sh).
+# tiers, the ThreadSanitizer tier (engine, probe loop, watches), a clang-format check, clang-tidy
+# over gameday's own code (scripts/tidy.sh) and every fuzz target for a bounded time
+# (scripts/fuzz.sh).
 # Usage: scripts/test.sh [extra ctest args]
 # Env: GAMEDAY_SKIP="tsan tidy fuzz" leaves out any of those three steps (for a quick local run).
 set -euo pipefail
@@ -79,6 +80,8 @@ step() {
     status=1
   fi
 }
+# Every tracked C++ file as the repo's .clang-format would write it.
+step clang-format sh -c 'git ls-files "*.cc" "*.h" | xargs clang-format --dry-run --Werror'
 if [[ $skip != *" tidy "* ]]; then step clang-tidy bash scripts/tidy.sh build; fi
 if [[ $skip != *" fuzz "* ]]; then step fuzz bash scripts/fuzz.sh; fi
 echo

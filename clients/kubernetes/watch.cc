@@ -22,7 +22,7 @@ struct ResourceWatch::Stream {
 namespace {
 
 std::string KeyOf(const std::string& kind, const rapidjson::Value& obj) {
-  const std::string name = JsonPathString(obj, {"metadata", "name"});
+  std::string name = JsonPathString(obj, {"metadata", "name"});
   if (kind == "node") return name;
   return JsonPathString(obj, {"metadata", "namespace"}) + "/" + name;
 }

@@ -204,7 +204,7 @@ Result<SshEndpoint> ReadEndpoint(const rapidjson::Value& o) {
   auto timeout = o.FindMember("connect_timeout_ms");
   if (timeout != o.MemberEnd()) {
     if (!timeout->value.IsInt64() || timeout->value.GetInt64() <= 0 ||
-        timeout->value.GetInt64() > 3600 * 1000) {
+        timeout->value.GetInt64() > int64_t{3600} * 1000) {
       return bad("connect_timeout_ms out of range");
     }
     ep.connect_timeout = std::chrono::milliseconds(timeout->value.GetInt64());

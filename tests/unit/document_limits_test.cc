@@ -294,8 +294,7 @@ TEST_F(DocumentLimitsTest, KubeconfigIsGuardedTheSameWay) {
       "- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
       "kc.yaml", "");
   ASSERT_FALSE(endless.ok());
-  EXPECT_NE(endless.status().message().find("/dev/zero: not a regular file"),
-            std::string::npos)
+  EXPECT_NE(endless.status().message().find("/dev/zero: not a regular file"), std::string::npos)
       << endless.status().message();
 
   std::string big = "apiVersion: v1\n";
@@ -331,8 +330,8 @@ TEST(YamlGuardTest, ListsAndMapsAsKeysAreRefused) {
   }
   EXPECT_TRUE(CheckDocument("a: [b, c]\nd: {e: f}\n", kPlanLimits, &p)) << p.message;
   Diagnostics diags;
-  ParseInventory("hosts:\n  - name: a\n    address: 127.0.0.1\n    ? [x]\n    : y\n",
-                 "inv.yaml", "", &diags);
+  ParseInventory("hosts:\n  - name: a\n    address: 127.0.0.1\n    ? [x]\n    : y\n", "inv.yaml",
+                 "", &diags);
   ASSERT_EQ(diags.size(), 1u);
   EXPECT_NE(diags.items()[0].ToString().find("inv.yaml:4:7: a list or map used as a key"),
             std::string::npos)

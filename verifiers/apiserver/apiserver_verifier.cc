@@ -19,7 +19,7 @@ class ApiserverVerifier : public Verifier {
   }
 
   void Begin(ProbeIo& io, std::function<void(ProbeOutcome)> done) override {
-    prober_.Begin(io, request_, [this, done = std::move(done)](KubeProbeResult r) {
+    prober_.Begin(io, request_, [this, done = std::move(done)](const KubeProbeResult& r) {
       ProbeOutcome out;
       out.latency_ms = r.latency_ms;
       if (r.local_error) {

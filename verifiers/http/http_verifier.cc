@@ -13,7 +13,7 @@ namespace {
 
 // Bodies are kept only when a body check needs them, and only this much: health endpoints are
 // small, and a probe every 20 ms must not hold megabytes per in-flight request.
-constexpr size_t kMaxBody = 256 * 1024;
+constexpr size_t kMaxBody = size_t{256} * 1024;
 
 std::string FormatMs(double ms) {
   char buf[32];

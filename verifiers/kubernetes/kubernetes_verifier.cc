@@ -78,7 +78,7 @@ class KubernetesVerifier : public Verifier {
   }
 
   void Begin(ProbeIo& io, std::function<void(ProbeOutcome)> done) override {
-    prober_.Begin(io, request_, [this, done = std::move(done)](KubeProbeResult r) {
+    prober_.Begin(io, request_, [this, done = std::move(done)](const KubeProbeResult& r) {
       ProbeOutcome out;
       out.latency_ms = r.latency_ms;
       Evaluate(r, &out);

@@ -10,7 +10,7 @@ namespace gameday {
 namespace {
 
 // A single-value query answer is a few hundred bytes; anything far larger is not one.
-constexpr size_t kMaxBody = 1024 * 1024;
+constexpr size_t kMaxBody = size_t{1024} * 1024;
 
 class PrometheusVerifier : public Verifier {
  public:
