@@ -139,8 +139,8 @@ bool CheckDocument(const std::string& text, const DocumentLimits& limits,
     // yaml-cpp reads keys as strings and throws on a list or map in key position ("? [a, b]").
     if (is_node && e->type != YAML_SCALAR_EVENT && !open.empty() && open.back().is_map &&
         open.back().entries % 2 == 1) {
-      return fail(e, "a list or map used as a key; keys in this " + std::string(limits.what) +
-                         " are plain names");
+      return fail(e, std::string("expected a field name, got ") +
+                         (e->type == YAML_SEQUENCE_START_EVENT ? "a list" : "a map"));
     }
     switch (e->type) {
       case YAML_SEQUENCE_START_EVENT:
