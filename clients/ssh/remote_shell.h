@@ -25,7 +25,7 @@ std::string AbsolutePathProblem(const std::string& path);
 // starting with '-', no NUL or newline.
 std::string OperandProblem(const std::string& word);
 // One host's address for an iptables rule: an IPv4 or IPv6 literal or a host name (letters,
-// digits, '-', '.'; not starting with '-'), never a range ("10.0.0.0/8" would cut a network).
+// digits, '-', '.'; not starting with '-'), never a range ("198.18.0.0/15" would cut a network).
 std::string HostAddressProblem(const std::string& address);
 // Any value quoted into a script: no NUL (the remote command line would end there).
 std::string ShellValueProblem(const std::string& value);
