@@ -41,6 +41,48 @@ size_t FirstTooDeep(std::string_view text, int max_depth) {
   return std::string_view::npos;
 }
 
+// True when `text` holds a number outside strings whose digits are all zero and that has an
+// exponent ("0E70", "-0.00e+40"). RapidJSON's full-precision path normalizes such a zero
+// significand with __builtin_clzll(0) and an out-of-range shift (internal/diyfp.h, found by
+// tests/fuzz/result_fuzz): undefined behaviour. Its ordinary path reads every zero exactly, so
+// such a document is parsed without the flag (gameday's writer never writes these).
+bool HasZeroWithExponent(std::string_view text) {
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      continue;
+    }
+    if (c != '-' && (c < '0' || c > '9')) continue;
+    // A number token: sign, digits and '.', then maybe an exponent; `i` ends on its last byte.
+    bool all_zero = true;
+    size_t j = i;
+    while (j < text.size() &&
+           (text[j] == '-' || text[j] == '.' || (text[j] >= '0' && text[j] <= '9'))) {
+      if (text[j] >= '1' && text[j] <= '9') all_zero = false;
+      ++j;
+    }
+    if (j < text.size() && (text[j] == 'e' || text[j] == 'E')) {
+      if (all_zero) return true;
+      ++j;
+      while (j < text.size() &&
+             (text[j] == '+' || text[j] == '-' || (text[j] >= '0' && text[j] <= '9')))
+        ++j;
+    }
+    i = j - 1;
+  }
+  return false;
+}
+
 }  // namespace
 
 Status ParseJson(std::string_view text, rapidjson::Document* doc, const JsonLimits& limits) {
@@ -55,7 +97,7 @@ Status ParseJson(std::string_view text, rapidjson::Document* doc, const JsonLimi
     return Status::InvalidArgument("JSON: nested deeper than " + std::to_string(limits.max_depth) +
                                    " at byte " + std::to_string(deep));
   }
-  if (limits.full_precision) {
+  if (limits.full_precision && !HasZeroWithExponent(text)) {
     doc->Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(text.data(),
                                                                                     text.size());
   } else {

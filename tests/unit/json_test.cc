@@ -54,5 +54,26 @@ TEST(ParseJsonTest, DepthAtTheLimitIsFine) {
   EXPECT_FALSE(ParseJson("[[[[1]]]]", &doc, limits).ok());
 }
 
+// RapidJSON's full-precision path has undefined behaviour on a zero significand with an exponent
+// (tests/fuzz/crashes/result/rapidjson-full-precision-clz0); such documents are read exactly
+// without it. The ASan+UBSan unit tier fails here if the flag were still used.
+TEST(ParseJsonTest, ZeroWithAnExponentIsReadWithoutTheFullPrecisionPath) {
+  JsonLimits limits;
+  limits.full_precision = true;
+  rapidjson::Document doc;
+  ASSERT_TRUE(ParseJson("[0E70, -0.00e+40, 1.5, \"0e9\", 0.1]", &doc, limits).ok());
+  EXPECT_EQ(doc[0].GetDouble(), 0.0);
+  EXPECT_EQ(doc[1].GetDouble(), 0.0);
+  EXPECT_EQ(doc[2].GetDouble(), 1.5);
+  EXPECT_EQ(doc[4].GetDouble(), 0.1);
+  EXPECT_FALSE(ParseJson("0E70E", &doc, limits).ok());
+  // Exponents on other numbers keep the full-precision path, and long runs of them are linear.
+  std::string many = "[";
+  for (int i = 0; i < 100000; ++i) many += "1e1,";
+  many += "2.5E-3]";
+  ASSERT_TRUE(ParseJson(many, &doc, limits).ok());
+  EXPECT_EQ(doc.Size(), 100001u);
+}
+
 }  // namespace
 }  // namespace gameday
