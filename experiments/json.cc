@@ -42,10 +42,11 @@ size_t FirstTooDeep(std::string_view text, int max_depth) {
 }
 
 // True when `text` holds a number outside strings whose digits are all zero and that has an
-// exponent ("0E70", "-0.00e+40"). RapidJSON's full-precision path normalizes such a zero
-// significand with __builtin_clzll(0) and an out-of-range shift (internal/diyfp.h, found by
-// tests/fuzz/result_fuzz): undefined behaviour. Its ordinary path reads every zero exactly, so
-// such a document is parsed without the flag (gameday's writer never writes these).
+// exponent or more digits than "-0.0" ("0E70", "-0.00e+40", "0.00000"). RapidJSON's full-precision
+// path normalizes such a zero significand with __builtin_clzll(0) and an out-of-range shift
+// (internal/diyfp.h, found by tests/fuzz/result_fuzz): undefined behaviour. Its ordinary path reads
+// every zero exactly, so such a document is parsed without the flag (gameday's writer never writes
+// these).
 bool HasZeroWithExponent(std::string_view text) {
   bool in_string = false;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -71,6 +72,9 @@ bool HasZeroWithExponent(std::string_view text) {
       if (text[j] >= '1' && text[j] <= '9') all_zero = false;
       ++j;
     }
+    // "0", "-0", "0.0" and "-0.0" (what gameday writes) take RapidJSON's exact fast path; a longer
+    // zero ("0.000…0") reaches the same slow path as an exponent does.
+    if (all_zero && j - i > 4) return true;
     if (j < text.size() && (text[j] == 'e' || text[j] == 'E')) {
       if (all_zero) return true;
       ++j;

@@ -67,6 +67,8 @@ TEST(ParseJsonTest, ZeroWithAnExponentIsReadWithoutTheFullPrecisionPath) {
   EXPECT_EQ(doc[2].GetDouble(), 1.5);
   EXPECT_EQ(doc[4].GetDouble(), 0.1);
   EXPECT_FALSE(ParseJson("0E70E", &doc, limits).ok());
+  ASSERT_TRUE(ParseJson("[0.0000000000000000000000000000000000000, -0.0, 0]", &doc, limits).ok());
+  EXPECT_EQ(doc[0].GetDouble(), 0.0);
   // Exponents on other numbers keep the full-precision path, and long runs of them are linear.
   std::string many = "[";
   for (int i = 0; i < 100000; ++i) many += "1e1,";
