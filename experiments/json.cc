@@ -64,13 +64,21 @@ bool HasZeroWithExponent(std::string_view text) {
       continue;
     }
     if (c != '-' && (c < '0' || c > '9')) continue;
-    // A number token: sign, digits and '.', then maybe an exponent; `i` ends on its last byte.
+    // A number token as RapidJSON reads it: '-'? digits ('.' digits)? (e|E ...)?, where it stops
+    // at the first byte that does not fit (a second '.', a letter); `i` ends on its last byte.
     bool all_zero = true;
     size_t j = i;
-    while (j < text.size() &&
-           (text[j] == '-' || text[j] == '.' || (text[j] >= '0' && text[j] <= '9'))) {
-      if (text[j] >= '1' && text[j] <= '9') all_zero = false;
+    auto digits = [&] {
+      while (j < text.size() && text[j] >= '0' && text[j] <= '9') {
+        if (text[j] != '0') all_zero = false;
+        ++j;
+      }
+    };
+    if (text[j] == '-') ++j;
+    digits();
+    if (j < text.size() && text[j] == '.') {
       ++j;
+      digits();
     }
     // "0", "-0", "0.0" and "-0.0" (what gameday writes) take RapidJSON's exact fast path; a longer
     // zero ("0.000…0") reaches the same slow path as an exponent does.
@@ -79,8 +87,9 @@ bool HasZeroWithExponent(std::string_view text) {
       if (all_zero) return true;
       ++j;
       while (j < text.size() &&
-             (text[j] == '+' || text[j] == '-' || (text[j] >= '0' && text[j] <= '9')))
+             (text[j] == '+' || text[j] == '-' || (text[j] >= '0' && text[j] <= '9'))) {
         ++j;
+      }
     }
     i = j - 1;
   }

@@ -69,6 +69,8 @@ TEST(ParseJsonTest, ZeroWithAnExponentIsReadWithoutTheFullPrecisionPath) {
   EXPECT_FALSE(ParseJson("0E70E", &doc, limits).ok());
   ASSERT_TRUE(ParseJson("[0.0000000000000000000000000000000000000, -0.0, 0]", &doc, limits).ok());
   EXPECT_EQ(doc[0].GetDouble(), 0.0);
+  // RapidJSON's number ends at the second '.': the zero before it is what it reads.
+  EXPECT_FALSE(ParseJson("[0.00000000000000000000000.00000000000001601]", &doc, limits).ok());
   // Exponents on other numbers keep the full-precision path, and long runs of them are linear.
   std::string many = "[";
   for (int i = 0; i < 100000; ++i) many += "1e1,";
