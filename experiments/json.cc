@@ -41,13 +41,13 @@ size_t FirstTooDeep(std::string_view text, int max_depth) {
   return std::string_view::npos;
 }
 
-// True when `text` holds a number outside strings whose digits are all zero and that has an
-// exponent or more digits than "-0.0" ("0E70", "-0.00e+40", "0.00000"). RapidJSON's full-precision
-// path normalizes such a zero significand with __builtin_clzll(0) and an out-of-range shift
-// (internal/diyfp.h, found by tests/fuzz/result_fuzz): undefined behaviour. Its ordinary path reads
-// every zero exactly, so such a document is parsed without the flag (gameday's writer never writes
-// these).
-bool HasZeroWithExponent(std::string_view text) {
+// True when `text` holds a number, outside strings, that RapidJSON's full-precision path cannot
+// read without undefined behaviour (internal/diyfp.h; found by tests/fuzz/result_fuzz): a zero
+// that is longer than "-0.0" or has an exponent (__builtin_clzll(0), an oversized shift), or a
+// number whose decimal exponent lies far outside what a double holds (an overflowing index into
+// its power table). Its ordinary path reads every such number safely (to the last bit or one
+// ulp), so such a document is parsed without the flag; gameday's writer never writes these.
+bool NeedsOrdinaryPath(std::string_view text) {
   bool in_string = false;
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
@@ -83,12 +83,17 @@ bool HasZeroWithExponent(std::string_view text) {
     // "0", "-0", "0.0" and "-0.0" (what gameday writes) take RapidJSON's exact fast path; a longer
     // zero ("0.000…0") reaches the same slow path as an exponent does.
     if (all_zero && j - i > 4) return true;
+    // A mantissa of at most 32 characters and an exponent of at most 300 keep the decimal
+    // exponent within +-332, inside the path's table (+-348).
+    if (j - i > 32) return true;
     if (j < text.size() && (text[j] == 'e' || text[j] == 'E')) {
       if (all_zero) return true;
       ++j;
-      while (j < text.size() &&
-             (text[j] == '+' || text[j] == '-' || (text[j] >= '0' && text[j] <= '9'))) {
-        ++j;
+      if (j < text.size() && (text[j] == '+' || text[j] == '-')) ++j;
+      int exponent = 0;
+      for (; j < text.size() && text[j] >= '0' && text[j] <= '9'; ++j) {
+        exponent = exponent * 10 + (text[j] - '0');
+        if (exponent > 300) return true;
       }
     }
     i = j - 1;
@@ -110,7 +115,7 @@ Status ParseJson(std::string_view text, rapidjson::Document* doc, const JsonLimi
     return Status::InvalidArgument("JSON: nested deeper than " + std::to_string(limits.max_depth) +
                                    " at byte " + std::to_string(deep));
   }
-  if (limits.full_precision && !HasZeroWithExponent(text)) {
+  if (limits.full_precision && !NeedsOrdinaryPath(text)) {
     doc->Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(text.data(),
                                                                                     text.size());
   } else {

@@ -71,6 +71,11 @@ TEST(ParseJsonTest, ZeroWithAnExponentIsReadWithoutTheFullPrecisionPath) {
   EXPECT_EQ(doc[0].GetDouble(), 0.0);
   // RapidJSON's number ends at the second '.': the zero before it is what it reads.
   EXPECT_FALSE(ParseJson("[0.00000000000000000000000.00000000000001601]", &doc, limits).ok());
+  // Numbers far outside a double's range are read by the ordinary path too.
+  const std::string tiny = "[0." + std::string(340, '0') + "5124095576030430611, 1e-400]";
+  ASSERT_TRUE(ParseJson(tiny, &doc, limits).ok());
+  EXPECT_EQ(doc[0].GetDouble(), 0.0);
+  EXPECT_EQ(doc[1].GetDouble(), 0.0);
   // Exponents on other numbers keep the full-precision path, and long runs of them are linear.
   std::string many = "[";
   for (int i = 0; i < 100000; ++i) many += "1e1,";
