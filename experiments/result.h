@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -38,6 +39,19 @@ struct FaultMetrics {
   RecoveryMetrics metrics;
 };
 
+// Where a verifier's samples are when result.json does not hold them inline (long runs).
+struct SampleStoreRef {
+  std::string file;  // the run's sample store, relative to result.json's folder
+  uint32_t stream = 0;
+};
+
+// The verifier's last sample that was not passing, kept for summaries that do not read samples.
+struct LastError {
+  double t_send = 0;
+  Health health = Health::kUnhealthy;
+  std::string detail;
+};
+
 struct VerifierResult {
   std::string name;
   std::string kind;
@@ -48,7 +62,12 @@ struct VerifierResult {
   std::optional<double> steady_after;   // success ratio in the cool-down window
   RecoveryMetrics overall;              // from the first fault to the end of observation
   std::vector<FaultMetrics> per_fault;
+  uint64_t sample_count = 0;  // every sample the verifier took, inline or not
+  std::optional<LastError> last_error;
+  // Every sample, sorted by send time, unless they live in the run's sample store (`store` set,
+  // `samples` empty). Read them through VisitSamples (experiments/sample_source.h).
   std::vector<Sample> samples;
+  std::optional<SampleStoreRef> store;
 };
 
 struct ObjectiveResult {
@@ -120,6 +139,9 @@ struct RunResult {
   WallTime start_wall;
   WallTime end_wall;
   std::vector<ExperimentResult> experiments;
+  // Not serialized: the folder result.json was read from or is written to, which sample store
+  // paths are relative to. Empty: the current directory.
+  std::string dir;
 };
 
 ExperimentOutcome OutcomeOf(const ExperimentResult& e);

@@ -20,8 +20,11 @@ class Sampling {
   virtual void Start(MonoTime epoch) = 0;
   // Stops scheduling, waits for in-flight probes (bounded by their timeouts) and returns.
   virtual void Stop() = 0;
-  // A copy of verifier `index`'s samples so far, sorted by send time.
-  virtual std::vector<Sample> Snapshot(size_t index) const = 0;
+  // Moves verifier `index`'s samples decided since the last call to the end of `out`, in send
+  // order: a sample is released once every probe of that verifier sent before it was decided, so
+  // successive calls yield one sequence sorted by t_send. After Stop() everything is released.
+  // Holds the sampler's lock only for a swap; the sampler keeps nothing it has released.
+  virtual void Drain(size_t index, std::vector<Sample>* out) = 0;
   // Ok, or why sampling broke on its own thread (a verifier threw); the engine then reverts every
   // fault and ends the experiment in error. Thread-safe.
   virtual Status Failure() const { return Status::Ok(); }

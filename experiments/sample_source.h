@@ -1,0 +1,21 @@
+#pragma once
+
+#include <functional>
+
+#include "experiments/result.h"
+#include "experiments/status.h"
+
+namespace gameday {
+
+// Calls `fn` for every sample of `v` in send order: the inline samples, or those of its stream in
+// the run's sample store (run.dir + v.store->file). A missing or damaged store is an error that
+// names the file; the samples before the damage were delivered.
+Status VisitSamples(const RunResult& run, const VerifierResult& v,
+                    const std::function<void(const Sample&)>& fn);
+
+// The same for every verifier of every experiment in one pass over the store:
+// fn(experiment index, verifier index, sample).
+Status VisitAllSamples(const RunResult& run,
+                       const std::function<void(size_t, size_t, const Sample&)>& fn);
+
+}  // namespace gameday

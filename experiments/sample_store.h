@@ -1,0 +1,104 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "experiments/sample.h"
+#include "experiments/status.h"
+
+namespace gameday {
+
+// The run's sample store: every probe sample of every verifier of every experiment, appended to
+// one file as the samples are decided, so that a run of any length holds only a bounded buffer in
+// memory. result.json references it when an experiment's samples are too many to keep inline.
+//
+// Why a file of our own and not SQLite: a soak of 20 verifiers every 10 ms for 8 hours is 57.6 M
+// samples. Sample times sit on a schedule, so delta-encoded varints take 6-8 bytes a sample
+// (about 400 MB for that soak) where a SQLite row with its rowid and record header takes 40-50
+// (over 2.5 GB); appends need no transaction, a torn tail loses only the block being written, and
+// the reader is one small, fuzzed parser.
+//
+// Format (little-endian), file name `samples.gdsamples` next to result.json:
+//   magic   "GDSAMPL1"
+//   record* each: u8 type, u32 payload length, payload, u32 CRC-32 (IEEE) of type+length+payload
+//     type 1 DECLARE: u32 stream, u16+bytes experiment name, u16+bytes verifier name,
+//                     f64 interval seconds
+//     type 2 BLOCK:   u32 stream, u32 count, then the count samples column by column:
+//                     t_send (µs; the first as a zigzag varint, the rest as zigzag deltas),
+//                     t_done - t_send (µs, zigzag varint), health (1 byte each: 0 healthy,
+//                     1 unhealthy, 2 unknown), latency (µs, zigzag varint), value presence
+//                     (1 byte each) then f64 per present value, detail index (varint: 0 none,
+//                     k = the block's k-th detail), then u32 detail count and u16+bytes each.
+// Times are kept to the microsecond, as result.json keeps them. Every block stands alone, so a
+// damaged block costs its own samples only when the damage can be delimited.
+//
+// Limits the reader enforces (a store is outside input once written): payload <= 16 MiB, count
+// <= 1,000,000 per block, names and details <= 4 KiB, stream ids < 1,000,000, a BLOCK only for a
+// declared stream, every varint <= 10 bytes, times finite.
+
+// Where one verifier's samples are in a store.
+struct SampleStreamInfo {
+  uint32_t stream = 0;
+  std::string experiment;
+  std::string verifier;
+  double interval_s = 0;
+};
+
+// Appends samples. Not thread-safe: the engine's sample feed calls it under its own lock.
+class SampleWriter {
+ public:
+  // Creates `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode `mode`) and writes the magic. An empty path
+  // makes an anonymous temporary file that disappears when the writer and its readers close
+  // (engine tests, dry runs).
+  static Result<std::unique_ptr<SampleWriter>> Create(const std::string& path, unsigned mode);
+  ~SampleWriter();
+  SampleWriter(const SampleWriter&) = delete;
+  SampleWriter& operator=(const SampleWriter&) = delete;
+
+  // Declares a stream before its first sample. Ids are the caller's (unique per store).
+  Status Declare(const SampleStreamInfo& info);
+  // Buffers one sample of a declared stream; a full buffer (kBlockSamples) becomes a block.
+  Status Append(uint32_t stream, const Sample& s);
+  // Writes every buffered sample as blocks (no fsync).
+  Status Flush();
+  // Flush, fsync. The writer stays readable (ReadAll) after Close.
+  Status Close();
+
+  // Reads back everything written so far (flushing first): the engine's final pass.
+  Status ReadAll(const std::function<void(uint32_t stream, const Sample&)>& fn);
+  const std::string& path() const { return path_; }
+  uint64_t bytes_written() const { return bytes_; }
+
+  static constexpr size_t kBlockSamples = 2048;
+
+ private:
+  SampleWriter() = default;
+  struct Buffer;
+  int fd_ = -1;
+  std::string path_;
+  uint64_t bytes_ = 0;
+  std::vector<std::unique_ptr<Buffer>> buffers_;  // by stream id (sparse ids map via index)
+};
+
+// Reads a store. Every error names the file and the byte offset of the record at fault.
+class SampleReader {
+ public:
+  // Opens `path` (O_NOFOLLOW) and checks the magic.
+  static Result<SampleReader> Open(const std::string& path);
+  // Reads the stream declarations only (skipping the blocks' contents).
+  Result<std::vector<SampleStreamInfo>> Streams();
+  // Calls `fn` for every sample of `streams` (all streams when empty), in file order, which is
+  // send order within a stream. A damaged or truncated record ends the pass with an error after
+  // the samples before it were delivered.
+  Status ForEach(const std::vector<uint32_t>& streams,
+                 const std::function<void(const SampleStreamInfo&, const Sample&)>& fn);
+
+ private:
+  std::string path_;
+  std::shared_ptr<int> fd_;
+};
+
+}  // namespace gameday
