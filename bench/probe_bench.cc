@@ -180,7 +180,9 @@ int main(int argc, char** argv) {
     size_t samples = 0, failures = 0;
     std::string first_failure;
     for (int i = 0; i < verifiers; ++i) {
-      for (const Sample& s : loop.Snapshot(i)) {
+      std::vector<Sample> released;
+      loop.Drain(i, &released);
+      for (const Sample& s : released) {
         ++samples;
         if (s.health != Health::kHealthy) {
           ++failures;

@@ -20,6 +20,7 @@
 #include "experiments/journal.h"
 #include "experiments/redact.h"
 #include "experiments/run_id.h"
+#include "experiments/sample_store.h"
 #include "reports/history.h"
 #include "reports/html_report.h"
 #include "reports/json_report.h"
@@ -240,8 +241,16 @@ int RunPlan(const RunOptions& opts) {
     signal_thread.request_stop();
     return kExitUsage;
   }
+  // Samples stream to a file next to result.json; a short run's end up inline and the file goes.
+  // A store left by an earlier run in this folder belongs to the result.json this run replaces.
+  if (!opts.dry_run) {
+    engine_options.samples_file = (dir / kSampleStoreFile).string();
+    ::unlink(engine_options.samples_file.c_str());
+  }
+  engine_options.samples_mode = *report_mode;
   Engine engine(registries, MakeProbeLoopFactory(), Clock::Real(), engine_options);
   RunResult result = engine.Run(plan);
+  result.dir = dir.string();
   observer.Finish();
 
   std::cout << RenderTextSummary(result);

@@ -2,84 +2,38 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
-#include <deque>
+#include <cstdio>
 #include <limits>
 #include <map>
 #include <mutex>
 #include <random>
 #include <set>
-#include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
+#include "experiments/fault_ledger.h"
 #include "experiments/guarded.h"
 #include "experiments/journal.h"
+#include "experiments/objectives.h"
 #include "experiments/recovery.h"
 #include "experiments/run_id.h"
+#include "experiments/sample_feed.h"
+#include "experiments/sample_store.h"
 #include "experiments/selection.h"
 
 namespace gameday {
 namespace {
 
 constexpr double kForever = std::numeric_limits<double>::infinity();
-// Margin after a fault's duration for expiries that heal a fault if everything else is lost.
-constexpr Duration kExpiryMargin = std::chrono::seconds(30);
-constexpr int kRevertAttempts = 3;
 constexpr size_t kMaxParallelInjects = 16;
 
-std::string Fixed(double v, int digits) {
-  std::ostringstream out;
-  out.setf(std::ios::fixed);
-  out.precision(digits);
-  out << v;
-  return out.str();
+std::string Percent(double r) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f%%", r * 100);
+  return buf;
 }
-
-std::string Seconds(double s) { return Fixed(s, s < 10 ? 3 : 2) + " s"; }
-std::string Percent(double r) { return Fixed(r * 100, 2) + "%"; }
 std::string RoundsText(size_t n) { return std::to_string(n) + (n == 1 ? " round" : " rounds"); }
-
-// A repeated step is one disturbance: detection and downtime count from its first round, but
-// recovery is what follows its last round that had an impact (recovering between rounds only to
-// fail again is not recovery). Rewrites the recovery fields of `m`, which was computed over the
-// whole window `w`; times stay relative to w.t_inject. `last_action` is the step's last revert,
-// or its last round's injection for one-shot faults: time_to_recover_after_revert_s counts from
-// there.
-void RecoverAfterLastRound(const std::vector<Sample>& samples, const RecoveryWindow& w,
-                           std::vector<double> round_starts, double last_action,
-                           RecoveryMetrics* m) {
-  if (!m->impact) return;
-  std::sort(round_starts.begin(), round_starts.end());
-  for (auto it = round_starts.rbegin(); it != round_starts.rend(); ++it) {
-    if (*it < w.t_inject) continue;
-    RecoveryWindow rw = w;
-    rw.t_inject = *it;
-    rw.t_revert.reset();
-    const RecoveryMetrics after = ComputeRecovery(samples, rw);
-    if (!after.impact) continue;
-    const double shift = *it - w.t_inject;
-    m->recovered = after.recovered;
-    m->time_to_recover_s.reset();
-    m->recover_bound_s.reset();
-    m->time_to_recover_after_revert_s.reset();
-    if (after.time_to_recover_s) {
-      m->time_to_recover_s = *after.time_to_recover_s + shift;
-      m->recover_bound_s = std::make_pair(after.recover_bound_s->first + shift,
-                                          after.recover_bound_s->second + shift);
-      m->time_to_recover_after_revert_s =
-          std::max(0.0, *it + *after.time_to_recover_s - last_action);
-    }
-    return;
-  }
-}
-
-// An injector's one-line description of its action; a description that throws is not worth
-// stopping for (the action itself is guarded separately).
-std::string Describe(const Injector& injector, const FaultTarget& target) {
-  std::string error;
-  return GuardedOr(
-      "describe", [&] { return injector.DescribeAction(target); }, target.display, &error);
-}
 
 // The seed an injector draws its own choices from (InjectorEnv::seed): a function of the
 // experiment's seed, the step's place in the plan and the round only, so parallel steps and the
@@ -99,28 +53,28 @@ std::string WatchName(const WatchSpec& w) { return "the " + w.kind + " watch at 
 // Why the method stopped early; the first cause wins.
 enum class Halt { kNone, kFailed, kError, kAbortCondition, kSignal };
 
-struct FaultState {
-  FaultResult result;
-  const InjectorKind* kind = nullptr;
-  JournalRecord record;
-  InjectorEnv env;
-  bool live = false;  // journaled and possibly in effect; must be reverted
-  bool has_duration = false;
-};
-
+// One experiment, phase by phase (DESIGN.md): steady state before → inject (the method) →
+// revert → wait for recovery → steady state after → the result. Faults live in the ledger,
+// samples flow through the feed; this class only sequences them.
 class ExperimentRun {
  public:
   ExperimentRun(const ExperimentSpec& spec, const Registries& registries,
                 const SamplingFactory& sampling, Clock& clock, const EngineOptions& options,
-                Journal* journal, uint64_t seed)
+                Journal* journal, SampleWriter* store, uint32_t first_stream, uint64_t seed)
       : spec_(spec),
         registries_(registries),
         sampling_factory_(sampling),
         clock_(clock),
         options_(options),
-        journal_(journal),
         seed_(seed),
         rng_(seed),
+        feed_(spec.name, spec.verifiers, store, first_stream, [this] { return Now(); }),
+        ledger_(spec.name, options.run_id, journal, clock,
+                FaultLedger::Hooks{
+                    [this](const std::string& source, const std::string& message) {
+                      Event(source, message);
+                    },
+                    [this] { return feed_.MarkAction(); }}),
         external_stop_(options.stop, [this] {
           HaltWith(Halt::kSignal,
                    options_.stop_reason ? options_.stop_reason() : "interrupted by a signal");
@@ -135,8 +89,11 @@ class ExperimentRun {
   double Now() const { return ToSeconds(clock_.Now() - epoch_); }
   void Event(const std::string& source, const std::string& message);
   void HaltWith(Halt cause, const std::string& reason);
+  void AddReasons(const std::vector<std::string>& reasons);
   bool Halted() const { return halt_.stop_requested(); }
+  Halt Cause();
 
+  // The phases.
   void DryRun();
   void DryRunSteps(const std::vector<Step>& steps);
   bool WarmUp();
@@ -144,50 +101,41 @@ class ExperimentRun {
   void RunStep(const Step& step);
   // RunStep for a thread of its own: anything thrown halts the experiment with an error.
   void RunStepOnThread(const Step& step);
-  // The samples of verifier `i`; a sampling that throws halts the experiment with an error.
-  std::vector<Sample> Samples(size_t i);
+  void RunInject(const Step& step, const InjectStep& inject);
+  // One round of an inject step (round 0: the step does not repeat). False when the method must
+  // stop (halted, or nothing could be injected).
+  bool RunRound(const Step& step, const InjectStep& inject, int round);
+  void WaitForRecovery();
+  void CoolDown();
+  void Finalize();
+
+  // Observation: the probes and watches, and the monitor that watches the abort conditions.
   // Starts sampling and the watches; an error when one of them threw (nothing may be injected).
   Status StartObserving();
   void StopObserving();
   // Plugins that broke on a thread of their own (the probe loop, a watch) halt the experiment.
   void CheckObservers();
-  void RunInject(const Step& step, const InjectStep& inject);
-  // One round of an inject step (round 0: the step does not repeat). False when the method must
-  // stop (halted, or nothing could be injected).
-  bool RunRound(const Step& step, const InjectStep& inject, int round);
-  void InjectOne(const InjectStep& inject, Injector& injector, const FaultTarget& target,
-                 size_t index);
-  void Revert(const std::vector<size_t>& indices);
-  void RevertAll();
-  void WaitForRecovery();
-  void CoolDown();
   void Monitor(std::stop_token stop);
-  bool AbortConditionHolds(const AbortSpec& abort, const std::vector<Sample>& samples, double now);
-  void Finalize();
-  void EvaluateObjectives();
 
   const ExperimentSpec& spec_;
   const Registries& registries_;
   const SamplingFactory& sampling_factory_;
   Clock& clock_;
   const EngineOptions& options_;
-  Journal* journal_;
   const uint64_t seed_;
-  std::mt19937_64 rng_;
+  std::mt19937_64 rng_;  // guarded by mu_: parallel steps share it
 
   MonoTime epoch_;
   ExperimentResult result_;
   std::unique_ptr<Sampling> sampling_;
+  SampleFeed feed_;
+  FaultLedger ledger_;
   std::stop_source halt_;  // stops the method early; see cause_
 
-  std::mutex mu_;  // guards everything below
+  std::mutex mu_;  // guards everything below and result_.events
   Halt cause_ = Halt::kNone;
   std::vector<std::string> reasons_;
-  std::deque<FaultState> faults_;
-  std::map<std::string, size_t> inject_counter_;  // faults so far per step, for fault ids
-  std::set<std::string> repeated_steps_;          // steps that ran with `repeat`
   bool injecting_ = false;
-  bool revert_failed_ = false;
   bool steady_before_ok_ = true;
   // Last: its callback may run during construction and needs every member above.
   std::stop_callback<std::function<void()>> external_stop_;
@@ -214,12 +162,23 @@ void ExperimentRun::HaltWith(Halt cause, const std::string& reason) {
   halt_.request_stop();
 }
 
+void ExperimentRun::AddReasons(const std::vector<std::string>& reasons) {
+  std::lock_guard lock(mu_);
+  reasons_.insert(reasons_.end(), reasons.begin(), reasons.end());
+}
+
+Halt ExperimentRun::Cause() {
+  std::lock_guard lock(mu_);
+  return cause_;
+}
+
 ExperimentResult ExperimentRun::Run() {
   epoch_ = clock_.Now();
   result_.name = spec_.name;
   result_.description = spec_.description;
   result_.labels = spec_.labels;
   result_.start_wall = clock_.WallNow();
+  result_.verifiers.resize(spec_.verifiers.size());
 
   if (options_.dry_run) {
     try {
@@ -242,31 +201,26 @@ ExperimentResult ExperimentRun::Run() {
                  "monitoring stopped: " + DescribeException(std::current_exception()));
       }
     });
-    // Whatever the method throws (a plugin, a thread that could not start, memory), the faults
-    // it put in go out below before anything else happens.
-    try {
-      if (!Halted() && WarmUp() && !Halted()) {
-        {
-          std::lock_guard lock(mu_);
-          injecting_ = true;
+    {
+      // Whatever the method throws (a plugin, a thread that could not start, memory), the
+      // faults it put in go out before anything else happens.
+      FaultLedger::Guard revert_on_every_path(ledger_);
+      try {
+        if (!Halted() && WarmUp() && !Halted()) {
+          {
+            std::lock_guard lock(mu_);
+            injecting_ = true;
+          }
+          RunSteps(spec_.method);
         }
-        RunSteps(spec_.method);
+      } catch (...) {
+        HaltWith(Halt::kError,
+                 "the method stopped: " + DescribeException(std::current_exception()));
       }
-    } catch (...) {
-      HaltWith(Halt::kError, "the method stopped: " + DescribeException(std::current_exception()));
+      AddReasons(ledger_.RevertAll());
     }
-    RevertAll();
-    bool any_injected;
-    {
-      std::lock_guard lock(mu_);
-      any_injected = !faults_.empty();
-    }
-    Halt cause;
-    {
-      std::lock_guard lock(mu_);
-      cause = cause_;
-    }
-    if (any_injected && cause != Halt::kSignal) WaitForRecovery();
+    const bool any_injected = ledger_.AnyInjected();
+    if (any_injected && Cause() != Halt::kSignal) WaitForRecovery();
     if (steady_before_ok_ && any_injected && !options_.stop.stop_requested()) CoolDown();
     monitor.request_stop();
     monitor.join();
@@ -285,25 +239,28 @@ ExperimentResult ExperimentRun::Run() {
 ExperimentResult ExperimentRun::Salvage(const std::string& why) {
   HaltWith(Halt::kError, why);
   try {
-    RevertAll();
+    AddReasons(ledger_.RevertAll());
   } catch (...) {
-    std::lock_guard lock(mu_);
-    reasons_.push_back("reverting stopped: " + DescribeException(std::current_exception()) +
-                       "; what was not reverted stays in the journal for `gameday recover`");
+    AddReasons({"reverting stopped: " + DescribeException(std::current_exception()) +
+                "; what was not reverted stays in the journal for `gameday recover`"});
   }
   ExperimentResult out;
   out.name = spec_.name;
   out.status = ExperimentStatus::kError;
+  out.faults = ledger_.Results();
   std::lock_guard lock(mu_);
   out.reasons = reasons_;
-  for (const FaultState& f : faults_) out.faults.push_back(f.result);
   return out;
 }
 
 Status ExperimentRun::StartObserving() {
+  if (Status declared = feed_.Declare(); !declared.ok()) {
+    return Status::Internal("cannot write the sample store: " + declared.message());
+  }
   Status st = Guarded("starting the probes", [&]() -> Status {
     sampling_ = sampling_factory_(spec_.verifiers, clock_);
     if (!sampling_) return Status::Internal("no sampling");
+    feed_.Attach(sampling_.get());
     sampling_->Start(epoch_);
     return Status::Ok();
   });
@@ -322,6 +279,8 @@ void ExperimentRun::StopObserving() {
   if (sampling_) {
     Status st = Guarded("stopping the probes", [&] {
       sampling_->Stop();
+      feed_.Pump();  // what the sampler released while stopping
+      feed_.Attach(nullptr);
       return Status::Ok();
     });
     if (!st.ok()) HaltWith(Halt::kError, st.message());
@@ -343,19 +302,13 @@ void ExperimentRun::CheckObservers() {
     Status st = Guarded("the probes", [&] { return sampling_->Failure(); });
     if (!st.ok()) HaltWith(Halt::kError, st.message() + "; reverting every fault");
   }
+  if (Status st = feed_.Failure(); !st.ok()) {
+    HaltWith(Halt::kError, st.message() + "; the measurement is lost, reverting every fault");
+  }
   for (const WatchSpec& w : spec_.watches) {
     Status st = Guarded(WatchName(w), [&] { return w.watch->Failure(); });
     if (!st.ok()) HaltWith(Halt::kError, WatchName(w) + ": " + st.message());
   }
-}
-
-std::vector<Sample> ExperimentRun::Samples(size_t i) {
-  if (!sampling_) return {};
-  Result<std::vector<Sample>> samples = Guarded(
-      "the probes", [&]() -> Result<std::vector<Sample>> { return sampling_->Snapshot(i); });
-  if (samples.ok()) return std::move(*samples);
-  HaltWith(Halt::kError, samples.status().message());
-  return {};
 }
 
 void ExperimentRun::DryRun() {
@@ -412,11 +365,12 @@ void ExperimentRun::DryRunSteps(const std::vector<Step>& steps) {
                             "); targets are chosen again each round, these are round 1's");
       }
       for (size_t i : *chosen) {
-        Event("fault", "would " + Describe(*inject.injector, (*candidates)[i]));
+        Event("fault", "would " + DescribeFault(*inject.injector, (*candidates)[i]));
       }
     }
   }
 }
+
 
 bool ExperimentRun::WarmUp() {
   if (!clock_.SleepUntil(epoch_ + spec_.warmup, halt_.get_token())) return false;
@@ -427,11 +381,11 @@ bool ExperimentRun::WarmUp() {
     const VerifierSpec& v = spec_.verifiers[i];
     std::optional<double> ratio;
     while (true) {
-      ratio = SuccessRatio(Samples(i), 0, Now());
+      feed_.Pump();
+      ratio = feed_.RatioSoFar(i);
       if (ratio || clock_.Now() >= give_up || Halted()) break;
       clock_.SleepFor(v.interval, halt_.get_token());
     }
-    result_.verifiers.resize(spec_.verifiers.size());
     result_.verifiers[i].steady_before = ratio;
     if (!ratio) {
       failures.push_back(v.name + " produced no decided sample during the warm-up");
@@ -499,10 +453,7 @@ void ExperimentRun::RunInject(const Step& step, const InjectStep& inject) {
   const RepeatSpec& r = *inject.repeat;
   const std::string what = step.path + " " + inject.name + " (" + inject.kind + ")";
   const int64_t slots = (r.span.count() + r.every.count() - 1) / r.every.count();
-  {
-    std::lock_guard lock(mu_);
-    repeated_steps_.insert(inject.name);
-  }
+  ledger_.MarkRepeated(inject.name);
   const MonoTime first = clock_.Now();
   Event("engine", what + ": repeating every " + FormatDuration(r.every) + " for " +
                       FormatDuration(r.span) + " (" + RoundsText(slots) +
@@ -575,28 +526,10 @@ bool ExperimentRun::RunRound(const Step& step, const InjectStep& inject, int rou
     HaltWith(Halt::kError, error + ", so nothing was injected");
     return false;
   }
-  std::vector<size_t> indices;
-  {
-    std::lock_guard lock(mu_);
-    for (size_t i = 0; i < chosen->size(); ++i) {
-      FaultState f;
-      const FaultTarget& target = (*candidates)[(*chosen)[i]];
-      f.kind = registries_.injectors.Find(inject.kind);
-      f.env = env;
-      f.has_duration = inject.duration.has_value();
-      f.result.id =
-          spec_.name + "/" + inject.name + "/" + std::to_string(++inject_counter_[inject.name]);
-      f.result.step = inject.name;
-      f.result.round = round;
-      f.result.kind = inject.kind;
-      f.result.target = target.display;
-      f.result.target_id = target.id;
-      f.result.reversible = reversible;
-      f.result.revert_status = "not-injected";
-      indices.push_back(faults_.size());
-      faults_.push_back(std::move(f));
-    }
-  }
+  std::vector<const FaultTarget*> targets;
+  for (size_t i : *chosen) targets.push_back(&(*candidates)[i]);
+  const std::vector<size_t> indices = ledger_.Plan(
+      inject, registries_.injectors.Find(inject.kind), targets, env, round, reversible);
   // Inject on up to kMaxParallelInjects targets at once; each target is journaled first.
   std::atomic<size_t> next{0};
   std::vector<std::jthread> workers;
@@ -605,7 +538,9 @@ bool ExperimentRun::RunRound(const Step& step, const InjectStep& inject, int rou
     try {
       for (size_t k = next++; k < indices.size(); k = next++) {
         if (Halted()) return;
-        InjectOne(inject, *inject.injector, (*candidates)[(*chosen)[k]], indices[k]);
+        Status injected =
+            ledger_.Inject(indices[k], inject, *inject.injector, (*candidates)[(*chosen)[k]]);
+        if (!injected.ok()) HaltWith(Halt::kError, injected.message());
       }
     } catch (...) {
       HaltWith(Halt::kError,
@@ -628,165 +563,15 @@ bool ExperimentRun::RunRound(const Step& step, const InjectStep& inject, int rou
 
   if (Halted()) return false;
   if (!inject.duration || !reversible) return true;
-  double first_inject = kForever;
-  {
-    std::lock_guard lock(mu_);
-    for (size_t i : indices) {
-      if (faults_[i].live) first_inject = std::min(first_inject, faults_[i].result.t_inject);
-    }
-  }
+  const double first_inject = ledger_.FirstInjected(indices);
   if (first_inject == kForever) return true;
   clock_.SleepUntil(epoch_ + FromSeconds(first_inject) + *inject.duration, halt_.get_token());
-  Revert(indices);
+  AddReasons(ledger_.Revert(indices));
   return !Halted();
 }
 
-void ExperimentRun::InjectOne(const InjectStep& inject, Injector& injector,
-                              const FaultTarget& target, size_t index) {
-  InjectorEnv env;
-  {
-    std::lock_guard lock(mu_);
-    env = faults_[index].env;
-  }
-  auto record = Guarded(inject.name + ": preparing the revert of " + target.display,
-                        [&] { return injector.RevertRecord(target, env); });
-  if (!record.ok()) {
-    std::lock_guard lock(mu_);
-    faults_[index].result.error = record.status().message();
-  }
-  if (!record.ok()) {
-    HaltWith(Halt::kError, "cannot prepare the revert of " + target.display +
-                               ", so it was not injected: " + record.status().message());
-    return;
-  }
-  JournalRecord jr;
-  {
-    std::lock_guard lock(mu_);
-    jr.fault_id = faults_[index].result.id;
-  }
-  jr.run_id = options_.run_id;
-  jr.kind = inject.kind;
-  jr.target_id = target.id;
-  jr.target_display = target.display;
-  jr.revert = *record;
-  const auto wall_ms = [](WallTime t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  };
-  jr.injected_unix_ms = wall_ms(clock_.WallNow());
-  if (inject.duration) {
-    jr.expires_unix_ms = wall_ms(clock_.WallNow() + std::chrono::duration_cast<WallTime::duration>(
-                                                        *inject.duration + kExpiryMargin));
-  }
-  Status journaled = journal_->Record(jr);
-  if (!journaled.ok()) {
-    HaltWith(Halt::kError, "cannot write the journal, so " + target.display +
-                               " was not injected: " + journaled.message());
-    return;
-  }
-  {
-    std::lock_guard lock(mu_);
-    faults_[index].record = jr;
-    faults_[index].live = true;  // from here on it must be reverted, even if Inject fails
-  }
-  Status injected = Guarded(inject.name + ": injecting into " + target.display,
-                            [&] { return injector.Inject(target, env); });
-  const double t = Now();
-  bool one_shot = false;
-  {
-    std::lock_guard lock(mu_);
-    FaultResult& r = faults_[index].result;
-    r.t_inject = t;
-    if (injected.ok()) {
-      r.revert_status = "pending";
-      if (!r.reversible) {
-        one_shot = true;
-        r.revert_status = "not-needed";
-        faults_[index].live = false;
-      }
-    } else {
-      r.error = injected.message();
-      r.revert_status = "pending";
-    }
-  }
-  if (!injected.ok()) {
-    HaltWith(Halt::kError, "injecting into " + target.display + " failed: " + injected.message());
-    return;
-  }
-  if (one_shot) {
-    Status cleared = journal_->Clear(jr.fault_id);
-    if (!cleared.ok()) Event("engine", "journal: " + cleared.message());
-  }
-  Event("fault", "injected " + inject.name + ": " + Describe(injector, target));
-}
-
-void ExperimentRun::Revert(const std::vector<size_t>& indices) {
-  for (size_t i : indices) {
-    FaultState* f;
-    {
-      std::lock_guard lock(mu_);
-      f = &faults_[i];
-      if (!f->live) continue;
-    }
-    Status st;
-    std::string note;
-    InjectorEnv env = f->env;
-    env.revert_note = &note;
-    for (int attempt = 1; attempt <= kRevertAttempts; ++attempt) {
-      st = Guarded("reverting " + f->result.target,
-                   [&] { return f->kind->Revert(f->record.revert, env); });
-      if (st.ok()) break;
-      clock_.SleepFor(std::chrono::milliseconds(200 * attempt), std::stop_token());
-    }
-    const double t = Now();
-    {
-      std::lock_guard lock(mu_);
-      if (st.ok()) {
-        f->live = false;
-        f->result.t_revert = t;
-        f->result.revert_status = "reverted";
-        f->result.revert_note = note;
-      } else {
-        f->result.revert_status = "failed";
-        f->result.error = st.message();
-        revert_failed_ = true;
-        reasons_.push_back("reverting " + f->result.target +
-                           " failed (it stays in the journal "
-                           "for `gameday recover`): " +
-                           st.message());
-      }
-    }
-    if (st.ok()) {
-      Status cleared = journal_->Clear(f->record.fault_id);
-      if (!cleared.ok()) Event("engine", "journal: " + cleared.message());
-      Event("fault", "reverted " + f->result.step + " on " + f->result.target +
-                         (note.empty() ? "" : " (NOTE: " + note + ")"));
-    } else {
-      Event("fault",
-            "revert of " + f->result.step + " on " + f->result.target + " FAILED: " + st.message());
-    }
-  }
-}
-
-void ExperimentRun::RevertAll() {
-  std::vector<size_t> live;
-  {
-    std::lock_guard lock(mu_);
-    for (size_t i = 0; i < faults_.size(); ++i) {
-      if (faults_[i].live) live.push_back(i);
-    }
-  }
-  if (!live.empty()) Event("engine", "reverting " + std::to_string(live.size()) + " live fault(s)");
-  Revert(live);
-}
-
 void ExperimentRun::WaitForRecovery() {
-  double last_action = 0;
-  {
-    std::lock_guard lock(mu_);
-    for (const FaultState& f : faults_) {
-      last_action = std::max(last_action, f.result.t_revert.value_or(f.result.t_inject));
-    }
-  }
+  const double last_action = feed_.LastAction();
   Event("engine", "waiting for recovery (stable for " + FormatDuration(spec_.stable_for) +
                       ", timeout " + FormatDuration(spec_.recovery_timeout) + ")");
   const double stable = ToSeconds(spec_.stable_for);
@@ -794,23 +579,10 @@ void ExperimentRun::WaitForRecovery() {
   std::vector<bool> recovered(spec_.verifiers.size(), false);
   std::stop_token signal = options_.stop;
   while (true) {
+    feed_.Pump();
     bool all = true;
     for (size_t i = 0; i < spec_.verifiers.size(); ++i) {
-      if (recovered[i]) continue;
-      const std::vector<Sample> samples = Samples(i);
-      // Recovered: the decided samples since the last failure (and since the last fault action)
-      // are all passing and span at least stable_for.
-      double run_start = -1, last = -1;
-      for (const Sample& s : samples) {
-        if (s.health == Health::kUnknown || s.t_send < last_action) continue;
-        if (s.health == Health::kUnhealthy) {
-          run_start = -1;
-        } else {
-          if (run_start < 0) run_start = s.t_send;
-          last = s.t_send;
-        }
-      }
-      recovered[i] = run_start >= 0 && last - run_start >= stable;
+      recovered[i] = recovered[i] || feed_.Recovered(i, stable);
       all = all && recovered[i];
     }
     if (all) {
@@ -822,43 +594,30 @@ void ExperimentRun::WaitForRecovery() {
   }
   for (size_t i = 0; i < spec_.verifiers.size(); ++i) {
     if (recovered[i]) continue;
-    std::lock_guard lock(mu_);
-    reasons_.push_back(spec_.verifiers[i].name + " did not recover within the recovery timeout (" +
-                       FormatDuration(spec_.recovery_timeout) + " after the last fault action)");
+    AddReasons({spec_.verifiers[i].name + " did not recover within the recovery timeout (" +
+                FormatDuration(spec_.recovery_timeout) + " after the last fault action)"});
   }
   Event("engine", "recovery timeout reached");
 }
 
 void ExperimentRun::CoolDown() {
-  const double from = Now();
+  feed_.Pump();
+  feed_.BeginWindow();
   Event("engine", "cool-down: steady state must hold again for " + FormatDuration(spec_.cooldown));
   clock_.SleepFor(spec_.cooldown, options_.stop);
-  const double to = Now();
-  result_.verifiers.resize(spec_.verifiers.size());
+  feed_.EndWindow();
+  feed_.Pump();
   for (size_t i = 0; i < spec_.verifiers.size(); ++i) {
     const VerifierSpec& v = spec_.verifiers[i];
-    auto ratio = SuccessRatio(Samples(i), from, to);
+    const std::optional<double> ratio = feed_.WindowRatio(i);
     result_.verifiers[i].steady_after = ratio;
-    std::lock_guard lock(mu_);
     if (!ratio) {
-      reasons_.push_back("steady state after: " + v.name + " produced no decided sample");
+      AddReasons({"steady state after: " + v.name + " produced no decided sample"});
     } else if (*ratio < v.slo.success_ratio) {
-      reasons_.push_back("steady state did not hold after recovery: " + v.name + " passed " +
-                         Percent(*ratio) + " of its samples, SLO " + Percent(v.slo.success_ratio));
+      AddReasons({"steady state did not hold after recovery: " + v.name + " passed " +
+                  Percent(*ratio) + " of its samples, SLO " + Percent(v.slo.success_ratio)});
     }
   }
-}
-
-bool ExperimentRun::AbortConditionHolds(const AbortSpec& abort, const std::vector<Sample>& samples,
-                                        double now) {
-  // The trailing run of failing decided samples must span at least failing_for.
-  double run_start = -1;
-  for (auto it = samples.rbegin(); it != samples.rend(); ++it) {
-    if (it->health == Health::kUnknown) continue;
-    if (it->health == Health::kHealthy) break;
-    run_start = it->t_send;
-  }
-  return run_start >= 0 && now - run_start >= ToSeconds(abort.failing_for);
 }
 
 void ExperimentRun::Monitor(std::stop_token stop) {
@@ -866,9 +625,8 @@ void ExperimentRun::Monitor(std::stop_token stop) {
   for (size_t i = 0; i < spec_.verifiers.size(); ++i) index[spec_.verifiers[i].name] = i;
   while (!stop.stop_requested()) {
     clock_.SleepFor(std::chrono::milliseconds(200), stop);
+    feed_.Pump();
     const double now = Now();
-    std::vector<std::vector<Sample>> snaps;
-    for (size_t i = 0; i < spec_.verifiers.size(); ++i) snaps.push_back(Samples(i));
     CheckObservers();
     bool injecting;
     {
@@ -877,7 +635,7 @@ void ExperimentRun::Monitor(std::stop_token stop) {
     }
     if (injecting && !Halted()) {
       for (const AbortSpec& abort : spec_.aborts) {
-        if (AbortConditionHolds(abort, snaps[index[abort.verifier]], now)) {
+        if (feed_.FailingFor(index[abort.verifier], now, ToSeconds(abort.failing_for))) {
           const std::string reason = "abort condition " + abort.path + " held: " + abort.verifier +
                                      " failed for " + FormatDuration(abort.failing_for) +
                                      "; reverting at once";
@@ -887,131 +645,58 @@ void ExperimentRun::Monitor(std::stop_token stop) {
         }
       }
     }
-    if (options_.observer) {
-      std::vector<VerifierLive> live;
-      for (size_t i = 0; i < snaps.size(); ++i) {
-        VerifierLive v;
-        v.name = spec_.verifiers[i].name;
-        v.samples = snaps[i].size();
-        for (const Sample& s : snaps[i]) v.failing += s.health == Health::kUnhealthy;
-        if (!snaps[i].empty()) {
-          v.last = snaps[i].back().health;
-          v.last_latency_ms = snaps[i].back().latency_ms;
-          v.last_detail = snaps[i].back().detail;
-        }
-        live.push_back(std::move(v));
-      }
-      options_.observer->OnTick(spec_.name, now, live);
-    }
+    if (options_.observer) options_.observer->OnTick(spec_.name, now, feed_.Live());
   }
 }
 
 void ExperimentRun::Finalize() {
   // Plugins are asked before the lock: one that throws halts the experiment, which locks too.
-  std::vector<std::vector<Sample>> all_samples;
-  std::vector<std::string> descriptions;
-  for (const VerifierSpec& v : spec_.verifiers) {
-    all_samples.push_back(Samples(all_samples.size()));
-    std::string error;
-    descriptions.push_back(GuardedOr(
-        "verifier " + v.name, [&] { return v.verifier->Describe(); }, std::string("?"), &error));
-    if (!error.empty()) HaltWith(Halt::kError, error);
-  }
-  std::lock_guard lock(mu_);
-  // Disturbances are steps: a step's faults start together and are measured together.
-  struct StepWindow {
-    std::string name;
-    double t_inject = kForever;
-    std::optional<double> t_revert;
-    std::map<int, double> round_starts;  // round -> its first injection (repeated steps)
-    double last_action = 0;              // last revert, else last injection
-  };
-  std::vector<StepWindow> steps;
-  for (const FaultState& f : faults_) {
-    if (f.result.revert_status == "not-injected") continue;
-    auto it = std::find_if(steps.begin(), steps.end(),
-                           [&](const StepWindow& s) { return s.name == f.result.step; });
-    if (it == steps.end()) {
-      it = steps.emplace(steps.end());
-      it->name = f.result.step;
-    }
-    it->t_inject = std::min(it->t_inject, f.result.t_inject);
-    if (f.has_duration && f.result.t_revert) {
-      it->t_revert = std::max(it->t_revert.value_or(0), *f.result.t_revert);
-    }
-    if (f.result.round > 0) {
-      auto [r, inserted] = it->round_starts.emplace(f.result.round, f.result.t_inject);
-      if (!inserted) r->second = std::min(r->second, f.result.t_inject);
-    }
-    it->last_action =
-        std::max(it->last_action,
-                 f.has_duration && f.result.t_revert ? *f.result.t_revert : f.result.t_inject);
-  }
-  auto starts_of = [](const StepWindow& s) {
-    std::vector<double> out;
-    for (const auto& [round, t] : s.round_starts) out.push_back(t);
-    return out;
-  };
-  std::sort(steps.begin(), steps.end(),
-            [](const StepWindow& a, const StepWindow& b) { return a.t_inject < b.t_inject; });
-
-  result_.verifiers.resize(spec_.verifiers.size());
   for (size_t i = 0; i < spec_.verifiers.size(); ++i) {
     const VerifierSpec& v = spec_.verifiers[i];
     VerifierResult& out = result_.verifiers[i];
+    std::string error;
+    out.description = GuardedOr(
+        "verifier " + v.name, [&] { return v.verifier->Describe(); }, std::string("?"), &error);
+    if (!error.empty()) HaltWith(Halt::kError, error);
     out.name = v.name;
     out.kind = v.kind;
-    out.description = descriptions[i];
     out.interval_s = ToSeconds(v.interval);
     out.slo_success_ratio = v.slo.success_ratio;
-    out.samples = std::move(all_samples[i]);
-    if (steps.empty()) continue;
-    RecoveryWindow w;
-    w.stable_for = ToSeconds(spec_.stable_for);
-    w.interval = out.interval_s;
-    w.t_inject = steps.front().t_inject;
-    w.t_end = kForever;
-    for (const StepWindow& s : steps) {
-      if (s.t_revert) w.t_revert = std::max(w.t_revert.value_or(0), *s.t_revert);
-    }
-    out.overall = ComputeRecovery(out.samples, w);
-    std::vector<double> all_rounds;
-    double last_repeated_action = 0;
-    for (size_t k = 0; k < steps.size(); ++k) {
-      RecoveryWindow sw = w;
-      sw.t_inject = steps[k].t_inject;
-      sw.t_revert = steps[k].t_revert;
-      sw.t_end = k + 1 < steps.size() ? steps[k + 1].t_inject : kForever;
-      RecoveryMetrics m = ComputeRecovery(out.samples, sw);
-      if (!steps[k].round_starts.empty()) {
-        const std::vector<double> starts = starts_of(steps[k]);
-        RecoverAfterLastRound(out.samples, sw, starts, steps[k].last_action, &m);
-        all_rounds.insert(all_rounds.end(), starts.begin(), starts.end());
-        last_repeated_action = std::max(last_repeated_action, steps[k].last_action);
+  }
+  // Disturbances are steps: a step's faults start together and are measured together.
+  const std::vector<Disturbance> steps = DisturbancesOf(ledger_.Timings());
+  if (!options_.dry_run) {
+    Status measured = feed_.Finish(steps, ToSeconds(spec_.stable_for), options_.inline_samples,
+                                   &result_.verifiers);
+    if (!measured.ok()) HaltWith(Halt::kError, measured.message());
+  }
+  if (!steps.empty()) {
+    result_.t_first_inject = steps.front().t_inject;
+    for (const VerifierResult& v : result_.verifiers) {
+      if (v.overall.time_to_recover_s) {
+        result_.t_last_recovery = std::max(result_.t_last_recovery.value_or(0),
+                                           steps.front().t_inject + *v.overall.time_to_recover_s);
       }
-      out.per_fault.push_back({steps[k].name, m});
-    }
-    if (!all_rounds.empty()) {
-      RecoverAfterLastRound(out.samples, w, all_rounds, last_repeated_action, &out.overall);
-    }
-    if (out.overall.time_to_recover_s) {
-      result_.t_last_recovery = std::max(result_.t_last_recovery.value_or(0),
-                                         w.t_inject + *out.overall.time_to_recover_s);
     }
   }
-  if (!steps.empty()) result_.t_first_inject = steps.front().t_inject;
-  for (FaultState& f : faults_) result_.faults.push_back(f.result);
+  result_.faults = ledger_.Results();
 
-  EvaluateObjectives();
+  ObjectiveContext context;
+  context.injected = ledger_.AnyInjected();
+  context.dry_run = options_.dry_run;
+  context.repeated_steps = ledger_.RepeatedSteps();
+  result_.objectives = EvaluateObjectives(spec_.objectives, result_.verifiers, context);
+  const bool objectives_ok = std::all_of(result_.objectives.begin(), result_.objectives.end(),
+                                         [](const ObjectiveResult& o) { return o.passed; });
 
-  bool objectives_ok = std::all_of(result_.objectives.begin(), result_.objectives.end(),
-                                   [](const ObjectiveResult& o) { return o.passed; });
+  std::lock_guard lock(mu_);
   for (const ObjectiveResult& o : result_.objectives) {
     if (!o.passed) reasons_.push_back(o.name + ": " + o.message);
   }
   if (cause_ == Halt::kError) {
     result_.status = ExperimentStatus::kError;
-  } else if (cause_ == Halt::kSignal || cause_ == Halt::kAbortCondition || revert_failed_) {
+  } else if (cause_ == Halt::kSignal || cause_ == Halt::kAbortCondition ||
+             ledger_.RevertFailed()) {
     result_.status = ExperimentStatus::kAborted;
   } else if (cause_ == Halt::kFailed || !objectives_ok || !reasons_.empty()) {
     result_.status = ExperimentStatus::kFailed;
@@ -1024,12 +709,9 @@ void ExperimentRun::Finalize() {
   // is the expected failure; every objective holding is an unexpected pass. Aborts and errors
   // stay what they are, and a dry run measures nothing.
   result_.expected_failure = spec_.expected_failure;
-  const bool injected = std::any_of(faults_.begin(), faults_.end(), [](const FaultState& f) {
-    return f.result.revert_status != "not-injected";
-  });
   if (!spec_.expected_failure.empty() && !options_.dry_run &&
       result_.status != ExperimentStatus::kError && result_.status != ExperimentStatus::kAborted) {
-    if (cause_ == Halt::kNone && injected && !objectives_ok) {
+    if (cause_ == Halt::kNone && context.injected && !objectives_ok) {
       result_.status = ExperimentStatus::kPassed;
       result_.outcome = ExperimentOutcome::kExpectedFailure;
     } else if (result_.status == ExperimentStatus::kPassed) {
@@ -1042,102 +724,25 @@ void ExperimentRun::Finalize() {
   result_.reasons = reasons_;
 }
 
-void ExperimentRun::EvaluateObjectives() {
-  // Objectives need measurements; a dry run or a run that never injected has none to judge.
-  const bool injected = std::any_of(faults_.begin(), faults_.end(), [](const FaultState& f) {
-    return f.result.revert_status != "not-injected";
-  });
-  for (const ObjectiveSpec& o : spec_.objectives) {
-    ObjectiveResult r;
-    r.verifier = o.verifier;
-    r.type = ObjectiveTypeName(o.type);
-    auto it = std::find_if(result_.verifiers.begin(), result_.verifiers.end(),
-                           [&](const VerifierResult& v) { return v.name == o.verifier; });
-    if (it == result_.verifiers.end()) continue;  // the plan validator rules this out
-    const RecoveryMetrics* overall = &it->overall;
-    switch (o.type) {
-      case ObjectiveSpec::Type::kRecoverWithin: {
-        r.name = o.verifier + " recovers within " + Seconds(o.limit);
-        r.limit = o.limit;
-        // Per step: from the injection for one-shot faults, from the revert for faults with a
-        // duration (the outage during the fault is intended).
-        r.passed = true;
-        bool any_impact = false;
-        std::string worst;
-        double worst_time = -1;
-        for (const FaultMetrics& fm : it->per_fault) {
-          const RecoveryMetrics& m = fm.metrics;
-          if (!m.impact) continue;
-          any_impact = true;
-          if (!m.recovered) {
-            r.passed = false;
-            worst = "after " + fm.fault_id + " it had not recovered when observation ended";
-            worst_time = kForever;
-            continue;
-          }
-          const double t = m.time_to_recover_after_revert_s.value_or(*m.time_to_recover_s);
-          if (t > worst_time) {
-            worst_time = t;
-            const auto& b = *m.recover_bound_s;
-            worst = "recovered in " + Seconds(t) +
-                    (!m.time_to_recover_after_revert_s    ? ""
-                     : repeated_steps_.count(fm.fault_id) ? " after the last round"
-                                                          : " after the revert") +
-                    " (true moment within " + Fixed(b.first, 3) + "–" + Fixed(b.second, 3) +
-                    " s of the injection) after " + fm.fault_id;
-          }
-          if (t > o.limit) r.passed = false;
-        }
-        if (!any_impact) {
-          r.measured = 0;
-          r.message = "no impact observed";
-        } else {
-          if (worst_time != kForever) r.measured = worst_time;
-          r.message = worst + ", budget " + Seconds(o.limit);
-        }
-        break;
-      }
-      case ObjectiveSpec::Type::kMustDetect:
-        r.name = o.verifier + " detects the fault";
-        r.passed = overall && overall->impact;
-        if (r.passed) {
-          r.measured = overall->time_to_detect_s;
-          r.message = "detected " + Seconds(*overall->time_to_detect_s) + " after the injection";
-        } else {
-          r.message = "no failing sample after the injection: the fault went unnoticed";
-        }
-        break;
-      case ObjectiveSpec::Type::kMustNotDetect:
-        r.name = o.verifier + " sees no impact";
-        r.passed = overall && !overall->impact;
-        r.measured = overall ? overall->downtime_s : 0;
-        r.message = r.passed ? "no failing sample"
-                             : std::to_string(overall->failing) + " failing sample(s), first " +
-                                   Seconds(*overall->time_to_detect_s) + " after the injection";
-        break;
-      case ObjectiveSpec::Type::kMaxDowntime:
-        r.name = o.verifier + " downtime at most " + Seconds(o.limit);
-        r.limit = o.limit;
-        r.measured = overall ? overall->downtime_s : 0;
-        r.passed = *r.measured <= o.limit;
-        r.message = "downtime " + Seconds(*r.measured) + ", budget " + Seconds(o.limit);
-        break;
-      case ObjectiveSpec::Type::kMinAvailability:
-        r.name = o.verifier + " availability at least " + Percent(o.limit);
-        r.limit = o.limit;
-        r.measured = overall ? overall->availability : 0;
-        r.passed = *r.measured >= o.limit;
-        r.message = "availability " + Percent(*r.measured) + ", minimum " + Percent(o.limit);
-        break;
-    }
-    if (!injected) {
-      r.passed = false;
-      r.measured.reset();
-      r.message = "not evaluated: no fault was injected";
-      if (options_.dry_run) r.message = "not evaluated in a dry run";
-      if (options_.dry_run) r.passed = true;
-    }
-    result_.objectives.push_back(std::move(r));
+// Closes the run's sample store; a store no verifier references (every sample is inline) is
+// removed, so a short run leaves the files it always did.
+void CloseStore(SampleWriter& store, RunResult* run) {
+  Status closed = store.Close();
+  bool referenced = false;
+  for (const ExperimentResult& e : run->experiments) {
+    for (const VerifierResult& v : e.verifiers) referenced = referenced || v.store.has_value();
+  }
+  if (!referenced) {
+    if (!store.path().empty()) ::unlink(store.path().c_str());
+    return;
+  }
+  if (closed.ok()) return;
+  for (ExperimentResult& e : run->experiments) {
+    const bool uses = std::any_of(e.verifiers.begin(), e.verifiers.end(),
+                                  [](const VerifierResult& v) { return v.store.has_value(); });
+    if (!uses) continue;
+    e.status = ExperimentStatus::kError;
+    e.reasons.push_back("the sample store could not be completed: " + closed.message());
   }
 }
 
@@ -1161,24 +766,39 @@ RunResult Engine::Run(const Plan& plan) {
   run.gameday_version = options_.version;
   run.start_wall = clock_.WallNow();
 
+  // Without a journal nothing may be injected, and without the sample store nothing measured.
   std::unique_ptr<Journal> journal;
+  std::unique_ptr<SampleWriter> store;
   if (!options_.dry_run) {
-    auto opened = Journal::Open(options_.journal_dir, run.run_id);
+    Status opened = Status::Ok();
+    if (auto j = Journal::Open(options_.journal_dir, run.run_id); j.ok()) {
+      journal = std::move(j.value());
+    } else {
+      opened = Status::Internal("cannot open the journal, so nothing was injected: " +
+                                j.status().message());
+    }
+    if (opened.ok()) {
+      if (auto w = SampleWriter::Create(options_.samples_file, options_.samples_mode); w.ok()) {
+        store = std::move(w.value());
+      } else {
+        opened = Status::Internal("cannot create the sample store, so nothing was injected: " +
+                                  w.status().message());
+      }
+    }
     if (!opened.ok()) {
-      // Without a journal nothing may be injected.
       for (const ExperimentSpec& spec : plan.experiments) {
         ExperimentResult e;
         e.name = spec.name;
         e.status = ExperimentStatus::kError;
-        e.reasons.push_back("cannot open the journal, so nothing was injected: " +
-                            opened.status().message());
+        e.reasons.push_back(opened.message());
         run.experiments.push_back(std::move(e));
       }
+      if (journal) journal->Close();
       run.end_wall = clock_.WallNow();
       return run;
     }
-    journal = std::move(opened.value());
   }
+  uint32_t next_stream = 0;
   for (size_t i = 0; i < plan.experiments.size(); ++i) {
     const ExperimentSpec& spec = plan.experiments[i];
     if (options_.stop.stop_requested()) {
@@ -1191,7 +811,9 @@ RunResult Engine::Run(const Plan& plan) {
     }
     // Each experiment draws from its own stream so adding one does not change the others.
     const uint64_t seed = options_.seed ^ (0x9E3779B97F4A7C15ull * (i + 1));
-    ExperimentRun experiment(spec, registries_, sampling_, clock_, options_, journal.get(), seed);
+    ExperimentRun experiment(spec, registries_, sampling_, clock_, options_, journal.get(),
+                             store.get(), next_stream, seed);
+    next_stream += static_cast<uint32_t>(spec.verifiers.size());
     try {
       run.experiments.push_back(experiment.Run());
     } catch (...) {
@@ -1200,6 +822,7 @@ RunResult Engine::Run(const Plan& plan) {
     }
   }
   if (journal) journal->Close();
+  if (store) CloseStore(*store, &run);
   run.end_wall = clock_.WallNow();
   return run;
 }
@@ -1207,7 +830,7 @@ RunResult Engine::Run(const Plan& plan) {
 int ExitCodeFor(const RunResult& run) {
   bool revert_failed = false;
   for (const auto& e : run.experiments) {
-    for (const auto& f : e.faults) revert_failed = revert_failed || f.revert_status == "failed";
+    for (const auto& f : e.faults) revert_failed = revert_failed || f.revert == RevertState::kFailed;
   }
   if (revert_failed) return 3;
   switch (RunStatus(run)) {

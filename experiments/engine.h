@@ -7,31 +7,12 @@
 #include <vector>
 
 #include "experiments/clock.h"
+#include "experiments/engine_observer.h"
 #include "experiments/plan.h"
 #include "experiments/result.h"
 #include "experiments/sampling.h"
 
 namespace gameday {
-
-// A verifier's state for live progress lines.
-struct VerifierLive {
-  std::string name;
-  Health last = Health::kUnknown;
-  size_t samples = 0;
-  size_t failing = 0;
-  double last_latency_ms = 0;
-  std::string last_detail;
-};
-
-// Receives progress while the engine runs. Called from engine threads; implementations lock.
-class EngineObserver {
- public:
-  virtual ~EngineObserver() = default;
-  virtual void OnEvent(const std::string& /*experiment*/, const TimelineEvent& /*event*/) {}
-  // About five times a second while verifiers sample.
-  virtual void OnTick(const std::string& /*experiment*/, double /*t*/,
-                      const std::vector<VerifierLive>& /*verifiers*/) {}
-};
 
 struct EngineOptions {
   std::string run_id;
@@ -45,6 +26,14 @@ struct EngineOptions {
   EngineObserver* observer = nullptr;
   std::string plan_file;
   std::string version;
+  // The run's sample store (experiments/sample_store.h), created by the engine in a folder the
+  // caller checked; empty: an anonymous temporary file, and every sample stays inline.
+  std::string samples_file;
+  // An experiment that took at most this many samples keeps them inline in the result (and
+  // result.json); a longer one references the store.
+  size_t inline_samples = 100'000;
+  // The mode of the sample store file.
+  unsigned samples_mode = 0600;
 };
 
 // Runs a validated plan: for each experiment, steady state → inject → observe → revert → wait for

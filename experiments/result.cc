@@ -14,6 +14,30 @@ const char* HealthName(Health h) {
   return "unknown";
 }
 
+const char* RevertStateName(RevertState s) {
+  switch (s) {
+    case RevertState::kNotInjected:
+      return "not-injected";
+    case RevertState::kPending:
+      return "pending";
+    case RevertState::kReverted:
+      return "reverted";
+    case RevertState::kNotNeeded:
+      return "not-needed";
+    case RevertState::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+
+std::optional<RevertState> ParseRevertState(std::string_view s) {
+  for (auto st : {RevertState::kNotInjected, RevertState::kPending, RevertState::kReverted,
+                  RevertState::kNotNeeded, RevertState::kFailed}) {
+    if (s == RevertStateName(st)) return st;
+  }
+  return std::nullopt;
+}
+
 const char* ExperimentStatusName(ExperimentStatus s) {
   switch (s) {
     case ExperimentStatus::kPassed:

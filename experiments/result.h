@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "experiments/clock.h"
@@ -15,6 +16,18 @@ namespace gameday {
 // The result model: everything reports need, and nothing else. Times named t_* are seconds on
 // the experiment's monotonic axis (0 = experiment start); wall times are for people.
 
+// Where a fault's revert stands.
+enum class RevertState {
+  kNotInjected,  // planned, but inject failed before the fault could take effect (or never ran)
+  kPending,      // in effect (or possibly in effect): must still be reverted
+  kReverted,
+  kNotNeeded,  // a one-shot fault (a kill): nothing to undo
+  kFailed,     // revert failed; the fault stays in the journal for `gameday recover`
+};
+// "not-injected", "pending", "reverted", "not-needed", "failed" (result.json's revert_status).
+const char* RevertStateName(RevertState s);
+std::optional<RevertState> ParseRevertState(std::string_view s);
+
 struct FaultResult {
   std::string id;      // unique in the run: "<experiment>/<step>/<n>"
   std::string step;    // the step's name
@@ -25,8 +38,7 @@ struct FaultResult {
   double t_inject = 0;
   std::optional<double> t_revert;  // when the revert completed
   bool reversible = false;
-  // "reverted", "not-needed" (one-shot), "failed", or "not-injected" (inject failed).
-  std::string revert_status;
+  RevertState revert = RevertState::kNotInjected;
   std::string error;  // why inject or revert failed
   // What "reverted" alone would hide: a revert that undid the fault but could not restore
   // everything as it was (a process restarted without some of its environment). Empty otherwise.

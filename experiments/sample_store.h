@@ -39,6 +39,9 @@ namespace gameday {
 // <= 1,000,000 per block, names and details <= 4 KiB, stream ids < 1,000,000, a BLOCK only for a
 // declared stream, every varint <= 10 bytes, times finite.
 
+// The store's name in a report folder, next to result.json.
+inline constexpr const char* kSampleStoreFile = "samples.gdsamples";
+
 // Where one verifier's samples are in a store.
 struct SampleStreamInfo {
   uint32_t stream = 0;

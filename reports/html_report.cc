@@ -566,13 +566,13 @@ void FaultRows(std::string* out, const ExperimentResult& e, const Axis& ax, doub
     std::string hover = f.id + ": " + f.kind + " on " + f.target + ", injected at " +
                         Secs(f.t_inject) +
                         (f.t_revert ? ", reverted at " + Secs(*f.t_revert) : std::string()) + ", " +
-                        f.revert_status + (f.error.empty() ? "" : " \u2014 " + f.error) +
+                        RevertStateName(f.revert) + (f.error.empty() ? "" : " \u2014 " + f.error) +
                         (f.revert_note.empty() ? "" : " \u2014 NOTE: " + f.revert_note);
     SvgLabel(out, *y + kFaultRow - 3, f.kind + " " + f.target, hover);
     double x0 = ax.X(f.t_inject);
     double x1 = f.t_revert ? std::max(ax.X(*f.t_revert), x0 + 2) : x0 + 3;
     *out += "<rect class=\"fbar";
-    if (f.revert_status == "failed" || f.revert_status == "not-injected") *out += " bad";
+    if (f.revert == RevertState::kFailed || f.revert == RevertState::kNotInjected) *out += " bad";
     *out += "\" x=\"" + Px(x0) + "\" y=\"" + Px(*y + 2) + "\" width=\"" + Px(x1 - x0) +
             "\" height=\"" + Px(kFaultRow - 4) + "\">";
     SvgTitle(out, hover);
@@ -785,7 +785,7 @@ void RecoveryMarkers(std::string* out, const ExperimentResult& e, const Verifier
     // its step; older results name a fault id. The window starts at its first inject.
     const FaultResult* first = nullptr;
     for (const auto& f : e.faults) {
-      if (f.revert_status == "not-injected" || (f.id != pf.fault_id && f.step != pf.fault_id)) {
+      if (f.revert == RevertState::kNotInjected || (f.id != pf.fault_id && f.step != pf.fault_id)) {
         continue;
       }
       if (first == nullptr || f.t_inject < first->t_inject) first = &f;
@@ -1159,12 +1159,12 @@ void CleanupSummary(std::string* out, const ExperimentResult& e) {
   std::optional<double> last;
   for (const auto& f : e.faults) {
     if (!f.revert_note.empty()) noted.push_back(&f);
-    if (f.revert_status == "reverted") {
+    if (f.revert == RevertState::kReverted) {
       ++reverted;
       if (f.t_revert) last = std::max(last.value_or(*f.t_revert), *f.t_revert);
-    } else if (f.revert_status == "not-needed") {
+    } else if (f.revert == RevertState::kNotNeeded) {
       ++one_shot;
-    } else if (f.revert_status == "not-injected") {
+    } else if (f.revert == RevertState::kNotInjected) {
       ++not_injected;
     } else {
       failed.push_back(&f);
@@ -1206,10 +1206,10 @@ void FaultTable(std::string* out, const ExperimentResult& e) {
       "<th>Fault</th><th>Kind</th><th>Target</th><th>Injected at</th><th>Reverted at</th>"
       "<th>Revert status</th><th>Error</th></tr></thead><tbody>\n";
   for (const auto& f : e.faults) {
-    const std::string& rs = f.revert_status;
-    const char* cls = rs == "reverted" && f.revert_note.empty() ? "ok"
-                      : rs == "failed" || rs == "not-injected"  ? "bad"
-                                                                : "neutral";
+    const RevertState rs = f.revert;
+    const char* cls = rs == RevertState::kReverted && f.revert_note.empty()            ? "ok"
+                      : rs == RevertState::kFailed || rs == RevertState::kNotInjected ? "bad"
+                                                                                      : "neutral";
     *out += "<tr class=\"fault\"";
     Attr(out, "data-fault", f.id);
     *out += "><td>";

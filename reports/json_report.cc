@@ -197,7 +197,7 @@ void WriteFault(PrettyOut& w, const FaultResult& f) {
   Key(w, "reversible");
   w.Bool(f.reversible);
   Key(w, "revert_status");
-  Text(w, f.revert_status);
+  Text(w, RevertStateName(f.revert));
   Key(w, "error");
   Text(w, f.error);
   if (!f.revert_note.empty()) {  // added in v1: absent when there is nothing to say
@@ -598,7 +598,13 @@ FaultResult ReadFault(Reader& r, const Value& o, const std::string& p) {
   f.t_inject = r.Num(o, "t_inject_s", p);
   f.t_revert = r.OptNum(o, "t_revert_s", p);
   f.reversible = r.Bool(o, "reversible", p);
-  f.revert_status = r.Str(o, "revert_status", p);
+  const std::string revert = r.Str(o, "revert_status", p);
+  if (std::optional<RevertState> state = ParseRevertState(revert)) {
+    f.revert = *state;
+  } else if (!revert.empty()) {
+    r.Fail(Join(p, "revert_status"),
+           "expected not-injected, pending, reverted, not-needed or failed, got \"" + revert + "\"");
+  }
   f.error = r.Str(o, "error", p);
   if (const Value* note = r.Get(o, "revert_note", p, false)) {
     if (note->IsString()) {

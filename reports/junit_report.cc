@@ -135,13 +135,13 @@ TestCase RevertCase(const RunResult& run, const ExperimentResult& e) {
   std::string failed;
   size_t injected = 0;
   for (const auto& f : e.faults) {
-    if (f.revert_status != "not-injected") ++injected;
-    std::string line = f.id + " (" + f.kind + " on " + f.target + "): " + f.revert_status;
+    if (f.revert != RevertState::kNotInjected) ++injected;
+    std::string line = f.id + " (" + f.kind + " on " + f.target + "): " + RevertStateName(f.revert);
     if (!f.error.empty()) line += ": " + f.error;
     if (!f.revert_note.empty()) line += " (NOTE: " + f.revert_note + ")";
     if (!tc.body.empty()) tc.body += '\n';
     tc.body += line;
-    if (f.revert_status == "failed") {
+    if (f.revert == RevertState::kFailed) {
       if (!failed.empty()) failed += "; ";
       failed += "revert of " + f.kind + " on " + f.target + " failed";
       if (!f.error.empty()) failed += ": " + f.error;
@@ -259,7 +259,7 @@ std::string SystemOut(const ExperimentResult& e) {
     out += "fault " + f.id + ": " + f.kind + " on " + f.target + ", injected at " +
            FormatFixed(f.t_inject, 3) + " s, reverted " +
            (f.t_revert ? "at " + FormatFixed(*f.t_revert, 3) + " s" : std::string("-")) + ", " +
-           f.revert_status + (f.error.empty() ? "" : " (" + f.error + ")") +
+           RevertStateName(f.revert) + (f.error.empty() ? "" : " (" + f.error + ")") +
            (f.revert_note.empty() ? "" : " (NOTE: " + f.revert_note + ")") + "\n";
   }
   for (const auto& ev : e.events) {

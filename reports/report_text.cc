@@ -290,9 +290,14 @@ const char* OutcomeText(ExperimentOutcome o) {
 }
 
 std::optional<std::string> LastErrorText(const VerifierResult& v) {
+  auto text = [&](double t, const std::string& detail) {
+    return v.name + ": last error at " + FormatFixed(t, 3) + " s: " + detail;
+  };
+  if (v.last_error) return text(v.last_error->t_send, v.last_error->detail);
+  // A result built in memory without the summary: its inline samples say it.
   for (auto it = v.samples.rbegin(); it != v.samples.rend(); ++it) {
     if (it->health == Health::kHealthy || it->detail.empty()) continue;
-    return v.name + ": last error at " + FormatFixed(it->t_send, 3) + " s: " + it->detail;
+    return text(it->t_send, it->detail);
   }
   return std::nullopt;
 }

@@ -150,7 +150,7 @@ RunResult TypicalRun() {
     f.target = "shop/checkout-6f7d9c-x2k4p";
     f.target_id = "pod uid 3c1f0a2e";
     f.t_inject = 10.002;
-    f.revert_status = "not-needed";
+    f.revert = RevertState::kNotNeeded;
     e.faults.push_back(f);
     e.t_first_inject = f.t_inject;
     e.verifiers.push_back(
@@ -198,7 +198,7 @@ RunResult TypicalRun() {
     f.t_inject = 10.004;
     f.t_revert = 25.019;
     f.reversible = true;
-    f.revert_status = "reverted";
+    f.revert = RevertState::kReverted;
     e.faults.push_back(f);
     e.t_first_inject = f.t_inject;
     e.verifiers.push_back(

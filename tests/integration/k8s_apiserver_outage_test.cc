@@ -113,7 +113,7 @@ objectives:
   for (const auto& r : e.reasons) reasons += r + "\n";
   EXPECT_EQ(e.status, ExperimentStatus::kPassed) << reasons;
   ASSERT_EQ(e.faults.size(), 1u);
-  EXPECT_EQ(e.faults[0].revert_status, "reverted") << e.faults[0].error;
+  EXPECT_EQ(e.faults[0].revert, RevertState::kReverted) << e.faults[0].error;
 
   ASSERT_EQ(e.verifiers.size(), 2u);
   const VerifierResult& readyz = e.verifiers[0];

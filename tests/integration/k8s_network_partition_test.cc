@@ -168,7 +168,7 @@ TEST_F(K8sNetworkPartitionTest, CreatesLabelledPoliciesAndRemovesThemOnRevert) {
   for (const auto& r : e.reasons) reasons += r + "\n";
   EXPECT_EQ(e.status, ExperimentStatus::kPassed) << reasons;
   ASSERT_EQ(e.faults.size(), 2u);
-  for (const FaultResult& f : e.faults) EXPECT_EQ(f.revert_status, "reverted") << f.error;
+  for (const FaultResult& f : e.faults) EXPECT_EQ(f.revert, RevertState::kReverted) << f.error;
   EXPECT_TRUE(Policies(ns).empty());
   EXPECT_EQ(MarkedPods(ns), 0u);
 }

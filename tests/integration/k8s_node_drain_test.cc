@@ -143,7 +143,7 @@ TEST_F(K8sNodeDrainTest, DrainRespectsAPodDisruptionBudgetAndRevertUncordons) {
   // "No impact" on a verifier that requires 5 of 6 ready: never more than one pod was down.
   EXPECT_EQ(e.status, ExperimentStatus::kPassed) << reasons;
   ASSERT_EQ(e.faults.size(), 1u);
-  EXPECT_EQ(e.faults[0].revert_status, "reverted");
+  EXPECT_EQ(e.faults[0].revert, RevertState::kReverted);
   EXPECT_TRUE(e.faults[0].t_revert.has_value());
 
   // Drained: no pod of the Deployment is left on the node, all 6 run elsewhere.
@@ -183,7 +183,7 @@ TEST_F(K8sNodeDrainTest, DrainThatTheBudgetForbidsFailsAndIsReverted) {
   EXPECT_EQ(e.status, ExperimentStatus::kError) << reasons;
   EXPECT_NE(reasons.find("PodDisruptionBudget"), std::string::npos) << reasons;
   ASSERT_EQ(e.faults.size(), 1u);
-  EXPECT_EQ(e.faults[0].revert_status, "reverted") << "a failed drain is still uncordoned";
+  EXPECT_EQ(e.faults[0].revert, RevertState::kReverted) << "a failed drain is still uncordoned";
   EXPECT_FALSE(Unschedulable(node));
   std::set<std::string> after;
   for (const auto& p : gameday::testing::ListPods(*admin_, ns, "app=db")) after.insert(p.uid);

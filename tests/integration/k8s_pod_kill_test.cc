@@ -102,7 +102,7 @@ TEST_F(K8sPodKillTest, KillHalfOfADeploymentAndMeasureRecovery) {
   std::set<std::string> killed_uids;
   for (const FaultResult& f : e.faults) {
     EXPECT_EQ(f.kind, "pod-kill");
-    EXPECT_EQ(f.revert_status, "not-needed");
+    EXPECT_EQ(f.revert, RevertState::kNotNeeded);
     EXPECT_TRUE(f.error.empty()) << f.error;
     EXPECT_EQ(f.target_id.rfind(ns + "/web-", 0), 0u) << f.target_id;
     killed_uids.insert(f.target_id.substr(f.target_id.rfind('/') + 1));

@@ -1,6 +1,7 @@
 // The probe loop and the http and tcp verifiers against a real Poco HTTP server on 127.0.0.1
 // (an ephemeral port in this process), with the real clock.
 
+#include "tests/unit/sample_log.h"
 #include "verifiers/probe/probe_loop.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -221,18 +222,19 @@ TEST(ProbeLoopTest, StatusMatching) {
                "headers: {Content-Type: application/json}"),
   };
   ProbeLoop loop(specs, Clock::Real());
+  gameday::testing::SampleLog samples_of(loop);
   RunFor(loop, 400ms);
-  ExpectAll(loop.Snapshot(0), Health::kHealthy, "", "ok");
-  ExpectAll(loop.Snapshot(1), Health::kUnhealthy, "status 503, expected 2xx or 3xx", "503-default");
-  ExpectAll(loop.Snapshot(2), Health::kHealthy, "", "503-expected");
-  ExpectAll(loop.Snapshot(3), Health::kUnhealthy, "status 404, expected 2xx", "404-vs-2xx");
-  ExpectAll(loop.Snapshot(4), Health::kHealthy, "", "head");
-  ExpectAll(loop.Snapshot(5), Health::kHealthy, "", "post");
-  for (const Sample& s : loop.Snapshot(0)) {
+  ExpectAll(samples_of(0), Health::kHealthy, "", "ok");
+  ExpectAll(samples_of(1), Health::kUnhealthy, "status 503, expected 2xx or 3xx", "503-default");
+  ExpectAll(samples_of(2), Health::kHealthy, "", "503-expected");
+  ExpectAll(samples_of(3), Health::kUnhealthy, "status 404, expected 2xx", "404-vs-2xx");
+  ExpectAll(samples_of(4), Health::kHealthy, "", "head");
+  ExpectAll(samples_of(5), Health::kHealthy, "", "post");
+  for (const Sample& s : samples_of(0)) {
     EXPECT_GT(s.latency_ms, 0);
     EXPECT_LT(s.latency_ms, 500);
   }
-  EXPECT_TRUE(loop.Snapshot(6).empty());
+  EXPECT_TRUE(samples_of(6).empty());
 }
 
 TEST(ProbeLoopTest, ConnectionsAreReusedUnlessFreshIsAsked) {
@@ -243,9 +245,10 @@ TEST(ProbeLoopTest, ConnectionsAreReusedUnlessFreshIsAsked) {
       Http("fresh", 20ms, "url: " + fresh_server.Url("/ok") + "\nfresh_connection: true"),
   };
   ProbeLoop loop(specs, Clock::Real());
+  gameday::testing::SampleLog samples_of(loop);
   RunFor(loop, 400ms);
-  ExpectAll(loop.Snapshot(0), Health::kHealthy, "", "reused");
-  ExpectAll(loop.Snapshot(1), Health::kHealthy, "", "fresh");
+  ExpectAll(samples_of(0), Health::kHealthy, "", "reused");
+  ExpectAll(samples_of(1), Health::kHealthy, "", "fresh");
   EXPECT_GE(reused_server.requests(), 15);
   EXPECT_LE(reused_server.connections(), 2u);
   EXPECT_GE(fresh_server.requests(), 15);
@@ -261,11 +264,12 @@ TEST(ProbeLoopTest, BodyContainsAndRegex) {
       Http("regex-miss", 50ms, "url: " + server.Url("/json") + "\nbody_regex: 'down$'"),
   };
   ProbeLoop loop(specs, Clock::Real());
+  gameday::testing::SampleLog samples_of(loop);
   RunFor(loop, 400ms);
-  ExpectAll(loop.Snapshot(0), Health::kHealthy, "", "contains");
-  ExpectAll(loop.Snapshot(1), Health::kUnhealthy, "body does not contain \"absent-text\"", "lacks");
-  ExpectAll(loop.Snapshot(2), Health::kHealthy, "", "regex");
-  ExpectAll(loop.Snapshot(3), Health::kUnhealthy, "body does not match /down$/", "regex-miss");
+  ExpectAll(samples_of(0), Health::kHealthy, "", "contains");
+  ExpectAll(samples_of(1), Health::kUnhealthy, "body does not contain \"absent-text\"", "lacks");
+  ExpectAll(samples_of(2), Health::kHealthy, "", "regex");
+  ExpectAll(samples_of(3), Health::kUnhealthy, "body does not match /down$/", "regex-miss");
 }
 
 TEST(ProbeLoopTest, LatencyThreshold) {
@@ -275,15 +279,16 @@ TEST(ProbeLoopTest, LatencyThreshold) {
       Http("fast-enough", 100ms, "url: " + server.Url("/delay/0") + "\nmax_latency: 500ms"),
   };
   ProbeLoop loop(specs, Clock::Real());
+  gameday::testing::SampleLog samples_of(loop);
   RunFor(loop, 500ms);
-  std::vector<Sample> slow = loop.Snapshot(0);
+  std::vector<Sample> slow = samples_of(0);
   ExpectAll(slow, Health::kUnhealthy, "ms > 50ms", "slow");
   for (const Sample& s : slow) {
     EXPECT_GE(s.latency_ms, 145) << s.detail;
     EXPECT_EQ(s.detail.rfind("latency 1", 0), 0u) << s.detail;  // "latency 15xms > 50ms"
     EXPECT_GE(s.t_done - s.t_send, 0.145);
   }
-  ExpectAll(loop.Snapshot(1), Health::kHealthy, "", "fast-enough");
+  ExpectAll(samples_of(1), Health::kHealthy, "", "fast-enough");
 }
 
 TEST(ProbeLoopTest, TimeoutAgainstASleepingHandler) {
@@ -292,8 +297,9 @@ TEST(ProbeLoopTest, TimeoutAgainstASleepingHandler) {
       Http("hang", 100ms, "url: " + server.Url("/delay/5000") + "\ntimeout: 200ms"),
   };
   ProbeLoop loop(specs, Clock::Real());
+  gameday::testing::SampleLog samples_of(loop);
   const Duration stop_took = RunFor(loop, 600ms);
-  std::vector<Sample> samples = loop.Snapshot(0);
+  std::vector<Sample> samples = samples_of(0);
   ExpectAll(samples, Health::kUnhealthy, "timed out", "hang");
   for (const Sample& s : samples) {
     EXPECT_NEAR(s.t_done - s.t_send, 0.2, 0.1);
@@ -306,6 +312,7 @@ TEST(ProbeLoopTest, ConnectionRefusedAfterTheServerStops) {
   auto server = std::make_unique<TestServer>();
   std::vector<VerifierSpec> specs = {Http("web", 20ms, "url: " + server->Url("/ok"))};
   ProbeLoop loop(specs, Clock::Real());
+  gameday::testing::SampleLog samples_of(loop);
   Clock& clock = Clock::Real();
   const MonoTime epoch = clock.Now();
   loop.Start(epoch);
@@ -316,7 +323,7 @@ TEST(ProbeLoopTest, ConnectionRefusedAfterTheServerStops) {
   std::this_thread::sleep_for(300ms);
   loop.Stop();
 
-  std::vector<Sample> samples = loop.Snapshot(0);
+  std::vector<Sample> samples = samples_of(0);
   ASSERT_GE(samples.size(), 25u);
   // Healthy while it ran, unhealthy once it was gone, and one transition between.
   size_t first_bad = samples.size();
@@ -351,11 +358,12 @@ TEST(ProbeLoopTest, TcpOpenAndClosedPorts) {
   };
   const int fds_before = CountOpenFds();
   ProbeLoop loop(specs, Clock::Real());
+  gameday::testing::SampleLog samples_of(loop);
   RunFor(loop, 1s);
-  std::vector<Sample> open = loop.Snapshot(0);
+  std::vector<Sample> open = samples_of(0);
   ExpectAll(open, Health::kHealthy, "", "open");
   EXPECT_GE(open.size(), 45u);
-  ExpectAll(loop.Snapshot(1), Health::kUnhealthy, std::to_string(closed_port), "closed");
+  ExpectAll(samples_of(1), Health::kUnhealthy, std::to_string(closed_port), "closed");
   EXPECT_EQ(server.requests(), 0);  // connect only: no request was sent
   // Each probe's connection is closed when it completes, not kept per handle.
   EXPECT_LE(CountOpenFds(), fds_before + 8);
@@ -365,8 +373,9 @@ TEST(ProbeLoopTest, ScheduleHoldsAt20ms) {
   TestServer server;
   std::vector<VerifierSpec> specs = {Http("web", 20ms, "url: " + server.Url("/ok"))};
   ProbeLoop loop(specs, Clock::Real());
+  gameday::testing::SampleLog samples_of(loop);
   RunFor(loop, 2s);
-  std::vector<Sample> samples = loop.Snapshot(0);
+  std::vector<Sample> samples = samples_of(0);
   EXPECT_NEAR(static_cast<double>(samples.size()), 100.0, 2.0);
   const LatenessSummary stats = loop.LatenessStats();
   std::printf("lateness p50 %.3f ms, p99 %.3f ms, max %.3f ms; loop thread %s\n", stats.p50_ms,
@@ -387,8 +396,9 @@ TEST(ProbeLoopTest, SlowServerDoesNotDelayTheSchedule) {
   std::vector<VerifierSpec> specs = {
       Http("slow", 20ms, "url: " + server.Url("/delay/500") + "\ntimeout: 2s")};
   ProbeLoop loop(specs, Clock::Real());
+  gameday::testing::SampleLog samples_of(loop);
   const Duration stop_took = RunFor(loop, 1500ms);
-  std::vector<Sample> samples = loop.Snapshot(0);
+  std::vector<Sample> samples = samples_of(0);
   EXPECT_NEAR(static_cast<double>(samples.size()), 75.0, 2.0);
   EXPECT_EQ(loop.LatenessStats().skipped, 0u);
   size_t max_overlap = 0;
@@ -417,10 +427,11 @@ TEST(ProbeLoopTest, StopGivesUpAfterTheGraceAndInFlightIsCapped) {
   options.max_in_flight = 3;
   options.stop_grace = 300ms;
   ProbeLoop loop(specs, Clock::Real(), options);
+  gameday::testing::SampleLog samples_of(loop);
   const Duration stop_took = RunFor(loop, 400ms);
   EXPECT_GE(stop_took, 290ms);
   EXPECT_LT(stop_took, 1500ms);
-  std::vector<Sample> samples = loop.Snapshot(0);
+  std::vector<Sample> samples = samples_of(0);
   ASSERT_EQ(samples.size(), 3u);
   for (const Sample& s : samples) {
     EXPECT_EQ(s.health, Health::kUnknown);
@@ -451,8 +462,9 @@ TEST(ProbeLoopTest, FallingBehindSkipsSlotsInsteadOfBursting) {
   spec.interval = 20ms;
   spec.verifier = std::make_shared<StallingVerifier>();
   ProbeLoop loop({spec}, Clock::Real());
+  gameday::testing::SampleLog samples_of(loop);
   RunFor(loop, 400ms);
-  std::vector<Sample> samples = loop.Snapshot(0);
+  std::vector<Sample> samples = samples_of(0);
   const LatenessSummary stats = loop.LatenessStats();
 #if defined(__SANITIZE_THREAD__)
   // The loop ran, which is what the tsan tier is for; the 5 ms spacing below is not meaningful
@@ -480,7 +492,7 @@ TEST(ProbeLoopTest, FactoryBuildsAProbeLoop) {
   sampling->Start(Clock::Real().Now());
   std::this_thread::sleep_for(220ms);
   sampling->Stop();
-  std::vector<Sample> samples = sampling->Snapshot(0);
+  std::vector<Sample> samples = gameday::testing::SampleLog(*sampling)(0);
   EXPECT_NEAR(static_cast<double>(samples.size()), 5.0, 1.0);
   sampling->Stop();  // a second Stop is harmless
 }

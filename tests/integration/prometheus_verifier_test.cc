@@ -4,6 +4,7 @@
 // metric moves, the value kept in every sample, the unknown answers (empty result, several
 // series, a failed query), and unknown samples once Prometheus is stopped.
 
+#include "tests/unit/sample_log.h"
 #include "verifiers/prometheus/prometheus_verifier.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -160,6 +161,7 @@ TEST_F(PrometheusVerifierTest, FollowsTheMetricAndIsUnknownWhenPrometheusCannotT
       Prom("bad", Spec(port_, "sum(demo_series", "{op: \"<\", value: 10}")),
   };
   ProbeLoop loop(specs, Clock::Real());
+  gameday::testing::SampleLog samples_of(loop);
   loop.Start(Clock::Real().Now());
   struct StopGuard {
     ProbeLoop& l;
@@ -168,21 +170,21 @@ TEST_F(PrometheusVerifierTest, FollowsTheMetricAndIsUnknownWhenPrometheusCannotT
 
   // Healthy at 0.01.
   ASSERT_TRUE(
-      testing::WaitUntil([&] { return LastAre(loop.Snapshot(0), 5, Health::kHealthy); }, 20s));
+      testing::WaitUntil([&] { return LastAre(samples_of(0), 5, Health::kHealthy); }, 20s));
   // Unhealthy once Prometheus has scraped 0.9 (a scrape a second).
   target_.Set(0.9);
   ASSERT_TRUE(
-      testing::WaitUntil([&] { return LastAre(loop.Snapshot(0), 5, Health::kUnhealthy); }, 20s));
+      testing::WaitUntil([&] { return LastAre(samples_of(0), 5, Health::kUnhealthy); }, 20s));
   // Healthy again.
   target_.Set(0.02);
   ASSERT_TRUE(
-      testing::WaitUntil([&] { return LastAre(loop.Snapshot(0), 5, Health::kHealthy); }, 20s));
+      testing::WaitUntil([&] { return LastAre(samples_of(0), 5, Health::kHealthy); }, 20s));
   // Prometheus goes away: unknown, never unhealthy.
-  const size_t before_stop = loop.Snapshot(0).size();
+  const size_t before_stop = samples_of(0).size();
   prometheus_->Kill();
   ASSERT_TRUE(testing::WaitUntil(
       [&] {
-        auto s = loop.Snapshot(0);
+        auto s = samples_of(0);
         return s.size() >= before_stop + 5 && LastAre(s, 5, Health::kUnknown);
       },
       20s));
@@ -190,7 +192,7 @@ TEST_F(PrometheusVerifierTest, FollowsTheMetricAndIsUnknownWhenPrometheusCannotT
 
   // The ratio verifier went healthy -> unhealthy -> healthy -> unknown, in that order, and kept
   // the value Prometheus returned in every sample it could read.
-  const std::vector<Sample> ratio = loop.Snapshot(0);
+  const std::vector<Sample> ratio = samples_of(0);
   std::vector<std::pair<Health, size_t>> runs;  // health and length of each run
   for (const Sample& s : ratio) {
     if (runs.empty() || runs.back().first != s.health) runs.push_back({s.health, 0});
@@ -225,7 +227,7 @@ TEST_F(PrometheusVerifierTest, FollowsTheMetricAndIsUnknownWhenPrometheusCannotT
   EXPECT_EQ(ratio[ratio.size() - 2].detail.rfind(refused, 0), 0u) << ratio[ratio.size() - 2].detail;
 
   // The range condition: 0.01 and 0.02 are in [0, 0.05], 0.9 is not.
-  const std::vector<Sample> range = loop.Snapshot(1);
+  const std::vector<Sample> range = samples_of(1);
   size_t range_bad = 0;
   for (const Sample& s : range) {
     if (s.health == Health::kUnhealthy) {
@@ -237,7 +239,7 @@ TEST_F(PrometheusVerifierTest, FollowsTheMetricAndIsUnknownWhenPrometheusCannotT
 
   // Answers Prometheus gave that say nothing about the service: unknown with the reason.
   auto expect_unknown = [&](size_t index, const std::string& fragment) {
-    const std::vector<Sample> s = loop.Snapshot(index);
+    const std::vector<Sample> s = samples_of(index);
     ASSERT_GE(s.size(), 10u);
     size_t with_answer = 0;
     for (const Sample& x : s) {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include "tests/unit/sample_log.h"
 #include "clients/etcd/etcd_client.h"
 #include "injectors/host_partition/host_partition_injector.h"
 #include "tests/integration/ssh_test_util.h"
@@ -98,6 +99,7 @@ TEST_F(PartitionTest, IsolatedLeaderLosesWritesWhileTheMajorityKeepsThem) {
       EtcdVerifier("isolated", "hosts: " + Host(cut).name + "\ntimeout: 500ms\n")};
   ASSERT_TRUE(verifiers[0].verifier && verifiers[1].verifier);
   ProbeLoop loop(verifiers, Clock::Real());
+  gameday::testing::SampleLog samples_of(loop);
   const MonoTime epoch = Clock::Real().Now();
   loop.Start(epoch);
   std::this_thread::sleep_for(milliseconds(1500));
@@ -147,15 +149,15 @@ TEST_F(PartitionTest, IsolatedLeaderLosesWritesWhileTheMajorityKeepsThem) {
   const double t_agree = ToSeconds(Clock::Real().Now() - epoch);
   EXPECT_TRUE(WaitFor(
       [&] {
-        auto samples = loop.Snapshot(1);
+        auto samples = samples_of(1);
         return !samples.empty() && samples.back().health == Health::kHealthy;
       },
       seconds(10)));
   std::this_thread::sleep_for(milliseconds(500));
   loop.Stop();
 
-  const auto cluster = loop.Snapshot(0);
-  const auto isolated = loop.Snapshot(1);
+  const auto cluster = samples_of(0);
+  const auto isolated = samples_of(1);
   Window before = Count(cluster, 0, t0);
   EXPECT_GT(before.healthy, 5);
   EXPECT_EQ(before.unhealthy, 0);

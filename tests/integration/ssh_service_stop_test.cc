@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "tests/unit/sample_log.h"
 #include "clients/etcd/etcd_client.h"
 #include "injectors/service_stop/service_stop_injector.h"
 #include "tests/integration/ssh_test_util.h"
@@ -102,6 +103,8 @@ TEST_F(ServiceStopTest, StoppingTheEtcdLeaderIsSeenAsAWriteOutageThatElectionEnd
   std::cout << "action: " << injector->DescribeAction((*targets)[0]) << "\n";
 
   ProbeLoop loop({vs}, Clock::Real());
+
+  gameday::testing::SampleLog samples_of(loop);
   const MonoTime epoch = Clock::Real().Now();
   loop.Start(epoch);
   std::this_thread::sleep_for(milliseconds(1500));  // steady state
@@ -117,14 +120,14 @@ TEST_F(ServiceStopTest, StoppingTheEtcdLeaderIsSeenAsAWriteOutageThatElectionEnd
   // Wait for the outage to be seen and for writes to come back without any revert: the two
   // remaining members elect a new leader.
   auto first_fail_after = [&](double t) -> double {
-    for (const Sample& s : loop.Snapshot(0)) {
+    for (const Sample& s : samples_of(0)) {
       if (s.t_send >= t && s.health == Health::kUnhealthy) return s.t_send;
     }
     return -1;
   };
   auto first_pass_after = [&](double t) -> const Sample* {
     static Sample found;
-    for (const Sample& s : loop.Snapshot(0)) {
+    for (const Sample& s : samples_of(0)) {
       if (s.t_send > t && s.health == Health::kHealthy) {
         found = s;
         return &found;
@@ -163,7 +166,7 @@ TEST_F(ServiceStopTest, StoppingTheEtcdLeaderIsSeenAsAWriteOutageThatElectionEnd
   EXPECT_TRUE(kind->Revert(*record, env).ok());
   loop.Stop();
 
-  const std::vector<Sample> samples = loop.Snapshot(0);
+  const std::vector<Sample> samples = samples_of(0);
   int before = 0, before_bad = 0, failing = 0;
   for (const Sample& s : samples) {
     if (s.t_send < t_inject_start) {

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/unit/sample_log.h"
 #include "experiments/engine.h"
 #include "experiments/guarded.h"
 #include "tests/unit/engine_fixture.h"
@@ -180,8 +181,8 @@ class EngineExceptionsTest : public gameday::testing::EngineFixture {
     EXPECT_EQ(ExitCodeFor(run), 3);
     EXPECT_EQ(script_.reverts.load(), script_.injects.load()) << "every fault put in went out";
     for (const FaultResult& f : e.faults) {
-      if (f.revert_status != "not-injected") {
-        EXPECT_EQ(f.revert_status, "reverted") << f.id;
+      if (f.revert != RevertState::kNotInjected) {
+        EXPECT_EQ(f.revert, RevertState::kReverted) << f.id;
       }
     }
     EXPECT_TRUE(JournalLeft().empty());
@@ -210,8 +211,8 @@ TEST_F(EngineExceptionsTest, RevertThatThrowsFailsThatRevertOnlyAndStaysInTheJou
   EXPECT_EQ(script_.injects.load(), 3);
   int reverted = 0, failed = 0;
   for (const FaultResult& f : e.faults) {
-    reverted += f.revert_status == "reverted";
-    failed += f.revert_status == "failed";
+    reverted += f.revert == RevertState::kReverted;
+    failed += f.revert == RevertState::kFailed;
   }
   EXPECT_EQ(reverted, 2) << "the other targets are still reverted";
   EXPECT_EQ(failed, 1);
@@ -314,14 +315,15 @@ TEST(ProbeLoopExceptionsTest, ACompletionThatThrowsStopsOnlyThatVerifier) {
   specs[1].interval = milliseconds(20);
   specs[1].verifier = std::make_shared<CountingVerifier>();
   ProbeLoop loop(specs, Clock::Real());
+  gameday::testing::SampleLog samples_of(loop);
   loop.Start(Clock::Real().Now());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (loop.Failure().ok() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(10));
   }
-  const size_t good_before = loop.Snapshot(1).size();
+  const size_t good_before = samples_of(1).size();
   std::this_thread::sleep_for(milliseconds(200));
-  const size_t good_after = loop.Snapshot(1).size();
+  const size_t good_after = samples_of(1).size();
   loop.Stop();
   EXPECT_EQ(loop.Failure().message(),
             "verifier bad threw while probing (answer exploded); it is not probed again");

@@ -9,7 +9,9 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,22 +53,26 @@ class SyntheticSampling : public Sampling {
     if (on_start_) on_start_(epoch);
   }
   void Stop() override {}
-  std::vector<Sample> Snapshot(size_t) const override {
-    std::vector<Sample> out;
+  // Releases the samples sent since the last call for this index, up to now().
+  void Drain(size_t index, std::vector<Sample>* out) override {
+    std::lock_guard lock(mu_);
+    MonoTime& next = next_[index];
+    if (next == MonoTime{}) next = epoch_;
     const MonoTime now = now_();
-    for (MonoTime t = epoch_; t <= now; t += interval_) {
+    for (; next <= now; next += interval_) {
       Sample s;
-      s.t_send = ToSeconds(t - epoch_);
+      s.t_send = ToSeconds(next - epoch_);
       s.t_done = s.t_send + 0.001;
-      s.health = health_(t, s.t_send);
+      s.health = health_(next, s.t_send);
       if (s.health == Health::kUnhealthy) s.detail = unhealthy_detail_;
       s.latency_ms = 1;
-      out.push_back(s);
+      out->push_back(s);
     }
-    return out;
   }
 
  private:
+  std::mutex mu_;
+  std::map<size_t, MonoTime> next_;  // per verifier: the next send time not yet released
   Duration interval_;
   NowFn now_;
   HealthFn health_;

@@ -246,7 +246,7 @@ TEST_F(EngineRepeatTest, OneShotRoundsRunEveryIntervalWithFreshTargets) {
     EXPECT_EQ(f.round, static_cast<int>(k + 1));
     EXPECT_NEAR(f.t_inject, 2.0 + 10.0 * k, 1e-9) << f.id;
     EXPECT_EQ(f.step, "kill");
-    EXPECT_EQ(f.revert_status, "not-needed");
+    EXPECT_EQ(f.revert, RevertState::kNotNeeded);
     targets.insert(f.target);
     ids.insert(f.id);
   }
@@ -290,7 +290,7 @@ TEST_F(EngineRepeatTest, TimedRoundsAreRevertedBeforeTheNextStarts) {
     EXPECT_NEAR(e.faults[k].t_inject, 2.0 + 10.0 * k, 1e-9);
     ASSERT_TRUE(e.faults[k].t_revert.has_value());
     EXPECT_NEAR(*e.faults[k].t_revert, 5.0 + 10.0 * k, 1e-9);
-    EXPECT_EQ(e.faults[k].revert_status, "reverted");
+    EXPECT_EQ(e.faults[k].revert, RevertState::kReverted);
     if (k + 1 < 3) {
       EXPECT_LT(*e.faults[k].t_revert, e.faults[k + 1].t_inject);
     }
@@ -333,7 +333,7 @@ TEST_F(EngineRepeatTest, SignalStopsTheRoundsAndReverts) {
   EXPECT_EQ(ExitCodeFor(run), 3);
   ASSERT_EQ(e.faults.size(), 2u);
   EXPECT_EQ(world_.revert_times.size(), 2u);
-  for (const FaultResult& f : e.faults) EXPECT_EQ(f.revert_status, "reverted") << f.id;
+  for (const FaultResult& f : e.faults) EXPECT_EQ(f.revert, RevertState::kReverted) << f.id;
   EXPECT_NEAR(*e.faults[1].t_revert, 12.0, 1e-9);  // at once, not after its 3 s
   EXPECT_EQ(JournalLeft().size(), 0u);
 }
@@ -395,7 +395,7 @@ TEST_F(EngineRepeatTest, RepeatInsideParallelOnTheRealClock) {
   EXPECT_EQ(e.status, ExperimentStatus::kPassed) << ::testing::PrintToString(e.reasons);
   std::vector<const FaultResult*> rounds;
   for (const FaultResult& f : e.faults) {
-    EXPECT_EQ(f.revert_status, "reverted") << f.id;
+    EXPECT_EQ(f.revert, RevertState::kReverted) << f.id;
     if (f.step == "kill") rounds.push_back(&f);
   }
   ASSERT_EQ(rounds.size(), 3u);

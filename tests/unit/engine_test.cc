@@ -145,7 +145,7 @@ TEST_F(EngineTest, PassingExperimentMeasuresRecoveryAndClearsJournal) {
   // A reversible fault without a duration is reverted when the method ends.
   EXPECT_EQ(world_.reverts, 1);
   ASSERT_EQ(e.faults.size(), 1u);
-  EXPECT_EQ(e.faults[0].revert_status, "reverted");
+  EXPECT_EQ(e.faults[0].revert, RevertState::kReverted);
   const RecoveryMetrics& m = e.verifiers[0].overall;
   ASSERT_TRUE(m.impact);
   EXPECT_LT(*m.time_to_detect_s, 0.03);
@@ -169,7 +169,7 @@ TEST_F(EngineTest, TimedFaultIsRevertedAfterItsDuration) {
   EXPECT_EQ(world_.reverts, 1);
   ASSERT_TRUE(e.faults[0].t_revert);
   EXPECT_NEAR(*e.faults[0].t_revert - e.faults[0].t_inject, 0.4, 0.05);
-  EXPECT_EQ(e.faults[0].revert_status, "reverted");
+  EXPECT_EQ(e.faults[0].revert, RevertState::kReverted);
   const RecoveryMetrics& m = e.verifiers[0].overall;
   ASSERT_TRUE(m.time_to_recover_after_revert_s);
   EXPECT_LT(*m.time_to_recover_after_revert_s, 0.05);
@@ -211,7 +211,7 @@ TEST_F(EngineTest, AbortConditionRevertsAtOnce) {
   EXPECT_EQ(world_.injects, 3);
   EXPECT_EQ(world_.reverts, 3);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
-  for (const auto& f : e.faults) EXPECT_EQ(f.revert_status, "reverted");
+  for (const auto& f : e.faults) EXPECT_EQ(f.revert, RevertState::kReverted);
   EXPECT_EQ(ExitCodeFor(run), 3);
   EXPECT_TRUE(JournalLeft().empty());
 }
@@ -227,7 +227,7 @@ TEST_F(EngineTest, SignalRevertsEverythingAndAborts) {
   const ExperimentResult& e = run.experiments[0];
   EXPECT_EQ(e.status, ExperimentStatus::kAborted);
   EXPECT_EQ(world_.reverts, 1);
-  EXPECT_EQ(e.faults[0].revert_status, "reverted");
+  EXPECT_EQ(e.faults[0].revert, RevertState::kReverted);
   EXPECT_TRUE(JournalLeft().empty());
 }
 
@@ -249,7 +249,7 @@ TEST_F(EngineTest, FailedRevertStaysInJournalAndExits3) {
   RunResult run = RunOne(spec);
   const ExperimentResult& e = run.experiments[0];
   EXPECT_EQ(e.status, ExperimentStatus::kAborted);
-  EXPECT_EQ(e.faults[0].revert_status, "failed");
+  EXPECT_EQ(e.faults[0].revert, RevertState::kFailed);
   EXPECT_EQ(ExitCodeFor(run), 3);
   auto left = JournalLeft();
   ASSERT_EQ(left.size(), 1u);

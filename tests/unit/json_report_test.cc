@@ -100,7 +100,7 @@ void ExpectSameRun(const RunResult& a, const RunResult& b) {
       EXPECT_EQ(f.t_inject, g.t_inject) << fw;
       ExpectSameOpt(f.t_revert, g.t_revert, fw + ".t_revert");
       EXPECT_EQ(f.reversible, g.reversible) << fw;
-      EXPECT_EQ(f.revert_status, g.revert_status) << fw;
+      EXPECT_EQ(f.revert, g.revert) << fw;
       EXPECT_EQ(f.error, g.error) << fw;
     }
     ASSERT_EQ(x.verifiers.size(), y.verifiers.size()) << w;

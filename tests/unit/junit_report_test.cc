@@ -313,7 +313,7 @@ TEST(JunitReportTest, ExpectedFailuresFollowTheSchema) {
   run.experiments[0].status = ExperimentStatus::kPassed;
   run.experiments[0].outcome = ExperimentOutcome::kExpectedFailure;
   run.experiments[0].expected_failure = "known: one replica <cannot> absorb a kill";
-  run.experiments[0].faults[1].revert_status = "reverted";  // an expected failure never aborts
+  run.experiments[0].faults[1].revert = RevertState::kReverted;  // an expected failure never aborts
   ExperimentResult xpass = run.experiments[0];
   xpass.name = "xpass";
   xpass.status = ExperimentStatus::kFailed;

@@ -103,7 +103,7 @@ inline RunResult RichRun(size_t samples_per_verifier = 3000) {
   f1.target_id = "uid-1234";
   f1.t_inject = Us(5000250);
   f1.reversible = false;
-  f1.revert_status = "not-needed";
+  f1.revert = RevertState::kNotNeeded;
   e.faults.push_back(f1);
   FaultResult f2;
   f2.id = "pod-kill \"frontend\"/partition/0";
@@ -114,7 +114,7 @@ inline RunResult RichRun(size_t samples_per_verifier = 3000) {
   f2.t_inject = Us(30000000);
   f2.t_revert = Us(40000500);
   f2.reversible = true;
-  f2.revert_status = "failed";
+  f2.revert = RevertState::kFailed;
   f2.error = "iptables: rule \"GAMEDAY-1\" not found";
   e.faults.push_back(f2);
 
@@ -202,7 +202,7 @@ inline RunResult RichRun(size_t samples_per_verifier = 3000) {
   f3.t_inject = Us(2000000);
   f3.t_revert = Us(30000000);
   f3.reversible = true;
-  f3.revert_status = "reverted";
+  f3.revert = RevertState::kReverted;
   a.faults.push_back(f3);
   run.experiments.push_back(a);
 

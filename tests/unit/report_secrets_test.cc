@@ -22,7 +22,7 @@ constexpr char kNote[] =
 RunResult RunWithNote() {
   RunResult run = testing::RichRun(20);
   FaultResult& f = run.experiments[0].faults[1];
-  f.revert_status = "reverted";
+  f.revert = RevertState::kReverted;
   f.error.clear();
   f.kind = "process";
   f.target = "pid 4242 /usr/bin/api --port 80";

@@ -94,7 +94,7 @@ RunResult XfailRun() {
     f.target_id = f.target + "/uid";
     f.round = round;
     f.t_inject = Us(5000000 + (round - 1) * 10000000);
-    f.revert_status = "not-needed";
+    f.revert = RevertState::kNotNeeded;
     r.faults.push_back(f);
   }
   run.experiments.push_back(r);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <deque>
 
 #include "experiments/guarded.h"
 
@@ -74,6 +75,11 @@ double LatenessHistogram::Quantile(double fraction) const {
 // ---------------------------------------------------------------------------------------------
 // ProbeLoop
 
+struct ProbeLoop::Pending {
+  bool decided = false;
+  Sample sample;  // t_send set when sent; the rest when decided
+};
+
 struct ProbeLoop::VerifierState {
   ProbeLoop* loop = nullptr;
   std::shared_ptr<Verifier> verifier;
@@ -83,9 +89,12 @@ struct ProbeLoop::VerifierState {
   int64_t next_slot = 0;  // the index k of the next deadline epoch + k * interval
   MonoTime next_deadline{};
   int in_flight = 0;  // loop thread only
+  // Probes sent and not yet released, in send order (loop thread only): a decided sample waits
+  // here until every probe sent before it is decided too, so releases come sorted by t_send.
+  std::deque<Pending> pending;
 
   mutable std::mutex mu;
-  std::vector<Sample> samples;  // sorted by t_send
+  std::vector<Sample> released;  // decided, in send order, not yet drained
 };
 
 ProbeLoop::ProbeLoop(const std::vector<VerifierSpec>& verifiers, Clock& clock)
@@ -110,7 +119,7 @@ ProbeLoop::ProbeLoop(const std::vector<VerifierSpec>& verifiers, Clock& clock,
     state->verifier = spec.verifier;
     state->name = spec.name;
     state->interval = std::max(spec.interval, kMinInterval);
-    state->samples.reserve(options_.reserve_samples);
+    state->released.reserve(options_.reserve_samples);
     states_.push_back(std::move(state));
     in_flight_bound += static_cast<size_t>(std::max(options_.max_in_flight, 1));
   }
@@ -139,11 +148,42 @@ void ProbeLoop::Stop() {
   thread_.join();
 }
 
-std::vector<Sample> ProbeLoop::Snapshot(size_t index) const {
-  if (index >= states_.size()) return {};
-  const VerifierState& state = *states_[index];
-  std::lock_guard lock(state.mu);
-  return state.samples;
+void ProbeLoop::Drain(size_t index, std::vector<Sample>* out) {
+  if (index >= states_.size()) return;
+  VerifierState& state = *states_[index];
+  std::vector<Sample> taken;
+  taken.reserve(options_.reserve_samples);
+  {
+    std::lock_guard lock(state.mu);
+    taken.swap(state.released);
+  }
+  if (out->empty()) {
+    out->swap(taken);
+  } else {
+    out->insert(out->end(), std::make_move_iterator(taken.begin()),
+                std::make_move_iterator(taken.end()));
+  }
+}
+
+void ProbeLoop::Release(VerifierState* state, bool everything) {
+  std::deque<Pending>& pending = state->pending;
+  // A probe whose completion never comes (a verifier that lost its callback) must not hold the
+  // rest back for ever: past this many, decided samples go out in the order they have.
+  const size_t hold_limit = 4 * static_cast<size_t>(std::max(options_.max_in_flight, 1)) + 64;
+  everything = everything || pending.size() > hold_limit;
+  size_t n = 0;
+  while (n < pending.size() && pending[n].decided) ++n;
+  if (n == 0 && !everything) return;
+  std::lock_guard lock(state->mu);
+  if (everything) {
+    for (Pending& p : pending) {
+      if (p.decided) state->released.push_back(std::move(p.sample));
+    }
+    std::erase_if(pending, [](const Pending& p) { return p.decided; });
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) state->released.push_back(std::move(pending[i].sample));
+  pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
 LatenessSummary ProbeLoop::LatenessStats() const {
@@ -209,6 +249,7 @@ void ProbeLoop::FireDue() {
     }
     ++state->in_flight;
     const double t_send = ToSeconds(now - epoch_);
+    state->pending.emplace_back().sample.t_send = t_send;
     // A verifier's code runs on this thread; what it throws must not end the thread (nor the
     // process, through std::terminate) while a fault is in place.
     current_ = state;
@@ -219,6 +260,12 @@ void ProbeLoop::FireDue() {
       });
     } catch (...) {
       Fail(state, DescribeException(std::current_exception()));
+      // Begin threw before it could decide: that probe never completes.
+      if (!state->pending.empty() && !state->pending.back().decided &&
+          state->pending.back().sample.t_send == t_send) {
+        state->pending.pop_back();
+        --state->in_flight;
+      }
     }
     current_ = nullptr;
   }
@@ -247,18 +294,20 @@ void ProbeLoop::OnProbeDone(VerifierState* state, double t_send, ProbeOutcome ou
     outcome.value.reset();
     outcome.detail = "stopped";
   }
-  std::lock_guard lock(state->mu);
-  std::vector<Sample>& samples = state->samples;
-  // Probes overlap and finish out of order, but almost always near the end.
-  auto pos = samples.end();
-  while (pos != samples.begin() && std::prev(pos)->t_send > t_send) --pos;
-  Sample& s = *samples.emplace(pos);
+  // Probes overlap and finish out of order, but almost always the oldest first.
+  auto it = std::find_if(state->pending.begin(), state->pending.end(), [t_send](const Pending& p) {
+    return !p.decided && p.sample.t_send == t_send;
+  });
+  if (it == state->pending.end()) it = state->pending.insert(state->pending.end(), Pending{});
+  it->decided = true;
+  Sample& s = it->sample;
   s.t_send = t_send;
   s.t_done = t_done;
   s.health = outcome.health;
   s.latency_ms = outcome.latency_ms;
   s.value = outcome.value;
   s.detail = std::move(outcome.detail);
+  Release(state, false);
 }
 
 void ProbeLoop::Reap() {
@@ -339,6 +388,8 @@ void ProbeLoop::Run(std::stop_token stop) {
     }
   }
   aborting_ = false;
+  // Stopped: whatever was decided goes out, in send order among itself.
+  for (auto& state : states_) Release(state.get(), true);
 }
 
 void ProbeLoop::Loop(std::stop_token stop) {

@@ -63,8 +63,8 @@ struct ProbeLoopOptions {
   int max_in_flight = 64;
   // After Stop(), in-flight probes get this long to finish; the rest become unknown "stopped".
   Duration stop_grace = std::chrono::seconds(5);
-  // Samples reserved per verifier up front, so the vectors rarely grow while sampling.
-  size_t reserve_samples = 4096;
+  // Samples reserved per verifier and drain, so the hand-over vectors rarely grow.
+  size_t reserve_samples = 256;
   // Run the loop thread at SCHED_FIFO priority 1 when permitted (else nice -10), so its wakeups
   // stay on time when the machine is saturated. Off: normal priority.
   bool raise_priority = true;
@@ -90,7 +90,7 @@ class ProbeLoop : public Sampling, public ProbeIo {
   // Stops scheduling, lets in-flight probes finish (each bounded by its own timeout, all by
   // stop_grace), records the rest as unknown "stopped", and joins the loop thread.
   void Stop() override;
-  std::vector<Sample> Snapshot(size_t index) const override;
+  void Drain(size_t index, std::vector<Sample>* out) override;
   // The first verifier that threw (in Begin or in its completion), or the loop itself. A verifier
   // that threw is not probed again; the others go on.
   Status Failure() const override;
@@ -105,6 +105,7 @@ class ProbeLoop : public Sampling, public ProbeIo {
 
  private:
   struct VerifierState;
+  struct Pending;
   struct Transfer {
     void* easy;
     std::function<void(int)> on_done;
@@ -127,6 +128,9 @@ class ProbeLoop : public Sampling, public ProbeIo {
   void RunCompletions();
   void AbortRemaining();
   void OnProbeDone(VerifierState* state, double t_send, ProbeOutcome outcome);
+  // Moves the decided samples at the front of the send order to `released` (all decided ones
+  // when `everything`).
+  void Release(VerifierState* state, bool everything);
   // Records what a verifier's code (or the loop, when `state` is null) threw.
   void Fail(VerifierState* state, const std::string& what);
 
