@@ -108,8 +108,8 @@ TEST_F(SampleFeedTest, LiveChecksSeeOnlyWhatIsNew) {
   now_ = 4;
   feed->Pump();
   EXPECT_FALSE(feed->FailingFor(0, 4, 0.1));
-  EXPECT_TRUE(feed->Recovered(0, 0.9));
-  EXPECT_FALSE(feed->Recovered(0, 1.0));
+  EXPECT_TRUE(feed->Recovered(0, 0.85));  // passing from 3.0 to 3.9
+  EXPECT_FALSE(feed->Recovered(0, 0.95));
   // Verifier b passed throughout, but only what came after the last action counts: 2.6 .. 3.9.
   EXPECT_TRUE(feed->Recovered(1, 1.2));
   EXPECT_FALSE(feed->Recovered(1, 1.4));
