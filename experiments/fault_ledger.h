@@ -10,6 +10,8 @@
 
 #include "experiments/journal.h"
 #include "experiments/plan.h"
+#include "experiments/disturbance.h"
+#include "experiments/health_runs.h"
 #include "experiments/recovery.h"
 #include "experiments/result.h"
 #include "experiments/status.h"

@@ -8,6 +8,8 @@
 
 #include "experiments/engine_observer.h"
 #include "experiments/plan.h"
+#include "experiments/disturbance.h"
+#include "experiments/health_runs.h"
 #include "experiments/recovery.h"
 #include "experiments/result.h"
 #include "experiments/sample_store.h"
