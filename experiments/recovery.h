@@ -63,7 +63,8 @@ class RecoveryAccumulator {
   std::optional<double> previous_sent_;  // the latest decided sample's send time
   // A failing sample in the window stands until the next decided sample: its send time, until then.
   std::optional<double> failure_pending_;
-  StableRun run_;  // the passing run being timed, once there was an impact
+  // The passing run being timed once there was an impact: the same run the engine waits for.
+  StableRun run_;
 };
 
 // RecoveryAccumulator over `samples` sorted by t_send.
