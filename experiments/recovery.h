@@ -4,7 +4,10 @@
 #include <utility>
 #include <vector>
 
+#include "experiments/health_runs.h"
 #include "experiments/sample.h"
+// SuccessRatio lived here; the engine still finds it through this header.
+#include "experiments/success_ratio.h"
 
 namespace gameday {
 
@@ -37,11 +40,34 @@ struct RecoveryWindow {
   double interval = 0.1;  // the probe interval (bounds a sample's coverage)
 };
 
-// `samples` sorted by t_send.
-RecoveryMetrics ComputeRecovery(const std::vector<Sample>& samples, const RecoveryWindow& w);
+// The metrics of one window, computed from samples fed one at a time in t_send order (samples of
+// every time: it ignores those outside the window, but uses the decided sample just before it and
+// the one just after a failing sample). Constant memory.
+class RecoveryAccumulator {
+ public:
+  explicit RecoveryAccumulator(const RecoveryWindow& w) : w_(w) {}
 
-// Passing ratio of samples with t_send in [from, to); unknown samples are ignored. Returns
-// nullopt when there is no known sample in the window.
-std::optional<double> SuccessRatio(const std::vector<Sample>& samples, double from, double to);
+  void Add(const Sample& s);
+  // The metrics of the samples added so far, as if no more were to come.
+  RecoveryMetrics Finish() const;
+  bool impact() const { return m_.impact; }
+
+ private:
+  // Where the decided samples have got to relative to [t_inject, t_end).
+  enum class Phase { kBefore, kIn, kAfter };
+
+  RecoveryWindow w_;
+  RecoveryMetrics m_;  // counts, downtime, detection and recovery so far
+  Phase phase_ = Phase::kBefore;
+  size_t pass_ = 0;
+  std::optional<double> previous_sent_;  // the latest decided sample's send time
+  // A failing sample in the window stands until the next decided sample: its send time, until then.
+  std::optional<double> failure_pending_;
+  // The passing run being timed once there was an impact: the same run the engine waits for.
+  StableRun run_;
+};
+
+// RecoveryAccumulator over `samples` sorted by t_send.
+RecoveryMetrics ComputeRecovery(const std::vector<Sample>& samples, const RecoveryWindow& w);
 
 }  // namespace gameday

@@ -18,6 +18,7 @@
 
 #include "experiments/recovery.h"
 #include "experiments/result.h"
+#include "experiments/success_ratio.h"
 #include "reports/html_report.h"
 #include "reports/report_text.h"
 #include "tests/integration/child_process.h"

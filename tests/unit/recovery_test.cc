@@ -4,26 +4,10 @@
 
 #include <string>
 
+#include "tests/unit/sample_series.h"
+
 namespace gameday {
 namespace {
-
-// Samples every `interval` from `from` to `to`, health given by a pattern function.
-template <typename F>
-std::vector<Sample> Series(double from, double to, double interval, F health,
-                           double latency = 0.001) {
-  std::vector<Sample> out;
-  for (int k = 0;; ++k) {
-    const double t = from + k * interval;
-    if (t >= to) break;
-    Sample s;
-    s.t_send = t;
-    s.t_done = t + latency;
-    s.health = health(t);
-    s.latency_ms = latency * 1e3;
-    out.push_back(s);
-  }
-  return out;
-}
 
 RecoveryWindow Window(double inject, double stable = 0.5, double interval = 0.02) {
   RecoveryWindow w;
@@ -138,16 +122,60 @@ TEST(RecoveryTest, FailingSampleCoversUntilTheNextSample) {
   EXPECT_NEAR(m.downtime_s, 0.10 + 0.02, 1e-9);
 }
 
-TEST(SuccessRatioTest, CountsDecidedSamplesInWindow) {
-  auto samples = Series(0, 2, 0.1, [](double t) {
-    if (t < 0.45) return Health::kHealthy;
-    if (t < 0.75) return Health::kUnknown;
-    return t < 0.95 ? Health::kUnhealthy : Health::kHealthy;
-  });
-  auto r = SuccessRatio(samples, 0, 1.0);
-  ASSERT_TRUE(r);
-  EXPECT_NEAR(*r, 5.0 / 7.0, 1e-9);
-  EXPECT_FALSE(SuccessRatio(samples, 5, 6));
+TEST(RecoveryAccumulatorTest, FinishMidStreamTakesTheLastFailureForOneInterval) {
+  // Fed one sample at a time, the last failing sample stands for one interval until the next
+  // decided sample arrives; unknown samples in between do not end it.
+  RecoveryAccumulator acc(Window(1.0, 0.0, 0.1));
+  acc.Add({0.9, 0.91, Health::kHealthy, 1, {}, ""});
+  acc.Add({1.0, 1.01, Health::kUnhealthy, 1, {}, "x"});
+  RecoveryMetrics m = acc.Finish();
+  EXPECT_TRUE(m.impact);
+  EXPECT_FALSE(m.recovered);
+  EXPECT_EQ(m.downtime_s, (1.0 + 0.1) - 1.0);
+  EXPECT_EQ(m.detect_bound_s, std::make_pair(0.0, 1.01 - 1.0));  // 0.9 is before the injection
+  acc.Add({1.2, 1.21, Health::kUnknown, 1, {}, ""});
+  acc.Add({1.5, 1.51, Health::kHealthy, 1, {}, ""});
+  m = acc.Finish();
+  EXPECT_EQ(m.downtime_s, 1.5 - 1.0);
+  ASSERT_TRUE(m.recovered);  // stable_for 0: the first passing sample after the failure
+  EXPECT_EQ(m.time_to_recover_s, 1.5 - 1.0);
+  EXPECT_EQ(m.recover_bound_s, std::make_pair(1.0 - 1.0, 1.51 - 1.0));
+  EXPECT_EQ(m.samples, 3u);  // 1.0, 1.2 (unknown), 1.5
+  EXPECT_EQ(m.unknown, 1u);
+  EXPECT_EQ(m.availability, 0.5);
+}
+
+TEST(RecoveryAccumulatorTest, SamplesAfterTheWindowEndDowntimeAndConfirmRecovery) {
+  RecoveryWindow w = Window(1.0, 0.5, 0.1);
+  w.t_end = 2.0;
+  RecoveryAccumulator acc(w);
+  acc.Add({1.8, 1.8, Health::kUnhealthy, 1, {}, "x"});
+  acc.Add({1.9, 1.9, Health::kHealthy, 1, {}, ""});     // the run begins inside the window
+  acc.Add({2.3, 2.3, Health::kUnhealthy, 1, {}, "x"});  // after the window: not counted
+  EXPECT_FALSE(acc.Finish().recovered);
+  acc.Add({2.5, 2.5, Health::kHealthy, 1, {}, ""});  // begins after the window: never recovery
+  acc.Add({3.5, 3.5, Health::kHealthy, 1, {}, ""});
+  RecoveryMetrics m = acc.Finish();
+  EXPECT_FALSE(m.recovered);
+  EXPECT_EQ(m.failing, 1u);
+  EXPECT_EQ(m.samples, 2u);
+  EXPECT_EQ(m.downtime_s, 1.9 - 1.8);
+
+  RecoveryAccumulator stable(w);
+  stable.Add({1.8, 1.8, Health::kUnhealthy, 1, {}, "x"});
+  stable.Add({1.9, 1.9, Health::kHealthy, 1, {}, ""});
+  stable.Add({2.5, 2.5, Health::kHealthy, 1, {}, ""});  // after the window, yet completes the run
+  m = stable.Finish();
+  ASSERT_TRUE(m.recovered);
+  EXPECT_EQ(m.time_to_recover_s, 1.9 - 1.0);
+}
+
+TEST(RecoveryAccumulatorTest, NoSampleMeansNoImpact) {
+  RecoveryMetrics m = RecoveryAccumulator(Window(1.0)).Finish();
+  EXPECT_FALSE(m.impact);
+  EXPECT_TRUE(m.recovered);
+  EXPECT_EQ(m.availability, 1);
+  EXPECT_EQ(m.samples, 0u);
 }
 
 }  // namespace
