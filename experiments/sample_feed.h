@@ -11,6 +11,8 @@
 #include "experiments/disturbance.h"
 #include "experiments/health_runs.h"
 #include "experiments/recovery.h"
+#include "experiments/success_ratio.h"
+#include "experiments/verifier_recovery.h"
 #include "experiments/result.h"
 #include "experiments/sample_store.h"
 #include "experiments/sampling.h"

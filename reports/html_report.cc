@@ -1233,7 +1233,7 @@ void FaultTable(std::string* out, const ExperimentResult& e) {
     *out += "</td><td class=\"revert-status ";
     *out += cls;
     *out += "\">";
-    Esc(out, rs);
+    Esc(out, RevertStateName(rs));
     if (!f.revert_note.empty()) {
       *out += "<br><span class=\"revert-note\">";
       Esc(out, f.revert_note);

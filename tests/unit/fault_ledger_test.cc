@@ -23,7 +23,9 @@ struct World {
 class Injected : public Injector {
  public:
   explicit Injected(World* w) : w_(w) {}
-  Result<std::vector<FaultTarget>> Discover(const InjectorEnv&) override { return {}; }
+  Result<std::vector<FaultTarget>> Discover(const InjectorEnv&) override {
+    return std::vector<FaultTarget>{};
+  }
   Result<std::string> RevertRecord(const FaultTarget& t, const InjectorEnv&) override {
     if (w_->fail_record) return Status::Internal("no record for you");
     return std::string("{\"target\":\"" + t.id + "\"}");
