@@ -211,17 +211,21 @@ std::string DecodeBlock(const std::string& payload, uint32_t* stream_out,
            " more bytes, the payload has " + std::to_string(c.left());
   }
   out->assign(count, Sample{});
-  std::vector<int64_t> send(count);
-  int64_t t = 0;
+  // Every stored difference of two in-range values is within ±2^55; checking that first keeps
+  // the sums below from overflowing.
+  auto small = [](int64_t v) { return v >= -4 * kMaxMicros && v <= 4 * kMaxMicros; };
+  std::vector<int64_t> send(count), done(count);
+  int64_t t = 0, step = 0;
   for (uint32_t i = 0; i < count && c.ok(); ++i) {
-    int64_t d;
-    if (!c.SignedVarint(&d, "t_send column")) break;
-    if (i > 0 && ((d > 0 && t > kMaxMicros - d) || (d < 0 && t < -kMaxMicros - d))) {
-      c.Fail("t_send column: sample " + std::to_string(i) + " is out of range");
-      break;
+    int64_t v;
+    if (!c.SignedVarint(&v, "t_send column")) break;
+    if (i == 0) {
+      t = v;
+    } else if (small(v)) {
+      step = i == 1 ? v : step + v;
+      if (small(step)) t += step;
     }
-    t = i == 0 ? d : t + d;
-    if (!InRange(t)) {
+    if (!small(v) || !small(step) || !InRange(t)) {
       c.Fail("t_send column: sample " + std::to_string(i) + " is out of range");
       break;
     }
@@ -231,11 +235,12 @@ std::string DecodeBlock(const std::string& payload, uint32_t* stream_out,
   for (uint32_t i = 0; i < count && c.ok(); ++i) {
     int64_t d;
     if (!c.SignedVarint(&d, "t_done column")) break;
-    if (!InRange(d) || !InRange(send[i] + d)) {
+    if (!small(d) || !InRange(send[i] + d)) {
       c.Fail("t_done column: sample " + std::to_string(i) + " is out of range");
       break;
     }
-    (*out)[i].t_done = static_cast<double>(send[i] + d) / 1e6;
+    done[i] = send[i] + d;
+    (*out)[i].t_done = static_cast<double>(done[i]) / 1e6;
   }
   for (uint32_t i = 0; i < count && c.ok(); ++i) {
     uint8_t h;
@@ -248,16 +253,16 @@ std::string DecodeBlock(const std::string& payload, uint32_t* stream_out,
     (*out)[i].health = static_cast<Health>(h);
   }
   for (uint32_t i = 0; i < count && c.ok(); ++i) {
-    int64_t us;
-    if (!c.SignedVarint(&us, "latency column")) break;
-    if (!InRange(us)) {
+    int64_t d;
+    if (!c.SignedVarint(&d, "latency column")) break;
+    const int64_t us = small(d) ? d + (done[i] - send[i]) : 0;
+    if (!small(d) || !InRange(us)) {
       c.Fail("latency column: sample " + std::to_string(i) + " is out of range");
       break;
     }
     (*out)[i].latency_ms = static_cast<double>(us) / 1e3;
   }
   std::vector<uint8_t> present(count);
-  uint32_t values = 0;
   for (uint32_t i = 0; i < count && c.ok(); ++i) {
     if (!c.U8(&present[i], "value presence column")) break;
     if (present[i] > 1) {
@@ -265,7 +270,6 @@ std::string DecodeBlock(const std::string& payload, uint32_t* stream_out,
              std::to_string(present[i]) + ", expected 0 or 1");
       break;
     }
-    values += present[i];
   }
   for (uint32_t i = 0; i < count && c.ok(); ++i) {
     if (!present[i]) continue;
@@ -457,12 +461,14 @@ struct SampleWriter::Buffer {
   uint32_t stream = 0;
   uint32_t count = 0;
   int64_t last_send = 0;
+  int64_t last_step = 0;
   std::string send, done, health, latency, present, values, detail_index;
   std::vector<std::string> details;
   std::unordered_map<std::string, uint32_t> detail_ids;  // detail -> 1-based index
   void Clear() {
     count = 0;
     last_send = 0;
+    last_step = 0;
     for (std::string* s : {&send, &done, &health, &latency, &present, &values, &detail_index}) {
       s->clear();
     }
@@ -580,11 +586,15 @@ Status SampleWriter::Append(uint32_t stream, const Sample& s) {
                                    ": a sample's t_send, t_done or latency is not a finite "
                                    "number within ±2^53 µs");
   }
-  PutVarint(b->send, ZigZag(b->count == 0 ? send : send - b->last_send));
+  // t_send: the first, then the first step, then how each step differs from the one before
+  // (on a schedule, a few µs of jitter). Latency: how it differs from t_done - t_send.
+  const int64_t step = send - b->last_send;
+  PutVarint(b->send, ZigZag(b->count == 0 ? send : b->count == 1 ? step : step - b->last_step));
+  b->last_step = step;
   b->last_send = send;
   PutVarint(b->done, ZigZag(done - send));
   PutU8(b->health, static_cast<uint8_t>(s.health));
-  PutVarint(b->latency, ZigZag(latency));
+  PutVarint(b->latency, ZigZag(latency - (done - send)));
   // A value that is not finite is stored as none, as result.json holds it (null).
   const bool present = s.value && std::isfinite(*s.value);
   PutU8(b->present, present ? 1 : 0);

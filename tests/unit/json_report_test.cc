@@ -431,7 +431,7 @@ TEST(JsonReportTest, InlineSamplesCarryTheirCountAndLastError) {
   const std::string json = RenderJson(SmallRun());
   EXPECT_NE(json.find("\"total_sample_count\": 3,"), std::string::npos) << json;
   EXPECT_NE(Joined(json).find(R"("last_error": {"t_send_s": 0.5,"health": "unknown",)"
-                             R"("detail": "prometheus: \"timeout\""},"samples": {)"),
+                              R"("detail": "prometheus: \"timeout\""},"samples": {)"),
             std::string::npos)
       << json;
   EXPECT_EQ(json.find("sample_store"), std::string::npos);
@@ -483,6 +483,18 @@ TEST(JsonReportTest, ResultsWithoutTheNewFieldsStillRead) {
   EXPECT_EQ(RenderJson(*parsed), RenderJson(SmallRun()));
 }
 
+// `json` with its first `from` replaced by `to` is refused with a message holding `expect`.
+void ExpectEditRefused(std::string json, const std::string& from, const std::string& to,
+                       const std::string& expect) {
+  const size_t at = json.find(from);
+  ASSERT_NE(at, std::string::npos) << from;
+  json.replace(at, from.size(), to);
+  Result<RunResult> r = ParseJsonResult(json);
+  ASSERT_FALSE(r.ok()) << to;
+  EXPECT_NE(r.status().message().find(expect), std::string::npos)
+      << "edit: " << to << "\nmessage: " << r.status().message();
+}
+
 TEST(JsonReportTest, SampleFieldsThatDoNotFitAreNamed) {
   struct Case {
     std::string from, to, expect;
@@ -507,16 +519,7 @@ TEST(JsonReportTest, SampleFieldsThatDoNotFitAreNamed) {
       {"\"sample_store\": {", "\"store\": {",
        p + "sample_store: missing (\"samples\" is null, so the samples must be in a sample store)"},
   };
-  for (const auto& c : stored) {
-    std::string json = RenderJson(StoredRun());
-    const size_t at = json.find(c.from);
-    ASSERT_NE(at, std::string::npos) << c.from;
-    json.replace(at, c.from.size(), c.to);
-    Result<RunResult> r = ParseJsonResult(json);
-    ASSERT_FALSE(r.ok()) << c.to;
-    EXPECT_NE(r.status().message().find(c.expect), std::string::npos)
-        << "edit: " << c.to << "\nmessage: " << r.status().message();
-  }
+  for (const auto& c : stored) ExpectEditRefused(RenderJson(StoredRun()), c.from, c.to, c.expect);
   const std::vector<Case> inline_cases = {
       {"\"total_sample_count\": 3,", "\"total_sample_count\": 4,",
        p + "total_sample_count: 4, but samples holds 3"},
@@ -527,14 +530,7 @@ TEST(JsonReportTest, SampleFieldsThatDoNotFitAreNamed) {
        p + "sample_store: expected null or absent when samples are inline"},
   };
   for (const auto& c : inline_cases) {
-    std::string json = RenderJson(SmallRun());
-    const size_t at = json.find(c.from);
-    ASSERT_NE(at, std::string::npos) << c.from;
-    json.replace(at, c.from.size(), c.to);
-    Result<RunResult> r = ParseJsonResult(json);
-    ASSERT_FALSE(r.ok()) << c.to;
-    EXPECT_NE(r.status().message().find(c.expect), std::string::npos)
-        << "edit: " << c.to << "\nmessage: " << r.status().message();
+    ExpectEditRefused(RenderJson(SmallRun()), c.from, c.to, c.expect);
   }
 }
 

@@ -269,6 +269,26 @@ TEST_F(SampleStoreTest, UnknownStreamInAFilterIsNotFound) {
   EXPECT_EQ(st.message(), path_ + ": no stream 2 in the store");
 }
 
+// On a schedule a sample takes about 7 bytes: t_send's step changes by the jitter only, and
+// latency is t_done - t_send give or take a few µs.
+TEST_F(SampleStoreTest, ScheduledSamplesTakeFewBytes) {
+  auto w = NewWriter(path_);
+  ASSERT_TRUE(w->Declare({0, "e", "v", 0.01}).ok());
+  std::mt19937_64 rng(1);
+  std::uniform_real_distribution<double> jitter(-50e-6, 50e-6), latency(0.3, 3.0);
+  const size_t n = 20000;
+  for (size_t i = 0; i < n; ++i) {
+    Sample s;
+    s.t_send = 0.01 * static_cast<double>(i) + jitter(rng);
+    s.latency_ms = latency(rng);
+    s.t_done = s.t_send + s.latency_ms / 1e3;
+    s.health = Health::kHealthy;
+    ASSERT_TRUE(w->Append(0, s).ok());
+  }
+  ASSERT_TRUE(w->Close().ok());
+  EXPECT_LT(static_cast<double>(w->bytes_written()) / n, 7.5);
+}
+
 TEST_F(SampleStoreTest, DetailsAreStoredOncePerBlockAndCappedAt4KiB) {
   const std::string repeated(200, 'x');
   auto w = NewWriter(path_);
@@ -385,15 +405,16 @@ TEST_F(SampleStoreTest, SamplesBeforeATornTailAreDelivered) {
   }
   ASSERT_TRUE(w->Close().ok());
   const std::string bytes = Read();
-  // The last block: header 5, stream and count 8, t_send 4+3+3 (20.48 s, then +10 ms twice),
-  // 3 bytes each for t_done, health, latency, presence and detail index, detail count 4, CRC 4.
-  const uint64_t second = w->bytes_written() - 46;
+  // The last block: header 5, stream and count 8, t_send 4+3+1 (20.48 s, a step of 10 ms, the
+  // same step again), 3 bytes each for t_done, health, latency, presence and detail index, detail
+  // count 4, CRC 4.
+  const uint64_t second = w->bytes_written() - 44;
   Write(bytes.substr(0, bytes.size() - 3));
   Status st;
   auto got = ReadBack(&st);
   EXPECT_EQ(got[0].size(), SampleWriter::kBlockSamples);
   EXPECT_EQ(st.message(), path_ + ": byte " + std::to_string(second) +
-                              ": truncated record: expected 46 bytes, the file ends after 43");
+                              ": truncated record: expected 44 bytes, the file ends after 41");
 }
 
 TEST_F(SampleStoreTest, DamagedFilesGiveTheirExactError) {
@@ -526,7 +547,7 @@ TEST_F(SampleStoreTest, ReadsAStoreWrittenByAnotherEncoder) {
   ASSERT_EQ(got[0].size(), 15u);
   ASSERT_EQ(got[7].size(), 6u);
   const Sample& a = got[0][5];
-  EXPECT_EQ(a.t_send, 0.05);
+  EXPECT_EQ(a.t_send, 0.050007);
   EXPECT_EQ(a.t_done, 0.051234);
   EXPECT_EQ(a.health, Health::kUnhealthy);
   EXPECT_EQ(a.latency_ms, 1.234);
