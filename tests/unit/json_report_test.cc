@@ -416,6 +416,16 @@ RunResult SmallRun() {
   return run;
 }
 
+// SmallRun's verifier as read back: three samples inline, the second the last error.
+void ExpectSmallRunCounts(const VerifierResult& v) {
+  EXPECT_EQ(v.sample_count, 3u);
+  ASSERT_TRUE(v.last_error.has_value());
+  EXPECT_EQ(v.last_error->t_send, 0.5);
+  EXPECT_EQ(v.last_error->health, Health::kUnknown);
+  EXPECT_EQ(v.last_error->detail, "prometheus: \"timeout\"");
+  EXPECT_FALSE(v.store.has_value());
+}
+
 // A run whose verifier's samples live in a store.
 RunResult StoredRun() {
   RunResult run = SmallRun();
@@ -437,11 +447,7 @@ TEST(JsonReportTest, InlineSamplesCarryTheirCountAndLastError) {
   EXPECT_EQ(json.find("sample_store"), std::string::npos);
   Result<RunResult> parsed = ParseJsonResult(json);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
-  const VerifierResult& v = parsed->experiments[0].verifiers[0];
-  EXPECT_EQ(v.sample_count, 3u);
-  ASSERT_TRUE(v.last_error.has_value());
-  EXPECT_EQ(v.last_error->t_send, 0.5);
-  EXPECT_FALSE(v.store.has_value());
+  ExpectSmallRunCounts(parsed->experiments[0].verifiers[0]);
   EXPECT_EQ(RenderJson(*parsed), json);
 
   RunResult passing = SmallRun();
@@ -474,12 +480,7 @@ TEST(JsonReportTest, ResultsWithoutTheNewFieldsStillRead) {
   ASSERT_EQ(json.find("last_error"), std::string::npos);
   Result<RunResult> parsed = ParseJsonResult(json);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
-  const VerifierResult& v = parsed->experiments[0].verifiers[0];
-  EXPECT_EQ(v.sample_count, 3u);
-  ASSERT_TRUE(v.last_error.has_value());
-  EXPECT_EQ(v.last_error->t_send, 0.5);
-  EXPECT_EQ(v.last_error->health, Health::kUnknown);
-  EXPECT_EQ(v.last_error->detail, "prometheus: \"timeout\"");
+  ExpectSmallRunCounts(parsed->experiments[0].verifiers[0]);
   EXPECT_EQ(RenderJson(*parsed), RenderJson(SmallRun()));
 }
 
