@@ -22,4 +22,10 @@ struct Sample {
 
 const char* HealthName(Health h);
 
+// A sample that says what went wrong: not passing, and with a detail. A verifier's last such
+// sample is its "last error" (VerifierResult::last_error).
+inline bool TellsAnError(const Sample& s) {
+  return s.health != Health::kHealthy && !s.detail.empty();
+}
+
 }  // namespace gameday

@@ -2,8 +2,6 @@
 
 #include <filesystem>
 
-#include "experiments/guarded.h"
-
 namespace gameday {
 
 struct SampleFeed::VerifierState {
@@ -67,7 +65,7 @@ void SampleFeed::Pump() {
       if (v.window && (!window_to_ || s.t_send < *window_to_)) v.window->Add(s);
       v.stable.Add(s);
       v.failing.Add(s);
-      if (s.health != Health::kHealthy && !s.detail.empty()) {
+      if (TellsAnError(s)) {
         v.last_error = LastError{s.t_send, s.health, s.detail};
       }
     }
@@ -75,6 +73,15 @@ void SampleFeed::Pump() {
     v.live.last = last.health;
     v.live.last_latency_ms = last.latency_ms;
     v.live.last_detail = last.detail;
+  }
+  // Full blocks go out as they fill; a checkpoint now and then bounds what a crash loses.
+  std::lock_guard lock(mu_);
+  const double now = now_();
+  if (failure_.ok() && now - last_flush_ >= kFlushEvery_s) {
+    last_flush_ = now;
+    if (Status st = store_->Flush(); !st.ok()) {
+      failure_ = Status::Internal("cannot write the sample store: " + st.message());
+    }
   }
 }
 

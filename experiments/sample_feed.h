@@ -85,8 +85,11 @@ class SampleFeed {
   std::mutex pump_mu_;  // one Pump at a time, so each verifier's samples stay in order
   Sampling* sampling_ = nullptr;
 
+  static constexpr double kFlushEvery_s = 10;
+
   mutable std::mutex mu_;  // guards everything below
   std::vector<VerifierState> state_;
+  double last_flush_ = 0;
   Status failure_;
   double last_action_ = 0;
   std::optional<double> window_from_;

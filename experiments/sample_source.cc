@@ -48,7 +48,7 @@ bool IsSampleStoreFileName(std::string_view file) {
 
 std::optional<LastError> LastErrorOf(const std::vector<Sample>& samples) {
   for (auto it = samples.rbegin(); it != samples.rend(); ++it) {
-    if (it->health != Health::kHealthy) return LastError{it->t_send, it->health, it->detail};
+    if (TellsAnError(*it)) return LastError{it->t_send, it->health, it->detail};
   }
   return std::nullopt;
 }

@@ -25,8 +25,8 @@ Status VisitAllSamples(const RunResult& run,
 // no "..", no NUL byte), so that the store sits next to result.json.
 bool IsSampleStoreFileName(std::string_view file);
 
-// The last sample of `samples` that was not passing (unhealthy or unknown), as a LastError with
-// t_send as given; nullopt when every sample passed. For results whose samples are inline.
+// The last sample of `samples` that tells an error (experiments/sample.h TellsAnError); nullopt
+// when there is none. For results whose samples are inline.
 std::optional<LastError> LastErrorOf(const std::vector<Sample>& samples);
 
 }  // namespace gameday

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "experiments/redact.h"
+#include "experiments/sample_source.h"
 
 namespace gameday {
 namespace {
@@ -293,13 +294,10 @@ std::optional<std::string> LastErrorText(const VerifierResult& v) {
   auto text = [&](double t, const std::string& detail) {
     return v.name + ": last error at " + FormatFixed(t, 3) + " s: " + detail;
   };
-  if (v.last_error) return text(v.last_error->t_send, v.last_error->detail);
   // A result built in memory without the summary: its inline samples say it.
-  for (auto it = v.samples.rbegin(); it != v.samples.rend(); ++it) {
-    if (it->health == Health::kHealthy || it->detail.empty()) continue;
-    return text(it->t_send, it->detail);
-  }
-  return std::nullopt;
+  const std::optional<LastError> last = v.last_error ? v.last_error : LastErrorOf(v.samples);
+  if (!last) return std::nullopt;
+  return text(last->t_send, last->detail);
 }
 
 FailureExplanation ExplainFailure(const ExperimentResult& e) {

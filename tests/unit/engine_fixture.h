@@ -52,14 +52,18 @@ class SyntheticSampling : public Sampling {
     epoch_ = epoch;
     if (on_start_) on_start_(epoch);
   }
-  void Stop() override {}
-  // Releases the samples sent since the last call for this index, up to now().
+  void Stop() override {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+  }
+  // Releases the samples sent since the last call for this index: those sent before now() (one
+  // sent at this very moment is not decided yet), and after Stop() also the one sent at now().
   void Drain(size_t index, std::vector<Sample>* out) override {
     std::lock_guard lock(mu_);
     MonoTime& next = next_[index];
     if (next == MonoTime{}) next = epoch_;
     const MonoTime now = now_();
-    for (; next <= now; next += interval_) {
+    for (; next < now || (stopped_ && next == now); next += interval_) {
       Sample s;
       s.t_send = ToSeconds(next - epoch_);
       s.t_done = s.t_send + 0.001;
@@ -72,6 +76,7 @@ class SyntheticSampling : public Sampling {
 
  private:
   std::mutex mu_;
+  bool stopped_ = false;
   std::map<size_t, MonoTime> next_;  // per verifier: the next send time not yet released
   Duration interval_;
   NowFn now_;

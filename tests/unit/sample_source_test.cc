@@ -133,10 +133,12 @@ TEST_F(SampleSourceTest, AMissingStoreOrStreamIsAnErrorNamingTheFile) {
   EXPECT_EQ(s.message(), dir_ + "/gone.gdsamples: cannot open: No such file or directory");
 }
 
-TEST(LastErrorOfTest, IsTheLastSampleThatDidNotPass) {
+TEST(LastErrorOfTest, IsTheLastSampleThatDidNotPassAndSaysWhy) {
   EXPECT_FALSE(LastErrorOf({}).has_value());
   EXPECT_FALSE(LastErrorOf({At(0), At(1)}).has_value());
-  auto e = LastErrorOf({At(0, Health::kUnhealthy, "a"), At(1, Health::kUnknown, "b"), At(2)});
+  EXPECT_FALSE(LastErrorOf({At(0, Health::kUnhealthy, "")}).has_value());
+  auto e = LastErrorOf({At(0, Health::kUnhealthy, "a"), At(1, Health::kUnknown, "b"),
+                        At(2, Health::kUnhealthy, ""), At(3)});
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->t_send, 1);
   EXPECT_EQ(e->health, Health::kUnknown);
