@@ -290,11 +290,19 @@ const char* OutcomeText(ExperimentOutcome o) {
 }
 
 std::optional<std::string> LastErrorText(const VerifierResult& v) {
+  std::optional<std::pair<double, std::string_view>> last;
   for (auto it = v.samples.rbegin(); it != v.samples.rend(); ++it) {
     if (it->health == Health::kHealthy || it->detail.empty()) continue;
-    return v.name + ": last error at " + FormatFixed(it->t_send, 3) + " s: " + it->detail;
+    last.emplace(it->t_send, it->detail);
+    break;
   }
-  return std::nullopt;
+  // Samples in the run's sample store: the result keeps the last error for summaries.
+  if (!last && v.samples.empty() && v.last_error && !v.last_error->detail.empty()) {
+    last.emplace(v.last_error->t_send, v.last_error->detail);
+  }
+  if (!last) return std::nullopt;
+  return v.name + ": last error at " + FormatFixed(last->first, 3) +
+         " s: " + std::string(last->second);
 }
 
 FailureExplanation ExplainFailure(const ExperimentResult& e) {
