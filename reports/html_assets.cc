@@ -76,6 +76,7 @@ white-space:pre-line;box-shadow:0 2px 6px rgba(0,0,0,.3)}
 .summary-reasons{margin:0;padding-left:18px}.summary-reasons li{color:var(--fail)}
 .budgets{margin:0;padding:0;list-style:none;white-space:nowrap}
 p.cleanup{margin:4px 0}
+.sample-commands p{margin:4px 0;font-size:12px;color:var(--muted)}
 .sample-commands ul{margin:4px 0;padding-left:20px;font-size:12px}
 .sample-commands code{overflow-wrap:anywhere}
 .wide{overflow-x:auto}

@@ -306,11 +306,31 @@ std::vector<TimelineData> CollectTimelines(const RunResult& run) {
   });
   for (size_t i = 0; i < run.experiments.size(); ++i) {
     for (auto& b : bucketers[i]) data[i].verifiers.push_back(b.Finish());
-    // The note goes where samples are missing: with the experiments whose samples are in the
-    // store (every experiment should none be).
-    bool here = !stored;
-    for (const auto& v : run.experiments[i].verifiers) here = here || v.store.has_value();
-    if (!read.ok() && here) data[i].error = read.message();
+  }
+  if (read.ok()) return data;
+  // The note goes where samples are missing: with the experiments that got fewer samples than
+  // their verifiers took, naming them; else with those whose samples are in the store (with
+  // every experiment should none be).
+  bool short_anywhere = false;
+  std::vector<std::string> missing(run.experiments.size());
+  for (size_t i = 0; i < run.experiments.size(); ++i) {
+    const auto& verifiers = run.experiments[i].verifiers;
+    for (size_t k = 0; k < verifiers.size(); ++k) {
+      const uint64_t got = data[i].verifiers[k].samples, took = SampleCount(verifiers[k]);
+      if (got >= took) continue;
+      missing[i] += (missing[i].empty() ? "" : ", ") + verifiers[k].name + " " +
+                    std::to_string(got) + " of " + std::to_string(took);
+      short_anywhere = true;
+    }
+  }
+  for (size_t i = 0; i < run.experiments.size(); ++i) {
+    bool here = !missing[i].empty() || (!short_anywhere && !stored);
+    for (const auto& v : run.experiments[i].verifiers) {
+      here = here || (!short_anywhere && v.store.has_value());
+    }
+    if (!here) continue;
+    data[i].error = read.message();
+    if (!missing[i].empty()) data[i].error += " (samples drawn: " + missing[i] + ")";
   }
   return data;
 }

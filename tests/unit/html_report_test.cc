@@ -475,6 +475,7 @@ TEST(HtmlReportTest, UnreadableSampleStoreIsANoteNotACrash) {
   const std::string note = Between(html, "<p class=\"bad samples-error\">", "</p>");
   ASSERT_FALSE(note.empty());
   EXPECT_NE(note.find("missing.gdsamples"), std::string::npos) << note;
+  EXPECT_NE(note.find("(samples drawn: frontend 0 of 5000)"), std::string::npos) << note;
   EXPECT_EQ(Count(html, "samples-error"), 1u);  // only the experiment whose samples are missing
   EXPECT_NE(html.find("frontend (http): GET http://127.0.0.1:8080/healthz \u2014 5000 samples"),
             std::string::npos);
