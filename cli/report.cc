@@ -8,11 +8,78 @@
 #include "reports/html_report.h"
 #include "reports/json_report.h"
 #include "reports/junit_report.h"
+#include "reports/sample_export.h"
 
 namespace gameday {
 
+namespace {
+
+// The folder of `path` (empty for the current one): where its sample store is.
+std::string FolderOf(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return "";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Reads and parses RESULT.json with RunResult::dir set to its folder; nullopt after saying why
+// on stderr.
+std::optional<RunResult> LoadResult(const std::string& input) {
+  std::ifstream in(input, std::ios::binary);
+  if (!in) {
+    std::cerr << input << ": cannot read\n";
+    return std::nullopt;
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  auto run = ParseJsonResult(buf.str());
+  if (!run.ok()) {
+    std::cerr << input << ": " << run.status().message() << "\n";
+    return std::nullopt;
+  }
+  run->dir = FolderOf(input);
+  return std::move(*run);
+}
+
+// `gameday report samples RESULT.json`: every sample, inline or from the run's sample store.
+void AddSamplesCommand(CLI::App& report, int* exit_code) {
+  auto* cmd = report.add_subcommand(
+      "samples", "Print every probe sample of RESULT.json (inline or from its sample store)");
+  struct Options {
+    std::string input;
+    std::string experiment;
+    std::string verifier;
+    std::string format = "csv";
+  };
+  auto opts = std::make_shared<Options>();
+  cmd->add_option("RESULT", opts->input, "a result.json written by gameday run")->required();
+  cmd->add_option("--experiment", opts->experiment, "only this experiment");
+  cmd->add_option("--verifier", opts->verifier, "only this verifier");
+  cmd->add_option("--format", opts->format, "csv or jsonl")
+      ->check(CLI::IsMember({"csv", "jsonl"}))
+      ->capture_default_str();
+  cmd->callback([opts, exit_code] {
+    std::optional<RunResult> run = LoadResult(opts->input);
+    if (!run) {
+      *exit_code = kExitUsage;
+      return;
+    }
+    const SampleExportFormat format =
+        opts->format == "jsonl" ? SampleExportFormat::kJsonl : SampleExportFormat::kCsv;
+    const Status s = ExportSamples(*run, {opts->experiment, opts->verifier}, format, std::cout);
+    std::cout.flush();
+    if (!s.ok()) {
+      std::cerr << "samples: " << s.message() << "\n";
+      *exit_code = kExitUsage;
+      return;
+    }
+    *exit_code = kExitPassed;
+  });
+}
+
+}  // namespace
+
 // `gameday report render RESULT.json`: regenerates the HTML (and optionally JUnit) report from a
-// JSON result at any time.
+// JSON result at any time. `gameday report samples RESULT.json`: its samples as CSV or JSONL.
 void AddReportCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("report", "Render reports from a JSON result");
   cmd->require_subcommand(1);
@@ -40,17 +107,8 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
       *exit_code = kExitUsage;
       return;
     }
-    std::ifstream in(opts->input, std::ios::binary);
-    if (!in) {
-      std::cerr << opts->input << ": cannot read\n";
-      *exit_code = kExitUsage;
-      return;
-    }
-    std::stringstream buf;
-    buf << in.rdbuf();
-    auto run = ParseJsonResult(buf.str());
-    if (!run.ok()) {
-      std::cerr << opts->input << ": " << run.status().message() << "\n";
+    std::optional<RunResult> run = LoadResult(opts->input);
+    if (!run) {
       *exit_code = kExitUsage;
       return;
     }
@@ -88,6 +146,7 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
     }
     *exit_code = kExitPassed;
   });
+  AddSamplesCommand(*cmd, exit_code);
 }
 
 }  // namespace gameday

@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "experiments/clock.h"
+#include "experiments/crc32.h"
 #include "experiments/json.h"
 
 namespace gameday {
@@ -27,27 +28,6 @@ namespace {
 
 constexpr char kSuffix[] = ".journal";
 constexpr size_t kCrcHexLen = 8;
-
-// CRC-32 (IEEE 802.3, reflected, the one zlib computes). Our own so the core needs no zlib.
-const std::array<uint32_t, 256>& CrcTable() {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  return table;
-}
-
-uint32_t Crc32(const char* data, size_t n) {
-  const auto& table = CrcTable();
-  uint32_t c = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; ++i) c = table[(c ^ static_cast<uint8_t>(data[i])) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
 
 std::string Hex8(uint32_t v) {
   static const char kDigits[] = "0123456789abcdef";

@@ -1,6 +1,9 @@
 #pragma once
 
 #include <functional>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include "experiments/result.h"
 #include "experiments/status.h"
@@ -17,5 +20,13 @@ Status VisitSamples(const RunResult& run, const VerifierResult& v,
 // fn(experiment index, verifier index, sample).
 Status VisitAllSamples(const RunResult& run,
                        const std::function<void(size_t, size_t, const Sample&)>& fn);
+
+// True when `file` may name a sample store in result.json: a plain file name (not empty, no '/',
+// no "..", no NUL byte), so that the store sits next to result.json.
+bool IsSampleStoreFileName(std::string_view file);
+
+// The last sample of `samples` that was not passing (unhealthy or unknown), as a LastError with
+// t_send as given; nullopt when every sample passed. For results whose samples are inline.
+std::optional<LastError> LastErrorOf(const std::vector<Sample>& samples);
 
 }  // namespace gameday

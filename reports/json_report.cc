@@ -13,6 +13,7 @@
 
 #include "experiments/json.h"
 #include "experiments/redact.h"
+#include "experiments/sample_source.h"
 #include "reports/report_text.h"
 
 namespace gameday {
@@ -234,8 +235,38 @@ void WriteVerifier(PrettyOut& w, const VerifierResult& v) {
     w.EndObject();
   }
   w.EndArray();
+  // Added in v1 for long runs. "sample_count" is taken by the overall metrics (the disturbance
+  // window), hence "total_sample_count".
+  Key(w, "total_sample_count");
+  w.Uint64(v.store ? v.sample_count : v.samples.size());
+  Key(w, "last_error");
+  const std::optional<LastError> last =
+      v.store || v.last_error ? v.last_error : LastErrorOf(v.samples);
+  if (last) {
+    w.StartObject();
+    Key(w, "t_send_s");
+    Number(w, Micros(last->t_send));
+    Key(w, "health");
+    w.String(HealthName(last->health));
+    Key(w, "detail");
+    Text(w, last->detail);
+    w.EndObject();
+  } else {
+    w.Null();
+  }
   Key(w, "samples");
-  WriteSamples(w, v.samples);
+  if (v.store) {
+    w.Null();
+    Key(w, "sample_store");
+    w.StartObject();
+    Key(w, "file");
+    Text(w, v.store->file);
+    Key(w, "stream");
+    w.Uint(v.store->stream);
+    w.EndObject();
+  } else {
+    WriteSamples(w, v.samples);
+  }
   w.EndObject();
 }
 
@@ -581,6 +612,89 @@ std::vector<Sample> ReadSamples(Reader& r, const Value& o, const std::string& p)
   return s;
 }
 
+std::optional<LastError> ReadLastError(Reader& r, const Value& o, const std::string& p) {
+  const Value* x = r.Get(o, "last_error", p, false);
+  if (!x || x->IsNull()) return std::nullopt;
+  const std::string lp = Join(p, "last_error");
+  if (!x->IsObject()) {
+    r.Fail(lp, "expected {\"t_send_s\", \"health\", \"detail\"} or null");
+    return std::nullopt;
+  }
+  LastError e;
+  e.t_send = r.Num(*x, "t_send_s", lp);
+  const std::string health = r.Str(*x, "health", lp);
+  if (health == HealthName(Health::kUnhealthy)) {
+    e.health = Health::kUnhealthy;
+  } else if (health == HealthName(Health::kUnknown)) {
+    e.health = Health::kUnknown;
+  } else if (!health.empty()) {
+    r.Fail(Join(lp, "health"), "expected \"unhealthy\" or \"unknown\", got \"" + health + "\"");
+  }
+  e.detail = r.Str(*x, "detail", lp);
+  return e;
+}
+
+// The samples inline, or null and where they are in the run's sample store; with the total count
+// and the last error. Results written before stores existed have neither count nor last error:
+// both come from the inline samples then.
+void ReadSampleFields(Reader& r, const Value& o, const std::string& p, VerifierResult* v) {
+  const Value* total = r.Get(o, "total_sample_count", p, false);
+  if (total && !total->IsUint64()) {
+    r.Fail(Join(p, "total_sample_count"), "expected a non-negative integer");
+    total = nullptr;
+  }
+  const Value* samples = r.Get(o, "samples", p, true);
+  const Value* store = r.Get(o, "sample_store", p, false);
+  if (store && store->IsNull()) store = nullptr;
+  if (samples && samples->IsNull()) {
+    const std::string sp = Join(p, "sample_store");
+    if (!store) {
+      r.Fail(sp, "missing (\"samples\" is null, so the samples must be in a sample store)");
+      return;
+    }
+    if (!store->IsObject()) {
+      r.Fail(sp, "expected {\"file\", \"stream\"}");
+      return;
+    }
+    SampleStoreRef ref;
+    ref.file = r.Str(*store, "file", sp);
+    const Value* file = r.Get(*store, "file", sp, false);
+    if (file && file->IsString() && !IsSampleStoreFileName(ref.file)) {
+      r.Fail(Join(sp, "file"),
+             "expected a plain file name next to result.json, got \"" + ref.file + "\"");
+    }
+    if (const Value* id = r.Get(*store, "stream", sp, true)) {
+      if (id->IsUint() && id->GetUint() < 1000000) {
+        ref.stream = id->GetUint();
+      } else {
+        r.Fail(Join(sp, "stream"), "expected a stream id below 1000000");
+      }
+    }
+    if (!total) r.Fail(Join(p, "total_sample_count"), "missing (the samples are in a store)");
+    v->store = std::move(ref);
+    v->sample_count = total ? total->GetUint64() : 0;
+    v->last_error = ReadLastError(r, o, p);
+    return;
+  }
+  if (store) r.Fail(Join(p, "sample_store"), "expected null or absent when samples are inline");
+  if (samples && !samples->IsObject()) {
+    r.Fail(Join(p, "samples"), "expected an object, or null with a sample_store");
+    return;
+  }
+  if (samples) v->samples = ReadSamples(r, *samples, Join(p, "samples"));
+  v->sample_count = v->samples.size();
+  if (total && total->GetUint64() != v->samples.size()) {
+    r.Fail(Join(p, "total_sample_count"), std::to_string(total->GetUint64()) +
+                                              ", but samples holds " +
+                                              std::to_string(v->samples.size()));
+  }
+  if (o.HasMember("last_error")) {
+    v->last_error = ReadLastError(r, o, p);
+  } else {
+    v->last_error = LastErrorOf(v->samples);
+  }
+}
+
 FaultResult ReadFault(Reader& r, const Value& o, const std::string& p) {
   FaultResult f;
   f.id = r.Str(o, "id", p);
@@ -626,8 +740,7 @@ VerifierResult ReadVerifier(Reader& r, const Value& o, const std::string& p) {
     fm.metrics = ReadMetrics(r, x, xp);
     v.per_fault.push_back(std::move(fm));
   });
-  if (const Value* s = r.Object(o, "samples", p))
-    v.samples = ReadSamples(r, *s, Join(p, "samples"));
+  ReadSampleFields(r, o, p, &v);
   return v;
 }
 

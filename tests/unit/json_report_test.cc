@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "experiments/sample_source.h"
 #include "reports/report_text.h"
 #include "tests/unit/report_fixture.h"
 
@@ -123,6 +124,18 @@ void ExpectSameRun(const RunResult& a, const RunResult& b) {
                           vw + ".per_fault[" + std::to_string(j) + "]");
       }
       ExpectSameSamples(v.samples, u.samples, vw + ".samples");
+      EXPECT_EQ(v.sample_count, u.sample_count) << vw;
+      ASSERT_EQ(v.last_error.has_value(), u.last_error.has_value()) << vw;
+      if (v.last_error) {
+        EXPECT_EQ(v.last_error->t_send, u.last_error->t_send) << vw;
+        EXPECT_EQ(v.last_error->health, u.last_error->health) << vw;
+        EXPECT_EQ(v.last_error->detail, u.last_error->detail) << vw;
+      }
+      ASSERT_EQ(v.store.has_value(), u.store.has_value()) << vw;
+      if (v.store) {
+        EXPECT_EQ(v.store->file, u.store->file) << vw;
+        EXPECT_EQ(v.store->stream, u.store->stream) << vw;
+      }
     }
     ASSERT_EQ(x.objectives.size(), y.objectives.size()) << w;
     for (size_t k = 0; k < x.objectives.size(); ++k) {
@@ -149,6 +162,13 @@ void ExpectSameRun(const RunResult& a, const RunResult& b) {
 
 TEST(JsonReportTest, RoundTripIsExact) {
   RunResult run = RichRun();
+  // What the engine fills for inline samples: the count and the last sample that did not pass.
+  for (auto& e : run.experiments) {
+    for (auto& v : e.verifiers) {
+      v.sample_count = v.samples.size();
+      v.last_error = LastErrorOf(v.samples);
+    }
+  }
   std::string json = RenderJson(run);
   Result<RunResult> parsed = ParseJsonResult(json);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
@@ -359,6 +379,160 @@ TEST(JsonReportTest, Rfc3339RefusesTimesTheClockCannotHold) {
   EXPECT_FALSE(ParseRfc3339("0001-01-01T00:00:00Z").has_value());
   EXPECT_TRUE(ParseRfc3339("2261-12-31T23:59:59-23:59").has_value());
   EXPECT_TRUE(ParseRfc3339("1678-01-01T00:00:00+23:59").has_value());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where the samples are: inline, or in the run's sample store.
+
+// The document on one line: every line break and the indent after it removed.
+std::string Joined(const std::string& json) {
+  std::string out;
+  for (size_t i = 0; i < json.size(); ++i) {
+    if (json[i] != '\n') {
+      out += json[i];
+      continue;
+    }
+    while (i + 1 < json.size() && json[i + 1] == ' ') ++i;
+  }
+  return out;
+}
+
+// One experiment with one verifier: three inline samples, the last failing one unknown.
+RunResult SmallRun() {
+  RunResult run;
+  run.experiments.resize(1);
+  run.experiments[0].name = "e";
+  VerifierResult v;
+  v.name = "v";
+  for (int i = 0; i < 3; ++i) {
+    Sample s;
+    s.t_send = i * 0.5;
+    s.t_done = s.t_send + 0.001;
+    s.health = i == 1 ? Health::kUnknown : Health::kHealthy;
+    s.detail = i == 1 ? "prometheus: \"timeout\"" : "";
+    v.samples.push_back(s);
+  }
+  run.experiments[0].verifiers.push_back(v);
+  return run;
+}
+
+// SmallRun's verifier as read back: three samples inline, the second the last error.
+void ExpectSmallRunCounts(const VerifierResult& v) {
+  EXPECT_EQ(v.sample_count, 3u);
+  ASSERT_TRUE(v.last_error.has_value());
+  EXPECT_EQ(v.last_error->t_send, 0.5);
+  EXPECT_EQ(v.last_error->health, Health::kUnknown);
+  EXPECT_EQ(v.last_error->detail, "prometheus: \"timeout\"");
+  EXPECT_FALSE(v.store.has_value());
+}
+
+// A run whose verifier's samples live in a store.
+RunResult StoredRun() {
+  RunResult run = SmallRun();
+  VerifierResult& v = run.experiments[0].verifiers[0];
+  v.samples.clear();
+  v.sample_count = 57600000;
+  v.last_error = LastError{28799.990001, Health::kUnhealthy, "HTTP 503"};
+  v.store = SampleStoreRef{"samples.gdsamples", 12};
+  return run;
+}
+
+TEST(JsonReportTest, InlineSamplesCarryTheirCountAndLastError) {
+  const std::string json = RenderJson(SmallRun());
+  EXPECT_NE(json.find("\"total_sample_count\": 3,"), std::string::npos) << json;
+  EXPECT_NE(Joined(json).find(R"("last_error": {"t_send_s": 0.5,"health": "unknown",)"
+                              R"("detail": "prometheus: \"timeout\""},"samples": {)"),
+            std::string::npos)
+      << json;
+  EXPECT_EQ(json.find("sample_store"), std::string::npos);
+  Result<RunResult> parsed = ParseJsonResult(json);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ExpectSmallRunCounts(parsed->experiments[0].verifiers[0]);
+  EXPECT_EQ(RenderJson(*parsed), json);
+
+  RunResult passing = SmallRun();
+  passing.experiments[0].verifiers[0].samples[1].health = Health::kHealthy;
+  EXPECT_NE(RenderJson(passing).find("\"last_error\": null,"), std::string::npos);
+}
+
+TEST(JsonReportTest, StoredSamplesAreReferencedAndRoundTrip) {
+  const RunResult run = StoredRun();
+  const std::string json = RenderJson(run);
+  EXPECT_NE(json.find("\"total_sample_count\": 57600000,"), std::string::npos) << json;
+  EXPECT_NE(Joined(json).find(
+                R"("samples": null,"sample_store": {"file": "samples.gdsamples","stream": 12}})"),
+            std::string::npos)
+      << json;
+  Result<RunResult> parsed = ParseJsonResult(json);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ExpectSameRun(run, *parsed);
+  EXPECT_EQ(RenderJson(*parsed), json);
+}
+
+TEST(JsonReportTest, ResultsWithoutTheNewFieldsStillRead) {
+  // As written before sample stores: neither the total count nor the last error.
+  std::string json = RenderJson(SmallRun());
+  const size_t from = json.find("        \"total_sample_count\"");
+  const size_t to = json.find("        \"samples\"");
+  ASSERT_NE(from, std::string::npos);
+  ASSERT_NE(to, std::string::npos);
+  json.erase(from, to - from);
+  ASSERT_EQ(json.find("last_error"), std::string::npos);
+  Result<RunResult> parsed = ParseJsonResult(json);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ExpectSmallRunCounts(parsed->experiments[0].verifiers[0]);
+  EXPECT_EQ(RenderJson(*parsed), RenderJson(SmallRun()));
+}
+
+// `json` with its first `from` replaced by `to` is refused with a message holding `expect`.
+void ExpectEditRefused(std::string json, const std::string& from, const std::string& to,
+                       const std::string& expect) {
+  const size_t at = json.find(from);
+  ASSERT_NE(at, std::string::npos) << from;
+  json.replace(at, from.size(), to);
+  Result<RunResult> r = ParseJsonResult(json);
+  ASSERT_FALSE(r.ok()) << to;
+  EXPECT_NE(r.status().message().find(expect), std::string::npos)
+      << "edit: " << to << "\nmessage: " << r.status().message();
+}
+
+TEST(JsonReportTest, SampleFieldsThatDoNotFitAreNamed) {
+  struct Case {
+    std::string from, to, expect;
+  };
+  const std::string p = "experiments[0].verifiers[0].";
+  const std::vector<Case> stored = {
+      {"\"samples\": null,", "\"samples\": 5,", p + "samples: expected an object, or null with"},
+      {"\"file\": \"samples.gdsamples\"", "\"file\": \"../x.gdsamples\"",
+       p + "sample_store.file: expected a plain file name next to result.json, got "
+           "\"../x.gdsamples\""},
+      {"\"file\": \"samples.gdsamples\"", "\"file\": \"/etc/passwd\"",
+       p + "sample_store.file: expected a plain file name"},
+      {"\"stream\": 12", "\"stream\": 1000000",
+       p + "sample_store.stream: expected a stream id below 1000000"},
+      {"\"stream\": 12", "\"stream\": -1", p + "sample_store.stream: expected a stream id"},
+      {"\"total_sample_count\": 57600000,", "",
+       p + "total_sample_count: missing (the samples are in a store)"},
+      {"\"health\": \"unhealthy\"", "\"health\": \"healthy\"",
+       p + "last_error.health: expected \"unhealthy\" or \"unknown\", got \"healthy\""},
+      {"\"t_send_s\": 28799.990001", "\"t_send_s\": \"late\"",
+       p + "last_error.t_send_s: expected a number"},
+      {"\"sample_store\": {", "\"store\": {",
+       p + "sample_store: missing (\"samples\" is null, so the samples must be in a sample store)"},
+  };
+  for (const auto& c : stored) ExpectEditRefused(RenderJson(StoredRun()), c.from, c.to, c.expect);
+  const std::vector<Case> inline_cases = {
+      {"\"total_sample_count\": 3,", "\"total_sample_count\": 4,",
+       p + "total_sample_count: 4, but samples holds 3"},
+      {"\"total_sample_count\": 3,", "\"total_sample_count\": -3,",
+       p + "total_sample_count: expected a non-negative integer"},
+      {"\"last_error\": {", "\"last_error\": [], \"x\": {", p + "last_error: expected {"},
+      {"\"last_error\": {", "\"sample_store\": {\"file\": \"s\", \"stream\": 1}, \"last_error\": {",
+       p + "sample_store: expected null or absent when samples are inline"},
+  };
+  for (const auto& c : inline_cases) {
+    ExpectEditRefused(RenderJson(SmallRun()), c.from, c.to, c.expect);
+  }
 }
 
 }  // namespace
