@@ -72,8 +72,9 @@ void VerifierTable(std::string* out, const ExperimentResult& e);
 void ObjectiveTable(std::string* out, const ExperimentResult& e);
 void FaultTable(std::string* out, const ExperimentResult& e);
 void EventList(std::string* out, const ExperimentResult& e);
-// How to list every sample of every verifier.
-void SampleCommands(std::string* out, const ExperimentResult& e);
+// How to list every sample of each verifier (`gameday report samples`); `name_experiment` when
+// the run has several experiments, whose verifiers may share names.
+void SampleCommands(std::string* out, const ExperimentResult& e, bool name_experiment);
 
 // ---------------------------------------------------------------------------------------------
 // Trend (html_trends.cc)

@@ -242,7 +242,7 @@ void ExperimentSection(std::string* out, const RunResult& run, const ExperimentR
   Reasons(out, e);
   *out += "<h3>Timeline</h3>\n";
   Timeline(out, e, timeline);
-  SampleCommands(out, e);
+  SampleCommands(out, e, run.experiments.size() > 1);
   if (history != nullptr && !e.verifiers.empty()) Trend(out, run, e, *history);
   VerifierTable(out, e);
   ObjectiveTable(out, e);

@@ -378,7 +378,7 @@ void EventList(std::string* out, const ExperimentResult& e) {
 }
 
 // The timeline draws pixel columns, not samples; every sample of a verifier is one command away.
-void SampleCommands(std::string* out, const ExperimentResult& e) {
+void SampleCommands(std::string* out, const ExperimentResult& e, bool name_experiment) {
   if (e.verifiers.empty()) return;
   *out += e.verifiers.size() <= 20 ? "<details class=\"sample-commands\" open>"
                                    : "<details class=\"sample-commands\">";
@@ -391,7 +391,9 @@ void SampleCommands(std::string* out, const ExperimentResult& e) {
     *out += "<li class=\"sample-command\"";
     Attr(out, "data-verifier", v.name);
     *out += "><code>";
-    Esc(out, "gameday report samples result.json --verifier " + ShellWord(v.name));
+    Esc(out, "gameday report samples result.json " +
+                 (name_experiment ? "--experiment " + ShellWord(e.name) + " " : std::string()) +
+                 "--verifier " + ShellWord(v.name));
     *out += "</code> <span class=\"neutral\">";
     Esc(out, std::to_string(SampleCount(v)) + (SampleCount(v) == 1 ? " sample" : " samples"));
     *out += "</span></li>";

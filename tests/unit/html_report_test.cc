@@ -10,12 +10,15 @@
 #include <Poco/SHA2Engine.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <string>
 
+#include "experiments/sample_store.h"
 #include "reports/json_report.h"
 #include "reports/junit_report.h"
 #include "reports/report_text.h"
@@ -365,40 +368,46 @@ TEST(HtmlReportTest, HoverDataCoversEverySampleBucket) {
   EXPECT_NEAR(failing_reps, 163, 3);
 }
 
-// The downsampled timeline of a long run keeps every failing sample: one failing sample among a
-// million passing ones (1,225 a pixel column) still paints a failing column over its time, is in
-// the hover read-out with its reason, and every sample is one command away.
-TEST(HtmlReportTest, OneFailingSampleAmongAMillionShows) {
-  constexpr size_t kSamples = 1000000;
-  constexpr size_t kFailing = kSamples / 2;
-  constexpr double kInterval = 0.01;
+// A long run: one http verifier, a million samples every 10 ms (10,000 s), all passing but one.
+constexpr size_t kMillion = 1000000;
+constexpr size_t kFailingIndex = kMillion / 2;
+constexpr double kLongInterval = 0.01;
+
+Sample MillionSample(size_t i) {
+  Sample s;
+  s.t_send = static_cast<double>(i) * kLongInterval;
+  s.t_done = s.t_send + 0.002;
+  s.latency_ms = 2;
+  s.health = Health::kHealthy;
+  if (i == kFailingIndex) {
+    s.health = Health::kUnhealthy;
+    s.detail = "connection refused";
+    s.latency_ms = 250;
+  }
+  return s;
+}
+
+RunResult MillionRun(VerifierResult v) {
   RunResult run;
   run.run_id = "long";
   ExperimentResult e;
   e.name = "soak";
   e.status = ExperimentStatus::kPassed;
-  e.duration_s = kSamples * kInterval;  // 10,000 s
-  VerifierResult v;
+  e.duration_s = kMillion * kLongInterval;
   v.name = "steady";
   v.kind = "http";
-  v.interval_s = kInterval;
-  v.samples.resize(kSamples);
-  for (size_t i = 0; i < kSamples; ++i) {
-    Sample& s = v.samples[i];
-    s.t_send = static_cast<double>(i) * kInterval;
-    s.t_done = s.t_send + 0.002;
-    s.latency_ms = 2;
-    s.health = Health::kHealthy;
-  }
-  v.samples[kFailing].health = Health::kUnhealthy;
-  v.samples[kFailing].detail = "connection refused";
-  v.samples[kFailing].latency_ms = 250;
-  v.sample_count = kSamples;
-  const double t_fail = v.samples[kFailing].t_send;
+  v.interval_s = kLongInterval;
+  v.sample_count = kMillion;
   e.verifiers.push_back(std::move(v));
   run.experiments.push_back(std::move(e));
+  return run;
+}
 
-  const std::string html = RenderHtml(run);
+// The downsampled timeline keeps every failing sample: one failing sample among a million passing
+// ones (1,225 a pixel column) still paints a failing column over its time and is in the hover
+// read-out with its reason; and every sample is one command away.
+void ExpectTheOneFailingSampleShows(const std::string& html) {
+  const double t_fail = MillionSample(kFailingIndex).t_send;
   const std::string band = Between(html, "<g class=\"band\" data-name=\"steady\"", "</g>");
   ASSERT_FALSE(band.empty());
   // Exactly one failing rect, and it covers the failing sample's time on the axis.
@@ -406,7 +415,7 @@ TEST(HtmlReportTest, OneFailingSampleAmongAMillionShows) {
   const std::string rect = Between(band, "<rect class=\"fail\"", "</rect>");
   const double x = std::stod(Between(rect, "x=\"", "\""));
   const double width = std::stod(Between(rect, "width=\"", "\""));
-  const double x_fail = 170 + t_fail / (kSamples * kInterval) * 816;
+  const double x_fail = 170 + t_fail / (kMillion * kLongInterval) * 816;
   EXPECT_LE(x, x_fail);
   EXPECT_GT(x + width, x_fail);
   EXPECT_LE(width, 1.0);
@@ -421,25 +430,54 @@ TEST(HtmlReportTest, OneFailingSampleAmongAMillionShows) {
   ASSERT_TRUE(buckets.IsArray());
   ASSERT_TRUE(details.IsArray());
   int failing = 0;
+  uint64_t total = 0;
   for (const auto& r : buckets.GetArray()) {
+    total += r[4].GetUint64() + r[5].GetUint64() + r[6].GetUint64();
     if (r[2].GetInt() != 1) continue;
     ++failing;
     EXPECT_EQ(r[0].GetInt(), static_cast<int>(x - 170));
-    EXPECT_DOUBLE_EQ(r[1].GetDouble(), t_fail);
+    EXPECT_NEAR(r[1].GetDouble(), t_fail, 1e-6);
     EXPECT_DOUBLE_EQ(r[3].GetDouble(), 250);
     EXPECT_EQ(r[5].GetInt(), 1);
     ASSERT_GE(r[7].GetInt(), 0);
     EXPECT_STREQ(details[r[7].GetInt()].GetString(), "connection refused");
   }
   EXPECT_EQ(failing, 1);
+  EXPECT_EQ(total, kMillion);
   // The latency lane keeps the spike: its peak is the failing sample's 250 ms.
   EXPECT_NE(html.find("latency, peak 250.0 ms"), std::string::npos);
-  // Every sample, one command away.
   EXPECT_NE(html.find("<li class=\"sample-command\" data-verifier=\"steady\"><code>gameday report "
                       "samples result.json --verifier steady</code> <span class=\"neutral\">"
                       "1000000 samples</span></li>"),
             std::string::npos);
+  EXPECT_EQ(html.find("samples-error"), std::string::npos);
   EXPECT_LT(html.size(), 200u * 1024);
+}
+
+TEST(HtmlReportTest, OneFailingSampleAmongAMillionShows) {
+  VerifierResult v;
+  v.samples.reserve(kMillion);
+  for (size_t i = 0; i < kMillion; ++i) v.samples.push_back(MillionSample(i));
+  ExpectTheOneFailingSampleShows(RenderHtml(MillionRun(std::move(v))));
+}
+
+// The same when the samples are in the run's sample store instead of inline.
+TEST(HtmlReportTest, OneFailingSampleAmongAMillionInTheSampleStoreShows) {
+  std::string dir = (std::filesystem::path(::testing::TempDir()) / "html_store.XXXXXX").string();
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  {
+    auto w = SampleWriter::Create(dir + "/" + kSampleStoreFileName, 0600);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    ASSERT_TRUE((*w)->Declare({4, "soak", "steady", kLongInterval}).ok());
+    for (size_t i = 0; i < kMillion; ++i) ASSERT_TRUE((*w)->Append(4, MillionSample(i)).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+  }
+  VerifierResult v;
+  v.store = SampleStoreRef{kSampleStoreFileName, 4};
+  RunResult run = MillionRun(std::move(v));
+  run.dir = dir;
+  ExpectTheOneFailingSampleShows(RenderHtml(run));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(HtmlReportTest, SampleCommandsQuoteNamesForTheShell) {
@@ -447,10 +485,15 @@ TEST(HtmlReportTest, SampleCommandsQuoteNamesForTheShell) {
   run.experiments[0].verifiers[0].name = "it's \"up\"";
   const std::string html = RenderHtml(run);
   EXPECT_EQ(Count(html, "<details class=\"sample-commands\" open>"), 2u);  // 2 of 3 have verifiers
-  EXPECT_NE(html.find("--verifier &#39;it&#39;\\&#39;&#39;s &quot;up&quot;&#39;</code>"),
-            std::string::npos);
+  // Several experiments: the command names the experiment too.
+  EXPECT_NE(
+      html.find("<code>gameday report samples result.json --experiment &#39;pod-kill "
+                "&quot;frontend&quot; &lt;&amp;&gt; &#39;\\&#39;&#39;ünï&#39;\\&#39;&#39;&#39; "
+                "--verifier &#39;it&#39;\\&#39;&#39;s &quot;up&quot;&#39;</code>"),
+      std::string::npos);
   EXPECT_NE(html.find("--verifier &#39;error-rate \u00e9&#39;</code>"), std::string::npos);
-  EXPECT_NE(html.find("--verifier apiserver</code> <span class=\"neutral\">0 samples</span>"),
+  EXPECT_NE(html.find("--experiment master-stop --verifier apiserver</code> <span "
+                      "class=\"neutral\">0 samples</span>"),
             std::string::npos);
 }
 
