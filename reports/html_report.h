@@ -24,6 +24,12 @@ namespace gameday {
 // timeline (time, result, latency of the sample under the pointer); without it the SVG <title>s
 // still say the same per bucket.
 //
+// Every verifier's samples are read once, through VisitAllSamples (experiments/sample_source.h):
+// inline in the result, or from the run's sample store (run.dir), and drawn as pixel columns in
+// memory that does not depend on their number. A store that cannot be read is a visible note
+// under the timeline, not an error. Under each timeline, per verifier, the command that lists
+// every sample (`gameday report samples result.json --verifier NAME`).
+//
 // `history`, when given, adds a trend per experiment: its recovery time over the recorded runs
 // (reports/history.h LoadRunHistory), with this run appended when the history does not hold it.
 std::string RenderHtml(const RunResult& run, const RunHistory* history = nullptr);

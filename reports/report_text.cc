@@ -291,13 +291,10 @@ const char* OutcomeText(ExperimentOutcome o) {
 }
 
 std::optional<std::string> LastErrorText(const VerifierResult& v) {
-  auto text = [&](double t, const std::string& detail) {
-    return v.name + ": last error at " + FormatFixed(t, 3) + " s: " + detail;
-  };
   // A result built in memory without the summary: its inline samples say it.
   const std::optional<LastError> last = v.last_error ? v.last_error : LastErrorOf(v.samples);
   if (!last) return std::nullopt;
-  return text(last->t_send, last->detail);
+  return v.name + ": last error at " + FormatFixed(last->t_send, 3) + " s: " + last->detail;
 }
 
 FailureExplanation ExplainFailure(const ExperimentResult& e) {

@@ -66,7 +66,8 @@ struct FailureExplanation {
 FailureExplanation ExplainFailure(const ExperimentResult& e);
 
 // The last failing or unknown sample of `v` that carries a detail, as
-// "NAME: last error at T s: DETAIL"; nullopt when none does.
+// "NAME: last error at T s: DETAIL"; nullopt when none does. For samples in the run's sample
+// store, the verifier's last_error.
 std::optional<std::string> LastErrorText(const VerifierResult& v);
 
 // The faults of repeated steps by round: "STEP round N at T s: TARGET, TARGET" per round.

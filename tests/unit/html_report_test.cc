@@ -10,12 +10,15 @@
 #include <Poco/SHA2Engine.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <string>
 
+#include "experiments/sample_store.h"
 #include "reports/json_report.h"
 #include "reports/junit_report.h"
 #include "reports/report_text.h"
@@ -363,6 +366,169 @@ TEST(HtmlReportTest, HoverDataCoversEverySampleBucket) {
   EXPECT_EQ(total, 3000u);
   // Failing from 5.4 s to 17.4 s: 12 s of 60.1 s on 816 columns is about 163 columns.
   EXPECT_NEAR(failing_reps, 163, 3);
+}
+
+// A long run: one http verifier, a million samples every 10 ms (10,000 s), all passing but one.
+constexpr size_t kMillion = 1000000;
+constexpr size_t kFailingIndex = kMillion / 2;
+constexpr double kLongInterval = 0.01;
+
+Sample MillionSample(size_t i) {
+  Sample s;
+  s.t_send = static_cast<double>(i) * kLongInterval;
+  s.t_done = s.t_send + 0.002;
+  s.latency_ms = 2;
+  s.health = Health::kHealthy;
+  if (i == kFailingIndex) {
+    s.health = Health::kUnhealthy;
+    s.detail = "connection refused";
+    s.latency_ms = 250;
+  }
+  return s;
+}
+
+RunResult MillionRun(VerifierResult v) {
+  RunResult run;
+  run.run_id = "long";
+  ExperimentResult e;
+  e.name = "soak";
+  e.status = ExperimentStatus::kPassed;
+  e.duration_s = kMillion * kLongInterval;
+  v.name = "steady";
+  v.kind = "http";
+  v.interval_s = kLongInterval;
+  v.sample_count = kMillion;
+  e.verifiers.push_back(std::move(v));
+  run.experiments.push_back(std::move(e));
+  return run;
+}
+
+// The downsampled timeline keeps every failing sample: one failing sample among a million passing
+// ones (1,225 a pixel column) still paints a failing column over its time and is in the hover
+// read-out with its reason; and every sample is one command away.
+void ExpectTheOneFailingSampleShows(const std::string& html) {
+  const double t_fail = MillionSample(kFailingIndex).t_send;
+  const std::string band = Between(html, "<g class=\"band\" data-name=\"steady\"", "</g>");
+  ASSERT_FALSE(band.empty());
+  // Exactly one failing rect, and it covers the failing sample's time on the axis.
+  EXPECT_EQ(Count(band, "<rect class=\"fail\""), 1u);
+  const std::string rect = Between(band, "<rect class=\"fail\"", "</rect>");
+  const double x = std::stod(Between(rect, "x=\"", "\""));
+  const double width = std::stod(Between(rect, "width=\"", "\""));
+  const double x_fail = 170 + t_fail / (kMillion * kLongInterval) * 816;
+  EXPECT_LE(x, x_fail);
+  EXPECT_GT(x + width, x_fail);
+  EXPECT_LE(width, 1.0);
+  EXPECT_NE(Between(rect, "<title>", "</title>").find("1 failing"), std::string::npos) << rect;
+
+  // The hover read-out of that column shows the failing sample and its reason.
+  const std::string b = Unescape(Between(band, "data-b=\"", "\""));
+  const std::string d = Unescape(Between(band, "data-d=\"", "\""));
+  rapidjson::Document buckets, details;
+  buckets.Parse(b.c_str());
+  details.Parse(d.c_str());
+  ASSERT_TRUE(buckets.IsArray());
+  ASSERT_TRUE(details.IsArray());
+  int failing = 0;
+  uint64_t total = 0;
+  for (const auto& r : buckets.GetArray()) {
+    total += r[4].GetUint64() + r[5].GetUint64() + r[6].GetUint64();
+    if (r[2].GetInt() != 1) continue;
+    ++failing;
+    EXPECT_EQ(r[0].GetInt(), static_cast<int>(x - 170));
+    EXPECT_NEAR(r[1].GetDouble(), t_fail, 1e-6);
+    EXPECT_DOUBLE_EQ(r[3].GetDouble(), 250);
+    EXPECT_EQ(r[5].GetInt(), 1);
+    ASSERT_GE(r[7].GetInt(), 0);
+    EXPECT_STREQ(details[r[7].GetInt()].GetString(), "connection refused");
+  }
+  EXPECT_EQ(failing, 1);
+  EXPECT_EQ(total, kMillion);
+  // The latency lane keeps the spike: its peak is the failing sample's 250 ms.
+  EXPECT_NE(html.find("latency, peak 250.0 ms"), std::string::npos);
+  EXPECT_NE(html.find("<li class=\"sample-command\" data-verifier=\"steady\"><code>gameday report "
+                      "samples result.json --verifier steady</code> <span class=\"neutral\">"
+                      "1000000 samples</span></li>"),
+            std::string::npos);
+  EXPECT_EQ(html.find("samples-error"), std::string::npos);
+  EXPECT_LT(html.size(), 200u * 1024);
+}
+
+TEST(HtmlReportTest, OneFailingSampleAmongAMillionShows) {
+  VerifierResult v;
+  v.samples.reserve(kMillion);
+  for (size_t i = 0; i < kMillion; ++i) v.samples.push_back(MillionSample(i));
+  ExpectTheOneFailingSampleShows(RenderHtml(MillionRun(std::move(v))));
+}
+
+// The same when the samples are in the run's sample store instead of inline.
+TEST(HtmlReportTest, OneFailingSampleAmongAMillionInTheSampleStoreShows) {
+  std::string dir = (std::filesystem::path(::testing::TempDir()) / "html_store.XXXXXX").string();
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  {
+    auto w = SampleWriter::Create(dir + "/" + kSampleStoreFileName, 0600);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    ASSERT_TRUE((*w)->Declare({4, "soak", "steady", kLongInterval}).ok());
+    for (size_t i = 0; i < kMillion; ++i) ASSERT_TRUE((*w)->Append(4, MillionSample(i)).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+  }
+  VerifierResult v;
+  v.store = SampleStoreRef{kSampleStoreFileName, 4};
+  RunResult run = MillionRun(std::move(v));
+  run.dir = dir;
+  ExpectTheOneFailingSampleShows(RenderHtml(run));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(HtmlReportTest, SampleCommandsQuoteNamesForTheShell) {
+  RunResult run = testing::RichRun(100);
+  run.experiments[0].verifiers[0].name = "it's \"up\"";
+  const std::string html = RenderHtml(run);
+  EXPECT_EQ(Count(html, "<details class=\"sample-commands\" open>"), 2u);  // 2 of 3 have verifiers
+  // Several experiments: the command names the experiment too.
+  EXPECT_NE(
+      html.find("<code>gameday report samples result.json --experiment &#39;pod-kill "
+                "&quot;frontend&quot; &lt;&amp;&gt; &#39;\\&#39;&#39;ünï&#39;\\&#39;&#39;&#39; "
+                "--verifier &#39;it&#39;\\&#39;&#39;s &quot;up&quot;&#39;</code>"),
+      std::string::npos);
+  EXPECT_NE(html.find("--verifier &#39;error-rate \u00e9&#39;</code>"), std::string::npos);
+  EXPECT_NE(html.find("--experiment master-stop --verifier apiserver</code> <span "
+                      "class=\"neutral\">0 samples</span>"),
+            std::string::npos);
+}
+
+// A verifier whose samples live in the run's sample store: a store that cannot be read is a
+// visible note on the page, never a crash, and the counts and the last error come from the
+// result itself.
+TEST(HtmlReportTest, UnreadableSampleStoreIsANoteNotACrash) {
+  RunResult run = testing::RichRun(200);
+  run.dir = "/nonexistent/gameday-html-test";
+  ExperimentResult& e = run.experiments[0];
+  e.status = ExperimentStatus::kPassed;
+  e.outcome = ExperimentOutcome::kExpectedFailure;
+  e.expected_failure = "the frontend has one replica";
+  VerifierResult& v = e.verifiers[0];
+  v.samples.clear();
+  v.sample_count = 5000;
+  v.store = SampleStoreRef{"missing.gdsamples", 3};
+  v.last_error = LastError{12.5, Health::kUnhealthy, "HTTP 503 from the store"};
+  EXPECT_EQ(LastErrorText(v), "frontend: last error at 12.500 s: HTTP 503 from the store");
+
+  const std::string html = RenderHtml(run);
+  const std::string note = Between(html, "<p class=\"bad samples-error\">", "</p>");
+  ASSERT_FALSE(note.empty());
+  EXPECT_NE(note.find("missing.gdsamples"), std::string::npos) << note;
+  EXPECT_NE(note.find("(samples drawn: frontend 0 of 5000)"), std::string::npos) << note;
+  EXPECT_EQ(Count(html, "samples-error"), 1u);  // only the experiment whose samples are missing
+  EXPECT_NE(html.find("frontend (http): GET http://127.0.0.1:8080/healthz \u2014 5000 samples"),
+            std::string::npos);
+  EXPECT_NE(html.find("--verifier frontend</code> <span class=\"neutral\">5000 samples</span>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<li class=\"xfail-error\">frontend: last error at 12.500 s: HTTP 503 "
+                      "from the store</li>"),
+            std::string::npos);
+  EXPECT_EQ(Count(html, "<svg class=\"timeline\""), 3u);
+  CheckSvgs(html);
 }
 
 TEST(HtmlReportTest, ScriptIsAllowedByItsHashAndNothingElse) {
