@@ -37,7 +37,8 @@ std::string Px(double v) {
   return s;
 }
 
-std::string Secs(double t) { return FormatFixed(t, 3) + " s"; }
+// The run-clock format of every report (experiments/format.h).
+std::string Secs(double t) { return FormatTimeOffset(t); }
 
 // Cuts `s` to at most `n` code points, marking the cut, so labels fit their gutter.
 std::string Truncate(std::string_view s, size_t n) {
