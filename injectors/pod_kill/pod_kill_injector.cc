@@ -9,6 +9,7 @@
 #include "clients/kubernetes/cluster.h"
 #include "clients/kubernetes/selection.h"
 #include "experiments/json.h"
+#include "experiments/revert_record.h"
 
 namespace gameday {
 namespace {
@@ -114,21 +115,10 @@ class PodKillInjectorKind : public InjectorKind {
     // A deleted pod cannot be brought back by us; its controller replaces it. The record is
     // still checked, so a journal line that is not one gameday wrote is reported, not cleared.
     rapidjson::Document doc;
-    JsonLimits limits;
-    limits.max_bytes = size_t{1} << 20;
-    limits.max_depth = 4;
-    Status parsed = ParseJson(record, &doc, limits);
-    if (!parsed.ok() || !doc.IsObject()) {
-      return Status::InvalidArgument(
-          "invalid pod-kill revert record: " +
-          (parsed.ok() ? std::string("not a JSON object") : parsed.message()));
-    }
-    for (const char* key : {"kubeconfig", "context", "namespace", "name", "uid"}) {
-      auto it = doc.FindMember(key);
-      if (it != doc.MemberEnd() && !it->value.IsString()) {
-        return Status::InvalidArgument(std::string("invalid pod-kill revert record: ") + key +
-                                       " is not a string");
-      }
+    if (Status s = ParseRevertRecord(record, kKind,
+                                     {"kubeconfig", "context", "namespace", "name", "uid"}, &doc);
+        !s.ok()) {
+      return s;
     }
     if (!IsDns1123Label(JsonString(doc, "namespace")) ||
         !IsDns1123Subdomain(JsonString(doc, "name"))) {
