@@ -100,9 +100,7 @@ class PartitionInjector : public Injector {
   explicit PartitionInjector(PartitionSpec spec) : spec_(std::move(spec)) {}
 
   Result<std::vector<FaultTarget>> Discover(const InjectorEnv& env) override {
-    auto client = SharedKubeClient(env.target.kubeconfig, env.target.context);
-    if (!client.ok()) return client.status();
-    return DiscoverPods(**client, spec_.select, env.target);
+    return DiscoverPods(spec_.select, env.target);
   }
 
   Result<std::string> RevertRecord(const FaultTarget& target, const InjectorEnv& env) override {
@@ -110,20 +108,17 @@ class PartitionInjector : public Injector {
     if (!client.ok()) return client.status();
     const ClusterIdentity id = IdentityOf(**client);
     const PodIdentity pod = PodIdentity::FromTarget(target);
-    return "{\"kubeconfig\":" + JsonQuote(id.kubeconfig) + ",\"context\":" + JsonQuote(id.context) +
-           ",\"namespace\":" + JsonQuote(pod.ns) + ",\"pod\":" + JsonQuote(pod.name) +
-           ",\"uid\":" + JsonQuote(pod.uid) + ",\"policy\":" + JsonQuote(PolicyName(pod)) +
-           ",\"group\":" + JsonQuote(Group(env)) + ",\"run_id\":" + JsonQuote(env.run_id) + "}";
+    return "{" + IdentityJsonMembers(id) + ",\"namespace\":" + JsonQuote(pod.ns) +
+           ",\"pod\":" + JsonQuote(pod.name) + ",\"uid\":" + JsonQuote(pod.uid) +
+           ",\"policy\":" + JsonQuote(PolicyName(pod)) + ",\"group\":" + JsonQuote(Group(env)) +
+           ",\"run_id\":" + JsonQuote(env.run_id) + "}";
   }
 
   Status Inject(const FaultTarget& target, const InjectorEnv& env) override {
     auto client = SharedKubeClient(env.target.kubeconfig, env.target.context);
     if (!client.ok()) return client.status();
     const PodIdentity pod = PodIdentity::FromTarget(target);
-    if (IsProtectedNamespace(env.target.protected_namespaces, pod.ns) &&
-        !env.target.allow_protected) {
-      return Status::PermissionDenied("namespace " + pod.ns + " is protected");
-    }
+    if (Status s = CheckNamespaceAllowed(env.target, pod.ns); !s.ok()) return s;
     const std::string group = Group(env);
     // 1. Mark the chosen pod, so the policy selects exactly the chosen pods: their own labels
     // are shared with siblings that were not chosen. The uid makes a replaced pod fail.

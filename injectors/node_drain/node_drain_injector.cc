@@ -136,8 +136,8 @@ class NodeInjector : public Injector {
     const rapidjson::Value* u = JsonPath(*node, {"spec", "unschedulable"});
     const bool was = u != nullptr && u->IsBool() && u->GetBool();
     const ClusterIdentity id = IdentityOf(**client);
-    return "{\"kubeconfig\":" + JsonQuote(id.kubeconfig) + ",\"context\":" + JsonQuote(id.context) +
-           ",\"node\":" + JsonQuote(NodeName(target)) + ",\"uid\":" + JsonQuote(NodeUid(target)) +
+    return "{" + IdentityJsonMembers(id) + ",\"node\":" + JsonQuote(NodeName(target)) +
+           ",\"uid\":" + JsonQuote(NodeUid(target)) +
            ",\"was_unschedulable\":" + (was ? "true" : "false") + "}";
   }
 
@@ -196,7 +196,7 @@ class NodeInjector : public Injector {
           if (JsonString(o, "kind") == "DaemonSet") return Status::Ok();
         }
       }
-      if (IsProtectedNamespace(target.protected_namespaces, ns) && !target.allow_protected) {
+      if (NamespaceOffLimits(target, ns)) {
         skipped->push_back(ns + "/" + name);
         return Status::Ok();
       }

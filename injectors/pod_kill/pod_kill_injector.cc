@@ -26,9 +26,7 @@ class PodKillInjector : public Injector {
   explicit PodKillInjector(PodKillSpec spec) : spec_(std::move(spec)) {}
 
   Result<std::vector<FaultTarget>> Discover(const InjectorEnv& env) override {
-    auto client = SharedKubeClient(env.target.kubeconfig, env.target.context);
-    if (!client.ok()) return client.status();
-    return DiscoverPods(**client, spec_.select, env.target);
+    return DiscoverPods(spec_.select, env.target);
   }
 
   Result<std::string> RevertRecord(const FaultTarget& target, const InjectorEnv& env) override {
@@ -37,20 +35,15 @@ class PodKillInjector : public Injector {
     const ClusterIdentity id = IdentityOf(**client);
     const PodIdentity pod = PodIdentity::FromTarget(target);
     // Nothing to undo, but the record says exactly which pod was killed, on which cluster.
-    return "{\"kubeconfig\":" + JsonQuote(id.kubeconfig) + ",\"context\":" + JsonQuote(id.context) +
-           ",\"namespace\":" + JsonQuote(pod.ns) + ",\"name\":" + JsonQuote(pod.name) +
-           ",\"uid\":" + JsonQuote(pod.uid) + "}";
+    return "{" + IdentityJsonMembers(id) + ",\"namespace\":" + JsonQuote(pod.ns) +
+           ",\"name\":" + JsonQuote(pod.name) + ",\"uid\":" + JsonQuote(pod.uid) + "}";
   }
 
   Status Inject(const FaultTarget& target, const InjectorEnv& env) override {
     auto client = SharedKubeClient(env.target.kubeconfig, env.target.context);
     if (!client.ok()) return client.status();
     const PodIdentity pod = PodIdentity::FromTarget(target);
-    if (IsProtectedNamespace(env.target.protected_namespaces, pod.ns) &&
-        !env.target.allow_protected) {
-      return Status::PermissionDenied("namespace " + pod.ns + " is protected (target." +
-                                      "protected_namespaces); set target.allow_protected: true");
-    }
+    if (Status s = CheckNamespaceAllowed(env.target, pod.ns); !s.ok()) return s;
     KubeRequest req;
     req.verb = "delete";
     req.ref = ResourceRef::Core("pods", pod.ns, pod.name);
