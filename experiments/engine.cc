@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "experiments/fault_ledger.h"
+#include "experiments/format.h"
 #include "experiments/guarded.h"
 #include "experiments/journal.h"
 #include "experiments/objectives.h"
@@ -28,11 +28,6 @@ namespace {
 constexpr double kForever = std::numeric_limits<double>::infinity();
 constexpr size_t kMaxParallelInjects = 16;
 
-std::string Percent(double r) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.2f%%", r * 100);
-  return buf;
-}
 std::string RoundsText(size_t n) { return std::to_string(n) + (n == 1 ? " round" : " rounds"); }
 
 // The seed an injector draws its own choices from (InjectorEnv::seed): a function of the
@@ -390,8 +385,8 @@ bool ExperimentRun::WarmUp() {
     if (!ratio) {
       failures.push_back(v.name + " produced no decided sample during the warm-up");
     } else if (*ratio < v.slo.success_ratio) {
-      failures.push_back(v.name + " passed " + Percent(*ratio) + " of its samples, SLO " +
-                         Percent(v.slo.success_ratio));
+      failures.push_back(v.name + " passed " + FormatMessagePercent(*ratio) + " of its samples, SLO " +
+                         FormatMessagePercent(v.slo.success_ratio));
     }
   }
   if (Halted()) return false;
@@ -615,7 +610,7 @@ void ExperimentRun::CoolDown() {
       AddReasons({"steady state after: " + v.name + " produced no decided sample"});
     } else if (*ratio < v.slo.success_ratio) {
       AddReasons({"steady state did not hold after recovery: " + v.name + " passed " +
-                  Percent(*ratio) + " of its samples, SLO " + Percent(v.slo.success_ratio)});
+                  FormatMessagePercent(*ratio) + " of its samples, SLO " + FormatMessagePercent(v.slo.success_ratio)});
     }
   }
 }

@@ -2,23 +2,13 @@
 
 #include <algorithm>
 #include <limits>
-#include <sstream>
+
+#include "experiments/format.h"
 
 namespace gameday {
 namespace {
 
 constexpr double kForever = std::numeric_limits<double>::infinity();
-
-std::string Fixed(double v, int digits) {
-  std::ostringstream out;
-  out.setf(std::ios::fixed);
-  out.precision(digits);
-  out << v;
-  return out.str();
-}
-
-std::string Seconds(double s) { return Fixed(s, s < 10 ? 3 : 2) + " s"; }
-std::string Percent(double r) { return Fixed(r * 100, 2) + "%"; }
 
 }  // namespace
 
@@ -36,7 +26,7 @@ std::vector<ObjectiveResult> EvaluateObjectives(const std::vector<ObjectiveSpec>
     const RecoveryMetrics* overall = &it->overall;
     switch (o.type) {
       case ObjectiveSpec::Type::kRecoverWithin: {
-        r.name = o.verifier + " recovers within " + Seconds(o.limit);
+        r.name = o.verifier + " recovers within " + FormatMessageSeconds(o.limit);
         r.limit = o.limit;
         // Per step: from the injection for one-shot faults, from the revert for faults with a
         // duration (the outage during the fault is intended).
@@ -58,11 +48,11 @@ std::vector<ObjectiveResult> EvaluateObjectives(const std::vector<ObjectiveSpec>
           if (t > worst_time) {
             worst_time = t;
             const auto& b = *m.recover_bound_s;
-            worst = "recovered in " + Seconds(t) +
+            worst = "recovered in " + FormatMessageSeconds(t) +
                     (!m.time_to_recover_after_revert_s    ? ""
                      : context.repeated_steps.count(fm.fault_id) ? " after the last round"
                                                           : " after the revert") +
-                    " (true moment within " + Fixed(b.first, 3) + "–" + Fixed(b.second, 3) +
+                    " (true moment within " + FormatFixed(b.first, 3) + "–" + FormatFixed(b.second, 3) +
                     " s of the injection) after " + fm.fault_id;
           }
           if (t > o.limit) r.passed = false;
@@ -72,7 +62,7 @@ std::vector<ObjectiveResult> EvaluateObjectives(const std::vector<ObjectiveSpec>
           r.message = "no impact observed";
         } else {
           if (worst_time != kForever) r.measured = worst_time;
-          r.message = worst + ", budget " + Seconds(o.limit);
+          r.message = worst + ", budget " + FormatMessageSeconds(o.limit);
         }
         break;
       }
@@ -81,7 +71,7 @@ std::vector<ObjectiveResult> EvaluateObjectives(const std::vector<ObjectiveSpec>
         r.passed = overall && overall->impact;
         if (r.passed) {
           r.measured = overall->time_to_detect_s;
-          r.message = "detected " + Seconds(*overall->time_to_detect_s) + " after the injection";
+          r.message = "detected " + FormatMessageSeconds(*overall->time_to_detect_s) + " after the injection";
         } else {
           r.message = "no failing sample after the injection: the fault went unnoticed";
         }
@@ -92,21 +82,21 @@ std::vector<ObjectiveResult> EvaluateObjectives(const std::vector<ObjectiveSpec>
         r.measured = overall ? overall->downtime_s : 0;
         r.message = r.passed ? "no failing sample"
                              : std::to_string(overall->failing) + " failing sample(s), first " +
-                                   Seconds(*overall->time_to_detect_s) + " after the injection";
+                                   FormatMessageSeconds(*overall->time_to_detect_s) + " after the injection";
         break;
       case ObjectiveSpec::Type::kMaxDowntime:
-        r.name = o.verifier + " downtime at most " + Seconds(o.limit);
+        r.name = o.verifier + " downtime at most " + FormatMessageSeconds(o.limit);
         r.limit = o.limit;
         r.measured = overall ? overall->downtime_s : 0;
         r.passed = *r.measured <= o.limit;
-        r.message = "downtime " + Seconds(*r.measured) + ", budget " + Seconds(o.limit);
+        r.message = "downtime " + FormatMessageSeconds(*r.measured) + ", budget " + FormatMessageSeconds(o.limit);
         break;
       case ObjectiveSpec::Type::kMinAvailability:
-        r.name = o.verifier + " availability at least " + Percent(o.limit);
+        r.name = o.verifier + " availability at least " + FormatMessagePercent(o.limit);
         r.limit = o.limit;
         r.measured = overall ? overall->availability : 0;
         r.passed = *r.measured >= o.limit;
-        r.message = "availability " + Percent(*r.measured) + ", minimum " + Percent(o.limit);
+        r.message = "availability " + FormatMessagePercent(*r.measured) + ", minimum " + FormatMessagePercent(o.limit);
         break;
     }
     // Objectives need measurements; a dry run or a run that never injected has none to judge.

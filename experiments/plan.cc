@@ -12,6 +12,8 @@
 #include <system_error>
 #include <tuple>
 
+#include "experiments/edit_distance.h"
+
 namespace gameday {
 namespace {
 
@@ -28,37 +30,6 @@ constexpr size_t kMaxNameLength = 63;
 const std::vector<std::string> kSelectModes = {"one", "all", "fixed", "fixed-percent",
                                                "random-max-percent"};
 const std::vector<std::string> kStepKinds = {"inject", "wait", "parallel"};
-
-// Edit distance counting a swap of two neighbours as one edit, the commonest typo ("wbe").
-size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
-  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    for (size_t j = 1; j <= b.size(); ++j) {
-      d[i][j] = std::min(
-          {d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1] ? 1 : 0)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
-// " (did you mean 'x'?)" when one of `known` is within two edits of `word`, else "".
-std::string Suggestion(const std::string& word, const std::vector<std::string>& known) {
-  std::string best;
-  size_t best_distance = 3;
-  for (const std::string& k : known) {
-    size_t d = EditDistance(word, k);
-    if (d < best_distance) {
-      best_distance = d;
-      best = k;
-    }
-  }
-  return best.empty() ? "" : " (did you mean '" + best + "'?)";
-}
 
 bool IsValidName(const std::string& name) {
   if (name.empty() || name.size() > kMaxNameLength) return false;
@@ -453,7 +424,7 @@ class PlanParser {
         item.Child("spec");
         if (!w.kind.empty()) {
           const std::vector<std::string> names = registries_.watches.Names();
-          item.ErrorAt("kind", "unknown watch kind '" + w.kind + "'" + Suggestion(w.kind, names) +
+          item.ErrorAt("kind", "unknown watch kind '" + w.kind + "'" + DidYouMean(w.kind, names) +
                                    "; registered kinds: " +
                                    (names.empty() ? std::string("(none)") : Join(names, ", ")));
         }
@@ -511,7 +482,7 @@ class PlanParser {
     std::string name = item.RequiredString("verifier");
     if (!name.empty() && std::find(known.begin(), known.end(), name) == known.end()) {
       item.ErrorAt("verifier", "no verifier named '" + name + "' in this experiment" +
-                                   Suggestion(name, known) + "; expected one of " +
+                                   DidYouMean(name, known) + "; expected one of " +
                                    (known.empty() ? std::string("(none)") : Join(known, ", ")));
     }
     return name;
@@ -628,7 +599,7 @@ class PlanParser {
         v.verifier = ParseKindSpec<Verifier>(*kind, item, own_target, "verifier");
       } else {
         item.Child("spec");  // known field; its contents depend on the kind
-        item.ErrorAt("kind", "unknown verifier kind '" + v.kind + "'" + Suggestion(v.kind, names) +
+        item.ErrorAt("kind", "unknown verifier kind '" + v.kind + "'" + DidYouMean(v.kind, names) +
                                  "; registered kinds: " +
                                  (names.empty() ? std::string("(none)") : Join(names, ", ")));
       }
@@ -730,7 +701,7 @@ class PlanParser {
       } else {
         node.Child("spec");
         node.ErrorAt("inject", "unknown injector kind '" + s.kind + "'" +
-                                   Suggestion(s.kind, names) + "; registered kinds: " +
+                                   DidYouMean(s.kind, names) + "; registered kinds: " +
                                    (names.empty() ? std::string("(none)") : Join(names, ", ")));
       }
     } else {

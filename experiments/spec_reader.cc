@@ -4,23 +4,9 @@
 #include <cmath>
 #include <sstream>
 
+#include "experiments/edit_distance.h"
+
 namespace gameday {
-namespace {
-
-size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-}  // namespace
 
 std::string Join(const std::vector<std::string>& v, const std::string& sep) {
   std::string out;
@@ -269,21 +255,12 @@ void SpecNode::Finish(const std::vector<std::string>& also_known) {
   for (const auto& kv : node_) {
     const std::string key = kv.first.as<std::string>();
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-    std::string best;
-    size_t best_distance = 3;  // suggest only close matches
-    for (const std::string& k : known) {
-      size_t d = EditDistance(key, k);
-      if (d < best_distance) {
-        best_distance = d;
-        best = k;
-      }
-    }
     Diagnostic d = At(kv.first);
     d.path = path_.empty() ? key : path_ + "." + key;
     std::vector<std::string> sorted = known;
     std::sort(sorted.begin(), sorted.end());
-    d.message = "unknown field" + (best.empty() ? "" : " (did you mean '" + best + "'?)") +
-                "; expected one of " + Join(sorted, ", ");
+    d.message =
+        "unknown field" + DidYouMean(key, known) + "; expected one of " + Join(sorted, ", ");
     diags_->Add(std::move(d));
   }
 }

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "experiments/format.h"
 #include "experiments/result.h"
 #include "reports/timeline_buckets.h"
 #include "reports/trends.h"
@@ -22,7 +23,6 @@ void Esc(std::string* out, std::string_view s);
 void Attr(std::string* out, const char* name, std::string_view value);
 // SVG coordinates: a tenth of a pixel is plenty and keeps the file small.
 std::string Px(double v);
-std::string Secs(double t);
 // Cuts `s` to at most `n` code points, marking the cut, so labels fit their gutter.
 std::string Truncate(std::string_view s, size_t n);
 void SvgTitle(std::string* out, std::string_view text);

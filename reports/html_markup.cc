@@ -23,8 +23,6 @@ std::string Px(double v) {
   return s;
 }
 
-std::string Secs(double t) { return FormatFixed(t, 3) + " s"; }
-
 // Cuts `s` to at most `n` code points, marking the cut, so labels fit their gutter.
 std::string Truncate(std::string_view s, size_t n) {
   size_t count = 0;

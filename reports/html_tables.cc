@@ -139,7 +139,7 @@ void CleanupSummary(std::string* out, const ExperimentResult& e) {
   std::string text;
   if (failed.empty()) {
     text = "Nothing was left behind: " + std::to_string(reverted) + " reverted" +
-           (last ? " (the last at " + Secs(*last) + ")" : std::string()) + ", " +
+           (last ? " (the last at " + FormatTimeOffset(*last) + ")" : std::string()) + ", " +
            std::to_string(one_shot) + " one-shot (nothing to revert), " +
            std::to_string(not_injected) + " not injected.";
   } else {
@@ -337,9 +337,9 @@ void FaultTable(std::string* out, const ExperimentResult& e) {
       *out += "</span>";
     }
     *out += "</td><td class=\"num\">";
-    Esc(out, Secs(f.t_inject));
+    Esc(out, FormatTimeOffset(f.t_inject));
     *out += "</td><td class=\"num\">";
-    Esc(out, f.t_revert ? Secs(*f.t_revert)
+    Esc(out, f.t_revert ? FormatTimeOffset(*f.t_revert)
                         : std::string(f.reversible ? "\u2014" : "\u2014 (one-shot)"));
     *out += "</td><td class=\"revert-status ";
     *out += cls;
@@ -367,7 +367,7 @@ void EventList(std::string* out, const ExperimentResult& e) {
           "</thead><tbody>\n";
   for (const auto& ev : e.events) {
     *out += "<tr><td class=\"num\">";
-    Esc(out, Secs(ev.t));
+    Esc(out, FormatTimeOffset(ev.t));
     *out += "</td><td>";
     Esc(out, ev.source);
     *out += "</td><td>";

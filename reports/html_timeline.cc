@@ -46,8 +46,8 @@ void SvgLabel(std::string* out, double y, std::string_view text, std::string_vie
 void FaultRows(std::string* out, const ExperimentResult& e, const Axis& ax, double* y) {
   for (const auto& f : e.faults) {
     std::string hover = f.id + ": " + f.kind + " on " + f.target + ", injected at " +
-                        Secs(f.t_inject) +
-                        (f.t_revert ? ", reverted at " + Secs(*f.t_revert) : std::string()) + ", " +
+                        FormatTimeOffset(f.t_inject) +
+                        (f.t_revert ? ", reverted at " + FormatTimeOffset(*f.t_revert) : std::string()) + ", " +
                         RevertStateName(f.revert) + (f.error.empty() ? "" : " \u2014 " + f.error) +
                         (f.revert_note.empty() ? "" : " \u2014 NOTE: " + f.revert_note);
     SvgLabel(out, *y + kFaultRow - 3, f.kind + " " + f.target, hover);
@@ -86,7 +86,7 @@ void HealthBand(std::string* out, const HealthBuckets& hb, const Axis& ax, doubl
       *out += kClass[state];
       *out += "\" x=\"" + Px(kGutter + b) + "\" y=\"" + Px(y) + "\" width=\"" +
               std::to_string(e - b) + "\" height=\"" + Px(kBand) + "\">";
-      SvgTitle(out, Secs(ax.BucketStart(b)) + " \u2013 " + Secs(ax.BucketStart(e)) + ": " +
+      SvgTitle(out, FormatTimeOffset(ax.BucketStart(b)) + " \u2013 " + FormatTimeOffset(ax.BucketStart(e)) + ": " +
                         std::to_string(n[0]) + " passing, " + std::to_string(n[1]) + " failing, " +
                         std::to_string(n[2]) + " unknown");
       *out += "</rect>";
@@ -265,7 +265,7 @@ void EventTicks(std::string* out, const std::vector<const TimelineEvent*>& event
     *out += "<path class=\"";
     *out += cls;
     *out += "\" d=\"M" + Px(x) + " " + Px(y + 2) + "v" + Px(kEventRow - 4) + "\">";
-    SvgTitle(out, Secs(ev.t) + " \u00b7 " + ev.source + ": " + ev.message);
+    SvgTitle(out, FormatTimeOffset(ev.t) + " \u00b7 " + ev.source + ": " + ev.message);
     *out += "</path>";
   }
   *out += "\n";
@@ -387,7 +387,7 @@ void Timeline(std::string* out, const ExperimentResult& e, const TimelineData& d
               "\"/>";
     }
     back += "<path class=\"inject\" d=\"M" + Px(x0) + " " + Px(top) + "V" + Px(bottom) + "\">";
-    SvgTitle(&back, "inject " + f.kind + " on " + f.target + " at " + Secs(f.t_inject));
+    SvgTitle(&back, "inject " + f.kind + " on " + f.target + " at " + FormatTimeOffset(f.t_inject));
     back += "</path>\n";
   }
 

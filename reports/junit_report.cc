@@ -257,13 +257,13 @@ std::string SystemOut(const ExperimentResult& e) {
   }
   for (const auto& f : e.faults) {
     out += "fault " + f.id + ": " + f.kind + " on " + f.target + ", injected at " +
-           FormatFixed(f.t_inject, 3) + " s, reverted " +
-           (f.t_revert ? "at " + FormatFixed(*f.t_revert, 3) + " s" : std::string("-")) + ", " +
+           FormatTimeOffset(f.t_inject) + ", reverted " +
+           (f.t_revert ? "at " + FormatTimeOffset(*f.t_revert) : std::string("-")) + ", " +
            RevertStateName(f.revert) + (f.error.empty() ? "" : " (" + f.error + ")") +
            (f.revert_note.empty() ? "" : " (NOTE: " + f.revert_note + ")") + "\n";
   }
   for (const auto& ev : e.events) {
-    out += FormatFixed(ev.t, 3) + " s  " + ev.source + ": " + ev.message + "\n";
+    out += FormatTimeOffset(ev.t) + "  " + ev.source + ": " + ev.message + "\n";
   }
   return out;
 }

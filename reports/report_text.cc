@@ -234,44 +234,6 @@ std::optional<WallTime> ParseRfc3339(std::string_view s) {
   return std::chrono::time_point_cast<WallTime::duration>(tp);
 }
 
-std::string FormatFixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  std::string out = buf;
-  // "-0.00" reads as a sign error to people.
-  if (out[0] == '-' && out.find_first_not_of("-0.") == std::string::npos) out.erase(0, 1);
-  return out;
-}
-
-std::string FormatCompact(double v) {
-  if (!std::isfinite(v)) return std::isnan(v) ? "n/a" : (v > 0 ? "∞" : "-∞");
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v + 0.0);
-  return buf;
-}
-
-namespace {
-int SecondsDecimals(double s) { return std::fabs(s) < 1 ? 3 : 2; }
-}  // namespace
-
-std::string FormatSeconds(double s) {
-  if (!std::isfinite(s)) return "n/a";
-  return FormatFixed(s, SecondsDecimals(s)) + " s";
-}
-
-std::string FormatSecondsWithBound(double s, const std::optional<std::pair<double, double>>& b) {
-  if (!std::isfinite(s)) return "n/a";
-  int dec = SecondsDecimals(s);
-  std::string out = FormatFixed(s, dec) + " s";
-  if (b) out += " (" + FormatFixed(b->first, dec) + "\u2013" + FormatFixed(b->second, dec) + ")";
-  return out;
-}
-
-std::string FormatPercent(double ratio) {
-  if (!std::isfinite(ratio)) return "n/a";
-  return FormatFixed(ratio * 100, 2) + " %";
-}
-
 const char* OutcomeText(ExperimentOutcome o) {
   switch (o) {
     case ExperimentOutcome::kPassed:
@@ -294,7 +256,7 @@ std::optional<std::string> LastErrorText(const VerifierResult& v) {
   // A result built in memory without the summary: its inline samples say it.
   const std::optional<LastError> last = v.last_error ? v.last_error : LastErrorOf(v.samples);
   if (!last) return std::nullopt;
-  return v.name + ": last error at " + FormatFixed(last->t_send, 3) + " s: " + last->detail;
+  return v.name + ": last error at " + FormatTimeOffset(last->t_send) + ": " + last->detail;
 }
 
 FailureExplanation ExplainFailure(const ExperimentResult& e) {
@@ -338,8 +300,8 @@ std::vector<std::string> RoundLines(const ExperimentResult& e) {
   std::vector<std::string> out;
   for (const std::string& step : order) {
     for (const auto& [round, what] : rounds[step]) {
-      out.push_back(step + " round " + std::to_string(round) + " at " + FormatFixed(what.first, 3) +
-                    " s: " + what.second);
+      out.push_back(step + " round " + std::to_string(round) + " at " +
+                    FormatTimeOffset(what.first) + ": " + what.second);
     }
   }
   return out;

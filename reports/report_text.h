@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "experiments/clock.h"
+#include "experiments/format.h"  // the number formats every report uses
 #include "experiments/result.h"
 
 namespace gameday {
@@ -38,17 +39,6 @@ std::string FormatRfc3339(WallTime t);
 std::optional<WallTime> ParseRfc3339(std::string_view s);
 // "2024-05-01T12:34:56" in UTC, the zone-less form Ant-style JUnit timestamps use.
 std::string FormatIsoSecondsUtc(WallTime t);
-
-// printf("%.*f"), with -0 printed as 0.
-std::string FormatFixed(double v, int decimals);
-// Up to 6 significant digits without trailing zeros: 10 -> "10", 2.5 -> "2.5".
-std::string FormatCompact(double v);
-// A duration for people: "12.40 s" (2 decimals from 1 s up, 3 below).
-std::string FormatSeconds(double s);
-// The same with its error bar, in the same precision: "2.34 s (2.32–2.36)".
-std::string FormatSecondsWithBound(double s, const std::optional<std::pair<double, double>>& b);
-// A ratio as a percentage: 0.99951 -> "99.95 %".
-std::string FormatPercent(double ratio);
 
 // The verdict in words with expected failures taken into account: "passed", "failed",
 // "failed as expected", "passed unexpectedly", "aborted", "error".

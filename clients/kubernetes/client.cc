@@ -128,21 +128,6 @@ std::string ResourceRef::ResourceName() const {
 
 // ---- JSON helpers --------------------------------------------------------------------------
 
-std::string UrlEncode(const std::string& s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string JsonString(const rapidjson::Value& obj, const char* key) {
   if (!obj.IsObject()) return "";
   auto it = obj.FindMember(key);

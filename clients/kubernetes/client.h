@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "clients/curl/url_escape.h"  // UrlEncode, used by callers that build queries
 #include "clients/kubernetes/credentials.h"
 #include "clients/kubernetes/kubeconfig.h"
 #include "experiments/clock.h"
@@ -193,9 +194,6 @@ class KubeClient {
   std::mutex pool_mu_;
   std::vector<void*> pool_;
 };
-
-// Percent-encodes a query value.
-std::string UrlEncode(const std::string& s);
 
 // Helpers for reading API objects.
 std::string JsonString(const rapidjson::Value& obj, const char* key);

@@ -71,6 +71,21 @@ bool IsProtectedNamespace(const std::vector<std::string>& protected_namespaces,
          protected_namespaces.end();
 }
 
+bool NamespaceOffLimits(const TargetSpec& target, const std::string& ns) {
+  return IsProtectedNamespace(target.protected_namespaces, ns) && !target.allow_protected;
+}
+
+Status CheckNamespaceAllowed(const TargetSpec& target, const std::string& ns) {
+  if (!NamespaceOffLimits(target, ns)) return Status::Ok();
+  return Status::PermissionDenied("namespace " + ns +
+                                  " is protected (target.protected_namespaces); set "
+                                  "target.allow_protected: true");
+}
+
+std::string IdentityJsonMembers(const ClusterIdentity& id) {
+  return "\"kubeconfig\":" + JsonQuote(id.kubeconfig) + ",\"context\":" + JsonQuote(id.context);
+}
+
 bool IsDns1123Label(const std::string& s) {
   if (s.empty() || s.size() > 63) return false;
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };

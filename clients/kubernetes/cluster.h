@@ -7,6 +7,7 @@
 #include "clients/kubernetes/client.h"
 #include "experiments/clock.h"
 #include "experiments/status.h"
+#include "experiments/target.h"
 
 namespace gameday {
 
@@ -26,6 +27,8 @@ struct ClusterIdentity {
   std::string context;
 };
 ClusterIdentity IdentityOf(const KubeClient& client);
+// `"kubeconfig":"...","context":"..."`: the members every Kubernetes revert record opens with.
+std::string IdentityJsonMembers(const ClusterIdentity& id);
 
 // An object an Event is about.
 struct EventObject {
@@ -44,6 +47,11 @@ Status PostEvent(KubeClient& client, const EventObject& object, const std::strin
 // Whether `ns` is one of `protected_namespaces`.
 bool IsProtectedNamespace(const std::vector<std::string>& protected_namespaces,
                           const std::string& ns);
+// Whether gameday must leave `ns` alone: protected by the target, and allow_protected not set.
+bool NamespaceOffLimits(const TargetSpec& target, const std::string& ns);
+// PermissionDenied naming the setting when NamespaceOffLimits, else OK: the last check before an
+// injector acts on an object in `ns`.
+Status CheckNamespaceAllowed(const TargetSpec& target, const std::string& ns);
 
 // Names as the API server accepts them, for checking journal records before acting on them.
 // DNS-1123 label (namespaces): [a-z0-9-], 1 to 63, alphanumeric at both ends.

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include "clients/curl/curl_errors.h"
 #include "clients/kubernetes/cluster.h"
 
 namespace gameday {
@@ -46,7 +47,7 @@ void KubeProber::Begin(ProbeIo& io, const KubeRequest& request,
       r.body = t->body();
     } else {
       r.error = t->Error(code);
-      r.local_error = code == CURLE_FAILED_INIT || code == CURLE_OUT_OF_MEMORY;
+      r.local_error = CurlFailureHealthOf(easy, code) == Health::kUnknown;
     }
     // Release the request's buffers before the handle goes.
     t.reset();

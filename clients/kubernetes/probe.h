@@ -17,7 +17,7 @@ struct KubeProbeResult {
   long status = 0;    // HTTP status
   std::string body;
   std::string error;         // transport error text (TLS failures say so), when curl_code != 0
-  bool local_error = false;  // the failure is this machine's (no handle, no credentials)
+  bool local_error = false;  // this machine failed (no handle, no credentials; see curl_errors.h)
   double latency_ms = 0;
 };
 

@@ -45,7 +45,7 @@ PodSelectSpec ParsePodSelect(SpecNode& spec, const TargetSpec& target) {
   for (const std::string& ns : s.namespaces) {
     if (!ValidNamespace(ns)) {
       spec.ErrorAt(one ? "namespace" : "namespaces", "'" + ns + "' is not a valid namespace name");
-    } else if (IsProtectedNamespace(target.protected_namespaces, ns) && !target.allow_protected) {
+    } else if (NamespaceOffLimits(target, ns)) {
       spec.ErrorAt(
           one ? "namespace" : "namespaces",
           "namespace " + ns + " is protected; set target.allow_protected: true to act on it");
@@ -54,6 +54,12 @@ PodSelectSpec ParsePodSelect(SpecNode& spec, const TargetSpec& target) {
   s.label_selector = spec.String("label_selector", "");
   s.field_selector = spec.String("field_selector", "");
   return s;
+}
+
+Result<std::vector<FaultTarget>> DiscoverPods(const PodSelectSpec& spec, const TargetSpec& target) {
+  auto client = SharedKubeClient(target.kubeconfig, target.context);
+  if (!client.ok()) return client.status();
+  return DiscoverPods(**client, spec, target);
 }
 
 Result<std::vector<FaultTarget>> DiscoverPods(KubeClient& client, const PodSelectSpec& spec,
@@ -68,7 +74,7 @@ Result<std::vector<FaultTarget>> DiscoverPods(KubeClient& client, const PodSelec
     if (JsonPath(pod, {"metadata", "deletionTimestamp"}) != nullptr) return Status::Ok();
     FaultTarget t;
     const std::string ns = JsonPathString(pod, {"metadata", "namespace"});
-    if (IsProtectedNamespace(target.protected_namespaces, ns) && !target.allow_protected) {
+    if (NamespaceOffLimits(target, ns)) {
       return Status::Ok();
     }
     const std::string name = JsonPathString(pod, {"metadata", "name"});

@@ -33,6 +33,8 @@ bool RequireKubernetesTarget(SpecNode& spec, const TargetSpec& target, const std
 // and labels ("k=v,k=v").
 Result<std::vector<FaultTarget>> DiscoverPods(KubeClient& client, const PodSelectSpec& spec,
                                               const TargetSpec& target);
+// The same through the shared client of `target`'s kubeconfig and context.
+Result<std::vector<FaultTarget>> DiscoverPods(const PodSelectSpec& spec, const TargetSpec& target);
 
 struct PodIdentity {
   std::string ns;

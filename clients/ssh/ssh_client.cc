@@ -119,18 +119,6 @@ std::string CommandResult::Summary() const {
   return s;
 }
 
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
 std::string WrapCommand(const SshEndpoint& host, const std::string& command) {
   if (!host.sudo) return command;
   // -n: never prompt (there is no terminal to answer on); a missing sudo rule fails at once.

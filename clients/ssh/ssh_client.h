@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "experiments/clock.h"
+#include "experiments/shell_quote.h"  // ShellQuote, used with WrapCommand
 #include "experiments/status.h"
 
 namespace gameday {
@@ -103,8 +104,6 @@ class SshClient {
   std::map<std::string, std::shared_ptr<Connection>> pool_;
 };
 
-// `s` quoted for a POSIX shell ('...' with embedded quotes escaped).
-std::string ShellQuote(const std::string& s);
 // The command line sent for `command` on `host`: `sudo -n sh -c '<command>'` when host.sudo.
 std::string WrapCommand(const SshEndpoint& host, const std::string& command);
 // OpenSSH's fingerprint format: "SHA256:" + unpadded base64 of the digest.

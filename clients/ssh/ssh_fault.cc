@@ -47,11 +47,6 @@ bool ValidEnvName(const std::string& n) {
 
 }  // namespace
 
-bool HasControlChar(const std::string& s) {
-  return std::any_of(s.begin(), s.end(),
-                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
-}
-
 bool ValidExpiryMarker(const std::string& marker) {
   static const std::string kPrefix = "gameday-expiry-";
   if (marker.size() != kPrefix.size() + 12 || marker.compare(0, kPrefix.size(), kPrefix) != 0) {
@@ -162,7 +157,7 @@ Result<SshEndpoint> ReadEndpoint(const rapidjson::Value& o) {
     if (it == o.MemberEnd()) return true;
     if (!it->value.IsString()) return false;
     out->assign(it->value.GetString(), it->value.GetStringLength());
-    return out->size() <= 4096 && !HasControlChar(*out);
+    return IsPlainText(*out);
   };
   auto bool_field = [&](const char* key, bool* out) {
     auto it = o.FindMember(key);

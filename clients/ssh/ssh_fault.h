@@ -18,6 +18,7 @@
 
 #include "clients/ssh/inventory.h"
 #include "clients/ssh/ssh_client.h"
+#include "experiments/revert_record.h"  // HasControlChar, IsPlainText
 #include "experiments/spec_reader.h"
 #include "experiments/target.h"
 #include "injectors/injector.h"
@@ -82,8 +83,6 @@ std::string StartExpiryScript(const OnHostExpiry& e, Duration after, const std::
 // Shell: cancels the timer if it is still pending (idempotent; harmless if it already fired).
 std::string CancelExpiryScript(const OnHostExpiry& e);
 
-// Whether `s` holds an ASCII control character (NUL and newline included).
-bool HasControlChar(const std::string& s);
 // "gameday-expiry-" and 12 lowercase hex digits: the only markers MakeExpiry makes (a marker
 // goes into shell scripts unquoted).
 bool ValidExpiryMarker(const std::string& marker);

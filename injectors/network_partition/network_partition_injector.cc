@@ -10,6 +10,7 @@
 #include "clients/kubernetes/credentials.h"
 #include "clients/kubernetes/selection.h"
 #include "experiments/json.h"
+#include "experiments/revert_record.h"
 
 namespace gameday {
 namespace {
@@ -57,13 +58,6 @@ std::string PolicyName(const PodIdentity& pod) {
          KubeNameHash(pod.ns + "/" + pod.name + "/" + pod.uid, 8);
 }
 
-// No control characters (they have no place in a path, a context or a run id).
-bool PlainText(const std::string& s) {
-  return s.size() <= 4096 && std::none_of(s.begin(), s.end(), [](char c) {
-           return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-         });
-}
-
 // Reads a revert record, checking every field before anything acts on it: the names are what
 // the API server accepts and the policy is one PolicyName makes, so a record gameday could not
 // have written is refused (InvalidArgument) and nothing is deleted or patched.
@@ -72,17 +66,11 @@ Result<PartitionRecord> ParseRecord(const std::string& text) {
     return Status::InvalidArgument("invalid network-partition revert record: " + what);
   };
   rapidjson::Document doc;
-  JsonLimits limits;
-  limits.max_bytes = size_t{1} << 20;
-  limits.max_depth = 4;
-  if (Status s = ParseJson(text, &doc, limits); !s.ok()) return bad(s.message());
-  if (!doc.IsObject()) return bad("not a JSON object");
-  for (const char* key :
-       {"kubeconfig", "context", "namespace", "pod", "uid", "policy", "group", "run_id"}) {
-    auto it = doc.FindMember(key);
-    if (it != doc.MemberEnd() && !it->value.IsString()) {
-      return bad(std::string(key) + " is not a string");
-    }
+  if (Status s = ParseRevertRecord(
+          text, "network-partition",
+          {"kubeconfig", "context", "namespace", "pod", "uid", "policy", "group", "run_id"}, &doc);
+      !s.ok()) {
+    return s;
   }
   PartitionRecord r;
   r.cluster.kubeconfig = JsonString(doc, "kubeconfig");
@@ -100,7 +88,8 @@ Result<PartitionRecord> ParseRecord(const std::string& text) {
   if (!r.pod.empty() && !IsDns1123Subdomain(r.pod)) return bad("pod is not a DNS-1123 name");
   if (!r.uid.empty() && !IsKubeUid(r.uid)) return bad("uid is not a Kubernetes uid");
   if (!r.group.empty() && LabelValue(r.group) != r.group) return bad("group is not a label value");
-  if (!PlainText(r.cluster.kubeconfig) || !PlainText(r.cluster.context) || !PlainText(r.run_id)) {
+  if (!IsPlainText(r.cluster.kubeconfig) || !IsPlainText(r.cluster.context) ||
+      !IsPlainText(r.run_id)) {
     return bad("kubeconfig, context or run_id holds a control character");
   }
   return r;
@@ -111,9 +100,7 @@ class PartitionInjector : public Injector {
   explicit PartitionInjector(PartitionSpec spec) : spec_(std::move(spec)) {}
 
   Result<std::vector<FaultTarget>> Discover(const InjectorEnv& env) override {
-    auto client = SharedKubeClient(env.target.kubeconfig, env.target.context);
-    if (!client.ok()) return client.status();
-    return DiscoverPods(**client, spec_.select, env.target);
+    return DiscoverPods(spec_.select, env.target);
   }
 
   Result<std::string> RevertRecord(const FaultTarget& target, const InjectorEnv& env) override {
@@ -121,20 +108,17 @@ class PartitionInjector : public Injector {
     if (!client.ok()) return client.status();
     const ClusterIdentity id = IdentityOf(**client);
     const PodIdentity pod = PodIdentity::FromTarget(target);
-    return "{\"kubeconfig\":" + JsonQuote(id.kubeconfig) + ",\"context\":" + JsonQuote(id.context) +
-           ",\"namespace\":" + JsonQuote(pod.ns) + ",\"pod\":" + JsonQuote(pod.name) +
-           ",\"uid\":" + JsonQuote(pod.uid) + ",\"policy\":" + JsonQuote(PolicyName(pod)) +
-           ",\"group\":" + JsonQuote(Group(env)) + ",\"run_id\":" + JsonQuote(env.run_id) + "}";
+    return "{" + IdentityJsonMembers(id) + ",\"namespace\":" + JsonQuote(pod.ns) +
+           ",\"pod\":" + JsonQuote(pod.name) + ",\"uid\":" + JsonQuote(pod.uid) +
+           ",\"policy\":" + JsonQuote(PolicyName(pod)) + ",\"group\":" + JsonQuote(Group(env)) +
+           ",\"run_id\":" + JsonQuote(env.run_id) + "}";
   }
 
   Status Inject(const FaultTarget& target, const InjectorEnv& env) override {
     auto client = SharedKubeClient(env.target.kubeconfig, env.target.context);
     if (!client.ok()) return client.status();
     const PodIdentity pod = PodIdentity::FromTarget(target);
-    if (IsProtectedNamespace(env.target.protected_namespaces, pod.ns) &&
-        !env.target.allow_protected) {
-      return Status::PermissionDenied("namespace " + pod.ns + " is protected");
-    }
+    if (Status s = CheckNamespaceAllowed(env.target, pod.ns); !s.ok()) return s;
     const std::string group = Group(env);
     // 1. Mark the chosen pod, so the policy selects exactly the chosen pods: their own labels
     // are shared with siblings that were not chosen. The uid makes a replaced pod fail.

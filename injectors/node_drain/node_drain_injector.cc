@@ -10,6 +10,7 @@
 #include "clients/kubernetes/cluster.h"
 #include "clients/kubernetes/selection.h"
 #include "experiments/json.h"
+#include "experiments/revert_record.h"
 
 namespace gameday {
 namespace {
@@ -55,16 +56,9 @@ Result<NodeRecord> ParseRecord(const std::string& text) {
     return Status::InvalidArgument("invalid node revert record: " + what);
   };
   rapidjson::Document doc;
-  JsonLimits limits;
-  limits.max_bytes = size_t{1} << 20;
-  limits.max_depth = 4;
-  if (Status s = ParseJson(text, &doc, limits); !s.ok()) return bad(s.message());
-  if (!doc.IsObject()) return bad("not a JSON object");
-  for (const char* key : {"kubeconfig", "context", "node", "uid"}) {
-    auto it = doc.FindMember(key);
-    if (it != doc.MemberEnd() && !it->value.IsString()) {
-      return bad(std::string(key) + " is not a string");
-    }
+  if (Status s = ParseRevertRecord(text, "node", {"kubeconfig", "context", "node", "uid"}, &doc);
+      !s.ok()) {
+    return s;
   }
   NodeRecord r;
   r.cluster.kubeconfig = JsonString(doc, "kubeconfig");
@@ -76,12 +70,7 @@ Result<NodeRecord> ParseRecord(const std::string& text) {
   r.was_unschedulable = it != doc.MemberEnd() && it->value.GetBool();
   if (!IsDns1123Subdomain(r.node)) return bad("node is not a DNS-1123 name");
   if (!r.uid.empty() && !IsKubeUid(r.uid)) return bad("uid is not a Kubernetes uid");
-  auto plain = [](const std::string& s) {
-    return s.size() <= 4096 && std::none_of(s.begin(), s.end(), [](char c) {
-             return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-           });
-  };
-  if (!plain(r.cluster.kubeconfig) || !plain(r.cluster.context)) {
+  if (!IsPlainText(r.cluster.kubeconfig) || !IsPlainText(r.cluster.context)) {
     return bad("kubeconfig or context holds a control character");
   }
   return r;
@@ -147,8 +136,8 @@ class NodeInjector : public Injector {
     const rapidjson::Value* u = JsonPath(*node, {"spec", "unschedulable"});
     const bool was = u != nullptr && u->IsBool() && u->GetBool();
     const ClusterIdentity id = IdentityOf(**client);
-    return "{\"kubeconfig\":" + JsonQuote(id.kubeconfig) + ",\"context\":" + JsonQuote(id.context) +
-           ",\"node\":" + JsonQuote(NodeName(target)) + ",\"uid\":" + JsonQuote(NodeUid(target)) +
+    return "{" + IdentityJsonMembers(id) + ",\"node\":" + JsonQuote(NodeName(target)) +
+           ",\"uid\":" + JsonQuote(NodeUid(target)) +
            ",\"was_unschedulable\":" + (was ? "true" : "false") + "}";
   }
 
@@ -207,7 +196,7 @@ class NodeInjector : public Injector {
           if (JsonString(o, "kind") == "DaemonSet") return Status::Ok();
         }
       }
-      if (IsProtectedNamespace(target.protected_namespaces, ns) && !target.allow_protected) {
+      if (NamespaceOffLimits(target, ns)) {
         skipped->push_back(ns + "/" + name);
         return Status::Ok();
       }

@@ -9,6 +9,7 @@
 #include "clients/kubernetes/cluster.h"
 #include "clients/kubernetes/selection.h"
 #include "experiments/json.h"
+#include "experiments/revert_record.h"
 
 namespace gameday {
 namespace {
@@ -25,9 +26,7 @@ class PodKillInjector : public Injector {
   explicit PodKillInjector(PodKillSpec spec) : spec_(std::move(spec)) {}
 
   Result<std::vector<FaultTarget>> Discover(const InjectorEnv& env) override {
-    auto client = SharedKubeClient(env.target.kubeconfig, env.target.context);
-    if (!client.ok()) return client.status();
-    return DiscoverPods(**client, spec_.select, env.target);
+    return DiscoverPods(spec_.select, env.target);
   }
 
   Result<std::string> RevertRecord(const FaultTarget& target, const InjectorEnv& env) override {
@@ -36,20 +35,15 @@ class PodKillInjector : public Injector {
     const ClusterIdentity id = IdentityOf(**client);
     const PodIdentity pod = PodIdentity::FromTarget(target);
     // Nothing to undo, but the record says exactly which pod was killed, on which cluster.
-    return "{\"kubeconfig\":" + JsonQuote(id.kubeconfig) + ",\"context\":" + JsonQuote(id.context) +
-           ",\"namespace\":" + JsonQuote(pod.ns) + ",\"name\":" + JsonQuote(pod.name) +
-           ",\"uid\":" + JsonQuote(pod.uid) + "}";
+    return "{" + IdentityJsonMembers(id) + ",\"namespace\":" + JsonQuote(pod.ns) +
+           ",\"name\":" + JsonQuote(pod.name) + ",\"uid\":" + JsonQuote(pod.uid) + "}";
   }
 
   Status Inject(const FaultTarget& target, const InjectorEnv& env) override {
     auto client = SharedKubeClient(env.target.kubeconfig, env.target.context);
     if (!client.ok()) return client.status();
     const PodIdentity pod = PodIdentity::FromTarget(target);
-    if (IsProtectedNamespace(env.target.protected_namespaces, pod.ns) &&
-        !env.target.allow_protected) {
-      return Status::PermissionDenied("namespace " + pod.ns + " is protected (target." +
-                                      "protected_namespaces); set target.allow_protected: true");
-    }
+    if (Status s = CheckNamespaceAllowed(env.target, pod.ns); !s.ok()) return s;
     KubeRequest req;
     req.verb = "delete";
     req.ref = ResourceRef::Core("pods", pod.ns, pod.name);
@@ -114,21 +108,10 @@ class PodKillInjectorKind : public InjectorKind {
     // A deleted pod cannot be brought back by us; its controller replaces it. The record is
     // still checked, so a journal line that is not one gameday wrote is reported, not cleared.
     rapidjson::Document doc;
-    JsonLimits limits;
-    limits.max_bytes = size_t{1} << 20;
-    limits.max_depth = 4;
-    Status parsed = ParseJson(record, &doc, limits);
-    if (!parsed.ok() || !doc.IsObject()) {
-      return Status::InvalidArgument(
-          "invalid pod-kill revert record: " +
-          (parsed.ok() ? std::string("not a JSON object") : parsed.message()));
-    }
-    for (const char* key : {"kubeconfig", "context", "namespace", "name", "uid"}) {
-      auto it = doc.FindMember(key);
-      if (it != doc.MemberEnd() && !it->value.IsString()) {
-        return Status::InvalidArgument(std::string("invalid pod-kill revert record: ") + key +
-                                       " is not a string");
-      }
+    if (Status s = ParseRevertRecord(record, kKind,
+                                     {"kubeconfig", "context", "namespace", "name", "uid"}, &doc);
+        !s.ok()) {
+      return s;
     }
     if (!IsDns1123Label(JsonString(doc, "namespace")) ||
         !IsDns1123Subdomain(JsonString(doc, "name"))) {

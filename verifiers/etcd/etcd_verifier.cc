@@ -6,6 +6,7 @@
 #include <atomic>
 #include <vector>
 
+#include "clients/curl/curl_errors.h"
 #include "clients/etcd/etcd_client.h"
 #include "clients/ssh/inventory.h"
 #include "experiments/json.h"
@@ -31,21 +32,6 @@ struct EtcdProbeSpec {
   Duration attempt_timeout{0};  // per endpoint attempt; 0 = timeout / number of endpoints
   EtcdTls tls;
 };
-
-bool IsLocalError(CURLcode code) {
-  switch (code) {
-    case CURLE_FAILED_INIT:
-    case CURLE_OUT_OF_MEMORY:
-    case CURLE_UNKNOWN_OPTION:
-    case CURLE_NOT_BUILT_IN:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_ABORTED_BY_CALLBACK:
-      return true;
-    default:
-      return false;
-  }
-}
 
 // The message of an etcd gateway error body ({"error": "...", "message": "..."}), or the body.
 std::string ErrorText(const std::string& body) {
@@ -178,7 +164,7 @@ class EtcdVerifier : public Verifier {
   void OnDone(ProbeIo& io, Probe* p, CURLcode code) {
     std::string problem;
     if (code != CURLE_OK) {
-      if (IsLocalError(code)) {
+      if (CurlFailureHealthOf(p->easy, code) == Health::kUnknown) {
         Finish(p, Health::kUnknown, p->errbuf[0] ? p->errbuf : curl_easy_strerror(code));
         return;
       }

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "clients/curl/curl_errors.h"
 #include "verifiers/http/http_spec.h"
 #include "verifiers/probe/easy_pool.h"
 #include "verifiers/probe/probe_loop.h"
@@ -24,24 +25,6 @@ std::string FormatMs(double ms) {
 std::string Quote(const std::string& s) {
   constexpr size_t kMax = 60;
   return "\"" + (s.size() > kMax ? s.substr(0, kMax) + "..." : s) + "\"";
-}
-
-// Failures of this machine, not of the service: the sample says nothing about the target.
-bool IsLocalError(CURLcode code) {
-  switch (code) {
-    case CURLE_FAILED_INIT:
-    case CURLE_OUT_OF_MEMORY:
-    case CURLE_UNKNOWN_OPTION:
-    case CURLE_NOT_BUILT_IN:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_INITFAILED:
-    case CURLE_ABORTED_BY_CALLBACK:
-      return true;
-    default:
-      return false;
-  }
 }
 
 class HttpVerifier : public Verifier {
@@ -138,7 +121,7 @@ class HttpVerifier : public Verifier {
     curl_easy_getinfo(probe->easy, CURLINFO_TOTAL_TIME_T, &total_us);
     outcome.latency_ms = static_cast<double>(total_us) / 1e3;
     if (code != CURLE_OK) {
-      outcome.health = IsLocalError(code) ? Health::kUnknown : Health::kUnhealthy;
+      outcome.health = CurlFailureHealthOf(probe->easy, code);
       outcome.detail = probe->errbuf[0] != '\0' ? probe->errbuf : curl_easy_strerror(code);
     } else {
       long status = 0;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "clients/curl/url_escape.h"
 #include "experiments/json.h"
 #include "verifiers/probe/http_url.h"
 #include "verifiers/probe/probe_loop.h"
@@ -25,24 +26,6 @@ std::string Num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.6g", v);
   return buf;
-}
-
-// RFC 3986 percent-encoding of everything but the unreserved characters, for the query string.
-std::string PercentEncode(const std::string& s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 // A missing field has no position of its own: point at the map that lacks it.
@@ -204,7 +187,7 @@ std::optional<PrometheusProbeSpec> ParsePrometheusProbeSpec(SpecNode& spec) {
   if (spec.diagnostics()->size() != problems_before) return std::nullopt;
   std::string base = out.url;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  out.query_url = base + "/api/v1/query?query=" + PercentEncode(out.query);
+  out.query_url = base + "/api/v1/query?query=" + UrlEncode(out.query);
   return out;
 }
 

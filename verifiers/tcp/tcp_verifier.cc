@@ -5,6 +5,7 @@
 
 #include <cctype>
 
+#include "clients/curl/curl_errors.h"
 #include "verifiers/probe/easy_pool.h"
 #include "verifiers/probe/probe_loop.h"
 
@@ -74,10 +75,7 @@ class TcpVerifier : public Verifier {
     if (code == CURLE_OK) {
       outcome.health = Health::kHealthy;
     } else {
-      outcome.health = code == CURLE_FAILED_INIT || code == CURLE_OUT_OF_MEMORY ||
-                               code == CURLE_ABORTED_BY_CALLBACK
-                           ? Health::kUnknown
-                           : Health::kUnhealthy;
+      outcome.health = CurlFailureHealthOf(probe->easy, code);
       outcome.detail = probe->errbuf[0] != '\0' ? probe->errbuf : curl_easy_strerror(code);
     }
     std::function<void(ProbeOutcome)> done = std::move(probe->done);
