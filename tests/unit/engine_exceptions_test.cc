@@ -13,9 +13,9 @@
 
 #include "experiments/engine.h"
 #include "experiments/guarded.h"
+#include "experiments/plugins/watch.h"
 #include "tests/unit/engine_fixture.h"
 #include "verifiers/probe/probe_loop.h"
-#include "watches/watch.h"
 
 namespace gameday {
 namespace {
