@@ -79,7 +79,7 @@ gameday::RunResult SyntheticRun(size_t verifiers, size_t samples, const std::str
   f.t_inject = e.t_first_inject;
   f.t_revert = e.t_first_inject + 60;
   f.reversible = true;
-  f.revert_status = "reverted";
+  f.revert = gameday::RevertState::kReverted;
   e.faults.push_back(f);
   for (size_t k = 0; k < verifiers; ++k) {
     gameday::VerifierResult v;

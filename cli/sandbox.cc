@@ -12,7 +12,6 @@
 
 #include "cli/commands.h"
 #include "experiments/clock.h"
-#include "experiments/target.h"
 #include "sandbox/cluster_sandbox.h"
 #include "sandbox/local_sandbox.h"
 

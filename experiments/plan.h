@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "experiments/clock.h"
+#include "experiments/plugins/injector.h"
+#include "experiments/plugins/verifier.h"
+#include "experiments/plugins/watch.h"
 #include "experiments/registry.h"
 #include "experiments/spec_reader.h"
 #include "experiments/target.h"
-#include "injectors/injector.h"
-#include "verifiers/verifier.h"
-#include "watches/watch.h"
 
 namespace gameday {
 

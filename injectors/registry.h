@@ -1,7 +1,7 @@
 #pragma once
 
+#include "experiments/plugins/injector.h"
 #include "experiments/registry.h"
-#include "injectors/injector.h"
 
 namespace gameday {
 

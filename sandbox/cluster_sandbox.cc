@@ -14,7 +14,7 @@
 #include <map>
 #include <vector>
 
-#include "experiments/target.h"
+#include "experiments/journal.h"
 #include "sandbox/embedded_files.h"
 
 extern char** environ;
@@ -112,6 +112,8 @@ std::string ResolveDemoBinary(const std::string& option) {
   const fs::path abs = fs::absolute(bin, ec);
   return ec ? bin : abs.lexically_normal().string();
 }
+
+std::string DefaultSandboxDir() { return DefaultStateDir() + "/sandbox"; }
 
 Result<int> RunClusterSandbox(const std::string& command, const ClusterSandboxOptions& options) {
   if (command != "up" && command != "down" && command != "status") {

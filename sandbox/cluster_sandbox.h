@@ -11,7 +11,7 @@ namespace gameday {
 // etcd (and with Kubernetes binaries a kube-apiserver, controller-manager and scheduler each),
 // two workers with demo replicas, HAProxy, Prometheus and KWOK. Needs root.
 struct ClusterSandboxOptions {
-  std::string dir;  // empty = DefaultSandboxDir() (experiments/target.h)
+  std::string dir;  // empty = DefaultSandboxDir()
   // The demo service binary; empty = $GAMEDAY_DEMO_BIN, else the gameday-demo next to this
   // executable.
   std::string demo_binary;
@@ -20,6 +20,11 @@ struct ClusterSandboxOptions {
   std::string kubernetes_bin;
   Duration timeout = std::chrono::seconds(180);  // bound on `up`
 };
+
+// DefaultStateDir() + "/sandbox": where `gameday sandbox up` keeps the HA sandbox and writes
+// inventory.yaml, known_hosts and kubeconfig. The clients look there when a plan names neither
+// (DefaultSandboxInventory in clients/inventory, DefaultSandboxKubeconfig in clients/kubernetes).
+std::string DefaultSandboxDir();
 
 // Runs `sandbox.sh up|status|down` with the scripts written to a private temporary folder, its
 // output going to this process's stdout/stderr. Returns the script's exit code, or an error when

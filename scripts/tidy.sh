@@ -25,7 +25,10 @@ printf '%s\n' "${files[@]}" | xargs -P "$jobs" -I{} sh -c \
   "$build" {} "$out"
 
 # One line per distinct finding: path:line:col: warning/error: text [check].
-cat "$out"/*.log | grep -E '^/.*:[0-9]+:[0-9]+: (warning|error): ' | sed "s|^$root/||" | sort -u \
+# Headers are reached through the build dir's include roots (include/<library>/DIR -> DIR, see
+# CMakeLists.txt): name them by their path in the repository.
+cat "$out"/*.log | grep -E '^/.*:[0-9]+:[0-9]+: (warning|error): ' | sed "s|^$root/||" |
+  sed -E 's|^[^:]*/include/gameday[a-z0-9_]*/||' | sort -u \
   >"$out/findings" || true
 total=$(wc -l <"$out/findings")
 echo "tidy: ${#files[@]} files in $(( $(date +%s) - start )) s, $total finding(s)"

@@ -10,13 +10,13 @@
 namespace gameday {
 
 void RegisterBuiltinVerifiers(Registry<VerifierKind>& registry) {
-  // Built-in names are distinct, so Register cannot fail here.
-  (void)registry.Register(MakeHttpVerifierKind());
-  (void)registry.Register(MakeTcpVerifierKind());
-  (void)registry.Register(MakeKubernetesVerifierKind());
-  (void)registry.Register(MakeApiserverVerifierKind());
-  (void)registry.Register(MakeEtcdVerifierKind());
-  (void)registry.Register(MakePrometheusVerifierKind());
+  // One line per kind.
+  RegisterOrDie(registry, MakeHttpVerifierKind());
+  RegisterOrDie(registry, MakeTcpVerifierKind());
+  RegisterOrDie(registry, MakeKubernetesVerifierKind());
+  RegisterOrDie(registry, MakeApiserverVerifierKind());
+  RegisterOrDie(registry, MakeEtcdVerifierKind());
+  RegisterOrDie(registry, MakePrometheusVerifierKind());
 }
 
 }  // namespace gameday

@@ -1,7 +1,7 @@
 #pragma once
 
+#include "experiments/plugins/verifier.h"
 #include "experiments/registry.h"
-#include "verifiers/verifier.h"
 
 namespace gameday {
 

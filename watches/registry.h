@@ -1,7 +1,7 @@
 #pragma once
 
+#include "experiments/plugins/watch.h"
 #include "experiments/registry.h"
-#include "watches/watch.h"
 
 namespace gameday {
 

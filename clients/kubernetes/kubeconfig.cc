@@ -13,8 +13,8 @@
 #include <memory>
 #include <sstream>
 
+#include "experiments/journal.h"
 #include "experiments/spec_reader.h"
-#include "experiments/target.h"
 
 namespace gameday {
 namespace {
@@ -336,6 +336,8 @@ Result<KubeConfig> ParseKubeConfigText(const std::string& text, const std::strin
   if (!diags.empty()) return Status::InvalidArgument("kubeconfig " + diags.ToString());
   return Resolve(merged, context, &diags);
 }
+
+std::string DefaultSandboxKubeconfig() { return DefaultStateDir() + "/sandbox/kubeconfig"; }
 
 Result<KubeConfig> LoadKubeConfig(const KubeConfigOptions& options) {
   std::vector<std::string> files;

@@ -74,6 +74,11 @@ Result<KubeConfig> ParseKubeConfigText(const std::string& text, const std::strin
 Result<KubeConfig> InClusterConfig(
     const std::string& sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount");
 
+// DefaultStateDir() + "/sandbox/kubeconfig": where `gameday sandbox up` writes the HA sandbox's
+// kubeconfig (sandbox/cluster_sandbox.h). With no kubeconfig named, LoadKubeConfig merges it in
+// last, so its context gameday-sandbox can be chosen by name.
+std::string DefaultSandboxKubeconfig();
+
 // Decodes standard base64 (whitespace ignored). nullopt when malformed.
 std::optional<std::string> DecodeBase64(const std::string& text);
 

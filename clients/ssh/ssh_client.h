@@ -15,8 +15,9 @@
 
 namespace gameday {
 
-// Where one host is and how to log in to it. Built from an inventory (clients/ssh/inventory.h)
-// or from a journal record, so a later `gameday recover` can reach the host again on its own.
+// Where one host is and how to log in to it. Built from an inventory
+// (clients/inventory/inventory.h) or from a journal record, so a later `gameday recover` can reach
+// the host again on its own.
 struct SshEndpoint {
   std::string name;  // for messages; the address when empty
   std::string address;

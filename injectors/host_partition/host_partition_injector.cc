@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <random>
 
-#include "clients/ssh/inventory.h"
+#include "clients/inventory/inventory.h"
 #include "clients/ssh/remote_shell.h"
-#include "clients/ssh/ssh_fault.h"
+#include "injectors/ssh_fault/ssh_fault.h"
 
 namespace gameday {
 namespace {

@@ -8,9 +8,9 @@
 
 #include "clients/kubernetes/client.h"
 #include "clients/kubernetes/cluster.h"
-#include "clients/kubernetes/selection.h"
 #include "experiments/json.h"
 #include "experiments/revert_record.h"
+#include "injectors/pod_selection/pod_selection.h"
 
 namespace gameday {
 namespace {

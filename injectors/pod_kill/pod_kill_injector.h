@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "injectors/injector.h"
+#include "experiments/plugins/injector.h"
 
 namespace gameday {
 

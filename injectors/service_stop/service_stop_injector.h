@@ -3,7 +3,7 @@
 #include <memory>
 
 #include "clients/ssh/ssh_client.h"
-#include "injectors/injector.h"
+#include "experiments/plugins/injector.h"
 
 namespace gameday {
 

@@ -1,5 +1,5 @@
 // The SSH inventory reader (ParseInventory) on arbitrary text, then host selection over what it
-// read: every selector form of clients/ssh/inventory.h against every group, with a seeded
+// read: every selector form of clients/inventory/inventory.h against every group, with a seeded
 // generator and an etcd leader lookup that answers without a network.
 #include <cstddef>
 #include <cstdint>
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "clients/ssh/inventory.h"
+#include "clients/inventory/inventory.h"
 #include "tests/fuzz/fuzz_env.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {

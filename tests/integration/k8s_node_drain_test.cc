@@ -12,8 +12,8 @@
 #include "experiments/engine.h"
 #include "experiments/plan.h"
 #include "injectors/registry.h"
+#include "tests/integration/k8s_engine_test.h"
 #include "tests/integration/k8s_plane.h"
-#include "tests/integration/k8s_test_util.h"
 #include "verifiers/probe/probe_loop.h"
 #include "verifiers/registry.h"
 

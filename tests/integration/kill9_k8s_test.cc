@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "clients/kubernetes/client.h"
+#include "tests/integration/k8s_engine_test.h"
 #include "tests/integration/k8s_plane.h"
-#include "tests/integration/k8s_test_util.h"
 #include "tests/integration/kill9_campaign.h"
 
 namespace gameday {

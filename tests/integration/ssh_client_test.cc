@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "clients/ssh/inventory.h"
+#include "clients/inventory/inventory.h"
 #include "tests/integration/ssh_test_util.h"
 
 namespace gameday {

@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "clients/ssh/inventory.h"
+#include "clients/inventory/inventory.h"
 #include "experiments/spec_reader.h"
 #include "experiments/target.h"
 #include "tests/integration/testbed.h"

@@ -11,8 +11,8 @@
 #include <fstream>
 #include <string>
 
+#include "clients/inventory/inventory.h"
 #include "clients/kubernetes/kubeconfig.h"
-#include "clients/ssh/inventory.h"
 #include "experiments/plan.h"
 #include "experiments/yaml_guard.h"
 

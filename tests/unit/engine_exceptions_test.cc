@@ -14,9 +14,9 @@
 #include "tests/unit/sample_log.h"
 #include "experiments/engine.h"
 #include "experiments/guarded.h"
+#include "experiments/plugins/watch.h"
 #include "tests/unit/engine_fixture.h"
 #include "verifiers/probe/probe_loop.h"
-#include "watches/watch.h"
 
 namespace gameday {
 namespace {

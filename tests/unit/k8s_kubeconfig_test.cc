@@ -13,33 +13,10 @@
 #include "clients/kubernetes/credentials.h"
 #include "clients/kubernetes/kubeconfig.h"
 #include "clients/kubernetes/watch.h"
+#include "tests/unit/scoped_env.h"
 
 namespace gameday {
 namespace {
-
-// Sets an environment variable for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 class KubeconfigTest : public ::testing::Test {
  protected:

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "clients/ssh/inventory.h"
+#include "clients/inventory/inventory.h"
 #include "experiments/engine.h"
 #include "experiments/run_id.h"
 #include "tests/unit/engine_fixture.h"

@@ -12,10 +12,10 @@
 #include <thread>
 
 #include "clients/etcd/etcd_client.h"
-#include "clients/ssh/inventory.h"
-#include "clients/ssh/ssh_fault.h"
+#include "clients/inventory/inventory.h"
 #include "injectors/host_partition/host_partition_injector.h"
 #include "injectors/service_stop/service_stop_injector.h"
+#include "injectors/ssh_fault/ssh_fault.h"
 #include "verifiers/etcd/etcd_verifier.h"
 
 namespace gameday {

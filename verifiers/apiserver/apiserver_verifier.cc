@@ -1,7 +1,7 @@
 #include "verifiers/apiserver/apiserver_verifier.h"
 
 #include "clients/kubernetes/client.h"
-#include "clients/kubernetes/probe.h"
+#include "verifiers/kube_prober/kube_prober.h"
 
 namespace gameday {
 namespace {

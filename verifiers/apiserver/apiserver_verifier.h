@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "verifiers/verifier.h"
+#include "experiments/plugins/verifier.h"
 
 namespace gameday {
 

@@ -8,7 +8,7 @@
 
 #include "clients/curl/curl_errors.h"
 #include "clients/etcd/etcd_client.h"
-#include "clients/ssh/inventory.h"
+#include "clients/inventory/inventory.h"
 #include "experiments/json.h"
 #include "experiments/redact.h"
 #include "verifiers/probe/easy_pool.h"

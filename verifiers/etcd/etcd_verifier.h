@@ -3,7 +3,7 @@
 #include <memory>
 
 #include "experiments/clock.h"
-#include "verifiers/verifier.h"
+#include "experiments/plugins/verifier.h"
 
 namespace gameday {
 

@@ -5,8 +5,8 @@
 #include <optional>
 
 #include "clients/kubernetes/client.h"
-#include "clients/kubernetes/probe.h"
 #include "experiments/json.h"
+#include "verifiers/kube_prober/kube_prober.h"
 
 namespace gameday {
 namespace {

@@ -13,9 +13,9 @@
 
 #include "experiments/clock.h"
 #include "experiments/plan.h"
+#include "experiments/plugins/verifier.h"
 #include "experiments/sample.h"
 #include "experiments/sampling.h"
-#include "verifiers/verifier.h"
 
 namespace gameday {
 

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "experiments/clock.h"
+#include "experiments/plugins/verifier.h"
 #include "experiments/spec_reader.h"
-#include "verifiers/verifier.h"
 
 namespace gameday {
 

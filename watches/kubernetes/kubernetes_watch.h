@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "watches/watch.h"
+#include "experiments/plugins/watch.h"
 
 namespace gameday {
 

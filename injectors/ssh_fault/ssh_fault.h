@@ -16,12 +16,12 @@
 #include <utility>
 #include <vector>
 
-#include "clients/ssh/inventory.h"
+#include "clients/inventory/inventory.h"
 #include "clients/ssh/ssh_client.h"
+#include "experiments/plugins/injector.h"
 #include "experiments/revert_record.h"  // HasControlChar, IsPlainText
 #include "experiments/spec_reader.h"
 #include "experiments/target.h"
-#include "injectors/injector.h"
 
 namespace gameday {
 

@@ -1,7 +1,8 @@
-#include "clients/ssh/inventory.h"
+#include "clients/inventory/inventory.h"
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "experiments/journal.h"
 #include "experiments/selection.h"
 
 namespace gameday {
@@ -360,6 +362,14 @@ Result<Inventory> LoadInventory(const std::string& path) {
     return Status::InvalidArgument(msg);
   }
   return inv;
+}
+
+std::string DefaultSandboxInventory() { return DefaultStateDir() + "/sandbox/inventory.yaml"; }
+
+std::string EffectiveInventory(const TargetSpec& target) {
+  if (!target.inventory.empty()) return target.inventory;
+  if (const char* env = std::getenv("GAMEDAY_INVENTORY"); env && *env) return env;
+  return DefaultSandboxInventory();
 }
 
 void ApplyTargetSpec(const TargetSpec& target, Inventory* inventory) {

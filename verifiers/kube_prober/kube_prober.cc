@@ -1,4 +1,4 @@
-#include "clients/kubernetes/probe.h"
+#include "verifiers/kube_prober/kube_prober.h"
 
 #include <curl/curl.h>
 

@@ -62,6 +62,12 @@ Result<Inventory> LoadInventory(const std::string& path);
 // insecure_ignore_host_key turns the check off for every host.
 void ApplyTargetSpec(const TargetSpec& target, Inventory* inventory);
 
+// DefaultStateDir() + "/sandbox/inventory.yaml": where `gameday sandbox up` writes the HA
+// sandbox's inventory (sandbox/cluster_sandbox.h), so that plans find it without naming it.
+std::string DefaultSandboxInventory();
+// The inventory an ssh target uses: its own, else $GAMEDAY_INVENTORY, else the sandbox's.
+std::string EffectiveInventory(const TargetSpec& target);
+
 // Host selectors, as plans write them (comma-separated terms, results merged in inventory
 // order):
 //   all                      every host

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "clients/kubernetes/client.h"
+#include "experiments/plugins/verifier.h"
 #include "experiments/target.h"
-#include "verifiers/verifier.h"
 
 namespace gameday {
 

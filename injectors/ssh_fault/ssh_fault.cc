@@ -1,4 +1,4 @@
-#include "clients/ssh/ssh_fault.h"
+#include "injectors/ssh_fault/ssh_fault.h"
 
 #include <algorithm>
 #include <cerrno>

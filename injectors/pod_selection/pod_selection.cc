@@ -1,4 +1,4 @@
-#include "clients/kubernetes/selection.h"
+#include "injectors/pod_selection/pod_selection.h"
 
 #include <algorithm>
 

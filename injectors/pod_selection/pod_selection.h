@@ -4,9 +4,9 @@
 #include <vector>
 
 #include "clients/kubernetes/client.h"
+#include "experiments/plugins/injector.h"
 #include "experiments/spec_reader.h"
 #include "experiments/target.h"
-#include "injectors/injector.h"
 
 namespace gameday {
 
