@@ -14,7 +14,8 @@
 #
 # Writes into DIR (default: a new /tmp/gameday-long-run-XXXXXX, kept): plan.yaml, haproxy.cfg,
 # gameday.log, report/ (gameday's report dir), process.csv (every --every seconds: RSS, VmHWM,
-# CPU of gameday and HAProxy), render.json and render.html (`gameday report render`),
+# CPU of gameday and HAProxy), gameday_rusage.json (gameday's exact peak RSS and CPU time),
+# render.json and render.html (`gameday report render`),
 # lateness.json (bench/long_run_analyze.py), per_minute.csv and summary.json
 # (bench/long_run_summary.py, which also prints the table).
 #
@@ -79,6 +80,7 @@ else
   # Leftovers of an earlier run would be measured as this one's.
   rm -rf "$OUT/report" "$OUT/journal" "$OUT/render.html"
   rm -f "$OUT"/{process.csv,lateness.json,render.json,summary.json,per_minute.csv,run.json}
+  rm -f "$OUT"/{gameday_rusage.json,gameday.pid}
 fi
 if [[ -z "$MARKS" ]]; then
   if (( SECONDS_TOTAL >= 1800 )); then
@@ -89,8 +91,7 @@ if [[ -z "$MARKS" ]]; then
 fi
 
 HAPROXY_PID=""
-GAMEDAY_PID=""
-MONITOR_PID=""
+RUNNER_PID=""
 # Ends what this script started, by pid, on every way out.
 stop_pid() {  # pid signal grace_seconds
   local pid="$1" sig="$2" grace="$3"
@@ -104,11 +105,19 @@ stop_pid() {  # pid signal grace_seconds
   wait "$pid" 2>/dev/null || true
 }
 cleanup() {
-  # gameday first: on SIGTERM it stops its probes and writes what it has (it injects nothing).
-  stop_pid "$GAMEDAY_PID" TERM 30
-  stop_pid "$MONITOR_PID" TERM 2
+  # gameday first (its runner passes SIGTERM on): it stops its probes and writes what it has;
+  # it injects nothing. Should the runner be gone but gameday not, gameday is ended by its pid.
+  stop_pid "$RUNNER_PID" TERM 30
+  if [[ -n "$RUNNER_PID" && -s "$OUT/gameday.pid" ]]; then
+    local pid
+    pid=$(cat "$OUT/gameday.pid")
+    # Only while that pid still runs this plan (never a process that reused the number).
+    if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$OUT/plan.yaml"; then
+      stop_pid "$pid" TERM 10
+    fi
+  fi
   stop_pid "$HAPROXY_PID" TERM 5
-  GAMEDAY_PID="" MONITOR_PID="" HAPROXY_PID=""
+  RUNNER_PID="" HAPROXY_PID=""
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -199,31 +208,30 @@ echo "long-run bench: $VERIFIERS verifiers every ${INTERVAL_MS} ms for ${SECONDS
   "HAProxy on 127.0.0.1:$PORT; gameday $GAMEDAY; out $OUT (load average $LOAD_BEFORE)"
 
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-"${NICE_CMD[@]}" "$GAMEDAY" run "$OUT/plan.yaml" --report-dir "$OUT/report" --no-history \
+# The runner starts gameday, samples it from /proc and records its exact peak RSS when it ends.
+python3 "$HERE/long_run_monitor.py" run --rusage "$OUT/gameday_rusage.json" \
+  --csv "$OUT/process.csv" --every "$EVERY" --extra "haproxy=$HAPROXY_PID" \
+  --pid-file "$OUT/gameday.pid" -- \
+  "${NICE_CMD[@]}" "$GAMEDAY" run "$OUT/plan.yaml" --report-dir "$OUT/report" --no-history \
   --journal-dir "$OUT/journal" > "$OUT/gameday.log" 2>&1 &
-GAMEDAY_PID=$!
-python3 "$HERE/long_run_monitor.py" watch "$GAMEDAY_PID" "$OUT/process.csv" --every "$EVERY" \
-  --extra "haproxy=$HAPROXY_PID" &
-MONITOR_PID=$!
+RUNNER_PID=$!
 
 # Bounded: a run that overstays its length by a minute and a tenth is stopped.
 LIMIT=$((SECONDS_TOTAL + 60 + SECONDS_TOTAL / 10))
 BEGIN=$(date +%s)
 TIMED_OUT=false
-while kill -0 "$GAMEDAY_PID" 2>/dev/null; do
+while kill -0 "$RUNNER_PID" 2>/dev/null; do
   if (( $(date +%s) - BEGIN > LIMIT )); then
     echo "gameday still runs after ${LIMIT}s: stopping it" >&2
     TIMED_OUT=true
-    kill -TERM "$GAMEDAY_PID" 2>/dev/null || true
+    kill -TERM "$RUNNER_PID" 2>/dev/null || true
     break
   fi
   sleep 1
 done
 RC=0
-wait "$GAMEDAY_PID" || RC=$?
-GAMEDAY_PID=""
-wait "$MONITOR_PID" || true
-MONITOR_PID=""
+wait "$RUNNER_PID" || RC=$?
+RUNNER_PID=""
 stop_pid "$HAPROXY_PID" TERM 5
 HAPROXY_PID=""
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -231,7 +239,7 @@ echo "gameday run exited $RC after $(( $(date +%s) - BEGIN )) s (load average $L
 
 RESULT="$OUT/report/result.json"
 if [[ -f "$RESULT" ]]; then
-  python3 "$HERE/long_run_monitor.py" time "$OUT/render.json" -- \
+  python3 "$HERE/long_run_monitor.py" run --rusage "$OUT/render.json" -- \
     "$GAMEDAY" report render "$RESULT" -o "$OUT/render.html" > "$OUT/render.log" 2>&1 || true
   python3 "$HERE/long_run_analyze.py" --result "$RESULT" --gameday "$GAMEDAY" \
     --interval-ms "$INTERVAL_MS" --window-s "$WINDOW_S" --out "$OUT/lateness.json" ||

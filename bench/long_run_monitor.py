@@ -8,14 +8,16 @@
       age (from its start time in /proc, to 10 ms), so rows line up with its own timeline.
       Never signals the process: it only reads /proc.
 
-  long_run_monitor.py time JSON -- COMMAND...
-      Runs COMMAND and writes {"wall_s", "cpu_s", "max_rss_kb", "exit_code"} of exactly that
-      child (wait4), whatever else this process has started.
+  long_run_monitor.py run --rusage JSON [--csv CSV --every S --extra ... --pid-file F] -- CMD...
+      Runs CMD (passing on SIGTERM, SIGINT and SIGHUP), samples it into CSV as `watch` does, and
+      writes {"wall_s", "cpu_s", "max_rss_kb", "exit_code"} of exactly that child (wait4): its
+      true peak RSS, even a spike after the last row. Exits with CMD's exit code (128 + signal).
 """
 
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -64,63 +66,92 @@ def start_offset(pid):
     return uptime - int(rest[19]) / CLOCK_TICKS - time.monotonic()
 
 
-def watch(args):
+def alive(pid):
+    """True while the process exists and is not a zombie waiting to be reaped."""
+    rest = read_stat(pid)
+    return rest is not None and rest[0] not in ("Z", "X")
+
+
+def parse_extras(items):
     extras = []
-    for item in args.extra:
+    for item in items:
         name, _, pid = item.partition("=")
         if not name or not pid.isdigit():
             sys.exit(f"--extra: expected NAME=PID, got {item!r}")
         extras.append((name, int(pid)))
+    return extras
+
+
+def sample(pid, csv_path, every, extras):
+    """Writes a row every `every` seconds until the process has ended."""
     header = ["t_s", "rss_kb", "hwm_kb", "cpu_s"]
     for name, _ in extras:
         header += [f"{name}_rss_kb", f"{name}_cpu_s"]
-    offset = start_offset(args.pid)
-    if offset is None:
-        return 0
+    offset = start_offset(pid)
     next_row = time.monotonic()
-    with open(args.csv, "w", encoding="ascii") as out:
+    with open(csv_path, "w", encoding="ascii") as out:
         out.write(",".join(header) + "\n")
-        while True:
-            status = read_status(args.pid)
-            cpu = read_cpu_seconds(args.pid)
+        while offset is not None:
+            status = read_status(pid)
+            cpu = read_cpu_seconds(pid)
             if status is None or cpu is None:
-                break
+                return
             row = [f"{time.monotonic() + offset:.3f}", str(status[0]), str(status[1]), f"{cpu:.2f}"]
-            for _, pid in extras:
-                extra_status = read_status(pid)
-                extra_cpu = read_cpu_seconds(pid)
+            for _, extra in extras:
+                extra_status = read_status(extra)
+                extra_cpu = read_cpu_seconds(extra)
                 row += [str(extra_status[0]) if extra_status else "",
                         f"{extra_cpu:.2f}" if extra_cpu is not None else ""]
             out.write(",".join(row) + "\n")
             out.flush()
-            next_row += args.every
+            next_row += every
             # Sleep in short steps so that the end of the process is noticed promptly.
             while time.monotonic() < next_row:
-                if not os.path.exists(f"/proc/{args.pid}"):
-                    return 0
+                if not alive(pid):
+                    return
                 time.sleep(min(0.25, max(0.0, next_row - time.monotonic())))
+
+
+def watch(args):
+    sample(args.pid, args.csv, args.every, parse_extras(args.extra))
     return 0
 
 
-def time_command(args):
+def run(args):
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
-        sys.exit("time: no command given")
+        sys.exit("run: no command given")
+    extras = parse_extras(args.extra)
     start = time.monotonic()
     child = subprocess.Popen(command)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.monotonic() - start
+    # A stop request for this runner is one for the command: pass it on, then wait for it.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
+    if args.pid_file:
+        with open(args.pid_file, "w", encoding="ascii") as f:
+            f.write(f"{child.pid}\n")
+    if args.csv:
+        sample(child.pid, args.csv, args.every, extras)
+    # wait4 on exactly this child: its own peak RSS (which /proc no longer shows once it is gone,
+    # e.g. a spike while writing the reports) and CPU time.
+    while True:
+        try:
+            _, status, usage = os.wait4(child.pid, 0)
+            break
+        except InterruptedError:
+            continue
     child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait for it again
     result = {
-        "wall_s": round(wall, 3),
+        "wall_s": round(time.monotonic() - start, 3),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
         "max_rss_kb": usage.ru_maxrss,
         "exit_code": child.returncode,
     }
-    with open(args.json, "w", encoding="ascii") as out:
+    with open(args.rusage, "w", encoding="ascii") as out:
         json.dump(result, out)
         out.write("\n")
-    return 0
+    code = child.returncode
+    return code if code >= 0 else 128 - code
 
 
 def main():
@@ -133,15 +164,18 @@ def main():
     w.add_argument("--every", type=float, default=5.0, help="seconds between rows (default 5)")
     w.add_argument("--extra", action="append", default=[], metavar="NAME=PID",
                    help="also record this process's RSS and CPU (e.g. haproxy=1234)")
-    t = sub.add_parser("time", help="run a command; record its wall time, CPU and peak RSS")
-    t.add_argument("json")
-    t.add_argument("command", nargs=argparse.REMAINDER)
+    r = sub.add_parser("run", help="run a command; record its wall time, CPU and peak RSS, and "
+                                   "with --csv sample it as `watch` does")
+    r.add_argument("--rusage", required=True, help="JSON file for the command's resource usage")
+    r.add_argument("--csv", help="sample the command into this CSV")
+    r.add_argument("--every", type=float, default=5.0, help="seconds between rows (default 5)")
+    r.add_argument("--extra", action="append", default=[], metavar="NAME=PID")
+    r.add_argument("--pid-file", help="write the command's pid here")
+    r.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
-    if args.cmd == "watch":
-        if args.every <= 0:
-            sys.exit("--every must be > 0")
-        return watch(args)
-    return time_command(args)
+    if args.every <= 0:
+        sys.exit("--every must be > 0")
+    return watch(args) if args.cmd == "watch" else run(args)
 
 
 if __name__ == "__main__":

@@ -220,13 +220,42 @@ class MonitorTest(unittest.TestCase):
             ages = [float(line.split(",")[0]) for line in lines[1:]]
             self.assertEqual(ages, sorted(ages))
             self.assertLess(ages[-1], 5)
+
+    def test_run_samples_its_command_and_records_its_exit_and_peak(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            csv_path = os.path.join(tmp, "p.csv")
             json_path = os.path.join(tmp, "t.json")
-            subprocess.run([sys.executable, os.path.join(HERE, "long_run_monitor.py"), "time",
-                            json_path, "--", "sh", "-c", "exit 3"], check=True, timeout=30)
+            pid_path = os.path.join(tmp, "pid")
+            # Allocates about 40 MB at the end, after the last row: wait4 still sees it.
+            script = "import time; time.sleep(1.1); x = bytearray(40 << 20); import sys; sys.exit(3)"
+            runner = subprocess.run(
+                [sys.executable, os.path.join(HERE, "long_run_monitor.py"), "run", "--rusage",
+                 json_path, "--csv", csv_path, "--every", "0.5", "--pid-file", pid_path, "--",
+                 sys.executable, "-c", script], timeout=30, check=False)
+            self.assertEqual(runner.returncode, 3)
             with open(json_path) as f:
                 timed = json.load(f)
             self.assertEqual(timed["exit_code"], 3)
-            self.assertGreater(timed["max_rss_kb"], 0)
+            self.assertGreater(timed["max_rss_kb"], 40 << 10)
+            self.assertGreaterEqual(timed["wall_s"], 1.0)
+            with open(pid_path) as f:
+                self.assertTrue(f.read().strip().isdigit())
+            with open(csv_path) as f:
+                lines = f.read().splitlines()
+            self.assertGreaterEqual(len(lines), 3)
+            self.assertLess(max(int(line.split(",")[1]) for line in lines[1:]), 40 << 10)
+
+    def test_run_passes_a_stop_request_on(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            json_path = os.path.join(tmp, "t.json")
+            runner = subprocess.Popen(
+                [sys.executable, os.path.join(HERE, "long_run_monitor.py"), "run", "--rusage",
+                 json_path, "--", "sleep", "30"])
+            time.sleep(0.5)
+            runner.terminate()
+            self.assertEqual(runner.wait(timeout=10), 128 + 15)
+            with open(json_path) as f:
+                self.assertEqual(json.load(f)["exit_code"], -15)
 
 
 def rows(rss_mb_by_second):
@@ -242,6 +271,16 @@ class SummaryTest(unittest.TestCase):
         self.assertEqual(figures["rss_growth_mb"], 30)  # 80 (last third) - 50 (first third)
         self.assertEqual(figures["cpu_cores_mean"], 0.25)
         self.assertEqual(figures["rss_at_mb"], {"10s": 50, "30s": 80, "100s": None})
+
+    def test_growth_counts_the_sampling_only_and_the_peak_everything(self):
+        # Flat while sampling (to 30 s), then the reports: a spike /proc saw and one only wait4 saw.
+        figures = summary.memory_figures(
+            rows([(0, 50), (10, 52), (20, 52), (30, 51), (35, 90)]), [], 5, sampling_end_s=31,
+            max_rss_kb=120 * 1024)
+        self.assertEqual(figures["rss_growth_mb"], 0)  # 52 - 52
+        self.assertEqual(figures["peak_rss_sampling_mb"], 52)
+        self.assertEqual(figures["peak_rss_mb"], 120)
+        self.assertEqual(figures["final_rss_mb"], 90)
 
     def test_memory_check_enforces_only_memory_targets_and_env_moves_limits(self):
         figures = {"run": {"exit_code": 0}, "samples": 10, "peak_rss_mb": 90.0,
