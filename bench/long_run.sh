@@ -8,6 +8,10 @@
 #                     [--gameday PATH] [--out DIR] [--every 5] [--window-s 60]
 #                     [--marks 60,600,1800] [--nice N] [--check | --check-memory]
 #
+# Defaults: 30 minutes, gameday from the repo's build/bin/gameday, /proc read every 5 s,
+# lateness per 60 s window, RSS reported at 1, 10 and 30 min (shorter runs: at 25, 50, 100 %).
+# --nice N runs gameday and HAProxy at that niceness (negative needs root).
+#
 # The server is Debian's HAProxy (/usr/sbin/haproxy, or $HAPROXY) on 127.0.0.1 on a free port,
 # answering every request itself (`http-request return`, no backend). It runs in the foreground
 # under this script and is stopped on every exit path, as are gameday and the sampler.
@@ -38,28 +42,31 @@ CHECK=""
 HAPROXY="${HAPROXY:-/usr/sbin/haproxy}"
 WARMUP_S=2
 
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 need() { [[ $# -ge 2 && -n "$2" ]] || { echo "$1: missing value" >&2; exit 2; }; }
-is_number() { [[ "$1" =~ ^[0-9]+([.][0-9]+)?$ ]]; }
+bad() { echo "$1" >&2; exit 2; }
+is_number() { [[ "$1" =~ ^[0-9]+([.][0-9]+)?$ && ! "$1" =~ ^[0.]+$ ]]; }  # and > 0
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --minutes) need "$@"; is_number "$2" || { echo "--minutes: expected a number" >&2; exit 2; }
+    --minutes) need "$@"; is_number "$2" || bad "--minutes: expected a number"
       SECONDS_TOTAL=$(python3 -c "print(round($2 * 60))"); shift 2 ;;
-    --seconds) need "$@"; [[ "$2" =~ ^[0-9]+$ ]] || { echo "--seconds: expected whole seconds" >&2; exit 2; }
+    --seconds) need "$@"; [[ "$2" =~ ^[0-9]+$ ]] || bad "--seconds: expected whole seconds"
       SECONDS_TOTAL="$2"; shift 2 ;;
-    --verifiers) need "$@"; [[ "$2" =~ ^[1-9][0-9]*$ ]] || { echo "--verifiers: expected a count" >&2; exit 2; }
+    --verifiers) need "$@"; [[ "$2" =~ ^[1-9][0-9]*$ ]] || bad "--verifiers: expected a count"
       VERIFIERS="$2"; shift 2 ;;
-    --interval-ms) need "$@"; is_number "$2" || { echo "--interval-ms: expected a number" >&2; exit 2; }
+    --interval-ms) need "$@"; is_number "$2" || bad "--interval-ms: expected a number"
       INTERVAL_MS="$2"; shift 2 ;;
     --gameday) need "$@"; GAMEDAY="$2"; shift 2 ;;
     --out) need "$@"; OUT="$2"; shift 2 ;;
-    --every) need "$@"; is_number "$2" || { echo "--every: expected seconds" >&2; exit 2; }
+    --every) need "$@"; is_number "$2" || bad "--every: expected seconds"
       EVERY="$2"; shift 2 ;;
-    --window-s) need "$@"; is_number "$2" || { echo "--window-s: expected seconds" >&2; exit 2; }
+    --window-s) need "$@"; is_number "$2" || bad "--window-s: expected seconds"
       WINDOW_S="$2"; shift 2 ;;
-    --marks) need "$@"; MARKS="$2"; shift 2 ;;
-    --nice) need "$@"; [[ "$2" =~ ^-?[0-9]+$ ]] || { echo "--nice: expected an integer" >&2; exit 2; }
+    --marks) need "$@"; [[ "$2" =~ ^[0-9]+([.][0-9]+)?(,[0-9]+([.][0-9]+)?)*$ ]] ||
+        bad "--marks: expected seconds separated by commas"
+      MARKS="$2"; shift 2 ;;
+    --nice) need "$@"; [[ "$2" =~ ^-?[0-9]+$ ]] || bad "--nice: expected an integer"
       NICE="$2"; shift 2 ;;
     --check) CHECK="--check"; shift ;;
     --check-memory) CHECK="--check-memory"; shift ;;
@@ -70,7 +77,7 @@ done
 
 (( SECONDS_TOTAL >= 10 )) || { echo "the run must last at least 10 s" >&2; exit 2; }
 [[ -x "$GAMEDAY" ]] || { echo "no gameday at $GAMEDAY (--gameday PATH)" >&2; exit 2; }
-[[ -x "$HAPROXY" ]] || { echo "no HAProxy at $HAPROXY (apt-get install haproxy, or \$HAPROXY)" >&2; exit 2; }
+[[ -x "$HAPROXY" ]] || bad "no HAProxy at $HAPROXY (apt-get install haproxy, or \$HAPROXY)"
 GAMEDAY="$(cd "$(dirname "$GAMEDAY")" && pwd)/$(basename "$GAMEDAY")"
 if [[ -z "$OUT" ]]; then
   OUT=$(mktemp -d "${TMPDIR:-/tmp}/gameday-long-run-XXXXXX")
@@ -179,7 +186,8 @@ done
 # the method: the bench measures gameday's resources; the health counts are in the summary.
 WAIT_S=$((SECONDS_TOTAL - WARMUP_S))
 {
-  echo "# Written by bench/long_run.sh: $VERIFIERS http verifiers every ${INTERVAL_MS}ms for ${SECONDS_TOTAL}s."
+  echo "# Written by bench/long_run.sh: $VERIFIERS http verifiers every ${INTERVAL_MS}ms" \
+    "for ${SECONDS_TOTAL}s."
   echo "name: long-run"
   echo "defaults:"
   echo "  target: {kind: local}"

@@ -122,11 +122,23 @@ def run(args):
     if not command:
         sys.exit("run: no command given")
     extras = parse_extras(args.extra)
+    # A stop request for this runner is one for the command: pass it on, then wait for it. One
+    # that comes before the command exists is passed on as soon as it does.
+    pending = []
+    child = None
+
+    def pass_on(signum, _frame):
+        if child is None:
+            pending.append(signum)
+        else:
+            child.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, pass_on)
     start = time.monotonic()
     child = subprocess.Popen(command)
-    # A stop request for this runner is one for the command: pass it on, then wait for it.
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
+    for signum in pending:
+        child.send_signal(signum)
     if args.pid_file:
         with open(args.pid_file, "w", encoding="ascii") as f:
             f.write(f"{child.pid}\n")

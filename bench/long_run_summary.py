@@ -64,7 +64,8 @@ def read_process(path):
     try:
         with open(path, newline="", encoding="ascii") as f:
             for row in csv.DictReader(f):
-                rows.append({k: (float(v) if v not in ("", None) else None) for k, v in row.items()})
+                rows.append({k: (float(v) if v not in ("", None) else None)
+                             for k, v in row.items()})
     except OSError:
         pass
     return rows
@@ -197,7 +198,8 @@ def fmt(value):
 def print_table(summary):
     run = summary.get("run", {})
     print(f"\nlong-run bench: {run.get('verifiers')} http verifiers every {run.get('interval_ms')} "
-          f"ms for {run.get('seconds')} s; gameday {run.get('gameday')} (exit {run.get('exit_code')})")
+          f"ms for {run.get('seconds')} s; gameday {run.get('gameday')} "
+          f"(exit {run.get('exit_code')})")
     print(f"  RSS at: " + ", ".join(f"{k} {fmt(v)} MB" for k, v in
                                      summary.get("rss_at_mb", {}).items()))
     print(f"  while sampling: peak RSS {fmt(summary.get('peak_rss_sampling_mb'))} MB, largest "
@@ -224,7 +226,8 @@ def print_table(summary):
         verdict = "ok" if t["ok"] else ("MISSED" if t["enforced"] else "missed (not enforced)")
         note = "" if t["limit_from"] == "default" else f"  (limit from {t['limit_from']})"
         op = "<=" if name == "skipped_slots" else "<"
-        print(f"  {name:<30} {fmt(t['value']):>12} {op + ' ' + fmt(t['limit']) + ' ' + t['unit']:>12}"
+        target = f"{op} {fmt(t['limit'])} {t['unit']}"
+        print(f"  {name:<30} {fmt(t['value']):>12} {target:>12}"
               f"  {verdict}{note}")
 
 
