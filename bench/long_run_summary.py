@@ -207,8 +207,10 @@ def print_table(summary):
           f"{fmt(summary.get('rss_last_third_max_mb'))} MB; last reading "
           f"{fmt(summary.get('final_rss_mb'))} MB; peak with the reports written "
           f"{fmt(summary.get('peak_rss_mb'))} MB")
-    print(f"  samples {fmt(summary.get('samples'))} ({summary.get('samples_source')}); health "
-          f"{summary.get('health')}; duplicate slots {fmt(summary.get('duplicate_slots'))}; "
+    slots = (summary.get("samples") or 0) + (summary.get("skipped_slots") or 0)
+    sent = f"{100 * summary['samples'] / slots:.1f} % of the slots" if slots else "no slots"
+    print(f"  samples {fmt(summary.get('samples'))} ({sent}, {summary.get('samples_source')}); "
+          f"health {summary.get('health')}; duplicate slots {fmt(summary.get('duplicate_slots'))}; "
           f"lateness p50 {fmt(summary.get('lateness_p50_ms'))} ms, max "
           f"{fmt(summary.get('lateness_max_ms'))} ms; probe latency p50/p99 "
           f"{fmt(summary.get('probe_latency_ms', {}).get('p50'))}/"
@@ -218,9 +220,9 @@ def print_table(summary):
     sizes = summary.get("report_files", {})
     print("  report files: " + ", ".join(f"{k} {v / MB:.2f} MB" for k, v in sizes.items()))
     render = summary.get("render") or {}
-    print(f"  render: {fmt(render.get('wall_s'))} s, peak RSS "
-          f"{fmt(round(render['max_rss_kb'] / 1024, 1) if render.get('max_rss_kb') else None)} MB, "
-          f"exit {fmt(render.get('exit_code'))}")
+    render_mb = round(render["max_rss_kb"] / 1024, 1) if render.get("max_rss_kb") else None
+    print(f"  render: {fmt(render.get('wall_s'))} s ({fmt(render.get('cpu_s'))} s of CPU), "
+          f"peak RSS {fmt(render_mb)} MB, exit {fmt(render.get('exit_code'))}")
     print(f"  {'figure':<30} {'value':>12} {'target':>12}  result")
     for name, t in summary["targets"].items():
         verdict = "ok" if t["ok"] else ("MISSED" if t["enforced"] else "missed (not enforced)")
