@@ -119,7 +119,7 @@ cleanup() {
     local pid
     pid=$(cat "$OUT/gameday.pid")
     # Only while that pid still runs this plan (never a process that reused the number).
-    if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$OUT/plan.yaml"; then
+    if tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -qF "$OUT/plan.yaml"; then
       stop_pid "$pid" TERM 10
     fi
   fi
