@@ -50,7 +50,8 @@ is_number() { [[ "$1" =~ ^[0-9]+([.][0-9]+)?$ && ! "$1" =~ ^[0.]+$ ]]; }  # and 
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --minutes) need "$@"; is_number "$2" || bad "--minutes: expected a number"
-      SECONDS_TOTAL=$(python3 -c "print(round($2 * 60))"); shift 2 ;;
+      SECONDS_TOTAL=$(python3 -c "import sys; print(round(float(sys.argv[1]) * 60))" "$2")
+      shift 2 ;;
     --seconds) need "$@"; [[ "$2" =~ ^[0-9]+$ ]] || bad "--seconds: expected whole seconds"
       SECONDS_TOTAL="$2"; shift 2 ;;
     --verifiers) need "$@"; [[ "$2" =~ ^[1-9][0-9]*$ ]] || bad "--verifiers: expected a count"
@@ -75,8 +76,8 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-(( SECONDS_TOTAL >= 10 )) || { echo "the run must last at least 10 s" >&2; exit 2; }
-[[ -x "$GAMEDAY" ]] || { echo "no gameday at $GAMEDAY (--gameday PATH)" >&2; exit 2; }
+(( SECONDS_TOTAL >= 10 )) || bad "the run must last at least 10 s"
+[[ -x "$GAMEDAY" ]] || bad "no gameday at $GAMEDAY (--gameday PATH)"
 [[ -x "$HAPROXY" ]] || bad "no HAProxy at $HAPROXY (apt-get install haproxy, or \$HAPROXY)"
 GAMEDAY="$(cd "$(dirname "$GAMEDAY")" && pwd)/$(basename "$GAMEDAY")"
 if [[ -z "$OUT" ]]; then
@@ -93,7 +94,8 @@ if [[ -z "$MARKS" ]]; then
   if (( SECONDS_TOTAL >= 1800 )); then
     MARKS="60,600,1800"
   else
-    MARKS=$(python3 -c "s=$SECONDS_TOTAL; print(','.join(f'{x:g}' for x in (s/4, s/2, s)))")
+    MARKS=$(python3 -c "import sys; s = int(sys.argv[1]); print(f'{s / 4:g},{s / 2:g},{s}')" \
+      "$SECONDS_TOTAL")
   fi
 fi
 
@@ -256,13 +258,16 @@ else
   echo "no $RESULT; see $OUT/gameday.log" >&2
 fi
 
-python3 - "$OUT/run.json" <<EOF
+python3 - "$OUT/run.json" "$SECONDS_TOTAL" "$VERIFIERS" "$INTERVAL_MS" "$GAMEDAY" "$RC" \
+  "$TIMED_OUT" "$NICE" "$STARTED" "$LOAD_BEFORE" "$LOAD_AFTER" <<'EOF'
 import json, os, sys
-json.dump({"seconds": $SECONDS_TOTAL, "verifiers": $VERIFIERS, "interval_ms": $INTERVAL_MS,
-           "gameday": "$GAMEDAY", "exit_code": $RC, "timed_out": "$TIMED_OUT" == "true",
-           "nice": $NICE, "started": "$STARTED", "cpus": os.cpu_count(),
-           "load_before": "$LOAD_BEFORE", "load_after": "$LOAD_AFTER"},
-          open(sys.argv[1], "w"), indent=1)
+(out, seconds, verifiers, interval, gameday, rc, timed_out, nice, started, before,
+ after) = sys.argv[1:]
+with open(out, "w", encoding="utf-8") as f:
+    json.dump({"seconds": int(seconds), "verifiers": int(verifiers), "interval_ms": float(interval),
+               "gameday": gameday, "exit_code": int(rc), "timed_out": timed_out == "true",
+               "nice": int(nice), "started": started, "cpus": os.cpu_count(),
+               "load_before": before, "load_after": after}, f, indent=1)
 EOF
 SUMMARY_RC=0
 python3 "$HERE/long_run_summary.py" "$OUT" --marks "$MARKS" --every "$EVERY" $CHECK ||
