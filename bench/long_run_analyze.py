@@ -42,8 +42,11 @@ COARSE_US = 100
 class Histogram:
     """Integer microseconds; nearest-rank quantiles, exact below EXACT_LIMIT_US."""
 
-    def __init__(self):
-        self.exact = None  # array('Q') created on first use: empty windows cost nothing
+    def __init__(self, typecode="I"):
+        # Counts per microsecond, created on first use: empty windows cost nothing. 32-bit counts
+        # (80 kB a window) are plenty for one window; merged totals use 64 bits.
+        self.typecode = typecode
+        self.exact = None
         self.coarse = Counter()
         self.count = 0
         self.max = None
@@ -51,7 +54,8 @@ class Histogram:
     def add(self, us):
         if us < EXACT_LIMIT_US:
             if self.exact is None:
-                self.exact = array("Q", bytes(8 * EXACT_LIMIT_US))
+                self.exact = array(self.typecode, bytes(array(self.typecode).itemsize *
+                                                        EXACT_LIMIT_US))
             self.exact[max(us, 0)] += 1
         else:
             self.coarse[us // COARSE_US] += 1
@@ -62,7 +66,7 @@ class Histogram:
     def merge(self, other):
         if other.exact is not None:
             if self.exact is None:
-                self.exact = array("Q", other.exact)
+                self.exact = array(self.typecode, other.exact)
             else:
                 for i, n in enumerate(other.exact):
                     if n:
@@ -231,7 +235,7 @@ class Analysis:
 
     def report(self):
         per_verifier = self.count_skips()
-        overall = Histogram()
+        overall = Histogram("Q")
         windows = []
         for index in sorted(self.windows):
             w = self.windows[index]
