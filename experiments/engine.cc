@@ -1,5 +1,7 @@
 #include "experiments/engine.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <limits>
@@ -8,8 +10,6 @@
 #include <random>
 #include <set>
 #include <thread>
-
-#include <unistd.h>
 
 #include "experiments/fault_ledger.h"
 #include "experiments/format.h"
@@ -65,11 +65,10 @@ class ExperimentRun {
         rng_(seed),
         feed_(spec.name, spec.verifiers, store, first_stream, [this] { return Now(); }),
         ledger_(spec.name, options.run_id, journal, clock,
-                FaultLedger::Hooks{
-                    [this](const std::string& source, const std::string& message) {
-                      Event(source, message);
-                    },
-                    [this] { return feed_.MarkAction(); }}),
+                FaultLedger::Hooks{[this](const std::string& source, const std::string& message) {
+                                     Event(source, message);
+                                   },
+                                   [this] { return feed_.MarkAction(); }}),
         external_stop_(options.stop, [this] {
           HaltWith(Halt::kSignal,
                    options_.stop_reason ? options_.stop_reason() : "interrupted by a signal");
@@ -366,7 +365,6 @@ void ExperimentRun::DryRunSteps(const std::vector<Step>& steps) {
   }
 }
 
-
 bool ExperimentRun::WarmUp() {
   if (!clock_.SleepUntil(epoch_ + spec_.warmup, halt_.get_token())) return false;
   // Every verifier needs at least one decided sample; allow a few intervals for the first.
@@ -385,8 +383,8 @@ bool ExperimentRun::WarmUp() {
     if (!ratio) {
       failures.push_back(v.name + " produced no decided sample during the warm-up");
     } else if (*ratio < v.slo.success_ratio) {
-      failures.push_back(v.name + " passed " + FormatMessagePercent(*ratio) + " of its samples, SLO " +
-                         FormatMessagePercent(v.slo.success_ratio));
+      failures.push_back(v.name + " passed " + FormatMessagePercent(*ratio) +
+                         " of its samples, SLO " + FormatMessagePercent(v.slo.success_ratio));
     }
   }
   if (Halted()) return false;
@@ -523,8 +521,8 @@ bool ExperimentRun::RunRound(const Step& step, const InjectStep& inject, int rou
   }
   std::vector<const FaultTarget*> targets;
   for (size_t i : *chosen) targets.push_back(&(*candidates)[i]);
-  const std::vector<size_t> indices = ledger_.Plan(
-      inject, registries_.injectors.Find(inject.kind), targets, env, round, reversible);
+  const std::vector<size_t> indices = ledger_.Plan(inject, registries_.injectors.Find(inject.kind),
+                                                   targets, env, round, reversible);
   // Inject on up to kMaxParallelInjects targets at once; each target is journaled first.
   std::atomic<size_t> next{0};
   std::vector<std::jthread> workers;
@@ -610,7 +608,8 @@ void ExperimentRun::CoolDown() {
       AddReasons({"steady state after: " + v.name + " produced no decided sample"});
     } else if (*ratio < v.slo.success_ratio) {
       AddReasons({"steady state did not hold after recovery: " + v.name + " passed " +
-                  FormatMessagePercent(*ratio) + " of its samples, SLO " + FormatMessagePercent(v.slo.success_ratio)});
+                  FormatMessagePercent(*ratio) + " of its samples, SLO " +
+                  FormatMessagePercent(v.slo.success_ratio)});
     }
   }
 }
@@ -690,8 +689,7 @@ void ExperimentRun::Finalize() {
   }
   if (cause_ == Halt::kError) {
     result_.status = ExperimentStatus::kError;
-  } else if (cause_ == Halt::kSignal || cause_ == Halt::kAbortCondition ||
-             ledger_.RevertFailed()) {
+  } else if (cause_ == Halt::kSignal || cause_ == Halt::kAbortCondition || ledger_.RevertFailed()) {
     result_.status = ExperimentStatus::kAborted;
   } else if (cause_ == Halt::kFailed || !objectives_ok || !reasons_.empty()) {
     result_.status = ExperimentStatus::kFailed;
@@ -825,7 +823,8 @@ RunResult Engine::Run(const Plan& plan) {
 int ExitCodeFor(const RunResult& run) {
   bool revert_failed = false;
   for (const auto& e : run.experiments) {
-    for (const auto& f : e.faults) revert_failed = revert_failed || f.revert == RevertState::kFailed;
+    for (const auto& f : e.faults)
+      revert_failed = revert_failed || f.revert == RevertState::kFailed;
   }
   if (revert_failed) return 3;
   switch (RunStatus(run)) {

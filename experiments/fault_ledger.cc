@@ -24,8 +24,8 @@ std::string DescribeFault(const Injector& injector, const FaultTarget& target) {
       "describe", [&] { return injector.DescribeAction(target); }, target.display, &error);
 }
 
-FaultLedger::FaultLedger(std::string experiment, std::string run_id, Journal* journal,
-                         Clock& clock, Hooks hooks)
+FaultLedger::FaultLedger(std::string experiment, std::string run_id, Journal* journal, Clock& clock,
+                         Hooks hooks)
     : experiment_(std::move(experiment)),
       run_id_(std::move(run_id)),
       journal_(journal),
@@ -88,8 +88,9 @@ Status FaultLedger::Inject(size_t index, const InjectStep& inject, Injector& inj
   jr.revert = *record;
   jr.injected_unix_ms = UnixMillis(clock_.WallNow());
   if (inject.duration) {
-    jr.expires_unix_ms = UnixMillis(clock_.WallNow() + std::chrono::duration_cast<WallTime::duration>(
-                                                           *inject.duration + kExpiryMargin));
+    jr.expires_unix_ms =
+        UnixMillis(clock_.WallNow() + std::chrono::duration_cast<WallTime::duration>(
+                                          *inject.duration + kExpiryMargin));
   }
   if (Status journaled = journal_->Record(jr); !journaled.ok()) {
     return Status::Internal("cannot write the journal, so " + target.display +
@@ -171,9 +172,9 @@ std::vector<std::string> FaultLedger::Revert(const std::vector<size_t>& indices)
       hooks_.event("fault", "reverted " + f->result.step + " on " + f->result.target +
                                 (note.empty() ? "" : " (NOTE: " + note + ")"));
     } else {
-      failures.push_back("reverting " + f->result.target +
-                         " failed (it stays in the journal for `gameday recover`): " +
-                         st.message());
+      failures.push_back(
+          "reverting " + f->result.target +
+          " failed (it stays in the journal for `gameday recover`): " + st.message());
       hooks_.event("fault", "revert of " + f->result.step + " on " + f->result.target +
                                 " FAILED: " + st.message());
     }
@@ -205,9 +206,8 @@ double FaultLedger::FirstInjected(const std::vector<size_t>& indices) const {
 
 bool FaultLedger::AnyInjected() const {
   std::lock_guard lock(mu_);
-  return std::any_of(faults_.begin(), faults_.end(), [](const Fault& f) {
-    return f.result.revert != RevertState::kNotInjected;
-  });
+  return std::any_of(faults_.begin(), faults_.end(),
+                     [](const Fault& f) { return f.result.revert != RevertState::kNotInjected; });
 }
 
 bool FaultLedger::RevertFailed() const {

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "experiments/journal.h"
-#include "experiments/plan.h"
 #include "experiments/disturbance.h"
 #include "experiments/health_runs.h"
+#include "experiments/journal.h"
+#include "experiments/plan.h"
 #include "experiments/recovery.h"
 #include "experiments/result.h"
 #include "experiments/status.h"
@@ -94,8 +94,8 @@ class FaultLedger {
   Clock& clock_;
   Hooks hooks_;
 
-  mutable std::mutex mu_;  // guards everything below
-  std::deque<Fault> faults_;  // a deque: references stay valid while others are added
+  mutable std::mutex mu_;                  // guards everything below
+  std::deque<Fault> faults_;               // a deque: references stay valid while others are added
   std::map<std::string, size_t> counter_;  // faults so far per step, for fault ids
   std::set<std::string> repeated_;
   bool revert_failed_ = false;

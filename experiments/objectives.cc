@@ -49,11 +49,11 @@ std::vector<ObjectiveResult> EvaluateObjectives(const std::vector<ObjectiveSpec>
             worst_time = t;
             const auto& b = *m.recover_bound_s;
             worst = "recovered in " + FormatMessageSeconds(t) +
-                    (!m.time_to_recover_after_revert_s    ? ""
+                    (!m.time_to_recover_after_revert_s           ? ""
                      : context.repeated_steps.count(fm.fault_id) ? " after the last round"
-                                                          : " after the revert") +
-                    " (true moment within " + FormatFixed(b.first, 3) + "–" + FormatFixed(b.second, 3) +
-                    " s of the injection) after " + fm.fault_id;
+                                                                 : " after the revert") +
+                    " (true moment within " + FormatFixed(b.first, 3) + "–" +
+                    FormatFixed(b.second, 3) + " s of the injection) after " + fm.fault_id;
           }
           if (t > o.limit) r.passed = false;
         }
@@ -71,7 +71,8 @@ std::vector<ObjectiveResult> EvaluateObjectives(const std::vector<ObjectiveSpec>
         r.passed = overall && overall->impact;
         if (r.passed) {
           r.measured = overall->time_to_detect_s;
-          r.message = "detected " + FormatMessageSeconds(*overall->time_to_detect_s) + " after the injection";
+          r.message = "detected " + FormatMessageSeconds(*overall->time_to_detect_s) +
+                      " after the injection";
         } else {
           r.message = "no failing sample after the injection: the fault went unnoticed";
         }
@@ -82,21 +83,24 @@ std::vector<ObjectiveResult> EvaluateObjectives(const std::vector<ObjectiveSpec>
         r.measured = overall ? overall->downtime_s : 0;
         r.message = r.passed ? "no failing sample"
                              : std::to_string(overall->failing) + " failing sample(s), first " +
-                                   FormatMessageSeconds(*overall->time_to_detect_s) + " after the injection";
+                                   FormatMessageSeconds(*overall->time_to_detect_s) +
+                                   " after the injection";
         break;
       case ObjectiveSpec::Type::kMaxDowntime:
         r.name = o.verifier + " downtime at most " + FormatMessageSeconds(o.limit);
         r.limit = o.limit;
         r.measured = overall ? overall->downtime_s : 0;
         r.passed = *r.measured <= o.limit;
-        r.message = "downtime " + FormatMessageSeconds(*r.measured) + ", budget " + FormatMessageSeconds(o.limit);
+        r.message = "downtime " + FormatMessageSeconds(*r.measured) + ", budget " +
+                    FormatMessageSeconds(o.limit);
         break;
       case ObjectiveSpec::Type::kMinAvailability:
         r.name = o.verifier + " availability at least " + FormatMessagePercent(o.limit);
         r.limit = o.limit;
         r.measured = overall ? overall->availability : 0;
         r.passed = *r.measured >= o.limit;
-        r.message = "availability " + FormatMessagePercent(*r.measured) + ", minimum " + FormatMessagePercent(o.limit);
+        r.message = "availability " + FormatMessagePercent(*r.measured) + ", minimum " +
+                    FormatMessagePercent(o.limit);
         break;
     }
     // Objectives need measurements; a dry run or a run that never injected has none to judge.
@@ -111,6 +115,5 @@ std::vector<ObjectiveResult> EvaluateObjectives(const std::vector<ObjectiveSpec>
   }
   return out;
 }
-
 
 }  // namespace gameday

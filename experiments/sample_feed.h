@@ -6,16 +6,16 @@
 #include <string>
 #include <vector>
 
-#include "experiments/engine_observer.h"
-#include "experiments/plan.h"
 #include "experiments/disturbance.h"
+#include "experiments/engine_observer.h"
 #include "experiments/health_runs.h"
+#include "experiments/plan.h"
 #include "experiments/recovery.h"
-#include "experiments/success_ratio.h"
-#include "experiments/verifier_recovery.h"
 #include "experiments/result.h"
 #include "experiments/sample_store.h"
 #include "experiments/sampling.h"
+#include "experiments/success_ratio.h"
+#include "experiments/verifier_recovery.h"
 
 namespace gameday {
 

@@ -318,7 +318,7 @@ void FaultTable(std::string* out, const ExperimentResult& e) {
       "<th>Revert status</th><th>Error</th></tr></thead><tbody>\n";
   for (const auto& f : e.faults) {
     const RevertState rs = f.revert;
-    const char* cls = rs == RevertState::kReverted && f.revert_note.empty()            ? "ok"
+    const char* cls = rs == RevertState::kReverted && f.revert_note.empty()           ? "ok"
                       : rs == RevertState::kFailed || rs == RevertState::kNotInjected ? "bad"
                                                                                       : "neutral";
     *out += "<tr class=\"fault\"";

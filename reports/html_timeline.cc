@@ -45,11 +45,11 @@ void SvgLabel(std::string* out, double y, std::string_view text, std::string_vie
 
 void FaultRows(std::string* out, const ExperimentResult& e, const Axis& ax, double* y) {
   for (const auto& f : e.faults) {
-    std::string hover = f.id + ": " + f.kind + " on " + f.target + ", injected at " +
-                        FormatTimeOffset(f.t_inject) +
-                        (f.t_revert ? ", reverted at " + FormatTimeOffset(*f.t_revert) : std::string()) + ", " +
-                        RevertStateName(f.revert) + (f.error.empty() ? "" : " \u2014 " + f.error) +
-                        (f.revert_note.empty() ? "" : " \u2014 NOTE: " + f.revert_note);
+    std::string hover =
+        f.id + ": " + f.kind + " on " + f.target + ", injected at " + FormatTimeOffset(f.t_inject) +
+        (f.t_revert ? ", reverted at " + FormatTimeOffset(*f.t_revert) : std::string()) + ", " +
+        RevertStateName(f.revert) + (f.error.empty() ? "" : " \u2014 " + f.error) +
+        (f.revert_note.empty() ? "" : " \u2014 NOTE: " + f.revert_note);
     SvgLabel(out, *y + kFaultRow - 3, f.kind + " " + f.target, hover);
     double x0 = ax.X(f.t_inject);
     double x1 = f.t_revert ? std::max(ax.X(*f.t_revert), x0 + 2) : x0 + 3;
@@ -86,9 +86,10 @@ void HealthBand(std::string* out, const HealthBuckets& hb, const Axis& ax, doubl
       *out += kClass[state];
       *out += "\" x=\"" + Px(kGutter + b) + "\" y=\"" + Px(y) + "\" width=\"" +
               std::to_string(e - b) + "\" height=\"" + Px(kBand) + "\">";
-      SvgTitle(out, FormatTimeOffset(ax.BucketStart(b)) + " \u2013 " + FormatTimeOffset(ax.BucketStart(e)) + ": " +
-                        std::to_string(n[0]) + " passing, " + std::to_string(n[1]) + " failing, " +
-                        std::to_string(n[2]) + " unknown");
+      SvgTitle(out, FormatTimeOffset(ax.BucketStart(b)) + " \u2013 " +
+                        FormatTimeOffset(ax.BucketStart(e)) + ": " + std::to_string(n[0]) +
+                        " passing, " + std::to_string(n[1]) + " failing, " + std::to_string(n[2]) +
+                        " unknown");
       *out += "</rect>";
     }
     b = e;

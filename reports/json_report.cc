@@ -716,8 +716,9 @@ FaultResult ReadFault(Reader& r, const Value& o, const std::string& p) {
   if (std::optional<RevertState> state = ParseRevertState(revert)) {
     f.revert = *state;
   } else if (!revert.empty()) {
-    r.Fail(Join(p, "revert_status"),
-           "expected not-injected, pending, reverted, not-needed or failed, got \"" + revert + "\"");
+    r.Fail(
+        Join(p, "revert_status"),
+        "expected not-injected, pending, reverted, not-needed or failed, got \"" + revert + "\"");
   }
   f.error = r.Str(o, "error", p);
   if (const Value* note = r.Get(o, "revert_note", p, false)) {

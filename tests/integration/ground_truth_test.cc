@@ -199,7 +199,8 @@ TEST(GroundTruthTest, OutageAfterTenMinutesOfSamplingIsMeasuredJustAsPrecisely) 
   const std::string plan_text = R"(
 name: ground-truth-long
 target: {kind: local}
-warmup: )" + std::to_string(warmup_s) + R"(s
+warmup: )" + std::to_string(warmup_s) +
+                                R"(s
 stable_for: 300ms
 recovery_timeout: 5s
 cooldown: 200ms
@@ -260,10 +261,11 @@ objectives:
   EXPECT_LE(m.recover_bound_s->first, truth_recover + kSlack);
   EXPECT_GE(m.recover_bound_s->second, truth_recover - kSlack);
   EXPECT_NEAR(m.downtime_s, g_next.outage_s, 0.025);
-  std::printf("ground truth after %d s of sampling at 10 ms (%llu samples, from the store): "
-              "detect error %.1f ms, recover error %.1f ms\n",
-              warmup_s, static_cast<unsigned long long>(v.sample_count), detect_err * 1e3,
-              recover_err * 1e3);
+  std::printf(
+      "ground truth after %d s of sampling at 10 ms (%llu samples, from the store): "
+      "detect error %.1f ms, recover error %.1f ms\n",
+      warmup_s, static_cast<unsigned long long>(v.sample_count), detect_err * 1e3,
+      recover_err * 1e3);
   server.stop();
   std::filesystem::remove_all(dir);
 }

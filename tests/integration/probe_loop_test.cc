@@ -1,7 +1,6 @@
 // The probe loop and the http and tcp verifiers against a real Poco HTTP server on 127.0.0.1
 // (an ephemeral port in this process), with the real clock.
 
-#include "tests/unit/sample_log.h"
 #include "verifiers/probe/probe_loop.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -28,6 +27,7 @@
 #include "experiments/clock.h"
 #include "experiments/plan.h"
 #include "experiments/spec_reader.h"
+#include "tests/unit/sample_log.h"
 #include "verifiers/http/http_verifier.h"
 #include "verifiers/tcp/tcp_verifier.h"
 

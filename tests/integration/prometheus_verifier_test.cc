@@ -4,7 +4,6 @@
 // metric moves, the value kept in every sample, the unknown answers (empty result, several
 // series, a failed query), and unknown samples once Prometheus is stopped.
 
-#include "tests/unit/sample_log.h"
 #include "verifiers/prometheus/prometheus_verifier.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -24,6 +23,7 @@
 #include "experiments/plan.h"
 #include "experiments/spec_reader.h"
 #include "tests/integration/child_process.h"
+#include "tests/unit/sample_log.h"
 #include "verifiers/probe/probe_loop.h"
 
 namespace gameday {
@@ -169,16 +169,14 @@ TEST_F(PrometheusVerifierTest, FollowsTheMetricAndIsUnknownWhenPrometheusCannotT
   } guard{loop};
 
   // Healthy at 0.01.
-  ASSERT_TRUE(
-      testing::WaitUntil([&] { return LastAre(samples_of(0), 5, Health::kHealthy); }, 20s));
+  ASSERT_TRUE(testing::WaitUntil([&] { return LastAre(samples_of(0), 5, Health::kHealthy); }, 20s));
   // Unhealthy once Prometheus has scraped 0.9 (a scrape a second).
   target_.Set(0.9);
   ASSERT_TRUE(
       testing::WaitUntil([&] { return LastAre(samples_of(0), 5, Health::kUnhealthy); }, 20s));
   // Healthy again.
   target_.Set(0.02);
-  ASSERT_TRUE(
-      testing::WaitUntil([&] { return LastAre(samples_of(0), 5, Health::kHealthy); }, 20s));
+  ASSERT_TRUE(testing::WaitUntil([&] { return LastAre(samples_of(0), 5, Health::kHealthy); }, 20s));
   // Prometheus goes away: unknown, never unhealthy.
   const size_t before_stop = samples_of(0).size();
   prometheus_->Kill();

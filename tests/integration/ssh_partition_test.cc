@@ -8,10 +8,10 @@
 #include <fstream>
 #include <thread>
 
-#include "tests/unit/sample_log.h"
 #include "clients/etcd/etcd_client.h"
 #include "injectors/host_partition/host_partition_injector.h"
 #include "tests/integration/ssh_test_util.h"
+#include "tests/unit/sample_log.h"
 #include "verifiers/etcd/etcd_verifier.h"
 #include "verifiers/probe/probe_loop.h"
 

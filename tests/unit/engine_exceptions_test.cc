@@ -11,11 +11,11 @@
 #include <thread>
 #include <vector>
 
-#include "tests/unit/sample_log.h"
 #include "experiments/engine.h"
 #include "experiments/guarded.h"
 #include "experiments/plugins/watch.h"
 #include "tests/unit/engine_fixture.h"
+#include "tests/unit/sample_log.h"
 #include "verifiers/probe/probe_loop.h"
 
 namespace gameday {

@@ -181,12 +181,14 @@ TEST_F(SampleFeedTest, LongRunsReferenceTheStore) {
   ASSERT_TRUE(reader.ok());
   size_t n = 0;
   double last = -1;
-  ASSERT_TRUE(reader->ForEach({6}, [&](const SampleStreamInfo& info, const Sample& s) {
-                      EXPECT_EQ(info.verifier, "b");
-                      EXPECT_GT(s.t_send, last);
-                      last = s.t_send;
-                      ++n;
-                    })
+  ASSERT_TRUE(reader
+                  ->ForEach({6},
+                            [&](const SampleStreamInfo& info, const Sample& s) {
+                              EXPECT_EQ(info.verifier, "b");
+                              EXPECT_GT(s.t_send, last);
+                              last = s.t_send;
+                              ++n;
+                            })
                   .ok());
   EXPECT_EQ(n, 60u);
 }
