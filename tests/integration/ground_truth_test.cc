@@ -95,42 +95,56 @@ class GroundTruthKind : public InjectorKind {
   Status Revert(const std::string&, const InjectorEnv&) const override { return Status::Ok(); }
 };
 
-TEST(GroundTruthTest, RecoveryTimesMatchAKnownOutage) {
-  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
-  auto* params = new Poco::Net::HTTPServerParams;
-  params->setMaxThreads(8);
-  params->setKeepAlive(true);
-  Poco::Net::HTTPServer server(new Factory, socket, params);
-  server.start();
-  const int port = socket.address().port();
+// The ground-truth service on an ephemeral loopback port, for one test.
+class GroundTruthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto* params = new Poco::Net::HTTPServerParams;
+    params->setMaxThreads(8);
+    params->setKeepAlive(true);
+    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory, socket_, params);
+    server_->start();
+    ASSERT_TRUE(registries_.injectors.Register(std::make_unique<GroundTruthKind>()).ok());
+    ASSERT_TRUE(registries_.verifiers.Register(MakeHttpVerifierKind()).ok());
+  }
+  void TearDown() override { server_->stop(); }
 
-  Registries registries;
-  ASSERT_TRUE(registries.injectors.Register(std::make_unique<GroundTruthKind>()).ok());
-  ASSERT_TRUE(registries.verifiers.Register(MakeHttpVerifierKind()).ok());
-  const std::string plan_text = R"(
+  // One experiment: `warmup`, then the ground-truth fault, watched by verifier "svc" every
+  // `interval`.
+  Plan PlanWith(const std::string& warmup, const std::string& interval) {
+    const std::string text = R"(
 name: ground-truth
 target: {kind: local}
-warmup: 300ms
+warmup: )" + warmup + R"(
 stable_for: 300ms
 recovery_timeout: 5s
 cooldown: 200ms
 verify:
   - name: svc
     kind: http
-    interval: 20ms
+    interval: )" + interval + R"(
     slo: {success_ratio: 1.0}
     spec: {url: "http://127.0.0.1:)" +
-                                std::to_string(port) + R"(/", timeout: 500ms}
+                             std::to_string(socket_.address().port()) + R"(/", timeout: 500ms}
 method:
   - inject: ground-truth
 objectives:
   - verifier: svc
     must_detect: true
 )";
-  Diagnostics diags;
-  Plan plan = ParsePlan(plan_text, "ground-truth.yaml", registries, &diags);
-  ASSERT_TRUE(diags.empty()) << diags.ToString();
+    Diagnostics diags;
+    Plan plan = ParsePlan(text, "ground-truth.yaml", registries_, &diags);
+    EXPECT_TRUE(diags.empty()) << diags.ToString();
+    return plan;
+  }
 
+  Poco::Net::ServerSocket socket_{Poco::Net::SocketAddress("127.0.0.1", 0)};
+  std::unique_ptr<Poco::Net::HTTPServer> server_;
+  Registries registries_;
+};
+
+TEST_F(GroundTruthTest, RecoveryTimesMatchAKnownOutage) {
+  const Plan plan = PlanWith("300ms", "20ms");
   const auto journal_dir =
       std::filesystem::temp_directory_path() / ("gameday-ground-truth-" + std::to_string(getpid()));
   std::mt19937_64 rng(20261126);
@@ -145,7 +159,7 @@ objectives:
     options.run_id = "ground-truth-" + std::to_string(run);
     options.seed = run;
     options.journal_dir = journal_dir.string();
-    Engine engine(registries, MakeProbeLoopFactory(), Clock::Real(), options);
+    Engine engine(registries_, MakeProbeLoopFactory(), Clock::Real(), options);
     RunResult result = engine.Run(plan);
     ASSERT_EQ(result.experiments.size(), 1u);
     const ExperimentResult& e = result.experiments[0];
@@ -175,52 +189,16 @@ objectives:
       "recover error mean %.1f ms max %.1f ms\n",
       kRuns, sum_detect_err / kRuns * 1e3, max_detect_err * 1e3, sum_recover_err / kRuns * 1e3,
       max_recover_err * 1e3);
-  server.stop();
   std::filesystem::remove_all(journal_dir);
 }
 
 // The outage comes after `GAMEDAY_GROUND_TRUTH_LONG_S` seconds of sampling (600 unless set, for
 // a quicker look by hand): 60,000 samples at 10 ms stream to the sample store (inline samples
 // are turned off), and the measurement is read back from it.
-TEST(GroundTruthTest, OutageAfterTenMinutesOfSamplingIsMeasuredJustAsPrecisely) {
+TEST_F(GroundTruthTest, OutageAfterTenMinutesOfSamplingIsMeasuredJustAsPrecisely) {
   const char* env = std::getenv("GAMEDAY_GROUND_TRUTH_LONG_S");
   const int warmup_s = env ? std::max(1, std::atoi(env)) : 600;
-  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
-  auto* params = new Poco::Net::HTTPServerParams;
-  params->setMaxThreads(8);
-  params->setKeepAlive(true);
-  Poco::Net::HTTPServer server(new Factory, socket, params);
-  server.start();
-  const int port = socket.address().port();
-
-  Registries registries;
-  ASSERT_TRUE(registries.injectors.Register(std::make_unique<GroundTruthKind>()).ok());
-  ASSERT_TRUE(registries.verifiers.Register(MakeHttpVerifierKind()).ok());
-  const std::string plan_text = R"(
-name: ground-truth-long
-target: {kind: local}
-warmup: )" + std::to_string(warmup_s) +
-                                R"(s
-stable_for: 300ms
-recovery_timeout: 5s
-cooldown: 200ms
-verify:
-  - name: svc
-    kind: http
-    interval: 10ms
-    slo: {success_ratio: 1.0}
-    spec: {url: "http://127.0.0.1:)" +
-                                std::to_string(port) + R"(/", timeout: 500ms}
-method:
-  - inject: ground-truth
-objectives:
-  - verifier: svc
-    must_detect: true
-)";
-  Diagnostics diags;
-  Plan plan = ParsePlan(plan_text, "ground-truth-long.yaml", registries, &diags);
-  ASSERT_TRUE(diags.empty()) << diags.ToString();
-
+  const Plan plan = PlanWith(std::to_string(warmup_s) + "s", "10ms");
   const auto dir = std::filesystem::temp_directory_path() /
                    ("gameday-ground-truth-long-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
@@ -233,7 +211,7 @@ objectives:
   options.journal_dir = (dir / "journal").string();
   options.samples_file = (dir / "samples.gdsamples").string();
   options.inline_samples = 0;  // every sample through the store
-  Engine engine(registries, MakeProbeLoopFactory(), Clock::Real(), options);
+  Engine engine(registries_, MakeProbeLoopFactory(), Clock::Real(), options);
   RunResult result = engine.Run(plan);
   result.dir = dir.string();
   ASSERT_EQ(result.experiments.size(), 1u);
@@ -266,7 +244,6 @@ objectives:
       "detect error %.1f ms, recover error %.1f ms\n",
       warmup_s, static_cast<unsigned long long>(v.sample_count), detect_err * 1e3,
       recover_err * 1e3);
-  server.stop();
   std::filesystem::remove_all(dir);
 }
 
