@@ -133,7 +133,7 @@ k8s_write_kubeconfig() {  # file server ca-file context-name user-name user-fiel
 }
 
 # Makes a fresh PKI in folder $1: ca.{key,crt} ("/CN=$2-ca"), apiserver and components serving
-# certificates for 127.0.0.1, the SANs given after $2 (e.g. IP:10.0.0.1) and the in-cluster names,
+# certificates for 127.0.0.1, the SANs given after $2 (e.g. IP:198.18.0.10) and the in-cluster names,
 # an admin client certificate (system:masters) and the service-account key pair sa.{key,pub}.
 # Returns non-zero when any step fails.
 k8s_make_pki() {  # dir name-prefix [SAN...]
@@ -156,7 +156,7 @@ k8s_make_pki() {  # dir name-prefix [SAN...]
     }
     local serving="keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=$sans,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1"
+subjectAltName=$sans,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:198.19.0.1"
     local client="keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
     # Explicit && rather than errexit: a caller's `|| die` would switch errexit off in here.
@@ -184,7 +184,7 @@ k8s_apiserver_args() {  # etcd-servers address port pki cert-dir
     --client-ca-file="$pki/ca.crt" --authorization-mode=Node,RBAC
     --service-account-issuer=https://kubernetes.default.svc
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key"
-    --service-cluster-ip-range=10.96.0.0/16
+    --service-cluster-ip-range=198.19.0.0/17
     --enable-priority-and-fairness=false --max-requests-inflight=0
     --max-mutating-requests-inflight=0
     --default-not-ready-toleration-seconds=10 --default-unreachable-toleration-seconds=10
@@ -206,7 +206,7 @@ k8s_kcm_args() {  # pki
     --service-account-private-key-file="$1/sa.key" --use-service-account-credentials=false
     --node-monitor-grace-period=20s --node-monitor-period=2s
     --concurrent-replicaset-syncs=10 --concurrent-deployment-syncs=10
-    --concurrent-gc-syncs=20 --cluster-cidr=10.244.0.0/16)
+    --concurrent-gc-syncs=20 --cluster-cidr=198.19.128.0/17)
 }
 
 # Writes kwok's configuration file and sets K8S_ARGS to its command line. kwok reads ~/.kwok: a
@@ -220,7 +220,7 @@ options: {}
 YAML
   K8S_ARGS=(env HOME="$2" "$1" --kubeconfig="$3"
     --config="$4" --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake
-    --node-ip=127.0.0.1 --server-address="127.0.0.1:$5" --cidr=10.244.0.1/16
+    --node-ip=127.0.0.1 --server-address="127.0.0.1:$5" --cidr=198.19.128.1/17
     --node-lease-duration-seconds=10)
 }
 

@@ -233,11 +233,11 @@ TEST_F(KubeconfigTest, InClusterConfigFromServiceAccountFiles) {
   Write("sa/token", "sa-token\n");
   Write("sa/ca.crt", "CA");
   Write("sa/namespace", "shop\n");
-  ScopedEnv host("KUBERNETES_SERVICE_HOST", "10.96.0.1");
+  ScopedEnv host("KUBERNETES_SERVICE_HOST", "198.19.0.1");
   ScopedEnv port("KUBERNETES_SERVICE_PORT", "443");
   auto c = InClusterConfig(dir_ + "/sa");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->cluster.server, "https://10.96.0.1:443");
+  EXPECT_EQ(c->cluster.server, "https://198.19.0.1:443");
   EXPECT_EQ(c->cluster.ca_pem, "CA");
   EXPECT_EQ(c->user.token_file, dir_ + "/sa/token");
   EXPECT_EQ(c->default_namespace, "shop");

@@ -29,9 +29,9 @@ const char kInventory[] = R"(defaults:
   vars: {zone: a}
 hosts:
   - name: m1
-    address: 10.0.0.1
+    address: 198.18.0.11
     groups: [masters, etcd]
-    vars: {etcd_client_url: "http://10.0.0.1:2379"}
+    vars: {etcd_client_url: "http://198.18.0.11:2379"}
   - name: m2
     address: 10.0.0.2
     user: root
@@ -245,10 +245,10 @@ TEST(SshHelpersTest, QuotingWrappingAndFingerprints) {
 TEST(SshHelpersTest, HostVarTemplates) {
   InventoryHost h;
   h.name = "m1";
-  h.ssh.address = "10.0.0.1";
+  h.ssh.address = "198.18.0.11";
   h.vars["sv"] = "/etc/sv/etcd";
   EXPECT_EQ(*ExpandHostVars("{{ sv }}/supervise/pid on {{name}}@{{address}}", h, "f"),
-            "/etc/sv/etcd/supervise/pid on m1@10.0.0.1");
+            "/etc/sv/etcd/supervise/pid on m1@198.18.0.11");
   Result<std::string> missing = ExpandHostVars("{{nope}}", h, "service.runit");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().message(),
@@ -424,9 +424,9 @@ TEST_F(SshKindSpecTest, RevertRecordsCarryTheConnectionButNoSecret) {
 TEST_F(SshKindSpecTest, EtcdVerifier) {
   auto kind = MakeEtcdVerifierKind();
   EXPECT_EQ(kind->Name(), "etcd");
-  EXPECT_EQ(Errors(*kind, "endpoints: [http://10.0.0.1:2379/]\noperation: put-get\n"), "");
+  EXPECT_EQ(Errors(*kind, "endpoints: [http://198.18.0.11:2379/]\noperation: put-get\n"), "");
   EXPECT_EQ(Errors(*kind, "hosts: etcd\ntimeout: 300ms\n"), "");
-  std::string e = Errors(*kind, "endpoints: [10.0.0.1:2379]\nhosts: etcd\noperaton: put\n");
+  std::string e = Errors(*kind, "endpoints: [198.18.0.11:2379]\nhosts: etcd\noperaton: put\n");
   EXPECT_NE(e.find("expected exactly one of endpoints"), std::string::npos) << e;
   EXPECT_NE(e.find("spec.endpoints: expected http:// or https:// client URLs"), std::string::npos)
       << e;
