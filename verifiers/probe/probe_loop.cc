@@ -151,18 +151,15 @@ void ProbeLoop::Stop() {
 void ProbeLoop::Drain(size_t index, std::vector<Sample>* out) {
   if (index >= states_.size()) return;
   VerifierState& state = *states_[index];
-  std::vector<Sample> taken;
-  taken.reserve(options_.reserve_samples);
-  {
-    std::lock_guard lock(state.mu);
-    taken.swap(state.released);
-  }
+  std::lock_guard lock(state.mu);
   if (out->empty()) {
-    out->swap(taken);
-  } else {
-    out->insert(out->end(), std::make_move_iterator(taken.begin()),
-                std::make_move_iterator(taken.end()));
+    // The caller's emptied buffer goes back to the loop: no allocation on either side.
+    out->swap(state.released);
+    return;
   }
+  out->insert(out->end(), std::make_move_iterator(state.released.begin()),
+              std::make_move_iterator(state.released.end()));
+  state.released.clear();
 }
 
 void ProbeLoop::Release(VerifierState* state, bool everything) {
