@@ -143,6 +143,7 @@ Status WriteAll(int fd, const std::string& data, const std::string& path) {
 }
 
 const rapidjson::Value* Member(const rapidjson::Value& obj, const char* name) {
+  if (!obj.IsObject()) return nullptr;
   auto it = obj.FindMember(name);
   return it == obj.MemberEnd() ? nullptr : &it->value;
 }

@@ -390,6 +390,10 @@ class Reader {
 
   // The member `key` of `obj`, or nullptr (reported when `required`).
   const Value* Get(const Value& obj, const char* key, const std::string& path, bool required) {
+    if (!obj.IsObject()) {
+      Fail(path, "expected an object");
+      return nullptr;
+    }
     auto it = obj.FindMember(key);
     if (it == obj.MemberEnd()) {
       if (required) Fail(Join(path, key), "missing");

@@ -175,6 +175,8 @@ Result<std::vector<EtcdMember>> ParseEtcdMemberList(const std::string& client_ur
   }
   std::vector<EtcdMember> members;
   for (const auto& m : doc["members"].GetArray()) {
+    // A member that is not an object is not one etcd writes; it has nothing to offer.
+    if (!m.IsObject()) continue;
     EtcdMember member;
     member.id = Str(m, "ID");
     member.name = Str(m, "name");

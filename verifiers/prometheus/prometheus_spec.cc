@@ -269,12 +269,11 @@ PromQueryValue ParsePromQueryResponse(const std::string& body) {
       return out;
     }
     const rapidjson::Value& series = result->value[0];
-    auto value = series.IsObject() ? series.FindMember("value") : series.MemberEnd();
-    if (!series.IsObject() || value == series.MemberEnd()) {
+    if (!series.IsObject() || !series.HasMember("value")) {
       out.error = "query result holds a malformed series";
       return out;
     }
-    read_pair(value->value);
+    read_pair(series["value"]);
     return out;
   }
   if (type == "matrix") {
