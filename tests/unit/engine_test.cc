@@ -26,6 +26,7 @@ struct World {
   std::atomic<int> reverts{0};
   int candidates = 3;
   bool fail_inject = false;
+  bool fail_first_inject = false;  // only the first inject fails (at once)
   bool fail_revert = false;
   double outage_s = 0.3;             // the service fails this long after an injection...
   bool outage_until_revert = false;  // ...or until the revert
@@ -59,7 +60,8 @@ class FakeInjector : public Injector {
     return std::string("{\"target\":\"" + t.id + "\"}");
   }
   Status Inject(const FaultTarget&, const InjectorEnv&) override {
-    ++w_->injects;
+    const bool first = ++w_->injects == 1;
+    if (first && w_->fail_first_inject) return Status::Internal("boom");
     const int now = ++w_->injecting;
     for (int most = w_->most_injecting; now > most;) {
       if (w_->most_injecting.compare_exchange_weak(most, now)) break;
@@ -212,6 +214,27 @@ TEST_F(EngineTest, EveryRoundRecordsHowLongItsInjectionTook) {
   // One journal write for the round, a part of the span.
   EXPECT_GE(i.journal_s, 0);
   EXPECT_LT(i.journal_s, i.inject_span_s);
+  EXPECT_TRUE(JournalLeft().empty());
+}
+
+TEST_F(EngineTest, AHaltMidRoundLeavesTheRestUninjectedAndUnreverted) {
+  world_.candidates = 300;
+  world_.fail_first_inject = true;
+  world_.inject_takes = milliseconds(30);
+  RunResult run = RunOne(Spec(std::nullopt, SelectMode::kAll));
+  const ExperimentResult& e = run.experiments[0];
+  EXPECT_EQ(e.status, ExperimentStatus::kError);
+  ASSERT_EQ(e.injections.size(), 1u);
+  EXPECT_EQ(e.injections[0].targets, 300u);
+  // The workers stop at the halt: the targets nobody had taken yet were journaled with the
+  // round but never injected, and they are not reverted either: only what went in is.
+  const int injects = world_.injects;
+  EXPECT_LT(injects, 300);
+  EXPECT_EQ(world_.reverts, injects);
+  EXPECT_EQ(e.injections[0].injected, static_cast<size_t>(injects - 1));
+  size_t not_injected = 0;
+  for (const FaultResult& f : e.faults) not_injected += f.revert == RevertState::kNotInjected;
+  EXPECT_EQ(not_injected, 300u - static_cast<size_t>(injects));
   EXPECT_TRUE(JournalLeft().empty());
 }
 
