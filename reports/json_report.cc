@@ -776,8 +776,8 @@ InjectionResult ReadInjection(Reader& r, const Value& o, const std::string& p) {
   i.t_start = r.Num(o, "t_start_s", p);
   i.inject_span_s = r.Num(o, "inject_span_s", p);
   i.journal_s = r.Num(o, "journal_s", p);
-  for (const auto& [key, v] : {std::pair{"inject_span_s", i.inject_span_s},
-                               std::pair{"journal_s", i.journal_s}}) {
+  for (const auto& [key, v] :
+       {std::pair{"inject_span_s", i.inject_span_s}, std::pair{"journal_s", i.journal_s}}) {
     if (v < 0) r.Fail(Join(p, key), "expected a duration, got " + FormatCompact(v));
   }
   return i;
