@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -26,7 +27,27 @@ namespace gameday {
 namespace {
 
 constexpr double kForever = std::numeric_limits<double>::infinity();
-constexpr size_t kMaxParallelInjects = 16;
+// Threads that prepare and inject a round's targets. Clients bound their own concurrency below
+// this (the Kubernetes client adapts to the API server, SSH bounds its handshakes).
+constexpr size_t kMaxParallelInjects = 64;
+
+// Starts `worker` on up to `count` threads and joins them. Out of threads, those that did start
+// do all the work (workers share one queue); false, with the reason, when not even one started.
+bool RunWorkers(size_t count, const std::function<void()>& worker, std::string* why) {
+  std::vector<std::jthread> threads;
+  for (size_t w = 0; w < count; ++w) {
+    try {
+      threads.emplace_back(worker);
+    } catch (...) {
+      if (threads.empty()) {
+        *why = DescribeException(std::current_exception());
+        return false;
+      }
+      break;
+    }
+  }
+  return true;  // joins
+}
 
 std::string RoundsText(size_t n) { return std::to_string(n) + (n == 1 ? " round" : " rounds"); }
 
@@ -99,6 +120,11 @@ class ExperimentRun {
   // One round of an inject step (round 0: the step does not repeat). False when the method must
   // stop (halted, or nothing could be injected).
   bool RunRound(const Step& step, const InjectStep& inject, int round);
+  // Puts a planned round's faults in: every target's revert record (in parallel), all of them
+  // journaled with one fsync, then every inject (in parallel). Fills the span's figures.
+  void InjectRound(const std::string& what, const InjectStep& inject,
+                   const std::vector<const FaultTarget*>& targets,
+                   const std::vector<size_t>& indices, InjectionResult* span);
   void WaitForRecovery();
   void CoolDown();
   void Finalize();
@@ -126,7 +152,7 @@ class ExperimentRun {
   FaultLedger ledger_;
   std::stop_source halt_;  // stops the method early; see cause_
 
-  std::mutex mu_;  // guards everything below and result_.events
+  std::mutex mu_;  // guards everything below and result_.events, result_.injections
   Halt cause_ = Halt::kNone;
   std::vector<std::string> reasons_;
   bool injecting_ = false;
@@ -243,6 +269,7 @@ ExperimentResult ExperimentRun::Salvage(const std::string& why) {
   out.status = ExperimentStatus::kError;
   out.faults = ledger_.Results();
   std::lock_guard lock(mu_);
+  out.injections = result_.injections;
   out.reasons = reasons_;
   return out;
 }
@@ -523,36 +550,23 @@ bool ExperimentRun::RunRound(const Step& step, const InjectStep& inject, int rou
   for (size_t i : *chosen) targets.push_back(&(*candidates)[i]);
   const std::vector<size_t> indices = ledger_.Plan(inject, registries_.injectors.Find(inject.kind),
                                                    targets, env, round, reversible);
-  // Inject on up to kMaxParallelInjects targets at once; each target is journaled first.
-  std::atomic<size_t> next{0};
-  std::vector<std::jthread> workers;
-  const size_t n_workers = std::min(kMaxParallelInjects, indices.size());
-  auto work = [&] {
-    try {
-      for (size_t k = next++; k < indices.size(); k = next++) {
-        if (Halted()) return;
-        Status injected =
-            ledger_.Inject(indices[k], inject, *inject.injector, (*candidates)[(*chosen)[k]]);
-        if (!injected.ok()) HaltWith(Halt::kError, injected.message());
-      }
-    } catch (...) {
-      HaltWith(Halt::kError,
-               what + ": injecting stopped: " + DescribeException(std::current_exception()));
-    }
-  };
-  for (size_t w = 0; w < n_workers; ++w) {
-    try {
-      workers.emplace_back(work);
-    } catch (...) {
-      // Out of threads: the workers that did start take every target; none at all is an error.
-      if (workers.empty()) {
-        HaltWith(Halt::kError, what + ": cannot start a thread to inject, nothing was injected: " +
-                                   DescribeException(std::current_exception()));
-      }
-      break;
-    }
+  InjectionResult span;
+  span.step = inject.name;
+  span.round = round;
+  span.kind = inject.kind;
+  span.targets = indices.size();
+  span.t_start = Now();
+  InjectRound(what, inject, targets, indices, &span);
+  // The faults committed but never injected (halted midway) leave the journal, unreverted.
+  ledger_.Settle(indices);
+  {
+    std::lock_guard lock(mu_);
+    result_.injections.push_back(span);
   }
-  workers.clear();  // joins
+  Event("engine", what + (round > 0 ? " round " + std::to_string(round) : "") + ": injected " +
+                      std::to_string(span.injected) + " of " + std::to_string(span.targets) +
+                      " target(s) in " + FormatSeconds(span.inject_span_s) + " (journal " +
+                      FormatSeconds(span.journal_s) + ")");
 
   if (Halted()) return false;
   if (!inject.duration || !reversible) return true;
@@ -561,6 +575,57 @@ bool ExperimentRun::RunRound(const Step& step, const InjectStep& inject, int rou
   clock_.SleepUntil(epoch_ + FromSeconds(first_inject) + *inject.duration, halt_.get_token());
   AddReasons(ledger_.Revert(indices));
   return !Halted();
+}
+
+void ExperimentRun::InjectRound(const std::string& what, const InjectStep& inject,
+                                const std::vector<const FaultTarget*>& targets,
+                                const std::vector<size_t>& indices, InjectionResult* span) {
+  // Runs fn(k) for every target k on up to kMaxParallelInjects threads, until halted.
+  const auto for_each_target = [&](const std::string& doing,
+                                   const std::function<void(size_t)>& fn) {
+    std::atomic<size_t> next{0};
+    const auto work = [&] {
+      try {
+        for (size_t k = next++; k < indices.size(); k = next++) {
+          if (Halted()) return;
+          fn(k);
+        }
+      } catch (...) {
+        HaltWith(Halt::kError,
+                 what + ": " + doing + " stopped: " + DescribeException(std::current_exception()));
+      }
+    };
+    std::string why;
+    if (!RunWorkers(std::min(kMaxParallelInjects, indices.size()), work, &why)) {
+      HaltWith(Halt::kError,
+               what + ": cannot start a thread to inject, nothing was injected: " + why);
+    }
+  };
+
+  for_each_target("preparing the reverts", [&](size_t k) {
+    Status prepared = ledger_.Prepare(indices[k], inject, *inject.injector, *targets[k]);
+    if (!prepared.ok()) HaltWith(Halt::kError, prepared.message());
+  });
+  if (Halted()) return;  // nothing journaled, nothing injected
+  const MonoTime journal_start = clock_.Now();
+  const Status committed = ledger_.Commit(indices, inject);
+  span->journal_s = ToSeconds(clock_.Now() - journal_start);
+  if (!committed.ok()) {
+    HaltWith(Halt::kError, what + ": " + committed.message());
+    span->inject_span_s = Now() - span->t_start;
+    return;
+  }
+  std::atomic<size_t> injected{0};
+  for_each_target("injecting", [&](size_t k) {
+    Status st = ledger_.Inject(indices[k], inject, *inject.injector, *targets[k]);
+    if (st.ok()) {
+      ++injected;
+    } else {
+      HaltWith(Halt::kError, st.message());
+    }
+  });
+  span->injected = injected;
+  span->inject_span_s = Now() - span->t_start;
 }
 
 void ExperimentRun::WaitForRecovery() {
@@ -674,6 +739,12 @@ void ExperimentRun::Finalize() {
     }
   }
   result_.faults = ledger_.Results();
+  {
+    std::lock_guard lock(mu_);
+    std::stable_sort(
+        result_.injections.begin(), result_.injections.end(),
+        [](const InjectionResult& a, const InjectionResult& b) { return a.t_start < b.t_start; });
+  }
 
   ObjectiveContext context;
   context.injected = ledger_.AnyInjected();

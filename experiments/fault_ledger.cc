@@ -1,7 +1,10 @@
 #include "experiments/fault_ledger.h"
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
+#include <optional>
+#include <thread>
 
 #include "experiments/guarded.h"
 
@@ -64,47 +67,96 @@ std::vector<size_t> FaultLedger::Plan(const InjectStep& inject, const InjectorKi
   return indices;
 }
 
-Status FaultLedger::Inject(size_t index, const InjectStep& inject, Injector& injector,
-                           const FaultTarget& target) {
+Status FaultLedger::Prepare(size_t index, const InjectStep& inject, Injector& injector,
+                            const FaultTarget& target) {
   InjectorEnv env;
-  JournalRecord jr;
   {
     std::lock_guard lock(mu_);
     env = faults_[index].env;
-    jr.fault_id = faults_[index].result.id;
   }
   auto record = Guarded(inject.name + ": preparing the revert of " + target.display,
                         [&] { return injector.RevertRecord(target, env); });
+  std::lock_guard lock(mu_);
+  Fault& f = faults_[index];
   if (!record.ok()) {
-    std::lock_guard lock(mu_);
-    faults_[index].result.error = record.status().message();
+    f.stage = Stage::kDropped;
+    f.result.error = record.status().message();
     return Status::Internal("cannot prepare the revert of " + target.display +
                             ", so it was not injected: " + record.status().message());
   }
-  jr.run_id = run_id_;
-  jr.kind = inject.kind;
-  jr.target_id = target.id;
-  jr.target_display = target.display;
-  jr.revert = *record;
-  jr.injected_unix_ms = UnixMillis(clock_.WallNow());
-  if (inject.duration) {
-    jr.expires_unix_ms =
-        UnixMillis(clock_.WallNow() + std::chrono::duration_cast<WallTime::duration>(
-                                          *inject.duration + kExpiryMargin));
-  }
-  if (Status journaled = journal_->Record(jr); !journaled.ok()) {
-    return Status::Internal("cannot write the journal, so " + target.display +
-                            " was not injected: " + journaled.message());
-  }
+  f.record.fault_id = f.result.id;
+  f.record.run_id = run_id_;
+  f.record.kind = inject.kind;
+  f.record.target_id = target.id;
+  f.record.target_display = target.display;
+  f.record.revert = std::move(*record);
+  f.stage = Stage::kPrepared;
+  return Status::Ok();
+}
+
+Status FaultLedger::Commit(const std::vector<size_t>& indices, const InjectStep& inject) {
+  const WallTime now = clock_.WallNow();
+  const int64_t injected_ms = UnixMillis(now);
+  const int64_t expires_ms = inject.duration
+                                 ? UnixMillis(now + std::chrono::duration_cast<WallTime::duration>(
+                                                        *inject.duration + kExpiryMargin))
+                                 : 0;
+  std::vector<size_t> batch;
+  std::vector<JournalRecord> records;
   {
     std::lock_guard lock(mu_);
-    faults_[index].record = jr;
-    faults_[index].live = true;  // from here on it must be reverted, even if Inject fails
+    for (size_t i : indices) {
+      Fault& f = faults_[i];
+      if (f.stage != Stage::kPrepared) continue;
+      f.record.injected_unix_ms = injected_ms;
+      f.record.expires_unix_ms = expires_ms;
+      batch.push_back(i);
+      records.push_back(f.record);
+    }
+  }
+  if (records.empty()) return Status::Ok();
+  const Status journaled = journal_->Record(records);
+  std::lock_guard lock(mu_);
+  for (size_t i : batch) {
+    Fault& f = faults_[i];
+    if (journaled.ok()) {
+      f.stage = Stage::kCommitted;
+      f.journaled = true;
+    } else {
+      f.stage = Stage::kDropped;
+      f.result.error = "cannot write the journal, so it was not injected: " + journaled.message();
+    }
+  }
+  if (!journaled.ok()) {
+    return Status::Internal("cannot write the journal, so none of the " +
+                            std::to_string(batch.size()) + " target(s) of " + inject.name +
+                            " was injected: " + journaled.message());
+  }
+  return Status::Ok();
+}
+
+Status FaultLedger::Inject(size_t index, const InjectStep& inject, Injector& injector,
+                           const FaultTarget& target) {
+  InjectorEnv env;
+  {
+    std::lock_guard lock(mu_);
+    Fault& f = faults_[index];
+    // Claimed under the lock, so Settle and Revert know for certain which faults never went in.
+    if (f.stage != Stage::kCommitted) {
+      return Status::FailedPrecondition(target.display + " was not injected: " +
+                                        (f.stage == Stage::kClaimed ? "it was injected already"
+                                         : f.stage == Stage::kWithdrawn
+                                             ? "the round was settled first"
+                                             : "its revert is not in the journal"));
+    }
+    f.stage = Stage::kClaimed;
+    f.live = true;  // from here on it must be reverted, even if Inject fails
+    env = f.env;
   }
   Status injected = Guarded(inject.name + ": injecting into " + target.display,
                             [&] { return injector.Inject(target, env); });
   const double t = hooks_.action_time();
-  bool one_shot = false;
+  std::vector<std::string> clears;
   {
     std::lock_guard lock(mu_);
     Fault& f = faults_[index];
@@ -113,83 +165,160 @@ Status FaultLedger::Inject(size_t index, const InjectStep& inject, Injector& inj
     if (!injected.ok()) {
       f.result.error = injected.message();
     } else if (!f.result.reversible) {
-      one_shot = true;
       f.result.revert = RevertState::kNotNeeded;
       f.live = false;
+      clears_due_.push_back(index);
+      // Cleared in batches: the record is harmless until then (`recover` would revert a fault
+      // that needs no revert, which does nothing).
+      if (clears_due_.size() >= kClearBatch) clears = TakeClears({});
     }
   }
+  ClearJournaled(clears);
   if (!injected.ok()) {
     return Status::Internal("injecting into " + target.display + " failed: " + injected.message());
-  }
-  if (one_shot) {
-    if (Status cleared = journal_->Clear(jr.fault_id); !cleared.ok()) {
-      hooks_.event("engine", "journal: " + cleared.message());
-    }
   }
   hooks_.event("fault", "injected " + inject.name + ": " + DescribeFault(injector, target));
   return Status::Ok();
 }
 
-std::vector<std::string> FaultLedger::Revert(const std::vector<size_t>& indices) {
-  std::vector<std::string> failures;
+std::vector<std::string> FaultLedger::TakeClears(const std::vector<size_t>& indices) {
+  std::vector<std::string> ids;
   for (size_t i : indices) {
-    Fault* f;
-    {
-      std::lock_guard lock(mu_);
-      f = &faults_[i];
-      if (!f->live) continue;
-    }
-    Status st;
+    Fault& f = faults_[i];
+    if (f.stage != Stage::kCommitted) continue;
+    f.stage = Stage::kWithdrawn;
+    if (f.journaled) ids.push_back(f.record.fault_id);
+    f.journaled = false;
+  }
+  for (size_t i : clears_due_) {
+    if (faults_[i].journaled) ids.push_back(faults_[i].record.fault_id);
+    faults_[i].journaled = false;
+  }
+  clears_due_.clear();
+  return ids;
+}
+
+void FaultLedger::ClearJournaled(const std::vector<std::string>& ids) {
+  if (ids.empty()) return;
+  if (Status cleared = journal_->Clear(ids); !cleared.ok()) {
+    hooks_.event("engine", "journal: " + cleared.message());
+  }
+}
+
+void FaultLedger::Settle(const std::vector<size_t>& indices) {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(mu_);
+    ids = TakeClears(indices);
+  }
+  ClearJournaled(ids);
+}
+
+std::vector<std::string> FaultLedger::Revert(const std::vector<size_t>& indices) {
+  // What one revert came to; filled by the workers, read after they joined.
+  struct Outcome {
+    Fault* fault = nullptr;
+    Status status;
     std::string note;
+    std::optional<double> t;
+  };
+  std::vector<Outcome> work;
+  std::vector<std::string> withdrawn;
+  {
+    std::lock_guard lock(mu_);
+    withdrawn = TakeClears(indices);
+    for (size_t i : indices) {
+      if (faults_[i].live) work.push_back(Outcome{&faults_[i], Status::Ok(), "", std::nullopt});
+    }
+  }
+  ClearJournaled(withdrawn);
+
+  auto revert_one = [&](Outcome& o) {
+    Fault* f = o.fault;
     InjectorEnv env = f->env;
-    env.revert_note = &note;
+    env.revert_note = &o.note;
     for (int attempt = 1; attempt <= kRevertAttempts; ++attempt) {
-      st = Guarded("reverting " + f->result.target,
-                   [&] { return f->kind->Revert(f->record.revert, env); });
-      if (st.ok()) break;
+      o.status = Guarded("reverting " + f->result.target,
+                         [&] { return f->kind->Revert(f->record.revert, env); });
+      if (o.status.ok()) break;
       clock_.SleepFor(std::chrono::milliseconds(200 * attempt), std::stop_token());
     }
     // Only a revert that worked is a fault action: recovery counts from the last one.
-    const std::optional<double> t =
-        st.ok() ? std::optional<double>(hooks_.action_time()) : std::nullopt;
-    {
-      std::lock_guard lock(mu_);
-      if (st.ok()) {
+    if (o.status.ok()) o.t = hooks_.action_time();
+  };
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t k = next++; k < work.size(); k = next++) {
+      try {
+        revert_one(work[k]);
+      } catch (...) {
+        work[k].status =
+            Status::Internal("reverting " + work[k].fault->result.target +
+                             " stopped: " + DescribeException(std::current_exception()));
+      }
+    }
+  };
+  {
+    std::vector<std::jthread> threads;
+    const size_t n_threads = std::min(kMaxParallelReverts, work.size());
+    for (size_t w = 1; w < n_threads; ++w) {
+      try {
+        threads.emplace_back(worker);
+      } catch (...) {
+        break;  // out of threads: those that started, and this one, take every revert
+      }
+    }
+    worker();
+  }  // joins
+
+  std::vector<std::string> cleared;
+  {
+    std::lock_guard lock(mu_);
+    for (Outcome& o : work) {
+      Fault* f = o.fault;
+      if (o.status.ok()) {
         f->live = false;
-        f->result.t_revert = t;
+        f->result.t_revert = o.t;
         f->result.revert = RevertState::kReverted;
-        f->result.revert_note = note;
+        f->result.revert_note = o.note;
+        if (f->journaled) cleared.push_back(f->record.fault_id);
+        f->journaled = false;
       } else {
         f->result.revert = RevertState::kFailed;
-        f->result.error = st.message();
+        f->result.error = o.status.message();
         revert_failed_ = true;
       }
     }
-    if (st.ok()) {
-      if (Status cleared = journal_->Clear(f->record.fault_id); !cleared.ok()) {
-        hooks_.event("engine", "journal: " + cleared.message());
-      }
-      hooks_.event("fault", "reverted " + f->result.step + " on " + f->result.target +
-                                (note.empty() ? "" : " (NOTE: " + note + ")"));
+  }
+  ClearJournaled(cleared);
+  std::vector<std::string> failures;
+  for (const Outcome& o : work) {
+    const FaultResult& r = o.fault->result;
+    if (o.status.ok()) {
+      hooks_.event("fault", "reverted " + r.step + " on " + r.target +
+                                (o.note.empty() ? "" : " (NOTE: " + o.note + ")"));
     } else {
       failures.push_back(
-          "reverting " + f->result.target +
-          " failed (it stays in the journal for `gameday recover`): " + st.message());
-      hooks_.event("fault", "revert of " + f->result.step + " on " + f->result.target +
-                                " FAILED: " + st.message());
+          "reverting " + r.target +
+          " failed (it stays in the journal for `gameday recover`): " + o.status.message());
+      hooks_.event("fault",
+                   "revert of " + r.step + " on " + r.target + " FAILED: " + o.status.message());
     }
   }
   return failures;
 }
 
 std::vector<std::string> FaultLedger::RevertAll() {
-  std::vector<size_t> live;
+  std::vector<size_t> all, live;
   {
     std::lock_guard lock(mu_);
     for (size_t i = 0; i < faults_.size(); ++i) {
+      all.push_back(i);
       if (faults_[i].live) live.push_back(i);
     }
   }
+  // Committed faults a halt left uninjected, and one-shot clears still due.
+  Settle(all);
   if (live.empty()) return {};
   hooks_.event("engine", "reverting " + std::to_string(live.size()) + " live fault(s)");
   return Revert(live);

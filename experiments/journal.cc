@@ -129,9 +129,11 @@ Result<std::string> ReadAll(int fd, const std::string& path) {
   return out;
 }
 
-Status WriteAll(int fd, const std::string& data, const std::string& path) {
+// Counts its write(2) calls in `*calls`: one unless the kernel took part of the data.
+Status WriteAll(int fd, const std::string& data, const std::string& path, uint64_t* calls) {
   size_t done = 0;
   while (done < data.size()) {
+    ++*calls;
     const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -545,66 +547,96 @@ Journal::~Journal() {
   if (dir_fd_ >= 0) ::close(dir_fd_);
 }
 
-Status Journal::Append(const std::string& line) {
+Status Journal::Append(const std::string& lines) {
   if (fd_ < 0) return Status::FailedPrecondition("journal " + path_ + " is closed");
   struct stat st;
   if (::fstat(fd_, &st) != 0) return IoError("cannot stat journal", path_, errno);
-  Status s = WriteAll(fd_, line, path_);
-  if (s.ok() && ::fsync(fd_) != 0) s = IoError("cannot fsync journal", path_, errno);
+  Status s = WriteAll(fd_, lines, path_, &stats_.writes);
+  if (s.ok()) {
+    ++stats_.syncs;
+    if (::fsync(fd_) != 0) s = IoError("cannot fsync journal", path_, errno);
+  }
   if (!s.ok()) {
-    // Cut a partial line off so later appends stay readable; if even that fails, the reader
-    // reports the damaged line and reads on.
+    // Cut the partial batch off so later appends stay readable; if even that fails, the reader
+    // reports the damaged line and reads on. None of the batch was acknowledged.
     if (::ftruncate(fd_, st.st_size) == 0) ::fsync(fd_);
   }
   return s;
 }
 
 Status Journal::Record(const JournalRecord& record) {
-  if (record.fault_id.empty()) return Status::InvalidArgument("journal record without fault id");
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  w.Key("v");
-  w.Int(kJournalFormatVersion);
-  PutString(w, "op", "inject");
-  PutString(w, "fault_id", record.fault_id);
-  PutString(w, "run_id", record.run_id);
-  PutString(w, "kind", record.kind);
-  PutString(w, "target_id", record.target_id);
-  PutString(w, "target_display", record.target_display);
-  PutString(w, "revert", record.revert);
-  w.Key("injected_unix_ms");
-  w.Int64(record.injected_unix_ms);
-  w.Key("expires_unix_ms");
-  w.Int64(record.expires_unix_ms);
-  w.EndObject();
+  return Record(std::vector<JournalRecord>{record});
+}
+
+Status Journal::Record(const std::vector<JournalRecord>& records) {
+  if (records.empty()) return Status::Ok();
+  std::string lines;
+  for (const JournalRecord& record : records) {
+    if (record.fault_id.empty()) return Status::InvalidArgument("journal record without fault id");
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("v");
+    w.Int(kJournalFormatVersion);
+    PutString(w, "op", "inject");
+    PutString(w, "fault_id", record.fault_id);
+    PutString(w, "run_id", record.run_id);
+    PutString(w, "kind", record.kind);
+    PutString(w, "target_id", record.target_id);
+    PutString(w, "target_display", record.target_display);
+    PutString(w, "revert", record.revert);
+    w.Key("injected_unix_ms");
+    w.Int64(record.injected_unix_ms);
+    w.Key("expires_unix_ms");
+    w.Int64(record.expires_unix_ms);
+    w.EndObject();
+    lines += EncodeLine(buf);
+  }
 
   std::lock_guard lock(mu_);
-  Status s = Append(EncodeLine(buf));
+  Status s = Append(lines);
   if (!s.ok()) return s;
-  Apply(Entry{false, record}, &live_);
+  stats_.lines += records.size();
+  for (const JournalRecord& record : records) Apply(Entry{false, record}, &live_);
   return Status::Ok();
 }
 
 Status Journal::Clear(const std::string& fault_id) {
-  if (fault_id.empty()) return Status::InvalidArgument("journal clear without fault id");
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  w.Key("v");
-  w.Int(kJournalFormatVersion);
-  PutString(w, "op", "clear");
-  PutString(w, "fault_id", fault_id);
-  w.EndObject();
+  return Clear(std::vector<std::string>{fault_id});
+}
+
+Status Journal::Clear(const std::vector<std::string>& fault_ids) {
+  if (fault_ids.empty()) return Status::Ok();
+  std::string lines;
+  for (const std::string& fault_id : fault_ids) {
+    if (fault_id.empty()) return Status::InvalidArgument("journal clear without fault id");
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("v");
+    w.Int(kJournalFormatVersion);
+    PutString(w, "op", "clear");
+    PutString(w, "fault_id", fault_id);
+    w.EndObject();
+    lines += EncodeLine(buf);
+  }
 
   std::lock_guard lock(mu_);
-  Status s = Append(EncodeLine(buf));
+  Status s = Append(lines);
   if (!s.ok()) return s;
-  Entry e;
-  e.clear = true;
-  e.record.fault_id = fault_id;
-  Apply(e, &live_);
+  stats_.lines += fault_ids.size();
+  for (const std::string& fault_id : fault_ids) {
+    Entry e;
+    e.clear = true;
+    e.record.fault_id = fault_id;
+    Apply(e, &live_);
+  }
   return Status::Ok();
+}
+
+JournalStats Journal::Stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
 }
 
 std::vector<JournalRecord> Journal::Live() const {

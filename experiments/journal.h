@@ -42,14 +42,23 @@ struct JournalProblem {
 // `text` as a quoted, printable-ASCII, at most `max`-byte-long excerpt for a message.
 std::string JournalExcerpt(std::string_view text, size_t max = 120);
 
+// What a journal has written since it was opened: to see that a batch costs one fsync.
+struct JournalStats {
+  uint64_t writes = 0;  // write(2) calls (more than one per batch only when the kernel split it)
+  uint64_t syncs = 0;   // fsyncs of the file after appending a batch
+  uint64_t lines = 0;   // lines appended and acknowledged
+};
+
 // An on-disk, fsync'd record of live faults: one append-only file per run, one line per entry
-// ("inject" or "clear"), each line "CRC32HEX JSON\n" with "v" the format version. An incomplete
-// last line (a crash in the middle of a write: no '\n' yet) reads as the end of the file and is
-// cut off when the file is opened again; it was never acknowledged. A complete line that cannot
-// be read (checksum, JSON, unknown op or version, invalid fields) is skipped and reported as a
-// JournalProblem, and replay goes on: it is never dropped, moved aside or deleted by gameday.
-// The live run holds an exclusive lock on its file, so `recover` never reverts faults of a run
-// that is still going.
+// ("inject" or "clear"), each line "CRC32HEX JSON\n" with "v" the format version. A batch of
+// entries (group commit) is one write and one fsync and still one line per entry, so a reader
+// cannot tell batches from single entries. An incomplete last line (a crash in the middle of a
+// write: no '\n' yet; of a batch, the lines before it are complete and read as written) reads as
+// the end of the file and is cut off when the file is opened again; it was never acknowledged. A
+// complete line that cannot be read (checksum, JSON, unknown op or version, invalid fields) is
+// skipped and reported as a JournalProblem, and replay goes on: it is never dropped, moved aside or
+// deleted by gameday. The live run holds an exclusive lock on its file, so `recover` never reverts
+// faults of a run that is still going.
 //
 // Trust: gameday acts as root on what a journal says, so a journal directory and its files must
 // be owned by the effective user and not writable by group or others, and neither may be a
@@ -62,13 +71,19 @@ class Journal {
 
   // Appends and fsyncs; returns only when the record is durable. Call before injecting.
   Status Record(const JournalRecord& record);
+  // Appends every record with one write and one fsync; returns only when all are durable. On an
+  // error none of them is acknowledged (what was written is cut off again where possible).
+  Status Record(const std::vector<JournalRecord>& records);
   // Appends a clear for `fault_id` and fsyncs. Call after the revert succeeded.
   Status Clear(const std::string& fault_id);
+  // Appends a clear for each of `fault_ids` with one write and one fsync.
+  Status Clear(const std::vector<std::string>& fault_ids);
   // Faults recorded and not cleared.
   std::vector<JournalRecord> Live() const;
   // Lines read when the file was opened that could not be read.
   std::vector<JournalProblem> Problems() const;
   const std::string& path() const { return path_; }
+  JournalStats Stats() const;
   // Closes; deletes the file when nothing is live and every line of it was readable.
   Status Close();
 
@@ -78,7 +93,8 @@ class Journal {
   // Opens `name` in `dir`: created (and `dir` with it) when `create`, else it must exist.
   static Result<std::unique_ptr<Journal>> OpenFile(const std::string& dir, const std::string& name,
                                                    bool create);
-  Status Append(const std::string& line);
+  // Writes `lines` (whole lines) with one write(2) as far as the kernel allows, then fsyncs.
+  Status Append(const std::string& lines);
 
   std::string path_;
   int fd_ = -1;
@@ -87,6 +103,7 @@ class Journal {
   mutable std::mutex mu_;
   std::vector<JournalRecord> live_;
   std::vector<JournalProblem> problems_;
+  JournalStats stats_;
 };
 
 // A journal file found on disk: RUN.journal, or RUN.journal.corrupt-MS, the unreadable rest of a

@@ -45,6 +45,20 @@ struct FaultResult {
   std::string revert_note;
 };
 
+// How long one round of an inject step took to put its faults in, from the moment the first
+// target's preparation started to the moment the last target's inject returned: a slow injection
+// (a "kill half the pods" that is really a rolling delete) shows next to the recovery it distorts.
+struct InjectionResult {
+  std::string step;          // the step's name
+  int round = 0;             // as FaultResult::round
+  std::string kind;          // injector kind
+  size_t targets = 0;        // chosen for the round
+  size_t injected = 0;       // of which the inject succeeded
+  double t_start = 0;        // when the first target's preparation started
+  double inject_span_s = 0;  // from t_start to the last inject's return
+  double journal_s = 0;      // of the span: writing the round's journal records (one fsync)
+};
+
 // Metrics of one verifier for one fault window.
 struct FaultMetrics {
   std::string fault_id;
@@ -136,6 +150,8 @@ struct ExperimentResult {
   double t_first_inject = 0;
   std::optional<double> t_last_recovery;
   std::vector<FaultResult> faults;
+  // One per round of an inject step that got as far as preparing its targets, in start order.
+  std::vector<InjectionResult> injections;
   std::vector<VerifierResult> verifiers;
   std::vector<ObjectiveResult> objectives;
   std::vector<TimelineEvent> events;

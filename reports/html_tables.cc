@@ -309,6 +309,36 @@ void ObjectiveTable(std::string* out, const ExperimentResult& e) {
   *out += "</tbody></table>\n";
 }
 
+namespace {
+
+// How long each round took to put its faults in, under the faults: a slow injection changes what
+// the recovery figures mean.
+void InjectionTable(std::string* out, const ExperimentResult& e) {
+  if (e.injections.empty()) return;
+  *out +=
+      "<table class=\"injections\"><thead><tr><th>Injection</th><th>Kind</th>"
+      "<th>Started at</th><th>Injected</th><th>Took</th><th>Journal</th></tr></thead><tbody>\n";
+  for (const InjectionResult& i : e.injections) {
+    *out += "<tr class=\"injection\"><td>";
+    Esc(out, i.round > 0 ? i.step + " \u00b7 round " + std::to_string(i.round) : i.step);
+    *out += "</td><td>";
+    Esc(out, i.kind);
+    *out += "</td><td class=\"num\">";
+    Esc(out, FormatTimeOffset(i.t_start));
+    *out += "</td><td class=\"num";
+    *out += i.injected < i.targets ? " bad\">" : "\">";
+    Esc(out, std::to_string(i.injected) + " of " + std::to_string(i.targets));
+    *out += "</td><td class=\"num\">";
+    Esc(out, FormatSeconds(i.inject_span_s));
+    *out += "</td><td class=\"num\">";
+    Esc(out, FormatSeconds(i.journal_s));
+    *out += "</td></tr>\n";
+  }
+  *out += "</tbody></table>\n";
+}
+
+}  // namespace
+
 void FaultTable(std::string* out, const ExperimentResult& e) {
   *out += "<h3>Faults \u2014 proof of cleanup</h3>\n";
   CleanupSummary(out, e);
@@ -356,6 +386,7 @@ void FaultTable(std::string* out, const ExperimentResult& e) {
   }
   if (e.faults.empty()) *out += "<tr><td colspan=\"7\">No fault was injected.</td></tr>\n";
   *out += "</tbody></table>\n";
+  InjectionTable(out, e);
 }
 
 void EventList(std::string* out, const ExperimentResult& e) {

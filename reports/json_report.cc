@@ -208,6 +208,27 @@ void WriteFault(PrettyOut& w, const FaultResult& f) {
   w.EndObject();
 }
 
+void WriteInjection(PrettyOut& w, const InjectionResult& i) {
+  w.StartObject();
+  Key(w, "step");
+  Text(w, i.step);
+  Key(w, "round");
+  w.Int(i.round);
+  Key(w, "kind");
+  Text(w, i.kind);
+  Key(w, "targets");
+  w.Uint64(i.targets);
+  Key(w, "injected");
+  w.Uint64(i.injected);
+  Key(w, "t_start_s");
+  Number(w, Micros(i.t_start));
+  Key(w, "inject_span_s");
+  Number(w, Micros(i.inject_span_s));
+  Key(w, "journal_s");
+  Number(w, Micros(i.journal_s));
+  w.EndObject();
+}
+
 void WriteVerifier(PrettyOut& w, const VerifierResult& v) {
   w.StartObject();
   Key(w, "name");
@@ -326,6 +347,10 @@ void WriteExperiment(PrettyOut& w, const ExperimentResult& e) {
   Key(w, "faults");
   w.StartArray();
   for (const auto& f : e.faults) WriteFault(w, f);
+  w.EndArray();
+  Key(w, "injections");  // added in v1 (issue 13): absent in older results
+  w.StartArray();
+  for (const auto& i : e.injections) WriteInjection(w, i);
   w.EndArray();
   Key(w, "verifiers");
   w.StartArray();
@@ -735,6 +760,33 @@ FaultResult ReadFault(Reader& r, const Value& o, const std::string& p) {
   return f;
 }
 
+InjectionResult ReadInjection(Reader& r, const Value& o, const std::string& p) {
+  InjectionResult i;
+  i.step = r.Str(o, "step", p);
+  i.kind = r.Str(o, "kind", p);
+  if (const Value* round = r.Get(o, "round", p, true)) {
+    if (round->IsInt() && round->GetInt() >= 0) {
+      i.round = round->GetInt();
+    } else {
+      r.Fail(Join(p, "round"), "expected a non-negative integer");
+    }
+  }
+  i.targets = r.Count(o, "targets", p);
+  i.injected = r.Count(o, "injected", p);
+  if (i.injected > i.targets) {
+    r.Fail(Join(p, "injected"), std::to_string(i.injected) + ", more than its " +
+                                    std::to_string(i.targets) + " targets");
+  }
+  i.t_start = r.Num(o, "t_start_s", p);
+  i.inject_span_s = r.Num(o, "inject_span_s", p);
+  i.journal_s = r.Num(o, "journal_s", p);
+  for (const auto& [key, v] :
+       {std::pair{"inject_span_s", i.inject_span_s}, std::pair{"journal_s", i.journal_s}}) {
+    if (v < 0) r.Fail(Join(p, key), "expected a duration, got " + FormatCompact(v));
+  }
+  return i;
+}
+
 VerifierResult ReadVerifier(Reader& r, const Value& o, const std::string& p) {
   VerifierResult v;
   v.name = r.Str(o, "name", p);
@@ -832,6 +884,11 @@ ExperimentResult ReadExperiment(Reader& r, const Value& o, const std::string& p)
   r.EachObject(o, "faults", p, [&](const Value& x, const std::string& xp) {
     e.faults.push_back(ReadFault(r, x, xp));
   });
+  if (r.Get(o, "injections", p, false)) {  // absent in results before issue 13
+    r.EachObject(o, "injections", p, [&](const Value& x, const std::string& xp) {
+      e.injections.push_back(ReadInjection(r, x, xp));
+    });
+  }
   r.EachObject(o, "verifiers", p, [&](const Value& x, const std::string& xp) {
     e.verifiers.push_back(ReadVerifier(r, x, xp));
   });

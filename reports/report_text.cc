@@ -307,6 +307,14 @@ std::vector<std::string> RoundLines(const ExperimentResult& e) {
   return out;
 }
 
+// "break round 2: 1000 of 1000 target(s) injected in 1.23 s (journal 0.004 s), from 12.345 s".
+std::string InjectionLine(const InjectionResult& i) {
+  return i.step + (i.round > 0 ? " round " + std::to_string(i.round) : "") + ": " +
+         std::to_string(i.injected) + " of " + std::to_string(i.targets) +
+         " target(s) injected in " + FormatSeconds(i.inject_span_s) + " (journal " +
+         FormatSeconds(i.journal_s) + "), from " + FormatTimeOffset(i.t_start);
+}
+
 std::string RenderTextSummary(const RunResult& run) {
   std::ostringstream out;
   for (const ExperimentResult& e : run.experiments) {
@@ -358,6 +366,7 @@ std::string RenderTextSummary(const RunResult& run) {
           << v.overall.availability * 100 << "%\n";
     }
     for (const std::string& line : RoundLines(e)) out << "    " << line << "\n";
+    for (const InjectionResult& i : e.injections) out << "    " << InjectionLine(i) << "\n";
     if (outcome == ExperimentOutcome::kExpectedFailure) {
       const FailureExplanation x = ExplainFailure(e);
       out << "    expected to fail: " << x.expected << "\n";

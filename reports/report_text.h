@@ -63,6 +63,10 @@ std::optional<std::string> LastErrorText(const VerifierResult& v);
 // The faults of repeated steps by round: "STEP round N at T s: TARGET, TARGET" per round.
 std::vector<std::string> RoundLines(const ExperimentResult& e);
 
+// How long one round's injection took: "STEP [round N]: I of T target(s) injected in S s (journal
+// J s), from T0 s".
+std::string InjectionLine(const InjectionResult& i);
+
 // The plain-text summary printed at the end of `gameday run`: one verdict line per experiment
 // (PASSED, FAILED, ABORTED, ERROR, XFAIL for an expected failure, XPASS for an unexpected pass)
 // followed by indented measurements and reasons.

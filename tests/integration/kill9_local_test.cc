@@ -1,7 +1,9 @@
 // kill -9 campaign, local process faults (freeze, stop): many trials kill `gameday run` at a
 // random moment between its start and the end of the fault's revert, then `gameday recover` must
 // leave the victim running (checked in /proc), the journal empty and exit 0. See
-// tests/integration/kill9_campaign.h.
+// tests/integration/kill9_campaign.h. A multi-target step (one freeze of six processes, journaled
+// as one batch with one fsync before any of them is frozen) is killed the same way: `recover`
+// must find every frozen one.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -167,6 +169,110 @@ TEST_F(Kill9LocalTest, ProcessStop) {
     testing::WaitUntil([&] { return Victims().size() == 1; }, std::chrono::milliseconds(3000));
   };
   Campaign(kind);
+}
+
+// Six victims frozen by one step (select all): their records are one batch in the journal.
+class Kill9ManyLocalTest : public ::testing::Test {
+ protected:
+  static constexpr size_t kVictims = 6;
+
+  void SetUp() override {
+    // A name of this test process's own, ending in a letter so that no other name contains it.
+    name_ = "kill9-many-" + std::to_string(::getpid()) + "x";
+    for (size_t i = 0; i < kVictims; ++i) {
+      ports_.push_back(testing::FreeLoopbackPort());
+      victims_.push_back(std::make_unique<testing::ChildProcess>(
+          std::vector<std::string>{std::string(GAMEDAY_BINARY_DIR) + "/bin/gameday-demo", "--port",
+                                   std::to_string(ports_.back()), "--name", name_},
+          tmp_ / ("victim-" + std::to_string(i) + ".log")));
+    }
+    ASSERT_TRUE(testing::WaitUntil([&] { return Victims().size() == kVictims; },
+                                   std::chrono::milliseconds(5000)));
+  }
+
+  void TearDown() override {
+    for (pid_t pid : Victims()) {
+      ::kill(pid, SIGCONT);
+      ::kill(pid, SIGKILL);
+    }
+    victims_.clear();
+  }
+
+  // Live (non-zombie) victims, from /proc.
+  std::vector<pid_t> Victims() {
+    std::vector<pid_t> out;
+    const std::string demo = std::string(GAMEDAY_BINARY_DIR) + "/bin/gameday-demo ";
+    const std::string needle = "--name " + name_ + " ";
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::string cmd = testing::ReadFileText(it->path().string() + "/cmdline");
+      for (char& c : cmd) c = c == '\0' ? ' ' : c;
+      if (cmd.rfind(demo, 0) != 0 || cmd.find(needle) == std::string::npos) continue;
+      const pid_t pid = std::stoi(name);
+      const char st = State(pid);
+      if (st != 0 && st != 'Z') out.push_back(pid);
+    }
+    for (auto& v : victims_) v->Poll();
+    return out;
+  }
+
+  std::string Plan() const {
+    return R"(name: kill9-many
+target: {kind: local}
+warmup: 200ms
+stable_for: 100ms
+cooldown: 200ms
+verify:
+  - name: victim
+    kind: tcp
+    interval: 50ms
+    spec: {host: 127.0.0.1, port: )" +
+           std::to_string(ports_[0]) + R"(, timeout: 200ms}
+method:
+  - inject: process
+    name: freeze-all
+    select: {mode: all}
+    duration: 1s
+    spec:
+      match: {pattern: "--name )" +
+           name_ + R"("}
+      action: freeze
+)";
+  }
+
+  testing::TempDir tmp_{"gameday-kill9-many"};
+  std::string name_;
+  std::vector<int> ports_;
+  std::vector<std::unique_ptr<testing::ChildProcess>> victims_;
+};
+
+TEST_F(Kill9ManyLocalTest, ProcessFreezeOfSixInOneStep) {
+  Kill9Kind kind;
+  kind.name = "process-freeze-6";
+  kind.plan = Plan();
+  kind.duration = std::chrono::seconds(1);
+  kind.fault = [&]() -> std::string {
+    std::string out;
+    const auto victims = Victims();
+    if (victims.size() != kVictims) {
+      out += std::to_string(victims.size()) + " of " + std::to_string(kVictims) + " victims run; ";
+    }
+    for (pid_t pid : victims) {
+      if (State(pid) == 'T') out += "pid " + std::to_string(pid) + " is stopped (T); ";
+    }
+    return out;
+  };
+  kind.heal = [&] {
+    for (pid_t pid : Victims()) ::kill(pid, SIGCONT);
+  };
+  Kill9Campaign campaign(tmp_.path());
+  Kill9Timing cal;
+  ASSERT_TRUE(campaign.Calibrate(kind, &cal));
+  const auto summary = campaign.Run(kind, cal, Kill9Campaign::Trials(15));
+  EXPECT_EQ(summary.leaks, 0);
 }
 
 }  // namespace

@@ -26,10 +26,13 @@ struct World {
   std::atomic<int> reverts{0};
   int candidates = 3;
   bool fail_inject = false;
+  bool fail_first_inject = false;  // only the first inject fails (at once)
   bool fail_revert = false;
   double outage_s = 0.3;             // the service fails this long after an injection...
   bool outage_until_revert = false;  // ...or until the revert
   bool broken_from_start = false;
+  std::chrono::milliseconds inject_takes{0};  // each inject sleeps this long
+  std::atomic<int> injecting{0}, most_injecting{0};
   std::optional<MonoTime> inject_at, revert_at;
   MonoTime epoch;
 
@@ -57,7 +60,14 @@ class FakeInjector : public Injector {
     return std::string("{\"target\":\"" + t.id + "\"}");
   }
   Status Inject(const FaultTarget&, const InjectorEnv&) override {
-    ++w_->injects;
+    const bool first = ++w_->injects == 1;
+    if (first && w_->fail_first_inject) return Status::Internal("boom");
+    const int now = ++w_->injecting;
+    for (int most = w_->most_injecting; now > most;) {
+      if (w_->most_injecting.compare_exchange_weak(most, now)) break;
+    }
+    std::this_thread::sleep_for(w_->inject_takes);
+    --w_->injecting;
     std::lock_guard lock(w_->mu);
     if (!w_->inject_at) w_->inject_at = std::chrono::steady_clock::now();
     return w_->fail_inject ? Status::Internal("boom") : Status::Ok();
@@ -173,6 +183,58 @@ TEST_F(EngineTest, TimedFaultIsRevertedAfterItsDuration) {
   const RecoveryMetrics& m = e.verifiers[0].overall;
   ASSERT_TRUE(m.time_to_recover_after_revert_s);
   EXPECT_LT(*m.time_to_recover_after_revert_s, 0.05);
+  EXPECT_TRUE(JournalLeft().empty());
+}
+
+TEST_F(EngineTest, EveryRoundRecordsHowLongItsInjectionTook) {
+  world_.candidates = 8;
+  world_.inject_takes = milliseconds(100);
+  RunResult run = RunOne(Spec(std::nullopt, SelectMode::kAll));
+  const ExperimentResult& e = run.experiments[0];
+  EXPECT_EQ(e.status, ExperimentStatus::kPassed) << ::testing::PrintToString(e.reasons);
+  ASSERT_EQ(e.injections.size(), 1u);
+  const InjectionResult& i = e.injections[0];
+  EXPECT_EQ(i.step, "break");
+  EXPECT_EQ(i.round, 0);
+  EXPECT_EQ(i.kind, "fake");
+  EXPECT_EQ(i.targets, 8u);
+  EXPECT_EQ(i.injected, 8u);
+  // The span holds every inject: it starts after the warm-up, before the first fault went in,
+  // and ends after the last one did.
+  EXPECT_GE(i.t_start, 0.2);
+  ASSERT_EQ(e.faults.size(), 8u);
+  for (const FaultResult& f : e.faults) {
+    EXPECT_LE(i.t_start, f.t_inject);
+    EXPECT_GE(i.t_start + i.inject_span_s + 1e-6, f.t_inject);
+  }
+  // The eight 100 ms injects ran side by side, not one after the other (800 ms).
+  EXPECT_GT(world_.most_injecting, 1);
+  EXPECT_GE(i.inject_span_s, 0.1);
+  EXPECT_LT(i.inject_span_s, 0.6);
+  // One journal write for the round, a part of the span.
+  EXPECT_GE(i.journal_s, 0);
+  EXPECT_LT(i.journal_s, i.inject_span_s);
+  EXPECT_TRUE(JournalLeft().empty());
+}
+
+TEST_F(EngineTest, AHaltMidRoundLeavesTheRestUninjectedAndUnreverted) {
+  world_.candidates = 300;
+  world_.fail_first_inject = true;
+  world_.inject_takes = milliseconds(30);
+  RunResult run = RunOne(Spec(std::nullopt, SelectMode::kAll));
+  const ExperimentResult& e = run.experiments[0];
+  EXPECT_EQ(e.status, ExperimentStatus::kError);
+  ASSERT_EQ(e.injections.size(), 1u);
+  EXPECT_EQ(e.injections[0].targets, 300u);
+  // The workers stop at the halt: the targets nobody had taken yet were journaled with the
+  // round but never injected, and they are not reverted either: only what went in is.
+  const int injects = world_.injects;
+  EXPECT_LT(injects, 300);
+  EXPECT_EQ(world_.reverts, injects);
+  EXPECT_EQ(e.injections[0].injected, static_cast<size_t>(injects - 1));
+  size_t not_injected = 0;
+  for (const FaultResult& f : e.faults) not_injected += f.revert == RevertState::kNotInjected;
+  EXPECT_EQ(not_injected, 300u - static_cast<size_t>(injects));
   EXPECT_TRUE(JournalLeft().empty());
 }
 

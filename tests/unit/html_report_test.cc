@@ -147,6 +147,32 @@ TEST(HtmlReportTest, TablesCarryObjectivesAndProofOfCleanup) {
   EXPECT_NE(html.find("<td class=\"revert-status neutral\">not-needed</td>"), std::string::npos);
 }
 
+TEST(HtmlReportTest, InjectionSpansShowNextToTheFaults) {
+  const std::string html = RenderHtml(testing::RichRun(100));
+  const size_t faults = html.find("<table class=\"faults\">");
+  const size_t injections = html.find("<table class=\"injections\">");
+  ASSERT_NE(faults, std::string::npos);
+  ASSERT_NE(injections, std::string::npos);
+  EXPECT_LT(faults, injections);
+  // Step, kind, start, how many went in (one did not: marked), the span and the journal's part.
+  EXPECT_NE(html.find("<tr class=\"injection\"><td>kill</td><td>pod-kill</td>"
+                      "<td class=\"num\">4.900 s</td><td class=\"num bad\">999 of 1000</td>"
+                      "<td class=\"num\">1.23 s</td><td class=\"num\">0.004 s</td></tr>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<td>partition \u00b7 round 2</td><td>network-partition</td>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<td class=\"num\">1 of 1</td>"), std::string::npos);
+  // And the plain-text summary says it in a line.
+  EXPECT_NE(RenderTextSummary(testing::RichRun(100))
+                .find("    kill: 999 of 1000 target(s) injected in 1.23 s (journal 0.004 s), "
+                      "from 4.900 s\n"),
+            std::string::npos);
+  // A result without injections (older ones) has no such table.
+  RunResult old = testing::RichRun(100);
+  for (ExperimentResult& e : old.experiments) e.injections.clear();
+  EXPECT_EQ(RenderHtml(old).find("class=\"injections\""), std::string::npos);
+}
+
 TEST(HtmlReportTest, TimelineIsWellFormedSvgWithHoverText) {
   RunResult run = testing::RichRun(3000);
   std::string html = RenderHtml(run);

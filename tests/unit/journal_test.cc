@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -258,6 +259,132 @@ TEST(JournalTest, TornTailReadsAsEndAndIsCutOnAdopt) {
   for (const auto& e : fs::directory_iterator(dir.path())) {
     EXPECT_EQ(e.path().string().find(".corrupt"), std::string::npos) << e.path();
   }
+}
+
+std::vector<JournalRecord> ManyRecords(size_t n, const std::string& prefix = "batch") {
+  std::vector<JournalRecord> out;
+  for (size_t i = 0; i < n; ++i) out.push_back(MakeRecord(prefix + "-" + std::to_string(i)));
+  return out;
+}
+
+TEST(JournalTest, BatchRecordAndClearAreOneWriteAndOneFsyncEach) {
+  TempDir dir;
+  auto journal = Journal::Open(dir.path(), "group");
+  ASSERT_TRUE(journal.ok());
+  Journal& j = **journal;
+  const std::vector<JournalRecord> records = ManyRecords(100);
+  ASSERT_TRUE(j.Record(records).ok());
+  EXPECT_EQ(j.Stats().syncs, 1u);
+  EXPECT_EQ(j.Stats().writes, 1u);
+  EXPECT_EQ(j.Stats().lines, 100u);
+  EXPECT_EQ(j.Live().size(), 100u);
+
+  std::vector<std::string> clear;
+  for (size_t i = 0; i < 60; ++i) clear.push_back(records[i].fault_id);
+  ASSERT_TRUE(j.Clear(clear).ok());
+  EXPECT_EQ(j.Stats().syncs, 2u);
+  EXPECT_EQ(j.Stats().writes, 2u);
+  EXPECT_EQ(j.Stats().lines, 160u);
+  ASSERT_EQ(j.Live().size(), 40u);
+  EXPECT_EQ(j.Live().front().fault_id, "batch-60");
+
+  // An empty batch writes nothing.
+  ASSERT_TRUE(j.Record(std::vector<JournalRecord>{}).ok());
+  ASSERT_TRUE(j.Clear(std::vector<std::string>{}).ok());
+  EXPECT_EQ(j.Stats().syncs, 2u);
+
+  // The single forms still cost one fsync each.
+  ASSERT_TRUE(j.Record(MakeRecord("single")).ok());
+  ASSERT_TRUE(j.Clear("single").ok());
+  EXPECT_EQ(j.Stats().syncs, 4u);
+
+  // What a reader (recover) sees is what was acknowledged.
+  auto file = FindJournal(dir.path(), "group");
+  ASSERT_TRUE(file);
+  EXPECT_EQ(FaultIds(file->live), FaultIds(j.Live()));
+  EXPECT_TRUE(file->problems.empty());
+}
+
+TEST(JournalTest, ABatchIsWrittenExactlyAsItsLinesOneAtATime) {
+  TempDir batched, single;
+  const std::vector<JournalRecord> records = ManyRecords(5);
+  const std::vector<std::string> ids = {"batch-1", "batch-3"};
+  std::string batched_path, single_path;
+  {
+    auto j = Journal::Open(batched.path(), "same");
+    ASSERT_TRUE(j.ok());
+    ASSERT_TRUE((*j)->Record(records).ok());
+    ASSERT_TRUE((*j)->Clear(ids).ok());
+    batched_path = (*j)->path();
+  }
+  {
+    auto j = Journal::Open(single.path(), "same");
+    ASSERT_TRUE(j.ok());
+    for (const JournalRecord& r : records) ASSERT_TRUE((*j)->Record(r).ok());
+    for (const std::string& id : ids) ASSERT_TRUE((*j)->Clear(id).ok());
+    single_path = (*j)->path();
+  }
+  const std::string content = ReadFile(batched_path);
+  EXPECT_EQ(content, ReadFile(single_path));
+  EXPECT_EQ(std::count(content.begin(), content.end(), '\n'), 7);
+  EXPECT_EQ(FaultIds(ParseJournal(content)),
+            (std::vector<std::string>{"batch-0", "batch-2", "batch-4"}));
+}
+
+TEST(JournalTest, ABatchWithAnInvalidEntryWritesNothing) {
+  TempDir dir;
+  auto journal = Journal::Open(dir.path(), "invalid");
+  ASSERT_TRUE(journal.ok());
+  std::vector<JournalRecord> records = ManyRecords(3);
+  records[2].fault_id.clear();
+  EXPECT_EQ((*journal)->Record(records).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ((*journal)->Clear(std::vector<std::string>{"batch-0", ""}).code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ((*journal)->Stats().writes, 0u);
+  EXPECT_TRUE((*journal)->Live().empty());
+  EXPECT_EQ(ReadFile((*journal)->path()), "");
+}
+
+// A crash in the middle of a batch's write leaves a prefix of it on disk: every complete line of
+// it reads as written, the incomplete last line as the end of the file, cut off when adopted.
+TEST(JournalTest, TornBatchKeepsItsCompleteLines) {
+  TempDir dir;
+  std::string path;
+  {
+    auto journal = Journal::Open(dir.path(), "torn-batch");
+    ASSERT_TRUE(journal.ok());
+    path = (*journal)->path();
+    ASSERT_TRUE((*journal)->Record(MakeRecord("before")).ok());
+    ASSERT_TRUE((*journal)->Record(ManyRecords(8)).ok());
+  }
+  const std::string full = ReadFile(path);
+  std::vector<size_t> line_ends;  // offsets just past each '\n'
+  for (size_t p = full.find('\n'); p != std::string::npos; p = full.find('\n', p + 1)) {
+    line_ends.push_back(p + 1);
+  }
+  ASSERT_EQ(line_ends.size(), 9u);
+  for (size_t cut = line_ends[0]; cut <= full.size(); ++cut) {
+    std::vector<std::string> want = {"before"};
+    for (size_t i = 1; i < line_ends.size() && line_ends[i] <= cut; ++i) {
+      want.push_back("batch-" + std::to_string(i - 1));
+    }
+    std::vector<JournalProblem> problems;
+    EXPECT_EQ(FaultIds(ParseJournal(full.substr(0, cut), &problems)), want) << "cut at " << cut;
+    EXPECT_TRUE(problems.empty()) << "cut at " << cut;
+  }
+  // Cut in the middle of the batch's fifth line (batch-4), as a crash mid-write would leave it.
+  const size_t cut = (line_ends[4] + line_ends[5]) / 2;
+  WriteFile(path, full.substr(0, cut));
+  auto adopted = AdoptJournal(path);
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  EXPECT_EQ(FaultIds((*adopted)->Live()),
+            (std::vector<std::string>{"before", "batch-0", "batch-1", "batch-2", "batch-3"}));
+  EXPECT_EQ(ReadFile(path), full.substr(0, line_ends[4]));
+  EXPECT_TRUE((*adopted)->Problems().empty());
+  // A batch appended after the cut reads on.
+  ASSERT_TRUE((*adopted)->Clear(std::vector<std::string>{"before", "batch-1"}).ok());
+  EXPECT_EQ(FaultIds(ParseJournal(ReadFile(path))),
+            (std::vector<std::string>{"batch-0", "batch-2", "batch-3"}));
 }
 
 // Lines of the journal of `run_id`: the problems ParseJournal reports, as "LINE: REASON".

@@ -104,6 +104,20 @@ void ExpectSameRun(const RunResult& a, const RunResult& b) {
       EXPECT_EQ(f.revert, g.revert) << fw;
       EXPECT_EQ(f.error, g.error) << fw;
     }
+    ASSERT_EQ(x.injections.size(), y.injections.size()) << w;
+    for (size_t k = 0; k < x.injections.size(); ++k) {
+      const InjectionResult& i = x.injections[k];
+      const InjectionResult& j = y.injections[k];
+      std::string iw = w + ".injections[" + std::to_string(k) + "]";
+      EXPECT_EQ(i.step, j.step) << iw;
+      EXPECT_EQ(i.round, j.round) << iw;
+      EXPECT_EQ(i.kind, j.kind) << iw;
+      EXPECT_EQ(i.targets, j.targets) << iw;
+      EXPECT_EQ(i.injected, j.injected) << iw;
+      EXPECT_EQ(i.t_start, j.t_start) << iw;
+      EXPECT_EQ(i.inject_span_s, j.inject_span_s) << iw;
+      EXPECT_EQ(i.journal_s, j.journal_s) << iw;
+    }
     ASSERT_EQ(x.verifiers.size(), y.verifiers.size()) << w;
     for (size_t k = 0; k < x.verifiers.size(); ++k) {
       const VerifierResult& v = x.verifiers[k];
@@ -484,6 +498,32 @@ TEST(JsonReportTest, ResultsWithoutTheNewFieldsStillRead) {
   EXPECT_EQ(RenderJson(*parsed), RenderJson(SmallRun()));
 }
 
+TEST(JsonReportTest, InjectionSpansAreWrittenAndResultsWithoutThemStillRead) {
+  const RunResult run = RichRun();
+  const std::string json = RenderJson(run);
+  EXPECT_NE(json.find("\"injections\": ["), std::string::npos);
+  EXPECT_NE(json.find("\"inject_span_s\": 1.234567"), std::string::npos);
+  EXPECT_NE(json.find("\"journal_s\": 0.00425"), std::string::npos);
+  EXPECT_NE(json.find("\"targets\": 1000"), std::string::npos);
+  Result<RunResult> parsed = ParseJsonResult(json);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->experiments[0].injections.size(), 2u);
+  EXPECT_EQ(parsed->experiments[0].injections[0].injected, 999u);
+  EXPECT_EQ(parsed->experiments[0].injections[1].round, 2);
+
+  // As written before issue 13: no "injections" at all. It reads as none.
+  std::string old = RenderJson(SmallRun());
+  const size_t from = old.find("      \"injections\": [");
+  ASSERT_NE(from, std::string::npos);
+  const size_t to = old.find("      \"verifiers\"", from);
+  ASSERT_NE(to, std::string::npos);
+  old.erase(from, to - from);
+  ASSERT_EQ(old.find("injections"), std::string::npos);
+  Result<RunResult> read = ParseJsonResult(old);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_TRUE(read->experiments[0].injections.empty());
+}
+
 // `json` with its first `from` replaced by `to` is refused with a message holding `expect`.
 void ExpectEditRefused(std::string json, const std::string& from, const std::string& to,
                        const std::string& expect) {
@@ -494,6 +534,19 @@ void ExpectEditRefused(std::string json, const std::string& from, const std::str
   ASSERT_FALSE(r.ok()) << to;
   EXPECT_NE(r.status().message().find(expect), std::string::npos)
       << "edit: " << to << "\nmessage: " << r.status().message();
+}
+
+TEST(JsonReportTest, InjectionsThatDoNotFitAreNamed) {
+  const std::string json = RenderJson(RichRun());
+  const std::string path = "experiments[0].injections[0].";
+  ExpectEditRefused(json, "\"injected\": 999", "\"injected\": 1001",
+                    path + "injected: 1001, more than its 1000 targets");
+  ExpectEditRefused(json, "\"targets\": 1000", "\"targets\": -1",
+                    path + "targets: expected a non-negative integer");
+  ExpectEditRefused(json, "\"inject_span_s\": 1.234567", "\"inject_span_s\": \"slow\"",
+                    path + "inject_span_s: expected a number");
+  ExpectEditRefused(json, "\"injections\": [", "\"injections\": 3, \"unused\": [",
+                    "experiments[0].injections: expected an array");
 }
 
 TEST(JsonReportTest, SampleFieldsThatDoNotFitAreNamed) {

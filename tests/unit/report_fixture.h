@@ -117,6 +117,26 @@ inline RunResult RichRun(size_t samples_per_verifier = 3000) {
   f2.revert = RevertState::kFailed;
   f2.error = "iptables: rule \"GAMEDAY-1\" not found";
   e.faults.push_back(f2);
+  // How long each round took to go in (one of 1000 pods could not be killed).
+  InjectionResult kill;
+  kill.step = "kill";
+  kill.kind = "pod-kill";
+  kill.targets = 1000;
+  kill.injected = 999;
+  kill.t_start = Us(4900250);
+  kill.inject_span_s = Us(1234567);
+  kill.journal_s = Us(4250);
+  e.injections.push_back(kill);
+  InjectionResult partition;
+  partition.step = "partition";
+  partition.round = 2;
+  partition.kind = "network-partition";
+  partition.targets = 1;
+  partition.injected = 1;
+  partition.t_start = Us(29990000);
+  partition.inject_span_s = Us(10000);
+  partition.journal_s = Us(1500);
+  e.injections.push_back(partition);
 
   VerifierResult http;
   http.name = "frontend";
