@@ -97,8 +97,8 @@ struct PodToEvict {
 // At most this many evictions in flight for one node. Those of one PodDisruptionBudget are
 // held to what it allows at the start (at least one), so the first round draws no 429s. Fewer
 // in flight per budget is slower, not kinder: measured on the test plane (110 pods, a budget
-// allowing 10, loaded 2-core machine), one at a time emptied the node in 39 s, three in 30 s,
-// ten in 21 s; the budget, not the pacing, keeps the disruption within bounds.
+// allowing 10, a 2-core machine at load 20 to 36), one at a time emptied the node in 39 s,
+// three in 30 s, ten in 21 s; the budget, not the pacing, keeps the disruption within bounds.
 constexpr size_t kMaxEvictionsInFlight = 32;
 
 // What the API server said in a Status answer ("message"), bounded and on one line, for errors
