@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -10,13 +11,16 @@
 #include "clients/kubernetes/cluster.h"
 #include "experiments/json.h"
 #include "experiments/revert_record.h"
+#include "injectors/node_drain/disruption_budgets.h"
+#include "injectors/node_drain/eviction_scheduler.h"
 #include "injectors/pod_selection/pod_selection.h"
 
 namespace gameday {
 namespace {
 
 constexpr Duration kDefaultEvictionTimeout = std::chrono::seconds(120);
-constexpr Duration kEvictionRetry = std::chrono::seconds(1);
+// How often a drain looks whether the pods it evicted are gone.
+constexpr Duration kGonePoll = std::chrono::milliseconds(100);
 
 struct NodeSpec {
   std::vector<std::string> nodes;
@@ -87,7 +91,88 @@ Status SetUnschedulable(KubeClient& client, const std::string& node, bool value)
 
 struct PodToEvict {
   std::string ns, name, uid;
+  std::map<std::string, std::string> labels;
 };
+
+// At most this many evictions in flight for one node. Those of one PodDisruptionBudget are
+// held to what it allows at the start (at least one), so the first round draws no 429s. Fewer
+// in flight per budget is slower, not kinder: measured on the test plane (110 pods, a budget
+// allowing 10, a 2-core machine at load 20 to 36), one at a time emptied the node in 39 s,
+// three in 30 s, ten in 21 s; the budget, not the pacing, keeps the disruption within bounds.
+constexpr size_t kMaxEvictionsInFlight = 32;
+
+// What the API server said in a Status answer ("message"), bounded and on one line, for errors
+// whose wording ErrorFor replaces (a 403 from the eviction endpoint is about the budget's state).
+std::string ServerSaid(const std::string& body) {
+  rapidjson::Document doc;
+  JsonLimits limits;
+  limits.max_bytes = 1 << 20;
+  if (!ParseJson(body, &doc, limits).ok() || !doc.IsObject()) return "";
+  std::string m = JsonString(doc, "message");
+  if (m.size() > 300) m = m.substr(0, 300) + "...";
+  for (char& c : m) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return m;
+}
+
+KubeRequest EvictionRequest(const PodToEvict& p, const std::optional<long long>& grace_period_s) {
+  KubeRequest req;
+  req.verb = "create";
+  req.ref = ResourceRef::Core("pods", p.ns, p.name);
+  req.ref.subresource = "eviction";
+  req.body = "{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\",\"metadata\":{\"name\":" +
+             JsonQuote(p.name) + ",\"namespace\":" + JsonQuote(p.ns) +
+             "},\"deleteOptions\":{\"preconditions\":{\"uid\":" + JsonQuote(p.uid) + "}" +
+             (grace_period_s ? ",\"gracePeriodSeconds\":" + std::to_string(*grace_period_s)
+                             : std::string()) +
+             "}}";
+  // A 429 is a PodDisruptionBudget saying "not now": the eviction scheduler retries it on its
+  // own schedule, and a passing server error too.
+  req.max_attempts = 1;
+  return req;
+}
+
+// One eviction, and what its answer means for the drain.
+EvictionOutcome Evict(KubeClient& client, const PodToEvict& p,
+                      const std::optional<long long>& grace_period_s) {
+  const KubeRequest req = EvictionRequest(p, grace_period_s);
+  Result<KubeResponse> r = client.Send(req);
+  if (!r.ok()) {
+    return {r.status().IsTransient() ? EvictionAnswer::kTransient : EvictionAnswer::kFailed,
+            r.status(),
+            {}};
+  }
+  const long code = r->status;
+  if (code >= 200 && code <= 299) return {EvictionAnswer::kEvicted, Status::Ok(), {}};
+  Status err = client.ErrorFor(req, *r);
+  // Gone, or replaced by a new pod under the same name (the UID precondition failed): either
+  // way the pod this drain listed is not on the node any more.
+  if (code == 404 || (code == 409 && err.message().find("recondition") != std::string::npos)) {
+    return {EvictionAnswer::kGone, Status::Ok(), {}};
+  }
+  if (code == 429) return {EvictionAnswer::kRefused, err, r->retry_after};
+  if (code == 502 || code == 503 || code == 504) {
+    return {EvictionAnswer::kTransient, err, r->retry_after};
+  }
+  if (code == 403) {
+    // Also what a budget in a state the server will not evict under answers ("pdb disruptions
+    // allowed is negative", "DisruptedPods map too big").
+    const std::string said = ServerSaid(r->body);
+    if (!said.empty()) err = Status::PermissionDenied(err.message() + " (" + said + ")");
+  }
+  return {EvictionAnswer::kFailed, err, {}};
+}
+
+// "a/b, c/d and 7 more": pod names for a message, at most `max` of them.
+std::string PodList(const std::vector<const PodToEvict*>& pods, size_t max = 10) {
+  std::string names;
+  for (size_t i = 0; i < pods.size() && i < max; ++i) {
+    names += (names.empty() ? "" : ", ") + pods[i]->ns + "/" + pods[i]->name;
+  }
+  if (pods.size() > max) names += " and " + std::to_string(pods.size() - max) + " more";
+  return names;
+}
 
 class NodeInjector : public Injector {
  public:
@@ -153,12 +238,11 @@ class NodeInjector : public Injector {
                         (spec_.drain ? ", draining it" : ""),
                     env.clock->WallNow());
     if (!spec_.drain) return Status::Ok();
-    size_t evicted = 0;
-    st = Drain(**client, node, env, &evicted);
+    std::string summary;
+    st = Drain(**client, node, env, &summary);
     if (!st.ok()) return st;
     (void)PostEvent(**client, obj, "ChaosInjected",
-                    "gameday run " + env.run_id + ": drained node " + node + " (" +
-                        std::to_string(evicted) + " pod(s) evicted)",
+                    "gameday run " + env.run_id + ": drained node " + node + " (" + summary + ")",
                     env.clock->WallNow());
     return Status::Ok();
   }
@@ -200,87 +284,117 @@ class NodeInjector : public Injector {
         skipped->push_back(ns + "/" + name);
         return Status::Ok();
       }
-      out.push_back({ns, name, JsonPathString(pod, {"metadata", "uid"})});
+      PodToEvict p{ns, name, JsonPathString(pod, {"metadata", "uid"}), {}};
+      if (const rapidjson::Value* labels = JsonPath(pod, {"metadata", "labels"});
+          labels && labels->IsObject()) {
+        for (auto it = labels->MemberBegin(); it != labels->MemberEnd(); ++it) {
+          if (it->value.IsString()) p.labels[it->name.GetString()] = it->value.GetString();
+        }
+      }
+      out.push_back(std::move(p));
       return Status::Ok();
     });
     if (!rv.ok()) return rv.status();
     return out;
   }
 
+  // The budgets of the namespaces the pods are in, to pace their evictions (see
+  // disruption_budgets.h). Reading them is not required: without the permission, or on any
+  // error, a namespace's pods are paced as if no budget covered them, and the API server's 429s
+  // hold them back instead.
+  std::vector<DisruptionBudget> Budgets(KubeClient& client, const std::vector<PodToEvict>& pods) {
+    std::set<std::string> namespaces;
+    for (const PodToEvict& p : pods) namespaces.insert(p.ns);
+    std::vector<DisruptionBudget> out;
+    for (const std::string& ns : namespaces) {
+      (void)client.List(ResourceRef::Group("policy", "v1", "poddisruptionbudgets", ns), {},
+                        [&](const rapidjson::Value& pdb) {
+                          out.push_back(DisruptionBudget::FromJson(pdb));
+                          out.back().ns = ns;
+                          return Status::Ok();
+                        });
+    }
+    return out;
+  }
+
   Status Drain(KubeClient& client, const std::string& node, const InjectorEnv& env,
-               size_t* evicted) {
+               std::string* summary) {
     std::vector<std::string> skipped;
-    auto pods = PodsToEvict(client, node, env.target, &skipped);
-    if (!pods.ok()) return pods.status();
+    auto listed = PodsToEvict(client, node, env.target, &skipped);
+    if (!listed.ok()) return listed.status();
+    const std::vector<PodToEvict>& pods = *listed;
     Clock& clock = *env.clock;
-    const MonoTime deadline = clock.Now() + spec_.eviction_timeout;
-    std::vector<PodToEvict> pending = *pods;
-    std::vector<PodToEvict> done;
-    std::string last_block;
-    while (!pending.empty()) {
-      std::vector<KubeRequest> evictions;
-      for (const PodToEvict& p : pending) {
-        KubeRequest req;
-        req.verb = "create";
-        req.ref = ResourceRef::Core("pods", p.ns, p.name);
-        req.ref.subresource = "eviction";
-        req.body = "{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\",\"metadata\":{\"name\":" +
-                   JsonQuote(p.name) + ",\"namespace\":" + JsonQuote(p.ns) +
-                   "},\"deleteOptions\":{\"preconditions\":{\"uid\":" + JsonQuote(p.uid) + "}" +
-                   (spec_.grace_period_s
-                        ? ",\"gracePeriodSeconds\":" + std::to_string(*spec_.grace_period_s)
-                        : std::string()) +
-                   "}}";
-        // A 429 here is a PodDisruptionBudget saying "not now": retried below, on our schedule.
-        req.max_attempts = 1;
-        evictions.push_back(std::move(req));
+    const MonoTime start = clock.Now();
+    const MonoTime deadline = start + spec_.eviction_timeout;
+
+    std::vector<PodLabels> labels;
+    for (const PodToEvict& p : pods) labels.push_back({p.ns, p.labels});
+    const EvictionGroups groups =
+        GroupByBudget(labels, Budgets(client, pods), kMaxEvictionsInFlight, kMaxEvictionsInFlight);
+    EvictionSchedule schedule;
+    schedule.max_in_flight = kMaxEvictionsInFlight;
+    schedule.group_limits = groups.group_limits;
+    schedule.deadline = deadline;
+    schedule.clock = &clock;
+    const std::optional<long long> grace = spec_.grace_period_s;
+    const EvictionTally tally = RunEvictions(
+        groups.pod_groups, schedule, [&](size_t i) { return Evict(client, pods[i], grace); });
+
+    if (!tally.failure.ok()) {
+      const PodToEvict& p = pods[tally.failed_pod];
+      return Status(tally.failure.code(), "draining node " + node + ": evicting pod " + p.ns + "/" +
+                                              p.name + " failed: " + tally.failure.message());
+    }
+    if (tally.Left() > 0) {
+      std::vector<const PodToEvict*> left;
+      std::string last;
+      for (size_t i = 0; i < pods.size(); ++i) {
+        if (tally.done[i]) continue;
+        left.push_back(&pods[i]);
+        if (!tally.last_status[i].ok()) last = tally.last_status[i].message();
       }
-      auto results = client.CallMany(evictions, 16);
-      std::vector<PodToEvict> still;
-      for (size_t i = 0; i < results.size(); ++i) {
-        const Status& s = results[i].status();
-        if (s.ok() || s.code() == Status::Code::kNotFound ||
-            (s.code() == Status::Code::kFailedPrecondition &&
-             s.message().find("recondition") != std::string::npos)) {
-          done.push_back(pending[i]);
-        } else if (s.code() == Status::Code::kUnavailable) {
-          still.push_back(pending[i]);  // a disruption budget (429) or a passing API problem
-          last_block = s.message();
-        } else {
-          return Status(s.code(), "draining node " + node + ": evicting pod " + pending[i].ns +
-                                      "/" + pending[i].name + " failed: " + s.message());
-        }
+      return Status::DeadlineExceeded(
+          "draining node " + node + ": eviction of " + PodList(left) + " still refused after " +
+          FormatDuration(spec_.eviction_timeout) + " (a PodDisruptionBudget does not allow it" +
+          (last.empty() ? ")" : "): " + last));
+    }
+
+    // Like kubectl drain: wait until the evicted pods are gone, looking at the node's pods.
+    std::map<std::string, const PodToEvict*> waiting;  // uid -> pod
+    size_t evicted = 0;
+    for (size_t i = 0; i < pods.size(); ++i) {
+      if (tally.gone[i]) continue;
+      ++evicted;
+      waiting[pods[i].uid] = &pods[i];
+    }
+    while (!waiting.empty()) {
+      std::set<std::string> present;
+      ListOptions opts;
+      opts.field_selector = "spec.nodeName=" + node;
+      auto rv = client.List(ResourceRef::Core("pods"), opts, [&](const rapidjson::Value& pod) {
+        present.insert(JsonPathString(pod, {"metadata", "uid"}));
+        return Status::Ok();
+      });
+      if (rv.ok()) {
+        std::erase_if(waiting, [&](const auto& kv) { return !present.count(kv.first); });
       }
-      pending = std::move(still);
-      if (pending.empty()) break;
-      if (clock.Now() + kEvictionRetry > deadline) {
-        std::string names;
-        for (const PodToEvict& p : pending)
-          names += (names.empty() ? "" : ", ") + p.ns + "/" + p.name;
+      if (waiting.empty()) break;
+      if (clock.Now() >= deadline) {
+        std::vector<const PodToEvict*> left;
+        for (const auto& [uid, p] : waiting) left.push_back(p);
         return Status::DeadlineExceeded(
-            "draining node " + node + ": eviction of " + names + " still refused after " +
-            FormatDuration(spec_.eviction_timeout) +
-            " (a PodDisruptionBudget does not allow it): " + last_block);
+            "draining node " + node + ": pod(s) " + PodList(left) +
+            " were evicted but are still there after " + FormatDuration(spec_.eviction_timeout) +
+            (rv.ok() ? "" : " (listing the node's pods: " + rv.status().message() + ")"));
       }
-      clock.SleepFor(kEvictionRetry, std::stop_token());
+      clock.SleepFor(kGonePoll, std::stop_token());
     }
-    // Like kubectl drain: wait until the evicted pods are gone.
-    for (const PodToEvict& p : done) {
-      while (true) {
-        KubeRequest get;
-        get.ref = ResourceRef::Core("pods", p.ns, p.name);
-        auto pod = client.CallJson(get);
-        if (!pod.ok() && pod.status().code() == Status::Code::kNotFound) break;
-        if (pod.ok() && JsonPathString(*pod, {"metadata", "uid"}) != p.uid) break;
-        if (clock.Now() >= deadline) {
-          return Status::DeadlineExceeded("draining node " + node + ": pod " + p.ns + "/" + p.name +
-                                          " was evicted but is still there after " +
-                                          FormatDuration(spec_.eviction_timeout));
-        }
-        clock.SleepFor(std::chrono::milliseconds(100), std::stop_token());
-      }
+    *summary = std::to_string(evicted) + " pod(s) evicted";
+    if (evicted < pods.size()) {
+      *summary += ", " + std::to_string(pods.size() - evicted) + " already gone";
     }
-    *evicted = done.size();
+    *summary += " in " + FormatDuration(clock.Now() - start) + "; " +
+                std::to_string(tally.refusals) + " eviction(s) refused by a disruption budget";
     return Status::Ok();
   }
 

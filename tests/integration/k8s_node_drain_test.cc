@@ -1,12 +1,15 @@
 // node-drain and node-cordon on a real control plane: a drain goes through the Eviction API, so a
-// PodDisruptionBudget holds (and blocks a drain it does not allow); the revert uncordons; both
-// leave Events on the node.
+// PodDisruptionBudget holds (and blocks a drain it does not allow); a node with many pods is
+// drained concurrently, never past the budget; the revert uncordons; both leave Events on the
+// node.
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "clients/kubernetes/client.h"
 #include "experiments/engine.h"
@@ -51,6 +54,30 @@ class K8sNodeDrainTest : public gameday::testing::K8sEngineTest {
                  healthy->IsInt() && healthy->GetInt() > 0;
         },
         std::chrono::seconds(30)));
+  }
+
+  void SetUnschedulable(const std::string& node, bool value) {
+    KubeRequest req;
+    req.verb = "patch";
+    req.ref = ResourceRef::Core("nodes", "", node);
+    req.content_type = "application/merge-patch+json";
+    req.body = std::string(R"({"spec":{"unschedulable":)") + (value ? "true" : "null") + "}}";
+    auto r = admin_->Call(req);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+
+  std::vector<std::string> KwokNodes() {
+    std::vector<std::string> nodes;
+    ListOptions opts;
+    opts.label_selector = "type=kwok";
+    EXPECT_TRUE(admin_
+                    ->List(ResourceRef::Core("nodes"), opts,
+                           [&](const rapidjson::Value& n) {
+                             nodes.push_back(JsonPathString(n, {"metadata", "name"}));
+                             return Status::Ok();
+                           })
+                    .ok());
+    return nodes;
   }
 
   bool Unschedulable(const std::string& node) {
@@ -188,6 +215,89 @@ TEST_F(K8sNodeDrainTest, DrainThatTheBudgetForbidsFailsAndIsReverted) {
   std::set<std::string> after;
   for (const auto& p : gameday::testing::ListPods(*admin_, ns, "app=db")) after.insert(p.uid);
   EXPECT_EQ(after, before) << "the budget allowed no eviction";
+}
+
+TEST_F(K8sNodeDrainTest, ManyPodsAreEvictedConcurrentlyNeverPastTheBudget) {
+  constexpr int kPods = 40, kAllowed = 5;
+  const std::string ns = "fleet";
+  const std::vector<std::string> nodes = KwokNodes();
+  ASSERT_GE(nodes.size(), 2u);
+  const std::string node = nodes[0];
+  // All 40 pods on one node: the others are cordoned while the Deployment comes up, then
+  // uncordoned, so the replacements of evicted pods have somewhere to go.
+  for (size_t i = 1; i < nodes.size(); ++i) SetUnschedulable(nodes[i], true);
+  ASSERT_TRUE(gameday::testing::CreateNamespace(*admin_, ns).ok());
+  ASSERT_TRUE(gameday::testing::CreateDeployment(*admin_, ns, "web", kPods).ok());
+  ASSERT_TRUE(gameday::testing::DeploymentReady(*admin_, ns, "web", kPods, seconds(120)));
+  for (size_t i = 1; i < nodes.size(); ++i) SetUnschedulable(nodes[i], false);
+  std::set<std::string> before;
+  for (const auto& p : gameday::testing::ListPods(*admin_, ns, "app=web")) {
+    ASSERT_EQ(p.node, node) << p.name;
+    before.insert(p.uid);
+  }
+  ASSERT_EQ(before.size(), static_cast<size_t>(kPods));
+  CreatePdb(ns, "web", kPods - kAllowed, kAllowed);
+
+  // Watch the pods of the Deployment the whole time, independently of the plan's verifier: at
+  // no moment may more than kAllowed of them be missing or not running.
+  std::atomic<bool> done{false};
+  std::atomic<int> worst{kPods};
+  std::atomic<int> looks{0};
+  std::thread watch([&] {
+    auto client = gameday::testing::AdminClient();
+    while (!done) {
+      int running = 0;
+      ListOptions opts;
+      opts.label_selector = "app=web";
+      auto rv = client->List(ResourceRef::Core("pods", ns), opts, [&](const rapidjson::Value& p) {
+        running += JsonPathString(p, {"status", "phase"}) == "Running" &&
+                   JsonPath(p, {"metadata", "deletionTimestamp"}) == nullptr;
+        return Status::Ok();
+      });
+      if (rv.ok()) {
+        worst = std::min(worst.load(), running);
+        ++looks;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  const RunResult run = Run(PlanYaml(ns, "web", kPods - kAllowed, node, "120s"));
+  done = true;
+  watch.join();
+
+  ASSERT_EQ(run.experiments.size(), 1u);
+  const ExperimentResult& e = run.experiments[0];
+  std::string reasons;
+  for (const auto& r : e.reasons) reasons += r + "\n";
+  EXPECT_EQ(e.status, ExperimentStatus::kPassed) << reasons;
+  ASSERT_EQ(e.faults.size(), 1u);
+  EXPECT_EQ(e.faults[0].revert, RevertState::kReverted);
+  EXPECT_GE(worst.load(), kPods - kAllowed) << "more pods were disrupted than the budget allows";
+  EXPECT_LT(worst.load(), kPods) << "no pod was seen missing: the watch proves nothing";
+  EXPECT_GT(looks.load(), 10);
+
+  // Every pod was evicted (none of the old ones is left), and all 40 run elsewhere.
+  size_t running = 0;
+  for (const auto& p : gameday::testing::ListPods(*admin_, ns, "app=web")) {
+    EXPECT_EQ(before.count(p.uid), 0u) << p.name << " was not evicted";
+    EXPECT_NE(p.node, node) << p.name;
+    running += p.phase == "Running" && !p.terminating;
+  }
+  EXPECT_EQ(running, static_cast<size_t>(kPods));
+  EXPECT_FALSE(Unschedulable(node));
+  // The drain's own account, in its Event on the node.
+  bool counted = false;
+  ListOptions opts;
+  opts.field_selector = "involvedObject.kind=Node,involvedObject.name=" + node;
+  ASSERT_TRUE(admin_
+                  ->List(ResourceRef::Core("events", "default"), opts,
+                         [&](const rapidjson::Value& ev) {
+                           counted |= JsonString(ev, "message").find("40 pod(s) evicted") !=
+                                      std::string::npos;
+                           return Status::Ok();
+                         })
+                  .ok());
+  EXPECT_TRUE(counted) << "no Event says 40 pods were evicted";
 }
 
 TEST_F(K8sNodeDrainTest, CordonAndRevertFromTheRecordAlone) {
