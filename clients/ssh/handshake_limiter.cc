@@ -3,6 +3,7 @@
 #include <libssh2.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace gameday {
 
@@ -88,8 +89,8 @@ Duration HandshakeBackoff(int attempt, Duration base, Duration cap, std::mt19937
   return Duration(half(rng));
 }
 
-bool LooksThrottled(int libssh2_rc, bool banner_seen) {
-  if (banner_seen) return false;
+bool LooksThrottled(int libssh2_rc, const char* banner) {
+  if (banner != nullptr && std::strncmp(banner, "SSH-", 4) == 0) return false;
   switch (libssh2_rc) {
     case LIBSSH2_ERROR_SOCKET_DISCONNECT:  // EOF before the banner
     case LIBSSH2_ERROR_SOCKET_RECV:        // reset before the banner

@@ -92,9 +92,10 @@ Duration HandshakeBackoff(int attempt, Duration base, Duration cap, std::mt19937
 
 // Whether a failed libssh2 handshake looks like sshd's MaxStartups throttling: the server took
 // the TCP connection and closed (or reset) it before sending its SSH banner — what OpenSSH's own
-// client reports as "kex_exchange_identification: Connection closed by remote host".
-// `libssh2_rc` is libssh2_session_handshake's result, `banner_seen` whether any server banner
-// arrived.
-bool LooksThrottled(int libssh2_rc, bool banner_seen);
+// client reports as "kex_exchange_identification: Connection closed by remote host". sshd 8.x
+// and later first write a line "Exceeded MaxStartups", which is no banner: only a line that
+// starts with "SSH-" is. `libssh2_rc` is libssh2_session_handshake's result, `banner` what
+// libssh2_session_banner_get gave (nullptr when nothing).
+bool LooksThrottled(int libssh2_rc, const char* banner);
 
 }  // namespace gameday

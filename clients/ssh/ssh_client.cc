@@ -435,12 +435,20 @@ class SshClient::Connection {
     }
     if (rc == 0) return Status::Ok();
     const char* banner = libssh2_session_banner_get(session_);
-    *throttled = LooksThrottled(rc, banner != nullptr && *banner != '\0');
+    *throttled = LooksThrottled(rc, banner);
     if (*throttled) {
+      // What the host said instead of a banner ("Exceeded MaxStartups" from sshd 8 on) is the
+      // host's text: printable ASCII only, and short.
+      std::string said;
+      for (const char* p = banner; p != nullptr && *p != '\0' && said.size() < 80; ++p) {
+        said += *p >= 0x20 && *p < 0x7f ? *p : '?';
+      }
       return Error(Status::Code::kUnavailable,
                    "SSH handshake failed: the host closed the connection before sending its SSH "
-                   "banner (kex_exchange_identification: connection closed; sshd does this to "
-                   "connections past its MaxStartups limit): " +
+                   "banner" +
+                       (said.empty() ? std::string() : " (it said \"" + said + "\")") +
+                       "; sshd does this to connections past its MaxStartups limit "
+                       "(kex_exchange_identification: connection closed): " +
                        LastError(session_));
     }
     return Error(Status::Code::kUnavailable, "SSH handshake failed: " + LastError(session_));

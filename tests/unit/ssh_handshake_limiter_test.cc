@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -170,21 +171,25 @@ TEST(HandshakeBackoffTest, GrowsDoublingWithinItsUpperHalfUpToTheCap) {
 }
 
 TEST(HandshakeBackoffTest, ThrottlingIsACloseBeforeTheBannerOnly) {
-  EXPECT_TRUE(LooksThrottled(LIBSSH2_ERROR_SOCKET_DISCONNECT, false));
-  EXPECT_TRUE(LooksThrottled(LIBSSH2_ERROR_SOCKET_RECV, false));
-  EXPECT_TRUE(LooksThrottled(LIBSSH2_ERROR_BANNER_RECV, false));
-  EXPECT_TRUE(LooksThrottled(LIBSSH2_ERROR_SOCKET_SEND, false));
-  // Once the server spoke, a failure is something else (key exchange, a protocol error).
-  EXPECT_FALSE(LooksThrottled(LIBSSH2_ERROR_SOCKET_DISCONNECT, true));
-  EXPECT_FALSE(LooksThrottled(LIBSSH2_ERROR_KEX_FAILURE, false));
-  EXPECT_FALSE(LooksThrottled(LIBSSH2_ERROR_TIMEOUT, false));
+  EXPECT_TRUE(LooksThrottled(LIBSSH2_ERROR_SOCKET_DISCONNECT, nullptr));
+  EXPECT_TRUE(LooksThrottled(LIBSSH2_ERROR_SOCKET_RECV, nullptr));
+  EXPECT_TRUE(LooksThrottled(LIBSSH2_ERROR_BANNER_RECV, ""));
+  EXPECT_TRUE(LooksThrottled(LIBSSH2_ERROR_SOCKET_SEND, nullptr));
+  // sshd 8 and later say why before they close; that line is no banner.
+  EXPECT_TRUE(LooksThrottled(LIBSSH2_ERROR_SOCKET_DISCONNECT, "Exceeded MaxStartups"));
+  // Once the server sent its banner, a failure is something else (key exchange, a protocol
+  // error).
+  EXPECT_FALSE(LooksThrottled(LIBSSH2_ERROR_SOCKET_DISCONNECT, "SSH-2.0-OpenSSH_9.2p1"));
+  EXPECT_FALSE(LooksThrottled(LIBSSH2_ERROR_KEX_FAILURE, nullptr));
+  EXPECT_FALSE(LooksThrottled(LIBSSH2_ERROR_TIMEOUT, nullptr));
 }
 
-// A loopback listener that accepts every connection and closes it at once without a word, as
-// sshd does to connections past MaxStartups. Counts what it accepted.
+// A loopback listener that accepts every connection and closes it at once, as sshd does to
+// connections past MaxStartups: without a word, or (as sshd 8 and later) after `say`. Counts
+// what it accepted.
 class DroppingListener {
  public:
-  DroppingListener() {
+  explicit DroppingListener(std::string say = "") : say_(std::move(say)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -201,6 +206,7 @@ class DroppingListener {
         const int c = ::accept(fd_, nullptr, nullptr);
         if (c < 0) continue;
         ++accepted_;
+        if (!say_.empty()) (void)!::write(c, say_.data(), say_.size());
         ::close(c);
       }
     });
@@ -214,6 +220,7 @@ class DroppingListener {
   int accepted() const { return accepted_; }
 
  private:
+  const std::string say_;
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
@@ -250,6 +257,22 @@ TEST(SshHandshakeRetryTest, AHostThatDropsBeforeItsBannerIsTriedAgainThenNamedAs
   EXPECT_EQ(client.handshake_limiter().stats().throttled_retries, 3u);
   EXPECT_EQ(client.handshake_limiter().stats().acquired, 4u);
   EXPECT_EQ(client.handshake_limiter().stats().in_flight, 0u);
+}
+
+TEST(SshHandshakeRetryTest, SshdsExceededMaxStartupsLineCountsAsThrottling) {
+  DroppingListener dropper("Exceeded MaxStartups\r\n");
+  SshClientOptions options;
+  options.handshake_limiter = std::make_shared<HandshakeLimiter>(2);
+  options.handshake_retries = 2;
+  options.handshake_retry_base = milliseconds(20);
+  options.handshake_retry_cap = milliseconds(40);
+  SshClient client(&Clock::Real(), options);
+  const Status s = client.Connect(Loopback(dropper.port(), std::chrono::seconds(10)));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("before sending its SSH banner"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("(3 tries)"), std::string::npos) << s.message();
+  EXPECT_EQ(dropper.accepted(), 3);
+  EXPECT_EQ(client.handshake_limiter().stats().throttled_retries, 2u);
 }
 
 TEST(SshHandshakeRetryTest, RetriesStopAtTheConnectTimeout) {
