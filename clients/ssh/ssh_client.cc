@@ -19,6 +19,8 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <random>
+#include <stop_token>
 #include <thread>
 
 namespace gameday {
@@ -170,22 +172,54 @@ class SshClient::Connection {
 
   bool open() const { return session_ != nullptr; }
 
-  Status Open() {
+  // Opens the session within connect_timeout, which covers the wait for a handshake slot, every
+  // try and the pauses between them. A handshake the server cut off before its banner (sshd past
+  // its MaxStartups) is tried again after a jittered pause while tries and time are left; any
+  // other failure is final at once.
+  Status Open(HandshakeLimiter& limiter, const SshClientOptions& options) {
     Close();
     EnsureLibssh2Init();
     const MonoTime deadline = clock_->Now() + ep_.connect_timeout;
-    if (Status s = ConnectSocket(deadline); !s.ok()) return s;
-    session_ = libssh2_session_init();
-    if (session_ == nullptr) {
-      Close();
-      return Error(Status::Code::kInternal, "cannot create a libssh2 session");
+    for (int attempt = 1;; ++attempt) {
+      // The limiter waits on the steady clock; the deadline is ours, on clock_.
+      HandshakeLimiter::Slot slot =
+          limiter.Acquire(std::chrono::steady_clock::now() + (deadline - clock_->Now()));
+      if (!slot) {
+        return Error(
+            Status::Code::kDeadlineExceeded,
+            "no SSH handshake slot came free within " + FormatSeconds(ep_.connect_timeout) +
+                " (all " + std::to_string(limiter.limit()) +
+                " of this process's concurrent handshakes were busy with other hosts" +
+                (attempt > 1 ? "; the host had cut off the " + std::to_string(attempt - 1) +
+                                   " earlier tries before its banner"
+                             : std::string()) +
+                "); nothing was run");
+      }
+      bool throttled = false;
+      Status s = OpenOnce(deadline, &throttled);
+      slot.Release();
+      if (s.ok()) return s;
+      const std::string tries = std::to_string(attempt) + (attempt == 1 ? " try" : " tries");
+      if (!throttled) {
+        // A later try that failed otherwise (often the deadline, the earlier ones having used
+        // most of it) says what came before.
+        if (attempt == 1) return s;
+        return Status(s.code(), s.message() + " (try " + std::to_string(attempt) +
+                                    "; the earlier ones were cut off before the banner)");
+      }
+      if (attempt > options.handshake_retries) {
+        return Status(s.code(), s.message() + " (" + tries + ")");
+      }
+      const Duration pause = HandshakeBackoff(attempt, options.handshake_retry_base,
+                                              options.handshake_retry_cap, Rng());
+      // Another try needs time of its own after the pause, or it would only time out.
+      if (clock_->Now() + pause + options.handshake_retry_base >= deadline) {
+        return Status(s.code(), s.message() + " (" + tries + "; no time left for another within " +
+                                    FormatSeconds(ep_.connect_timeout) + ")");
+      }
+      limiter.NoteThrottledRetry();
+      clock_->SleepFor(pause, std::stop_token());
     }
-    libssh2_session_set_blocking(session_, 0);
-    Status s = Handshake(deadline);
-    if (s.ok()) s = CheckHostKey();
-    if (s.ok()) s = Authenticate(deadline);
-    if (!s.ok()) Close();
-    return s;
   }
 
   Result<CommandResult> Exec(const std::string& command, MonoTime deadline, Duration timeout,
@@ -275,6 +309,29 @@ class SshClient::Connection {
   }
 
  private:
+  // One try: TCP connect, SSH handshake, host key check, login. `throttled` tells whether it
+  // failed the way sshd's MaxStartups throttling looks (LooksThrottled).
+  Status OpenOnce(MonoTime deadline, bool* throttled) {
+    *throttled = false;
+    if (Status s = ConnectSocket(deadline); !s.ok()) return s;
+    session_ = libssh2_session_init();
+    if (session_ == nullptr) {
+      Close();
+      return Error(Status::Code::kInternal, "cannot create a libssh2 session");
+    }
+    libssh2_session_set_blocking(session_, 0);
+    Status s = Handshake(deadline, throttled);
+    if (s.ok()) s = CheckHostKey();
+    if (s.ok()) s = Authenticate(deadline);
+    if (!s.ok()) Close();
+    return s;
+  }
+
+  static std::mt19937_64& Rng() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    return rng;
+  }
+
   Status Error(Status::Code code, const std::string& message) const {
     return Status(code, "ssh " + ep_.Label() + ": " + message);
   }
@@ -371,15 +428,30 @@ class SshClient::Connection {
     return Error(code, "cannot connect: " + last);
   }
 
-  Status Handshake(MonoTime deadline) {
+  Status Handshake(MonoTime deadline, bool* throttled) {
     int rc;
     while ((rc = libssh2_session_handshake(session_, sock_)) == LIBSSH2_ERROR_EAGAIN) {
       if (Status w = Wait(deadline, "the SSH handshake", ep_.connect_timeout); !w.ok()) return w;
     }
-    if (rc != 0) {
-      return Error(Status::Code::kUnavailable, "SSH handshake failed: " + LastError(session_));
+    if (rc == 0) return Status::Ok();
+    const char* banner = libssh2_session_banner_get(session_);
+    *throttled = LooksThrottled(rc, banner);
+    if (*throttled) {
+      // What the host said instead of a banner ("Exceeded MaxStartups" from sshd 8 on) is the
+      // host's text: printable ASCII only, and short.
+      std::string said;
+      for (const char* p = banner; p != nullptr && *p != '\0' && said.size() < 80; ++p) {
+        said += *p >= 0x20 && *p < 0x7f ? *p : '?';
+      }
+      return Error(Status::Code::kUnavailable,
+                   "SSH handshake failed: the host closed the connection before sending its SSH "
+                   "banner" +
+                       (said.empty() ? std::string() : " (it said \"" + said + "\")") +
+                       "; sshd does this to connections past its MaxStartups limit "
+                       "(kex_exchange_identification: connection closed): " +
+                       LastError(session_));
     }
-    return Status::Ok();
+    return Error(Status::Code::kUnavailable, "SSH handshake failed: " + LastError(session_));
   }
 
   Status CheckHostKey() {
@@ -547,7 +619,11 @@ class SshClient::Connection {
   LIBSSH2_SESSION* session_ = nullptr;
 };
 
-SshClient::SshClient(Clock* clock, SshClientOptions options) : clock_(clock), options_(options) {
+SshClient::SshClient(Clock* clock, SshClientOptions options)
+    : clock_(clock),
+      options_(std::move(options)),
+      limiter_(options_.handshake_limiter ? options_.handshake_limiter
+                                          : HandshakeLimiter::Process()) {
   EnsureLibssh2Init();
 }
 
@@ -568,7 +644,7 @@ Result<CommandResult> SshClient::Run(const SshEndpoint& host, const std::string&
   for (int attempt = 0;; ++attempt) {
     bool fresh = false;
     if (!conn->open()) {
-      if (Status s = conn->Open(); !s.ok()) return s;
+      if (Status s = conn->Open(*limiter_, options_); !s.ok()) return s;
       fresh = true;
     }
     bool sent = false;
@@ -631,7 +707,7 @@ Status SshClient::Connect(const SshEndpoint& host) {
   std::shared_ptr<Connection> conn = Get(host);
   std::lock_guard lock(conn->mu);
   if (conn->open()) return Status::Ok();
-  return conn->Open();
+  return conn->Open(*limiter_, options_);
 }
 
 void SshClient::Disconnect(const SshEndpoint& host) {

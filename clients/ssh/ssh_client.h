@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "clients/ssh/handshake_limiter.h"
 #include "experiments/clock.h"
 #include "experiments/shell_quote.h"  // ShellQuote, used with WrapCommand
 #include "experiments/status.h"
@@ -33,6 +34,8 @@ struct SshEndpoint {
   bool insecure_ignore_host_key = false;
   // Runs every command as `sudo -n sh -c '...'` (for users other than root).
   bool sudo = false;
+  // Opening a session: the wait for a handshake slot, the TCP connect, the handshake and the
+  // login, with any retries of a throttled handshake, all within this.
   Duration connect_timeout = std::chrono::seconds(10);
 
   // "h1 (root@198.18.7.11:22)", for messages.
@@ -59,13 +62,26 @@ struct SshClientOptions {
   size_t max_parallel = 32;
   // Output kept per stream; the rest is read and dropped.
   size_t max_output = 1 << 20;
+  // Bounds the handshakes in flight at once (handshake_limiter.h). nullptr = the process-wide
+  // limiter (HandshakeLimiter::Process(), 16 slots) that every client shares. A caller waits for
+  // a slot within its endpoint's connect_timeout, which covers the wait, every try and the
+  // pauses between them.
+  std::shared_ptr<HandshakeLimiter> handshake_limiter;
+  // Further tries of a handshake the server cut off before its SSH banner, as sshd does past its
+  // MaxStartups; each after a jittered pause (HandshakeBackoff) from handshake_retry_base up to
+  // handshake_retry_cap. 0 = none.
+  int handshake_retries = 6;
+  Duration handshake_retry_base = std::chrono::milliseconds(100);
+  Duration handshake_retry_cap = std::chrono::seconds(2);
 };
 
 // SSH sessions over libssh2, pooled per endpoint (one session per host, reused by every command
 // until it breaks). Host keys are checked against known_hosts before anything else happens: an
 // unknown host or a changed key is an error that names the host, the key type and its SHA256
 // fingerprint, and no command runs. Thread-safe; commands to the same host run one at a time, to
-// different hosts in parallel. Nothing here logs, so keys and passphrases never reach a log.
+// different hosts in parallel. Opening sessions is bounded by a HandshakeLimiter shared by the
+// whole process, and no lock is held across network I/O except the one session's own.
+// Nothing here logs, so keys and passphrases never reach a log.
 class SshClient {
  public:
   explicit SshClient(Clock* clock = &Clock::Real(), SshClientOptions options = {});
@@ -92,6 +108,8 @@ class SshClient {
   void DisconnectAll();
   // Open sessions in the pool.
   size_t SessionCount() const;
+  // The handshake limiter this client uses (shared with other clients unless its own was given).
+  HandshakeLimiter& handshake_limiter() const { return *limiter_; }
 
  private:
   class Connection;
@@ -101,6 +119,7 @@ class SshClient {
 
   Clock* clock_;
   const SshClientOptions options_;
+  const std::shared_ptr<HandshakeLimiter> limiter_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Connection>> pool_;
 };
