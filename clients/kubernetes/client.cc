@@ -718,17 +718,16 @@ std::vector<Result<KubeResponse>> KubeClient::CallMany(const std::vector<KubeReq
     size_t index;
     int attempt;
     MonoTime ready;
-    MonoTime deadline;  // for a slot: `ready` + the request's timeout
   };
   Clock& clock = *options_.clock;
   auto timeout_of = [&](const KubeRequest& req) {
     return req.timeout > Duration{0} ? req.timeout : options_.timeout;
   };
   std::deque<Waiting> queue;
-  const MonoTime begin = clock.Now();
-  for (size_t i = 0; i < requests.size(); ++i) {
-    queue.push_back({i, 1, begin, begin + timeout_of(requests[i])});
-  }
+  for (size_t i = 0; i < requests.size(); ++i) queue.push_back({i, 1, MonoTime{}});
+  // Since when this call has wanted a slot of the shared limit and got none (waiting behind its
+  // own max_in_flight does not count).
+  std::optional<MonoTime> stalled_since;
   std::vector<std::unique_ptr<Slot>> slots;  // in flight
   std::vector<CURL*> spare;
 
@@ -771,11 +770,14 @@ std::vector<Result<KubeResponse>> KubeClient::CallMany(const std::vector<KubeReq
   while (!queue.empty() || !slots.empty()) {
     const MonoTime now = clock.Now();
     // Start what is due, oldest first, up to this call's bound and the client's shared limit.
-    // What waited for a slot past its timeout, or was cancelled, fails without being sent.
+    // What is cancelled, or due while no slot of the shared limit came free for its timeout,
+    // fails without being sent.
     bool limited = false;
+    if (slots.size() >= max_in_flight) stalled_since.reset();
     for (auto it = queue.begin(); it != queue.end();) {
       const KubeRequest& req = requests[it->index];
-      if (req.stop.stop_requested() || (it->ready <= now && it->deadline <= now)) {
+      if (req.stop.stop_requested() ||
+          (it->ready <= now && stalled_since && now - *stalled_since >= timeout_of(req))) {
         results[it->index] = req.stop.stop_requested()
                                  ? Status::Aborted(req.verb + ": cancelled")
                                  : Status::DeadlineExceeded(
@@ -792,9 +794,11 @@ std::vector<Result<KubeResponse>> KubeClient::CallMany(const std::vector<KubeReq
       std::optional<ConcurrencyLimit::Ticket> ticket = limit_.TryAcquire();
       if (!ticket) {
         limited = true;
+        if (!stalled_since) stalled_since = now;
         ++it;
         continue;
       }
+      stalled_since.reset();
       Waiting w = *it;
       it = queue.erase(it);
       start(w, *ticket);
@@ -822,8 +826,7 @@ std::vector<Result<KubeResponse>> KubeClient::CallMany(const std::vector<KubeReq
       Finish(slot->ticket, req, r, slot->attempt > 1);
       const int max_attempts = req.max_attempts > 0 ? req.max_attempts : options_.max_attempts;
       if (slot->attempt < max_attempts && Retryable(req, r) && !req.stop.stop_requested()) {
-        const MonoTime ready = clock.Now() + Backoff(slot->attempt, r);
-        queue.push_back({slot->index, slot->attempt + 1, ready, ready + timeout_of(req)});
+        queue.push_back({slot->index, slot->attempt + 1, clock.Now() + Backoff(slot->attempt, r)});
       } else if (r.ok() && (r->status < 200 || r->status > 299)) {
         results[slot->index] = ErrorFor(req, *r);
       } else {

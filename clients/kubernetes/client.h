@@ -152,9 +152,11 @@ class KubeClient {
   // watcher re-lists and re-watches on its own terms.
   Status Stream(const KubeRequest& request, const std::function<bool(const std::string&)>& on_line);
   // Sends many requests concurrently on one libcurl multi handle (HTTP/2 multiplexed), at most
-  // `max_in_flight` at once and within the client's shared limit, each retried like Send. A
-  // request that finds no free slot within its timeout fails with kDeadlineExceeded. Result i
-  // answers requests[i], with Call's semantics (non-2xx is a Status).
+  // `max_in_flight` at once and within the client's shared limit, each retried like Send. Time
+  // spent queued behind this call's own requests does not count against a request's timeout;
+  // when no slot of the shared limit comes free for that long (other callers hold them all, or
+  // the server asked for a pause), the requests still waiting fail with kDeadlineExceeded.
+  // Result i answers requests[i], with Call's semantics (non-2xx is a Status).
   std::vector<Result<KubeResponse>> CallMany(const std::vector<KubeRequest>& requests,
                                              size_t max_in_flight = 32);
 

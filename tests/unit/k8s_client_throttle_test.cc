@@ -249,6 +249,27 @@ TEST(KubeClientThrottleTest, CallManyCutsTheSharedLimitOn429sAndStillFinishes) {
   EXPECT_EQ(s.limit.in_flight, 0);
 }
 
+TEST(KubeClientThrottleTest, CallManyTimeQueuedBehindItsOwnRequestsIsNotATimeout) {
+  // 100 requests of 200 ms timeout, 2 at a time, 5 ms each: the last is answered after about
+  // 250 ms in the queue, and must not fail for it.
+  ThrottlingServer server([](int, const auto&) {
+    std::this_thread::sleep_for(milliseconds(5));
+    return "200 OK";
+  });
+  auto client = ClientFor(server);
+  ASSERT_TRUE(client);
+  std::vector<KubeRequest> gets;
+  for (int i = 0; i < 100; ++i) {
+    KubeRequest req = GetPods("ns-" + std::to_string(i));
+    req.timeout = milliseconds(200);
+    gets.push_back(req);
+  }
+  const auto t0 = SteadyClock::now();
+  for (const auto& r : client->CallMany(gets, 2)) EXPECT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GT(SteadyClock::now() - t0, milliseconds(400));
+  EXPECT_EQ(server.requests().size(), 100u);
+}
+
 TEST(KubeClientThrottleTest, ACallerWaitingForASlotGivesUpWithinItsTimeout) {
   // The server holds nothing; the limit is full because this test holds its only slot by
   // running a request against a server that never answers.
@@ -289,6 +310,16 @@ TEST(KubeClientThrottleTest, ACallerWaitingForASlotGivesUpWithinItsTimeout) {
       << r.status().message();
   EXPECT_GE(waited, milliseconds(300));
   EXPECT_LT(waited, seconds(3));
+  // CallMany waits on the same limit, as long.
+  const auto t1 = SteadyClock::now();
+  auto many = client->CallMany({req, req}, 8);
+  ASSERT_EQ(many.size(), 2u);
+  for (const auto& m : many) {
+    ASSERT_FALSE(m.ok());
+    EXPECT_EQ(m.status().code(), Status::Code::kDeadlineExceeded) << m.status().ToString();
+  }
+  EXPECT_GE(SteadyClock::now() - t1, milliseconds(300));
+  EXPECT_LT(SteadyClock::now() - t1, seconds(3));
   stop.request_stop();
   holder.join();
   ::close(silent);
