@@ -40,25 +40,30 @@ ConcurrencyLimit::Ticket ConcurrencyLimit::GrantLocked(MonoTime now) {
   return Ticket{epoch_, now};
 }
 
+void ConcurrencyLimit::WakeFirstLocked() {
+  if (!waiters_.empty()) waiters_.front()->cv.notify_one();
+}
+
 Result<ConcurrencyLimit::Ticket> ConcurrencyLimit::Acquire(MonoTime deadline,
                                                            const std::stop_token& stop) {
   std::unique_lock lock(mu_);
   MonoTime now = clock_->Now();
   if (waiters_.empty() && FreeLocked(now)) return GrantLocked(now);
   ++counters_.waits;
-  const uint64_t me = next_waiter_++;
-  waiters_.push_back(me);
+  Waiter me;
+  waiters_.push_back(&me);
   while (true) {
     now = clock_->Now();
-    if (waiters_.front() == me && FreeLocked(now)) {
+    if (waiters_.front() == &me && FreeLocked(now)) {
       waiters_.pop_front();
-      cv_.notify_all();  // the next in line may fit as well
+      WakeFirstLocked();  // the next in line may fit as well
       return GrantLocked(now);
     }
     const bool stopped = stop.stop_requested();
     if (stopped || now >= deadline) {
-      waiters_.remove(me);
-      cv_.notify_all();
+      const bool first = waiters_.front() == &me;
+      waiters_.remove(&me);
+      if (first) WakeFirstLocked();
       if (stopped) return Status::Aborted("cancelled while waiting for a request slot");
       ++counters_.wait_timeouts;
       return Status::DeadlineExceeded(
@@ -66,8 +71,9 @@ Result<ConcurrencyLimit::Ticket> ConcurrencyLimit::Acquire(MonoTime deadline,
           " requests in flight, limit " + std::to_string(static_cast<int>(limit_)) +
           (paused_until_ > now ? ", paused by the server's Retry-After" : "") + ")");
     }
+    // Short slices: a pause ends, a stop comes and a fake clock moves without a notification.
     const Duration left = std::min<Duration>(deadline - now, kWaitSlice);
-    cv_.wait_for(lock, left);
+    me.cv.wait_for(lock, left);
   }
 }
 
@@ -102,7 +108,7 @@ void ConcurrencyLimit::Release(const Ticket& ticket, LoadSignal signal) {
     case LoadSignal::kNeutral:
       break;
   }
-  cv_.notify_all();
+  WakeFirstLocked();
 }
 
 void ConcurrencyLimit::OnAnsweredLocked(Duration latency, bool in_use) {

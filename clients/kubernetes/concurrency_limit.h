@@ -91,13 +91,17 @@ class ConcurrencyLimit {
 
   const ConcurrencyLimitOptions options_;
   Clock* const clock_;
+  // A waiting caller; each has its own condition, so a freed slot wakes only the first in line.
+  struct Waiter {
+    std::condition_variable cv;
+  };
+  void WakeFirstLocked();
+
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   double limit_;
   int in_flight_ = 0;
   uint64_t epoch_ = 0;
-  uint64_t next_waiter_ = 0;
-  std::list<uint64_t> waiters_;  // arrival order
+  std::list<Waiter*> waiters_;  // arrival order
   MonoTime paused_until_{};
   double short_latency_s_ = -1;  // EWMAs; -1 before the first answer
   double long_latency_s_ = -1;
