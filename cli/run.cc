@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "clients/kubernetes/cluster.h"
 #include "experiments/engine.h"
 #include "experiments/files.h"
 #include "experiments/journal.h"
@@ -250,6 +251,8 @@ int RunPlan(const RunOptions& opts) {
   engine_options.samples_mode = *report_mode;
   Engine engine(registries, MakeProbeLoopFactory(), Clock::Real(), engine_options);
   RunResult result = engine.Run(plan);
+  // Events are posted in the background; the few left go out now (bounded, never a hang).
+  FlushSharedEventRecorders(std::chrono::seconds(5));
   result.dir = dir.string();
   observer.Finish();
 

@@ -54,6 +54,8 @@ struct Sink {
   std::string* body = nullptr;
   bool overflow = false;
   std::optional<Duration> retry_after;
+  bool priority_and_fairness = false;
+  WallTime now{};  // what an HTTP-date Retry-After is relative to
   const std::stop_token* stop = nullptr;
 };
 
@@ -68,18 +70,25 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   return len;
 }
 
+bool HeaderIs(const char* data, size_t len, const char* name) {
+  const size_t n = std::strlen(name);
+  return len > n && data[n] == ':' && strncasecmp(data, name, n) == 0;
+}
+
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   Sink* sink = static_cast<Sink*>(user);
   const size_t len = size * count;
-  static constexpr char kName[] = "retry-after:";
-  if (len > sizeof(kName) - 1 && strncasecmp(data, kName, sizeof(kName) - 1) == 0) {
-    std::string v(data + sizeof(kName) - 1, len - (sizeof(kName) - 1));
-    v.erase(std::remove_if(v.begin(), v.end(),
-                           [](char c) { return std::isspace(static_cast<unsigned char>(c)); }),
-            v.end());
-    if (!v.empty() && v.size() < 8 && std::all_of(v.begin(), v.end(), ::isdigit)) {
-      sink->retry_after = std::chrono::seconds(std::stol(v));
-    }
+  if (len >= 5 && std::strncmp(data, "HTTP/", 5) == 0) {
+    // A new header block (after a 100 Continue): only the last one's headers count.
+    sink->retry_after.reset();
+    sink->priority_and_fairness = false;
+  } else if (HeaderIs(data, len, "retry-after")) {
+    // ParseRetryAfter bounds the value (at most a day); anything unreadable is ignored.
+    const std::string_view v(data + 12, len - 12);
+    sink->retry_after = ParseRetryAfter(v, sink->now);
+  } else if (HeaderIs(data, len, "x-kubernetes-pf-flowschema-uid") ||
+             HeaderIs(data, len, "x-kubernetes-pf-prioritylevel-uid")) {
+    sink->priority_and_fairness = true;
   }
   return len;
 }
@@ -165,7 +174,8 @@ std::string JsonQuote(const std::string& s) {
 KubeClient::KubeClient(KubeConfig config, KubeClientOptions options)
     : config_(std::move(config)),
       options_(std::move(options)),
-      credentials_(config_.user, options_.clock) {
+      credentials_(config_.user, options_.clock),
+      limit_(options_.concurrency, options_.clock) {
   GlobalInit();
   // libcurl would send loopback traffic through $https_proxy; Go's (and so kubectl's) proxy
   // logic never does. Keep the user's NO_PROXY and add loopback.
@@ -361,6 +371,7 @@ Status KubeClient::Perform(void* easy, const KubeRequest& request, const Credent
   Sink sink;
   sink.body = &response->body;
   sink.stop = &request.stop;
+  sink.now = options_.clock->WallNow();
   void* headers = nullptr;
   Status st = Configure(e, request, creds, &headers, &response->body, errbuf, &url, &request.body);
   if (!st.ok()) return st;
@@ -381,6 +392,7 @@ Status KubeClient::Perform(void* easy, const KubeRequest& request, const Credent
   }
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &response->status);
   response->retry_after = sink.retry_after;
+  response->priority_and_fairness = sink.priority_and_fairness;
   return Status::Ok();
 }
 
@@ -401,8 +413,46 @@ Duration KubeClient::Backoff(int attempt, const Result<KubeResponse>& r) const {
   return d;
 }
 
+void KubeClient::Finish(const ConcurrencyLimit::Ticket& ticket, const KubeRequest& request,
+                        const Result<KubeResponse>& r, bool retry) {
+  LoadSignal signal = LoadSignal::kAnswered;
+  if (!r.ok()) {
+    signal = r.status().code() == Status::Code::kDeadlineExceeded ? LoadSignal::kOverload
+                                                                  : LoadSignal::kNeutral;
+  } else if (r->status == 429 || r->status >= 500) {
+    signal = LoadSignal::kOverload;
+  }
+  limit_.Release(ticket, signal);
+  // The server asked for a pause: every new request waits, not only this one's retry.
+  if (r.ok() && r->retry_after && (r->status == 429 || r->status >= 500)) {
+    limit_.Pause(std::min(*r->retry_after, options_.max_retry_after));
+  }
+  std::lock_guard lock(stats_mu_);
+  ++stats_.requests_by_verb[request.verb];
+  if (retry) ++stats_.retries;
+  if (!r.ok()) {
+    ++stats_.transport_errors;
+  } else if (r->status == 429) {
+    ++stats_.throttled;
+    if (r->priority_and_fairness) ++stats_.apf_rejections;
+  } else if (r->status >= 500) {
+    ++stats_.server_errors;
+  }
+}
+
+KubeClientStats KubeClient::Stats() const {
+  KubeClientStats s;
+  {
+    std::lock_guard lock(stats_mu_);
+    s = stats_;
+  }
+  s.limit = limit_.Stats();
+  return s;
+}
+
 Result<KubeResponse> KubeClient::Send(const KubeRequest& request) {
   const int attempts = request.max_attempts > 0 ? request.max_attempts : options_.max_attempts;
+  const Duration timeout = request.timeout > Duration{0} ? request.timeout : options_.timeout;
   bool refreshed = false;
   Result<KubeResponse> last = Status::Internal("no attempt made");
   int attempt = 1;
@@ -410,12 +460,27 @@ Result<KubeResponse> KubeClient::Send(const KubeRequest& request) {
     if (request.stop.stop_requested()) return Status::Aborted(request.verb + ": cancelled");
     Result<Credentials> creds = credentials_.Get();
     if (!creds.ok()) return creds.status();
+    // Waiting for a slot counts against the attempt's timeout, so a caller never waits longer
+    // than it would for a frozen server.
+    Result<ConcurrencyLimit::Ticket> ticket =
+        limit_.Acquire(options_.clock->Now() + timeout, request.stop);
+    if (!ticket.ok()) {
+      const ResourceRef& ref = request.ref;
+      return Status(ticket.status().code(),
+                    request.verb + " " +
+                        (request.raw_path.empty() ? ref.ResourceName() : request.raw_path) + ": " +
+                        ticket.status().message() + " at " + config_.cluster.server);
+    }
     void* easy = AcquireEasy();
-    if (easy == nullptr) return Status::Internal("cannot create a libcurl handle");
+    if (easy == nullptr) {
+      limit_.Release(*ticket, LoadSignal::kNeutral);
+      return Status::Internal("cannot create a libcurl handle");
+    }
     KubeResponse response;
     Status st = Perform(easy, request, *creds, &response);
     ReleaseEasy(easy);
     last = st.ok() ? Result<KubeResponse>(std::move(response)) : Result<KubeResponse>(st);
+    Finish(*ticket, request, last, attempt > 1);
     // Rotated or expired credentials: refresh once and try again at once (not an attempt).
     if (last.ok() && last->status == 401 && credentials_.Refreshable() && !refreshed) {
       refreshed = true;
@@ -642,6 +707,7 @@ std::vector<Result<KubeResponse>> KubeClient::CallMany(const std::vector<KubeReq
     CURL* easy = nullptr;
     size_t index = 0;
     int attempt = 0;
+    ConcurrencyLimit::Ticket ticket;
     std::string url;
     KubeResponse response;
     Sink sink;
@@ -654,13 +720,20 @@ std::vector<Result<KubeResponse>> KubeClient::CallMany(const std::vector<KubeReq
     MonoTime ready;
   };
   Clock& clock = *options_.clock;
+  auto timeout_of = [&](const KubeRequest& req) {
+    return req.timeout > Duration{0} ? req.timeout : options_.timeout;
+  };
   std::deque<Waiting> queue;
   for (size_t i = 0; i < requests.size(); ++i) queue.push_back({i, 1, MonoTime{}});
+  // Since when this call has wanted a slot of the shared limit and got none (waiting behind its
+  // own max_in_flight does not count).
+  std::optional<MonoTime> stalled_since;
   std::vector<std::unique_ptr<Slot>> slots;  // in flight
   std::vector<CURL*> spare;
 
-  auto start = [&](const Waiting& w) {
+  auto start = [&](const Waiting& w, const ConcurrencyLimit::Ticket& ticket) {
     auto slot = std::make_unique<Slot>();
+    slot->ticket = ticket;
     if (!spare.empty()) {
       slot->easy = spare.back();
       spare.pop_back();
@@ -669,6 +742,7 @@ std::vector<Result<KubeResponse>> KubeClient::CallMany(const std::vector<KubeReq
       slot->easy = curl_easy_init();
     }
     if (slot->easy == nullptr) {
+      limit_.Release(ticket, LoadSignal::kNeutral);
       results[w.index] = Status::Internal("cannot create a libcurl handle");
       return;
     }
@@ -678,6 +752,7 @@ std::vector<Result<KubeResponse>> KubeClient::CallMany(const std::vector<KubeReq
     slot->url = UrlFor(req);
     slot->sink.body = &slot->response.body;
     slot->sink.stop = &req.stop;
+    slot->sink.now = clock.WallNow();
     Configure(slot->easy, req, *creds, &slot->headers, &slot->response.body, slot->errbuf,
               &slot->url, &req.body);
     curl_easy_setopt(slot->easy, CURLOPT_WRITEFUNCTION, &OnBody);
@@ -694,15 +769,39 @@ std::vector<Result<KubeResponse>> KubeClient::CallMany(const std::vector<KubeReq
 
   while (!queue.empty() || !slots.empty()) {
     const MonoTime now = clock.Now();
-    // Start what is due, oldest first, up to the in-flight bound.
-    for (auto it = queue.begin(); it != queue.end() && slots.size() < max_in_flight;) {
-      if (it->ready <= now) {
-        Waiting w = *it;
+    // Start what is due, oldest first, up to this call's bound and the client's shared limit.
+    // What is cancelled, or due while no slot of the shared limit came free for its timeout,
+    // fails without being sent.
+    bool limited = false;
+    if (slots.size() >= max_in_flight) stalled_since.reset();
+    for (auto it = queue.begin(); it != queue.end();) {
+      const KubeRequest& req = requests[it->index];
+      if (req.stop.stop_requested() ||
+          (it->ready <= now && stalled_since && now - *stalled_since >= timeout_of(req))) {
+        results[it->index] = req.stop.stop_requested()
+                                 ? Status::Aborted(req.verb + ": cancelled")
+                                 : Status::DeadlineExceeded(
+                                       req.verb + " " + req.ref.ResourceName() +
+                                       ": no request slot to the API server came free in time at " +
+                                       config_.cluster.server);
         it = queue.erase(it);
-        start(w);
-      } else {
-        ++it;
+        continue;
       }
+      if (it->ready > now || slots.size() >= max_in_flight || limited) {
+        ++it;
+        continue;
+      }
+      std::optional<ConcurrencyLimit::Ticket> ticket = limit_.TryAcquire();
+      if (!ticket) {
+        limited = true;
+        if (!stalled_since) stalled_since = now;
+        ++it;
+        continue;
+      }
+      stalled_since.reset();
+      Waiting w = *it;
+      it = queue.erase(it);
+      start(w, *ticket);
     }
     int running = 0;
     curl_multi_perform(multi, &running);
@@ -721,8 +820,10 @@ std::vector<Result<KubeResponse>> KubeClient::CallMany(const std::vector<KubeReq
       } else {
         curl_easy_getinfo(slot->easy, CURLINFO_RESPONSE_CODE, &slot->response.status);
         slot->response.retry_after = slot->sink.retry_after;
+        slot->response.priority_and_fairness = slot->sink.priority_and_fairness;
         r = std::move(slot->response);
       }
+      Finish(slot->ticket, req, r, slot->attempt > 1);
       const int max_attempts = req.max_attempts > 0 ? req.max_attempts : options_.max_attempts;
       if (slot->attempt < max_attempts && Retryable(req, r) && !req.stop.stop_requested()) {
         queue.push_back({slot->index, slot->attempt + 1, clock.Now() + Backoff(slot->attempt, r)});
@@ -743,6 +844,8 @@ std::vector<Result<KubeResponse>> KubeClient::CallMany(const std::vector<KubeReq
       for (const Waiting& w : queue) next = std::min(next, w.ready);
       const long due = Ms(next - clock.Now());
       wait_ms = static_cast<int>(std::clamp<long>(due, 0, 100));
+      // Slots of the shared limit free up in other threads too, unseen by this poll.
+      if (limited) wait_ms = std::min(wait_ms, 5);
     }
     if (slots.empty()) {
       if (wait_ms > 0) clock.SleepFor(std::chrono::milliseconds(wait_ms), std::stop_token());

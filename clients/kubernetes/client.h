@@ -2,7 +2,10 @@
 
 #include <rapidjson/document.h>
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "clients/curl/url_escape.h"  // UrlEncode, used by callers that build queries
+#include "clients/kubernetes/concurrency_limit.h"
 #include "clients/kubernetes/credentials.h"
 #include "clients/kubernetes/kubeconfig.h"
 #include "experiments/clock.h"
@@ -69,7 +73,10 @@ struct KubeRequest {
 struct KubeResponse {
   long status = 0;
   std::string body;
-  std::optional<Duration> retry_after;
+  std::optional<Duration> retry_after;  // parsed, at most a day (see ParseRetryAfter)
+  // The answer names an API Priority-and-Fairness flow schema or priority level
+  // (X-Kubernetes-PF-*-UID): on a 429 that means APF rejected the request.
+  bool priority_and_fairness = false;
 };
 
 struct KubeClientOptions {
@@ -84,6 +91,20 @@ struct KubeClientOptions {
   Duration max_backoff = std::chrono::seconds(4);
   Duration max_retry_after = std::chrono::seconds(10);
   std::string user_agent = "gameday";
+  // Requests in flight to the API server, shared by Send/Call and CallMany (adaptive: see
+  // ConcurrencyLimit). A caller waits for a slot at most its request's timeout.
+  ConcurrencyLimitOptions concurrency;
+};
+
+// What a client has done so far, for benchmarks and tests.
+struct KubeClientStats {
+  ConcurrencyLimit::Snapshot limit;
+  std::map<std::string, uint64_t> requests_by_verb;  // attempts sent, retries included
+  uint64_t retries = 0;
+  uint64_t throttled = 0;         // 429 answers
+  uint64_t apf_rejections = 0;    // of those, the ones API Priority and Fairness gave
+  uint64_t server_errors = 0;     // 5xx answers
+  uint64_t transport_errors = 0;  // no answer (connection, TLS, timeout)
 };
 
 struct ListOptions {
@@ -95,9 +116,13 @@ struct ListOptions {
 
 // A Kubernetes API client on libcurl (HTTP/2 when the server offers it) and RapidJSON.
 // Thread-safe: synchronous calls take an easy handle from a pool (each keeps its connection), so
-// many threads can call at once. Retries 429, 5xx (for idempotent verbs) and connection errors
-// with backoff; a TLS verification failure is never retried and says it is TLS. Tokens, keys and
-// request headers never appear in errors or logs.
+// many threads can call at once. Send, Call and CallMany share one adaptive limit on requests in
+// flight (options.concurrency): it grows while the server keeps up and is cut on 429s (API
+// Priority-and-Fairness rejections included) and 5xx; a Retry-After also pauses new requests
+// briefly. Retries 429, 5xx (for idempotent verbs) and connection errors with backoff; a TLS
+// verification failure is never retried and says it is TLS. Stream and Prepare (watches and the
+// probe loop) stay outside the limit: a watch would hold a slot for its whole life, and a probe
+// must see the server as it is. Tokens, keys and request headers never appear in errors or logs.
 class KubeClient {
  public:
   static Result<std::shared_ptr<KubeClient>> Create(KubeConfig config,
@@ -127,8 +152,11 @@ class KubeClient {
   // watcher re-lists and re-watches on its own terms.
   Status Stream(const KubeRequest& request, const std::function<bool(const std::string&)>& on_line);
   // Sends many requests concurrently on one libcurl multi handle (HTTP/2 multiplexed), at most
-  // `max_in_flight` at once, each retried like Send. Result i answers requests[i], with Call's
-  // semantics (non-2xx is a Status).
+  // `max_in_flight` at once and within the client's shared limit, each retried like Send. Time
+  // spent queued behind this call's own requests does not count against a request's timeout;
+  // when no slot of the shared limit comes free for that long (other callers hold them all, or
+  // the server asked for a pause), the requests still waiting fail with kDeadlineExceeded.
+  // Result i answers requests[i], with Call's semantics (non-2xx is a Status).
   std::vector<Result<KubeResponse>> CallMany(const std::vector<KubeRequest>& requests,
                                              size_t max_in_flight = 32);
 
@@ -165,6 +193,7 @@ class KubeClient {
   const KubeConfig& config() const { return config_; }
   const std::string& server() const { return config_.cluster.server; }
   Clock& clock() const { return *options_.clock; }
+  KubeClientStats Stats() const;
 
   // The URL of a request (server + path + query), without credentials.
   std::string UrlFor(const KubeRequest& request) const;
@@ -182,6 +211,9 @@ class KubeClient {
   Status TransportError(const KubeRequest& request, int curl_code, const char* errbuf) const;
   bool Retryable(const KubeRequest& request, const Result<KubeResponse>& r) const;
   Duration Backoff(int attempt, const Result<KubeResponse>& r) const;
+  // Counts one finished attempt and tells the limit what it said about the server's load.
+  void Finish(const ConcurrencyLimit::Ticket& ticket, const KubeRequest& request,
+              const Result<KubeResponse>& r, bool retry);
   void* AcquireEasy();
   void ReleaseEasy(void* easy);
 
@@ -193,6 +225,9 @@ class KubeClient {
   std::mutex share_mu_[8];
   std::mutex pool_mu_;
   std::vector<void*> pool_;
+  ConcurrencyLimit limit_;
+  mutable std::mutex stats_mu_;
+  KubeClientStats stats_;  // all but `limit`
 };
 
 // Helpers for reading API objects.

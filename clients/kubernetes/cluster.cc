@@ -33,36 +33,55 @@ ClusterIdentity IdentityOf(const KubeClient& client) {
 
 Status PostEvent(KubeClient& client, const EventObject& object, const std::string& reason,
                  const std::string& message, WallTime now, const std::string& type) {
-  const std::string ns = object.ns.empty() ? "default" : object.ns;
-  char host[256] = {};
-  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
-  const std::string ts = FormatKubeTime(now);
-  const std::string micro = FormatKubeTime(now, /*micros=*/true);
-  std::string involved = "{\"apiVersion\":" + JsonQuote(object.api_version) +
-                         ",\"kind\":" + JsonQuote(object.kind) +
-                         ",\"name\":" + JsonQuote(object.name);
-  if (!object.ns.empty()) involved += ",\"namespace\":" + JsonQuote(object.ns);
-  if (!object.uid.empty()) involved += ",\"uid\":" + JsonQuote(object.uid);
-  involved += "}";
-  // Event names must be unique; generateName lets the server pick the suffix.
-  std::string prefix = object.name.substr(0, 200) + ".gameday-";
   KubeRequest req;
   req.verb = "create";
-  req.ref = ResourceRef::Core("events", ns);
-  req.body =
-      "{\"apiVersion\":\"v1\",\"kind\":\"Event\",\"metadata\":{\"generateName\":" +
-      JsonQuote(prefix) + ",\"namespace\":" + JsonQuote(ns) +
-      ",\"labels\":{\"app.kubernetes.io/managed-by\":\"gameday\"}},\"involvedObject\":" + involved +
-      ",\"reason\":" + JsonQuote(reason) + ",\"message\":" + JsonQuote(message.substr(0, 1000)) +
-      ",\"type\":" + JsonQuote(type) + ",\"source\":{\"component\":\"gameday\"" +
-      (host[0] ? ",\"host\":" + JsonQuote(host) : std::string()) +
-      "},\"firstTimestamp\":" + JsonQuote(ts) + ",\"lastTimestamp\":" + JsonQuote(ts) +
-      ",\"eventTime\":" + JsonQuote(micro) +
-      ",\"count\":1,\"action\":" + JsonQuote(reason == "ChaosReverted" ? "Revert" : "Inject") +
-      ",\"reportingComponent\":\"gameday\",\"reportingInstance\":" +
-      JsonQuote(host[0] ? host : "gameday") + "}";
+  req.ref = ResourceRef::Core("events", object.ns.empty() ? "default" : object.ns);
+  req.body = KubeEventBody(object, reason, message, now, type);
   req.max_attempts = 3;
   return client.Call(req).status();
+}
+
+namespace {
+
+struct SharedRecorders {
+  std::mutex mu;
+  std::map<const KubeClient*, std::unique_ptr<EventRecorder>> recorders;
+};
+
+SharedRecorders& Recorders() {
+  // Destroyed at exit after main returns: each recorder then stops at once (aborting a request
+  // in flight), so exit never waits on the API server.
+  static SharedRecorders shared;
+  return shared;
+}
+
+}  // namespace
+
+EventRecorder& SharedEventRecorder(const std::shared_ptr<KubeClient>& client) {
+  SharedRecorders& shared = Recorders();
+  std::lock_guard lock(shared.mu);
+  auto& slot = shared.recorders[client.get()];
+  if (!slot) {
+    EventRecorder::Options options;
+    options.clock = &client->clock();
+    slot = std::make_unique<EventRecorder>(MakeKubeEventSink(client), std::move(options));
+  }
+  return *slot;
+}
+
+bool FlushSharedEventRecorders(Duration max_wait) {
+  SharedRecorders& shared = Recorders();
+  std::vector<EventRecorder*> all;
+  {
+    std::lock_guard lock(shared.mu);
+    for (auto& [client, recorder] : shared.recorders) all.push_back(recorder.get());
+  }
+  const MonoTime deadline = Clock::Real().Now() + max_wait;
+  bool done = true;
+  for (EventRecorder* r : all) {
+    done = r->Flush(std::max(Duration{0}, deadline - Clock::Real().Now())) && done;
+  }
+  return done;
 }
 
 bool IsProtectedNamespace(const std::vector<std::string>& protected_namespaces,

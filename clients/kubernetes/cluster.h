@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "clients/kubernetes/client.h"
+#include "clients/kubernetes/event_recorder.h"
 #include "experiments/clock.h"
 #include "experiments/status.h"
 #include "experiments/target.h"
@@ -30,19 +31,19 @@ ClusterIdentity IdentityOf(const KubeClient& client);
 // `"kubeconfig":"...","context":"..."`: the members every Kubernetes revert record opens with.
 std::string IdentityJsonMembers(const ClusterIdentity& id);
 
-// An object an Event is about.
-struct EventObject {
-  std::string api_version = "v1";
-  std::string kind;  // Pod, Node
-  std::string ns;    // empty for cluster-scoped objects (the Event then goes to "default")
-  std::string name;
-  std::string uid;
-};
-
 // Records a core/v1 Event (source component "gameday") on `object`, so `kubectl get events` and
 // `kubectl describe` show what gameday did and when. reason: ChaosInjected / ChaosReverted.
 Status PostEvent(KubeClient& client, const EventObject& object, const std::string& reason,
                  const std::string& message, WallTime now, const std::string& type = "Warning");
+
+// The background Event recorder of `client` (one per client, made on first use): for injectors
+// that act on many objects at once and must not wait for an Event per object (see
+// EventRecorder: the first 10 similar events of a step go one by one, the rest are combined).
+EventRecorder& SharedEventRecorder(const std::shared_ptr<KubeClient>& client);
+// Posts what every shared recorder still holds, within `max_wait` in all; for the end of a run,
+// so a normal exit loses no Event. Returns whether everything went out. Never waits longer: a
+// recorder left with work is stopped (abandoning it) when the process exits.
+bool FlushSharedEventRecorders(Duration max_wait);
 
 // Whether `ns` is one of `protected_namespaces`.
 bool IsProtectedNamespace(const std::vector<std::string>& protected_namespaces,

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "clients/kubernetes/client.h"
+#include "clients/kubernetes/cluster.h"
 #include "experiments/engine.h"
 #include "experiments/plan.h"
 #include "injectors/registry.h"
@@ -141,7 +142,9 @@ TEST_F(K8sPodKillTest, KillHalfOfADeploymentAndMeasureRecovery) {
   EXPECT_EQ(running, 6u);
   EXPECT_EQ(gameday::testing::ReadyReplicas(*admin_, ns, "web"), 6);
 
-  // Each kill left a ChaosInjected Event on its pod.
+  // Each kill left a ChaosInjected Event on its pod (posted in the background; the run's end
+  // flushes them).
+  EXPECT_TRUE(FlushSharedEventRecorders(seconds(5)));
   size_t events = 0;
   ListOptions opts;
   opts.field_selector = "reason=ChaosInjected";
@@ -254,6 +257,123 @@ objectives:
   for (const auto& p : gameday::testing::ListPods(*admin_, ns, "app=web")) {
     EXPECT_FALSE(uids.count(p.uid)) << "killed pod " << p.name << " still exists";
   }
+}
+
+// Many kills at once: the Events do not cost a POST per pod and do not hold up the deletes; the
+// first 10 are posted one by one, the rest combined into one Event with the count.
+TEST_F(K8sPodKillTest, ManyKillsPostTenEventsAndOneCombinedEventWithoutHoldingUpTheDeletes) {
+  const std::string ns = "many";
+  constexpr int kPods = 150;
+  constexpr int kKill = 120;
+  ASSERT_TRUE(gameday::testing::CreateNamespace(*admin_, ns).ok());
+  std::vector<std::string> nodes;
+  ASSERT_TRUE(admin_
+                  ->List(ResourceRef::Core("nodes"), ListOptions{"type=kwok", "", 500, {}},
+                         [&](const rapidjson::Value& n) {
+                           nodes.push_back(JsonPathString(n, {"metadata", "name"}));
+                           return Status::Ok();
+                         })
+                  .ok());
+  ASSERT_FALSE(nodes.empty());
+  // Bare pods bound to the KWOK nodes: no controller replaces them, so the count is exact.
+  std::vector<KubeRequest> creates;
+  for (int i = 0; i < kPods; ++i) {
+    KubeRequest req;
+    req.verb = "create";
+    req.ref = ResourceRef::Core("pods", ns);
+    req.body =
+        R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"many-)" + std::to_string(i) +
+        R"(","labels":{"app":"many"}},"spec":{"nodeName":")" + nodes[i % nodes.size()] +
+        R"(","tolerations":[{"operator":"Exists"}],"terminationGracePeriodSeconds":0,)"
+        R"("automountServiceAccountToken":false,"containers":[{"name":"app","image":"x"}]}})";
+    creates.push_back(std::move(req));
+  }
+  for (const auto& r : admin_->CallMany(creates, 32)) ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(gameday::testing::WaitUntil(
+      [&] {
+        size_t running = 0;
+        for (const auto& p : gameday::testing::ListPods(*admin_, ns, "app=many")) {
+          running += p.phase == "Running";
+        }
+        return running == static_cast<size_t>(kPods);
+      },
+      std::chrono::milliseconds(120000), std::chrono::milliseconds(500)));
+
+  auto shared = SharedKubeClient(plane_->kubeconfig, "");
+  ASSERT_TRUE(shared.ok());
+  const KubeClientStats before = (*shared)->Stats();
+  const Plan plan = Parse(R"(
+name: kill-many
+target:
+  kind: kubernetes
+  kubeconfig: )" + plane_->kubeconfig +
+                          R"(
+warmup: 1s
+stable_for: 1s
+cooldown: 1s
+recovery_timeout: 10s
+verify:
+  - {name: api, kind: apiserver, interval: 200ms}
+method:
+  - inject: pod-kill
+    name: kill-many
+    select: {mode: fixed, value: )" +
+                          std::to_string(kKill) + R"(}
+    spec:
+      namespace: )" + ns + R"(
+      label_selector: app=many
+      grace_period: 0s
+)");
+  const RunResult run = Run(plan);
+  ASSERT_EQ(run.experiments.size(), 1u);
+  const ExperimentResult& e = run.experiments[0];
+  ASSERT_EQ(e.faults.size(), static_cast<size_t>(kKill));
+  for (const FaultResult& f : e.faults) EXPECT_TRUE(f.error.empty()) << f.error;
+  // By the end of the run the deletes are all answered; what Events are still queued go out now.
+  const KubeClientStats after_run = (*shared)->Stats();
+  EXPECT_TRUE(FlushSharedEventRecorders(seconds(5)));
+  const KubeClientStats after = (*shared)->Stats();
+  auto delta = [](const KubeClientStats& a, const KubeClientStats& b, const char* verb) {
+    auto count = [&](const KubeClientStats& s) {
+      auto it = s.requests_by_verb.find(verb);
+      return it == s.requests_by_verb.end() ? uint64_t{0} : it->second;
+    };
+    return count(b) - count(a);
+  };
+  EXPECT_GE(delta(before, after_run, "delete"), static_cast<uint64_t>(kKill));
+  // 10 single Events, plus the combined one's create and a few updates: not one per pod.
+  EXPECT_LE(delta(before, after, "create"), 12u);
+  EXPECT_LE(delta(before, after, "patch"), 5u);
+  std::printf(
+      "[measure] pod-kill %d/%d: %llu deletes, %llu event creates, %llu patches; limit %.1f\n",
+      kKill, kPods, static_cast<unsigned long long>(delta(before, after, "delete")),
+      static_cast<unsigned long long>(delta(before, after, "create")),
+      static_cast<unsigned long long>(delta(before, after, "patch")), after.limit.limit);
+
+  size_t single = 0, combined = 0;
+  std::string combined_message;
+  long long combined_count = 0;
+  ListOptions opts;
+  opts.field_selector = "reason=ChaosInjected";
+  ASSERT_TRUE(admin_
+                  ->List(ResourceRef::Core("events", ns), opts,
+                         [&](const rapidjson::Value& ev) {
+                           const std::string kind = JsonPathString(ev, {"involvedObject", "kind"});
+                           if (kind == "Pod") ++single;
+                           if (kind == "Namespace") {
+                             ++combined;
+                             combined_message = JsonString(ev, "message");
+                             const rapidjson::Value* c = JsonPath(ev, {"count"});
+                             combined_count = c && c->IsInt64() ? c->GetInt64() : -1;
+                           }
+                           return Status::Ok();
+                         })
+                  .ok());
+  EXPECT_EQ(single, 10u);
+  EXPECT_EQ(combined, 1u);
+  EXPECT_EQ(combined_count, kKill - 10);
+  EXPECT_EQ(combined_message, "gameday run k8s-pod-kill: deleted " + std::to_string(kKill - 10) +
+                                  " more pods (combined from similar events)");
 }
 
 }  // namespace
