@@ -113,13 +113,19 @@ struct Options {
 
 constexpr char kChosenLabel[] = "chosen";
 constexpr char kChosenSelector[] = "app=bench,chosen=yes";
+constexpr int kWatchShards = 8;
+
+// Pod bench-NNNNN carries the label shard=NNNNN % kWatchShards (see DeletionWatch).
+int ShardOf(const std::string& name) {
+  return std::atoi(name.c_str() + std::min<size_t>(name.size(), 6)) % kWatchShards;
+}
 
 // The pods tolerate every taint: on a loaded machine kwok's heartbeats can lag past the node
 // grace period, and the test plane's 10 s not-ready toleration would then evict them mid-run.
 std::string PodJson(const std::string& ns, const std::string& name, const std::string& node,
                     bool chosen, int grace) {
   return R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name + R"(","namespace":")" +
-         ns + R"(","labels":{"app":"bench")" +
+         ns + R"(","labels":{"app":"bench","shard":")" + std::to_string(ShardOf(name)) + "\"" +
          (chosen ? std::string(",\"") + kChosenLabel + "\":\"yes\"" : std::string()) +
          R"(}},"spec":{"nodeName":")" + node +
          R"(","tolerations":[{"operator":"Exists"}],"terminationGracePeriodSeconds":)" +
@@ -222,39 +228,54 @@ void ClearAndWaitGone(KubeClient& client, const Options& o, const std::set<std::
 
 // ---- the watch ------------------------------------------------------------------------------
 
-// Watches every bench pod (app=bench) from a list's resourceVersion; for the chosen ones it
-// records when the delete was seen accepted and when the object was gone. A patch of a pod that
-// is not chosen (the sentinel) proves the stream is live before the tool starts.
+// Watches the bench pods in kWatchShards streams (label shard=0..N-1), from a list's
+// resourceVersion; for the chosen ones it records when the delete was seen accepted
+// (deletionTimestamp set, or gone at once) and when the object was gone (DELETED). Several
+// streams, because the API server closes a watch whose reader falls behind a burst of events
+// (1,000 deletions in well under a second, on a loaded machine). A stream that ends anyway is
+// resumed from the last resourceVersion it saw (the server replays what was missed; those
+// events are timed late) and, if that is too old, re-listed (pods missing then are gone "now");
+// the row says how often either happened. A patch of one pod that is not chosen per shard (the
+// sentinels) proves every stream live before the tool starts.
 class DeletionWatch {
  public:
   DeletionWatch(KubeClient& client, const Options& o, const std::set<std::string>& chosen,
-                std::string sentinel)
-      : client_(client), o_(o), chosen_(chosen), sentinel_(std::move(sentinel)) {}
+                std::vector<std::string> sentinels)
+      : client_(client), o_(o), chosen_(chosen), sentinels_(std::move(sentinels)) {}
+
+  ~DeletionWatch() { Stop(); }
 
   void Start() {
     std::string rv;
     (void)ListPods(client_, o_.ns, "app=bench", &rv);
-    thread_ = std::jthread([this, rv](std::stop_token stop) { Run(rv, stop); });
+    pings_.assign(kWatchShards, "");
+    for (int k = 0; k < kWatchShards; ++k)
+      threads_.emplace_back([this, rv, k](std::stop_token stop) { Run(k, rv, stop); });
     for (int attempt = 1; attempt <= 20; ++attempt) {
       const std::string token = std::to_string(attempt) + "-" + std::to_string(::getpid());
-      KubeRequest patch;
-      patch.verb = "patch";
-      patch.ref = ResourceRef::Core("pods", o_.ns, sentinel_);
-      patch.content_type = "application/merge-patch+json";
-      patch.body = R"({"metadata":{"annotations":{"bench/ping":")" + token + R"("}}})";
-      auto r = client_.Call(patch);
-      if (!r.ok()) Die("patching the sentinel pod: " + r.status().ToString());
+      for (const std::string& sentinel : sentinels_) {
+        KubeRequest patch;
+        patch.verb = "patch";
+        patch.ref = ResourceRef::Core("pods", o_.ns, sentinel);
+        patch.content_type = "application/merge-patch+json";
+        patch.body = R"({"metadata":{"annotations":{"bench/ping":")" + token + R"("}}})";
+        auto r = client_.Call(patch);
+        if (!r.ok()) Die("patching the sentinel pod " + sentinel + ": " + r.status().ToString());
+      }
       const auto until = Clock::now() + std::chrono::seconds(2);
       while (Clock::now() < until) {
         {
           std::lock_guard lock(mu_);
-          if (ping_ == token) return;
-          if (!error_.empty()) Die("watch: " + error_);
+          if (std::all_of(pings_.begin(), pings_.end(),
+                          [&](const std::string& p) { return p == token; })) {
+            resumed_ = relisted_ = 0;  // only what happens while the tool runs counts
+            return;
+          }
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
     }
-    Die("the watch did not see the sentinel pod's patch within 40 s");
+    Die("the watches did not all see their sentinel pod's patch within 40 s");
   }
 
   // Waits until every chosen pod is gone, or `deadline`.
@@ -269,8 +290,9 @@ class DeletionWatch {
   }
 
   void Stop() {
-    thread_.request_stop();
-    if (thread_.joinable()) thread_.join();
+    for (auto& t : threads_) t.request_stop();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
   }
 
   std::map<std::string, Clock::time_point> accepted() const {
@@ -281,61 +303,104 @@ class DeletionWatch {
     std::lock_guard lock(mu_);
     return gone_;
   }
+  // Streams resumed from their last resourceVersion, and shards re-listed, since Start.
+  int resumed() const {
+    std::lock_guard lock(mu_);
+    return resumed_;
+  }
+  int relisted() const {
+    std::lock_guard lock(mu_);
+    return relisted_;
+  }
 
  private:
-  void Run(const std::string& rv, std::stop_token stop) {
-    KubeRequest req;
-    req.verb = "watch";
-    req.ref = ResourceRef::Core("pods", o_.ns);
-    req.query = {{"watch", "1"},
-                 {"labelSelector", "app=bench"},
-                 {"resourceVersion", rv},
-                 {"timeoutSeconds", "1800"}};
-    req.timeout = std::chrono::hours(1);
-    req.stop = stop;
-    Status st = client_.Stream(req, [&](const std::string& line) {
-      const auto now = Clock::now();
-      if (line.size() > (1 << 20)) return true;  // no pod of ours is that large; skip it
-      rapidjson::Document doc;
-      doc.Parse(line.data(), line.size());
-      if (doc.HasParseError() || !doc.IsObject()) return true;
-      const std::string type = JsonString(doc, "type");
-      if (!doc.HasMember("object") || !doc["object"].IsObject()) return true;
-      const rapidjson::Value& obj = doc["object"];
-      if (type == "ERROR") {
+  std::string Selector(int k) const { return "app=bench,shard=" + std::to_string(k); }
+
+  // Re-lists shard k after its resourceVersion expired: chosen pods missing now are gone now,
+  // terminating ones accepted now (if not seen before). Returns the list's resourceVersion.
+  std::string Relist(int k) {
+    std::string rv;
+    const std::vector<PodRef> pods = ListPods(client_, o_.ns, Selector(k), &rv);
+    const auto now = Clock::now();
+    std::set<std::string> present;
+    std::lock_guard lock(mu_);
+    ++relisted_;
+    for (const PodRef& p : pods) {
+      present.insert(p.name);
+      if (p.terminating && chosen_.count(p.name)) accepted_.emplace(p.name, now);
+    }
+    for (const std::string& name : chosen_) {
+      if (ShardOf(name) != k || present.count(name)) continue;
+      accepted_.emplace(name, now);
+      gone_.emplace(name, now);
+    }
+    return rv;
+  }
+
+  void Run(int k, std::string rv, std::stop_token stop) {
+    bool first = true;
+    while (!stop.stop_requested()) {
+      if (!first) {
         std::lock_guard lock(mu_);
-        error_ = "watch ERROR event: " + JsonString(obj, "message");
-        return false;
+        ++resumed_;
       }
-      const std::string name = JsonPathString(obj, {"metadata", "name"});
-      std::lock_guard lock(mu_);
-      if (name == sentinel_) {
-        ping_ = JsonPathString(obj, {"metadata", "annotations", "bench/ping"});
+      first = false;
+      bool expired = false;
+      KubeRequest req;
+      req.verb = "watch";
+      req.ref = ResourceRef::Core("pods", o_.ns);
+      req.query = {{"watch", "1"},
+                   {"labelSelector", Selector(k)},
+                   {"resourceVersion", rv},
+                   {"timeoutSeconds", "1800"}};
+      req.timeout = std::chrono::hours(1);
+      req.stop = stop;
+      Status st = client_.Stream(req, [&](const std::string& line) {
+        const auto now = Clock::now();
+        if (line.size() > (1 << 20)) return true;  // no pod of ours is that large; skip it
+        rapidjson::Document doc;
+        doc.Parse(line.data(), line.size());
+        if (doc.HasParseError() || !doc.IsObject()) return true;
+        const std::string type = JsonString(doc, "type");
+        if (!doc.HasMember("object") || !doc["object"].IsObject()) return true;
+        const rapidjson::Value& obj = doc["object"];
+        if (type == "ERROR") {  // 410 Gone: the resourceVersion left the server's window
+          expired = true;
+          return false;
+        }
+        const std::string obj_rv = JsonPathString(obj, {"metadata", "resourceVersion"});
+        if (!obj_rv.empty() && obj_rv.size() < 32) rv = obj_rv;
+        const std::string name = JsonPathString(obj, {"metadata", "name"});
+        std::lock_guard lock(mu_);
+        if (name == sentinels_[static_cast<size_t>(k)]) {
+          pings_[static_cast<size_t>(k)] =
+              JsonPathString(obj, {"metadata", "annotations", "bench/ping"});
+          return true;
+        }
+        if (!chosen_.count(name)) return true;
+        if (type == "DELETED") {
+          gone_.emplace(name, now);
+          accepted_.emplace(name, now);
+        } else if (JsonPath(obj, {"metadata", "deletionTimestamp"})) {
+          accepted_.emplace(name, now);
+        }
         return true;
-      }
-      if (!chosen_.count(name)) return true;
-      if (type == "DELETED") {
-        gone_.emplace(name, now);
-        accepted_.emplace(name, now);
-      } else if (JsonPath(obj, {"metadata", "deletionTimestamp"})) {
-        accepted_.emplace(name, now);
-      }
-      return true;
-    });
-    if (!st.ok() && st.code() != Status::Code::kAborted) {
-      std::lock_guard lock(mu_);
-      if (error_.empty()) error_ = st.ToString();
+      });
+      if (stop.stop_requested()) return;
+      if (expired) rv = Relist(k);
+      if (!st.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
 
   KubeClient& client_;
   const Options& o_;
   const std::set<std::string>& chosen_;
-  const std::string sentinel_;
+  const std::vector<std::string> sentinels_;  // one per shard
   mutable std::mutex mu_;
-  std::string ping_, error_;
+  std::vector<std::string> pings_;
+  int resumed_ = 0, relisted_ = 0;
   std::map<std::string, Clock::time_point> accepted_, gone_;
-  std::jthread thread_;
+  std::vector<std::jthread> threads_;
 };
 
 // ---- the tool as a child process -------------------------------------------------------------
@@ -551,6 +616,7 @@ struct Row {
   size_t accepted = 0, gone = 0, chosen = 0;
   double first_s = -1, last_accepted_s = -1, last_gone_s = -1;
   AuditCount audit;
+  int watch_resumed = 0, watch_relisted = 0;
 };
 
 std::string Seconds(double s) {
@@ -590,7 +656,7 @@ void PrintTable(const Options& o, const std::vector<Row>& rows, const std::strin
   std::printf(
       "\n| grace | tool | start → last delete accepted (s) | first → last accepted (s) | start "
       "→ last object gone (s) | tool exit (s) | API requests (tool's user) | CPU (s) | peak RSS "
-      "(MiB) |\n|---|---|---|---|---|---|---|---|---|\n");
+      "(MiB) | watch |\n|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Row& r : rows) {
     std::string last = Seconds(r.last_accepted_s);
     if (r.accepted < r.chosen)
@@ -802,18 +868,19 @@ int Main(int argc, char** argv) {
     std::snprintf(buf, sizeof(buf), "bench-%05d", i);
     names.push_back(buf);
   }
-  // The same random choice for every tool; the first pod not chosen is the watch's sentinel.
+  // The same random choice for every tool; the first pod of each shard that is not chosen is
+  // that shard's watch sentinel.
   std::vector<std::string> shuffled = names;
   std::mt19937_64 rng(12345);
   std::shuffle(shuffled.begin(), shuffled.end(), rng);
   const std::set<std::string> chosen(shuffled.begin(), shuffled.begin() + o.kill);
   const std::vector<std::string> chosen_names(chosen.begin(), chosen.end());
-  std::string sentinel;
+  std::vector<std::string> sentinels(kWatchShards);
   for (const auto& n : names)
-    if (!chosen.count(n)) {
-      sentinel = n;
-      break;
-    }
+    if (!chosen.count(n) && sentinels[static_cast<size_t>(ShardOf(n))].empty())
+      sentinels[static_cast<size_t>(ShardOf(n))] = n;
+  for (const auto& s : sentinels)
+    if (s.empty()) Die("--pods is too small: a watch shard has no pod that is not chosen");
   const std::string names_file = o.work + "/chosen-names.txt";
   {
     std::ofstream out(names_file);
@@ -832,7 +899,7 @@ int Main(int argc, char** argv) {
         std::printf("%s: skipped (not given)\n", tool.c_str());
         continue;
       }
-      DeletionWatch watch(client, o, chosen, sentinel);
+      DeletionWatch watch(client, o, chosen, sentinels);
       watch.Start();
       const long audit_from = FileSize(o.audit_log);
       const std::string log = o.work + "/" + tool + "-" + std::to_string(grace) + "s.log";
@@ -846,6 +913,8 @@ int Main(int argc, char** argv) {
       // the objects that long), but no pod a tool never deleted is waited for.
       watch.WaitAllGone(Clock::now() + std::chrono::seconds(grace + 30));
       watch.Stop();
+      row.watch_resumed = watch.resumed();
+      row.watch_relisted = watch.relisted();
       row.audit = CountAudit(o, audit_from);
       const auto accepted = watch.accepted();
       const auto gone = watch.gone();
@@ -864,10 +933,13 @@ int Main(int argc, char** argv) {
       row.last_gone_s = last_gone;
       std::printf(
           "%s, grace %d s: exit %d%s after %.2f s; %zu accepted (first %.2f s, last %.2f s), %zu "
-          "gone (last %.2f s); %ld requests; CPU %.2f s, peak RSS %.1f MiB; log %s\n",
+          "gone (last %.2f s); watch resumed %dx, re-listed %dx; %ld requests; CPU %.2f s, peak "
+          "RSS "
+          "%.1f MiB; log %s\n",
           tool.c_str(), grace, row.child.exit_code, row.child.timed_out ? " (timeout)" : "",
-          row.child.wall_s, row.accepted, first, last, row.gone, last_gone, row.audit.total,
-          row.child.cpu_s, row.child.maxrss_kib / 1024.0, log.c_str());
+          row.child.wall_s, row.accepted, first, last, row.gone, last_gone, row.watch_resumed,
+          row.watch_relisted, row.audit.total, row.child.cpu_s, row.child.maxrss_kib / 1024.0,
+          log.c_str());
       if (row.child.exit_code != 0) {
         const std::string tail = ReadFile(log, 1 << 20);
         std::printf("  last lines of the log:\n%s\n",
