@@ -668,13 +668,17 @@ void PrintTable(const Options& o, const std::vector<Row>& rows, const std::strin
       exit = "killed at " + std::to_string(o.tool_timeout_s) + " s";
     else if (r.child.exit_code != 0)
       exit += " (exit " + std::to_string(r.child.exit_code) + ")";
+    std::string watch = "live throughout";
+    if (r.watch_resumed || r.watch_relisted)
+      watch = "resumed " + std::to_string(r.watch_resumed) + "x, re-listed " +
+              std::to_string(r.watch_relisted) + "x: times are late bounds";
     std::printf(
-        "| %d s | %s | %s | %s | %s | %s | %s | %.2f | %.1f |\n", r.grace,
+        "| %d s | %s | %s | %s | %s | %s | %s | %.2f | %.1f | %s |\n", r.grace,
         ToolLabel(o, r.tool).c_str(), last.c_str(),
         Seconds(r.first_s >= 0 && r.accepted == r.chosen ? r.last_accepted_s - r.first_s : -1)
             .c_str(),
         gone.c_str(), exit.c_str(), VerbText(r.audit).c_str(), r.child.cpu_s,
-        r.child.maxrss_kib / 1024.0);
+        r.child.maxrss_kib / 1024.0, watch.c_str());
   }
   std::printf("\nload average (1/5/15 min): %s at the start, %s at the end; %d pods, %d chosen\n",
               load_start.c_str(), load_end.c_str(), o.pods, o.kill);
@@ -933,9 +937,8 @@ int Main(int argc, char** argv) {
       row.last_gone_s = last_gone;
       std::printf(
           "%s, grace %d s: exit %d%s after %.2f s; %zu accepted (first %.2f s, last %.2f s), %zu "
-          "gone (last %.2f s); watch resumed %dx, re-listed %dx; %ld requests; CPU %.2f s, peak "
-          "RSS "
-          "%.1f MiB; log %s\n",
+          "gone (last %.2f s); watch resumed %dx, re-listed %dx; %ld requests; CPU %.2f s, "
+          "peak RSS %.1f MiB; log %s\n",
           tool.c_str(), grace, row.child.exit_code, row.child.timed_out ? " (timeout)" : "",
           row.child.wall_s, row.accepted, first, last, row.gone, last_gone, row.watch_resumed,
           row.watch_relisted, row.audit.total, row.child.cpu_s, row.child.maxrss_kib / 1024.0,
