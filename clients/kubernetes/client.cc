@@ -415,16 +415,23 @@ Duration KubeClient::Backoff(int attempt, const Result<KubeResponse>& r) const {
 
 void KubeClient::Finish(const ConcurrencyLimit::Ticket& ticket, const KubeRequest& request,
                         const Result<KubeResponse>& r, bool retry) {
+  // A 429 from the eviction subresource is usually a PodDisruptionBudget's "not now": a policy
+  // answer about one pod, not a server asking everyone to slow down. Only priority and fairness
+  // (its headers on the answer) make such a 429 a load signal.
+  const bool policy_refusal = r.ok() && r->status == 429 && !r->priority_and_fairness &&
+                              request.ref.subresource == "eviction";
   LoadSignal signal = LoadSignal::kAnswered;
   if (!r.ok()) {
     signal = r.status().code() == Status::Code::kDeadlineExceeded ? LoadSignal::kOverload
                                                                   : LoadSignal::kNeutral;
+  } else if (policy_refusal) {
+    signal = LoadSignal::kNeutral;
   } else if (r->status == 429 || r->status >= 500) {
     signal = LoadSignal::kOverload;
   }
   limit_.Release(ticket, signal);
   // The server asked for a pause: every new request waits, not only this one's retry.
-  if (r.ok() && r->retry_after && (r->status == 429 || r->status >= 500)) {
+  if (r.ok() && r->retry_after && !policy_refusal && (r->status == 429 || r->status >= 500)) {
     limit_.Pause(std::min(*r->retry_after, options_.max_retry_after));
   }
   std::lock_guard lock(stats_mu_);
@@ -726,8 +733,10 @@ std::vector<Result<KubeResponse>> KubeClient::CallMany(const std::vector<KubeReq
   std::deque<Waiting> queue;
   for (size_t i = 0; i < requests.size(); ++i) queue.push_back({i, 1, MonoTime{}});
   // Since when this call has wanted a slot of the shared limit and got none (waiting behind its
-  // own max_in_flight does not count).
-  std::optional<MonoTime> stalled_since;
+  // own max_in_flight does not count); MonoTime::max() while it is not stalled. (Not an optional:
+  // g++ 12 takes an optional time_point for maybe-uninitialized here.)
+  constexpr MonoTime kNotStalled = MonoTime::max();
+  MonoTime stalled_since = kNotStalled;
   std::vector<std::unique_ptr<Slot>> slots;  // in flight
   std::vector<CURL*> spare;
 
@@ -773,11 +782,11 @@ std::vector<Result<KubeResponse>> KubeClient::CallMany(const std::vector<KubeReq
     // What is cancelled, or due while no slot of the shared limit came free for its timeout,
     // fails without being sent.
     bool limited = false;
-    if (slots.size() >= max_in_flight) stalled_since.reset();
+    if (slots.size() >= max_in_flight) stalled_since = kNotStalled;
     for (auto it = queue.begin(); it != queue.end();) {
       const KubeRequest& req = requests[it->index];
-      if (req.stop.stop_requested() ||
-          (it->ready <= now && stalled_since && now - *stalled_since >= timeout_of(req))) {
+      if (req.stop.stop_requested() || (it->ready <= now && stalled_since != kNotStalled &&
+                                        now - stalled_since >= timeout_of(req))) {
         results[it->index] = req.stop.stop_requested()
                                  ? Status::Aborted(req.verb + ": cancelled")
                                  : Status::DeadlineExceeded(
@@ -794,11 +803,11 @@ std::vector<Result<KubeResponse>> KubeClient::CallMany(const std::vector<KubeReq
       std::optional<ConcurrencyLimit::Ticket> ticket = limit_.TryAcquire();
       if (!ticket) {
         limited = true;
-        if (!stalled_since) stalled_since = now;
+        if (stalled_since == kNotStalled) stalled_since = now;
         ++it;
         continue;
       }
-      stalled_since.reset();
+      stalled_since = kNotStalled;
       Waiting w = *it;
       it = queue.erase(it);
       start(w, *ticket);

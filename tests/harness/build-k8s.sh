@@ -75,6 +75,13 @@ if have_all; then
 fi
 
 WORK=$(mktemp -d "$CACHE_ROOT/bin/.build-$KEY.XXXXXX")   # same filesystem as BIN_DIR: mv is atomic
+# A step logs its start and then, every 30 s until the next step, that it is still at work: the
+# long `go build`s print nothing of their own.
+TICKER=""
+stop_ticker() {
+  if [[ -n "$TICKER" ]]; then kill "$TICKER" 2>/dev/null || true; wait "$TICKER" 2>/dev/null || true; fi
+  TICKER=""
+}
 cleanup() { stop_ticker; rm -rf "$WORK"; }
 trap cleanup EXIT
 OUT="$WORK/out"
@@ -124,13 +131,6 @@ log "building $KEY"
 log "cache: $CACHE_ROOT ($("$GO" env GOPROXY))"
 if [[ "$BUILD_ETCDCTL" == 1 ]]; then TOTAL=6; else TOTAL=5; fi
 STEP=0
-# A step logs its start and then, every 30 s until the next step, that it is still at work: the
-# long `go build`s print nothing of their own.
-TICKER=""
-stop_ticker() {
-  if [[ -n "$TICKER" ]]; then kill "$TICKER" 2>/dev/null || true; wait "$TICKER" 2>/dev/null || true; fi
-  TICKER=""
-}
 step() {
   stop_ticker
   STEP=$((STEP + 1))

@@ -199,6 +199,41 @@ TEST(KubeClientThrottleTest, ARetryAfterAlsoPausesOtherCallersRequests) {
   EXPECT_EQ(client->Stats().apf_rejections, 0u);  // a plain 429, no APF headers
 }
 
+KubeRequest Evict(const std::string& name) {
+  KubeRequest req;
+  req.verb = "create";
+  req.ref = ResourceRef::Core("pods", "shop", name);
+  req.ref.subresource = "eviction";
+  req.max_attempts = 1;  // as node-drain sends them: its scheduler paces the budget itself
+  return req;
+}
+
+TEST(KubeClientThrottleTest, ADisruptionBudgetRefusingAnEvictionIsNoLoadSignal) {
+  // The API server's answer when an eviction would break a PodDisruptionBudget: a 429 about that
+  // pod, without priority-and-fairness headers. It must neither cut the limit nor pause others.
+  ThrottlingServer server(
+      [](int, const auto&) { return "429 Too Many Requests\r\nRetry-After: 1"; });
+  auto client = ClientFor(server);
+  ASSERT_TRUE(client);
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(client->Call(Evict("web-" + std::to_string(i))).ok());
+  KubeClientStats s = client->Stats();
+  EXPECT_EQ(s.throttled, 3u);
+  EXPECT_EQ(s.limit.decreases, 0u);
+  EXPECT_EQ(s.limit.pauses, 0u);
+  EXPECT_EQ(s.limit.limit, 32);
+}
+
+TEST(KubeClientThrottleTest, APriorityAndFairnessRejectionOfAnEvictionStillCutsTheLimit) {
+  ThrottlingServer server([](int, const auto&) { return kApfRejection; });
+  auto client = ClientFor(server);
+  ASSERT_TRUE(client);
+  EXPECT_FALSE(client->Call(Evict("web-0")).ok());
+  const KubeClientStats s = client->Stats();
+  EXPECT_EQ(s.apf_rejections, 1u);
+  EXPECT_EQ(s.limit.decreases, 1u);
+  EXPECT_EQ(s.limit.pauses, 1u);
+}
+
 TEST(KubeClientThrottleTest, HostileRetryAfterValuesAreCappedAndCannotHang) {
   const std::vector<std::string> hostile = {
       "429 Too Many Requests\r\nRetry-After: 99999999999999999999999999999999",
