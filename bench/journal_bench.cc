@@ -15,10 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "experiments/fault_ledger.h"
 #include "experiments/journal.h"
 
 namespace {
+
+using gameday::bench::Since;
 
 using gameday::FaultLedger;
 using gameday::FaultTarget;
@@ -29,10 +32,6 @@ using gameday::JournalStats;
 using gameday::Result;
 using gameday::Status;
 using Steady = std::chrono::steady_clock;
-
-double Since(Steady::time_point t0) {
-  return std::chrono::duration<double>(Steady::now() - t0).count();
-}
 
 // A record the size of a pod-kill's: the pod's namespace, name and uid.
 JournalRecord PodRecord(size_t i) {

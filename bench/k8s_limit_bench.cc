@@ -24,22 +24,17 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "clients/kubernetes/client.h"
 #include "clients/kubernetes/cluster.h"
 
 namespace gameday {
 namespace {
 
+using bench::Die;
+using bench::Since;
+
 using Steady = std::chrono::steady_clock;
-
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "k8s_limit_bench: %s\n", msg.c_str());
-  std::exit(1);
-}
-
-double Since(Steady::time_point t0) {
-  return std::chrono::duration<double>(Steady::now() - t0).count();
-}
 
 struct Options {
   std::string kubeconfig;

@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "clients/kubernetes/client.h"
 #include "experiments/spec_reader.h"
 #include "injectors/registry.h"
@@ -46,16 +47,10 @@ extern char** environ;
 namespace gameday {
 namespace {
 
+using bench::Die;
+using bench::Since;
+
 using SteadyClock = std::chrono::steady_clock;
-
-double Since(SteadyClock::time_point t0) {
-  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
-}
-
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "node_drain_bench: %s\n", msg.c_str());
-  std::exit(1);
-}
 
 struct Options {
   std::string kubeconfig;

@@ -52,6 +52,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "clients/kubernetes/client.h"
 
 extern char** environ;
@@ -59,16 +60,10 @@ extern char** environ;
 namespace gameday {
 namespace {
 
+using bench::Die;
+using bench::Since;
+
 using Clock = std::chrono::steady_clock;
-
-double Since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "pod_kill_bench: %s\n", msg.c_str());
-  std::exit(1);
-}
 
 std::string ReadFile(const std::string& path, size_t limit = 1 << 20) {
   std::ifstream in(path, std::ios::binary);

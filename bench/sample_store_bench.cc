@@ -12,15 +12,14 @@
 #include <random>
 #include <string>
 
+#include "bench_util.h"
 #include "experiments/sample_store.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using gameday::bench::Since;
 
-double Since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+using Clock = std::chrono::steady_clock;
 
 }  // namespace
 

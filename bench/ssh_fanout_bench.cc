@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "clients/inventory/inventory.h"
 #include "experiments/shell_quote.h"
 #include "experiments/spec_reader.h"
@@ -36,16 +37,10 @@
 namespace gameday {
 namespace {
 
+using bench::Die;
+using bench::Since;
+
 using Steady = std::chrono::steady_clock;
-
-double Since(Steady::time_point t0) {
-  return std::chrono::duration<double>(Steady::now() - t0).count();
-}
-
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "ssh_fanout_bench: %s\n", msg.c_str());
-  std::exit(1);
-}
 
 struct Options {
   std::string inventory;
