@@ -142,22 +142,25 @@ void EventRecorder::Run(std::stop_token stop) {
     return std::clamp<Duration>(left, std::chrono::milliseconds(10), options_.request_timeout);
   };
   auto on_failure = [&](const Status& st) {
-    std::lock_guard lock(mu_);
-    if (st.code() == Status::Code::kPermissionDenied) {
-      if (!stats_.forbidden) {
-        stats_.forbidden = true;
-        const std::string line =
-            "gameday: Kubernetes Events are not recorded from now on: " + st.message();
-        if (options_.log) {
-          options_.log(line);
-        } else {
-          std::fprintf(stderr, "%s\n", line.c_str());
+    std::string line;  // logged after the lock is released: the log may take locks of its own
+    {
+      std::lock_guard lock(mu_);
+      if (st.code() == Status::Code::kPermissionDenied) {
+        if (!stats_.forbidden) {
+          stats_.forbidden = true;
+          line = "gameday: Kubernetes Events are not recorded from now on: " + st.message();
         }
+        stats_.dropped += queue_.size() + 1;
+        queue_.clear();
+      } else if (st.code() != Status::Code::kAborted) {
+        ++stats_.failed;
       }
-      stats_.dropped += queue_.size() + 1;
-      queue_.clear();
-    } else if (st.code() != Status::Code::kAborted) {
-      ++stats_.failed;
+    }
+    if (line.empty()) return;
+    if (options_.log) {
+      options_.log(line);
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
     }
   };
 
