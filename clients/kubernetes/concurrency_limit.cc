@@ -29,7 +29,7 @@ ConcurrencyLimitOptions Sanitized(ConcurrencyLimitOptions o) {
 }  // namespace
 
 ConcurrencyLimit::ConcurrencyLimit(ConcurrencyLimitOptions options, Clock* clock)
-    : options_(Sanitized(std::move(options))), clock_(clock), limit_(options_.initial) {}
+    : options_(Sanitized(options)), clock_(clock), limit_(options_.initial) {}
 
 bool ConcurrencyLimit::FreeLocked(MonoTime now) const {
   return in_flight_ < static_cast<int>(limit_) && now >= paused_until_;
@@ -195,7 +195,7 @@ std::optional<int64_t> ParseImfFixdate(std::string_view s) {
   }
   if (day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
   const int64_t days = DaysFromCivil(year, static_cast<unsigned>(month - kMonths.begin() + 1), day);
-  return days * 86400 + hour * 3600 + minute * 60 + second;
+  return days * 86400 + int64_t{hour} * 3600 + int64_t{minute} * 60 + second;
 }
 
 }  // namespace
