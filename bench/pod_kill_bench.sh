@@ -63,7 +63,7 @@ cleanup() {
       pg=$(cat "$DIR/work/tool.pgid")
       [[ "$pg" =~ ^[0-9]+$ && "$pg" -gt 1 ]] && kill -KILL -- "-$pg" 2>/dev/null || true
     fi
-    "$ROOT/tests/harness/k8s-plane.sh" down "$DIR" || true
+    cd / && "$ROOT/tests/harness/k8s-plane.sh" down "$DIR" || true
     rm -rf "$DIR"
   fi
   # A virtualenv whose install did not finish is removed, never reused.
@@ -119,6 +119,10 @@ chmod +x "$DIR/shim/kube-apiserver"
 GAMEDAY_K8S_BIN="$DIR/shim" GAMEDAY_PLANE_NODES=5 GAMEDAY_PLANE_OWNER=$$ \
   "$ROOT/tests/harness/k8s-plane.sh" up "$DIR"
 
+# The tools run in the work folder: whatever they drop in their current directory (Chaos
+# Toolkit's chaostoolkit.log, from the experiment's own logging setup) goes with it.
+BUILD=$(cd "$BUILD" && pwd)
+cd "$DIR/work"
 "$BUILD/bin/pod_kill_bench" --kubeconfig "$DIR/kubeconfig" \
   --tool-kubeconfig "$DIR/kubeconfig-token" --tool-user "$TOOL_USER" \
   --audit-log "$DIR/audit.log" --work "$DIR/work" \
