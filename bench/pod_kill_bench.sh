@@ -54,13 +54,14 @@ VENV="$CACHE/bench-venv-py$PYVER-ctk$CTK_VERSION-k8s$CTK_K8S_VERSION-krkn$KRKN_L
 
 DIR=""
 VENV_PARTIAL=""
+RUN_DIR=""
 cleanup() {
   local rc=$?
   if [[ -n "$DIR" ]]; then
     # A tool still running (this script was interrupted): its whole process group.
-    if [[ -f "$DIR/work/tool.pgid" ]]; then
+    if [[ -n "$RUN_DIR" && -f "$RUN_DIR/tool.pgid" ]]; then
       local pg
-      pg=$(cat "$DIR/work/tool.pgid")
+      pg=$(cat "$RUN_DIR/tool.pgid")
       [[ "$pg" =~ ^[0-9]+$ && "$pg" -gt 1 ]] && kill -KILL -- "-$pg" 2>/dev/null || true
     fi
     cd / && "$ROOT/tests/harness/k8s-plane.sh" down "$DIR" || true
@@ -94,8 +95,9 @@ BIN=$("$ROOT/tests/harness/build-k8s.sh" --with-kubectl | tail -n 1) || true
 
 # ---- the plane, with an audit log of the tools' user -----------------------------------------
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/gameday-pod-kill-bench-XXXXXX")
-mkdir -p "$DIR/shim" "$DIR/work" "$DIR/work/gameday-state"
-chmod 700 "$DIR/work/gameday-state"
+RUN_DIR="$DIR/run"  # the tools' folder: plans, logs, gameday's state
+mkdir -p "$DIR/shim" "$RUN_DIR" "$RUN_DIR/gameday-state"
+chmod 700 "$RUN_DIR/gameday-state"
 TOOL_USER=gameday-admin-token  # the bearer-token admin of k8s-plane.sh; kwok and the bench use the certificate
 cat >"$DIR/audit-policy.yaml" <<YAML
 apiVersion: audit.k8s.io/v1
@@ -122,10 +124,10 @@ GAMEDAY_K8S_BIN="$DIR/shim" GAMEDAY_PLANE_NODES=5 GAMEDAY_PLANE_OWNER=$$ \
 # The tools run in the work folder: whatever they drop in their current directory (Chaos
 # Toolkit's chaostoolkit.log, from the experiment's own logging setup) goes with it.
 BUILD=$(cd "$BUILD" && pwd)
-cd "$DIR/work"
+cd "$RUN_DIR"
 "$BUILD/bin/pod_kill_bench" --kubeconfig "$DIR/kubeconfig" \
   --tool-kubeconfig "$DIR/kubeconfig-token" --tool-user "$TOOL_USER" \
-  --audit-log "$DIR/audit.log" --work "$DIR/work" \
+  --audit-log "$DIR/audit.log" --work "$RUN_DIR" \
   --gameday "$BUILD/bin/gameday" --kubectl "$BIN/kubectl" --chaos "$VENV/bin/chaos" \
   --python "$VENV/bin/python" --krkn-script "$HERE/krkn_pod_kill.py" "$@"
 echo "peers: $("$VENV/bin/pip" list --format=freeze 2>/dev/null |

@@ -194,7 +194,7 @@ RunResult TypicalRun() {
     f.id = "checkout-node-partition/partition/0";
     f.step = "partition";
     f.kind = "network-partition";
-    f.target = "node-2 (10.0.3.12)";
+    f.target = "node-2 (198.18.3.12)";
     f.target_id = "node-2";
     f.t_inject = 10.004;
     f.t_revert = 25.019;

@@ -33,17 +33,17 @@ hosts:
     groups: [masters, etcd]
     vars: {etcd_client_url: "http://198.18.0.11:2379"}
   - name: m2
-    address: 10.0.0.2
+    address: 198.18.0.2
     user: root
     port: 22
     groups: [masters, etcd]
-    vars: {etcd_client_url: "http://10.0.0.2:2379", zone: b}
+    vars: {etcd_client_url: "http://198.18.0.2:2379", zone: b}
   - name: m3
-    address: 10.0.0.3
+    address: 198.18.0.3
     groups: [masters, etcd]
-    vars: {etcd_client_url: "http://10.0.0.3:2379"}
+    vars: {etcd_client_url: "http://198.18.0.3:2379"}
   - name: w1
-    address: 10.0.1.1
+    address: 198.18.1.1
     sudo: false
     groups: [workers]
 )";
@@ -404,18 +404,18 @@ TEST_F(SshKindSpecTest, RevertRecordsCarryTheConnectionButNoSecret) {
   ASSERT_TRUE(injector) << diags.ToString();
   FaultTarget w1;
   w1.id = "w1";
-  w1.display = "w1 (10.0.1.1)";
+  w1.display = "w1 (198.18.1.1)";
   InjectorEnv env;
   env.run_id = "r1";
   auto record = injector->RevertRecord(w1, env);
   ASSERT_TRUE(record.ok()) << record.status().ToString();
-  EXPECT_NE(record->find("\"address\":\"10.0.1.1\""), std::string::npos) << *record;
+  EXPECT_NE(record->find("\"address\":\"198.18.1.1\""), std::string::npos) << *record;
   EXPECT_NE(record->find("\"key_passphrase_env\":\"GAMEDAY_UNIT_PASSPHRASE\""), std::string::npos);
   EXPECT_NE(record->find("\"unit_or_dir\":\"/etc/sv/x\""), std::string::npos);
   EXPECT_NE(record->find("gameday-expiry-"), std::string::npos);
   EXPECT_EQ(record->find("do-not-write-me"), std::string::npos);
   EXPECT_EQ(*injector->RevertRecord(w1, env), *record) << "stable for the same target";
-  EXPECT_NE(injector->DescribeAction(w1).find("runit service /etc/sv/x on w1 (10.0.1.1)"),
+  EXPECT_NE(injector->DescribeAction(w1).find("runit service /etc/sv/x on w1 (198.18.1.1)"),
             std::string::npos)
       << injector->DescribeAction(w1);
   ::unsetenv("GAMEDAY_UNIT_PASSPHRASE");
