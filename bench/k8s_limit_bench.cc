@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_k8s.h"
 #include "bench_util.h"
 #include "clients/kubernetes/client.h"
 #include "clients/kubernetes/cluster.h"
@@ -228,18 +229,9 @@ int Main(int argc, char** argv) {
   auto admin_or = KubeClient::FromKubeconfig(o.kubeconfig, "");
   if (!admin_or.ok()) Die(admin_or.status().ToString());
   KubeClient& admin = **admin_or;
-  std::vector<std::string> nodes;
-  auto rv = admin.List(ResourceRef::Core("nodes"), ListOptions{"type=kwok", "", 500, {}},
-                       [&](const rapidjson::Value& n) {
-                         nodes.push_back(JsonPathString(n, {"metadata", "name"}));
-                         return Status::Ok();
-                       });
-  if (!rv.ok() || nodes.empty()) Die("no KWOK nodes found");
-  KubeRequest ns;
-  ns.verb = "create";
-  ns.ref = ResourceRef::Core("namespaces");
-  ns.body = R"({"metadata":{"name":")" + o.ns + R"("}})";
-  (void)admin.Call(ns);
+  const std::vector<std::string> nodes = bench::KwokNodes(admin);
+  if (nodes.empty()) Die("no KWOK nodes found");
+  bench::CreateNamespace(admin, o.ns);
   std::vector<std::string> names;
   for (int i = 0; i < o.pods; ++i) {
     char buf[32];

@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_k8s.h"
 #include "bench_util.h"
 #include "clients/kubernetes/client.h"
 #include "experiments/spec_reader.h"
@@ -383,19 +384,9 @@ int Main(int argc, char** argv) {
   auto client_or = KubeClient::FromKubeconfig(o.kubeconfig, "");
   if (!client_or.ok()) Die(client_or.status().ToString());
   KubeClient& client = **client_or;
-  std::vector<std::string> nodes;
-  auto rv = client.List(ResourceRef::Core("nodes"), ListOptions{"type=kwok", "", 500, {}},
-                        [&](const rapidjson::Value& n) {
-                          nodes.push_back(JsonPathString(n, {"metadata", "name"}));
-                          return Status::Ok();
-                        });
-  if (!rv.ok() || nodes.size() < 2) Die("need at least two KWOK nodes");
-  std::sort(nodes.begin(), nodes.end());
-  KubeRequest ns;
-  ns.verb = "create";
-  ns.ref = ResourceRef::Core("namespaces");
-  ns.body = R"({"metadata":{"name":")" + o.ns + R"("}})";
-  (void)client.Call(ns);
+  const std::vector<std::string> nodes = bench::KwokNodes(client);
+  if (nodes.size() < 2) Die("need at least two KWOK nodes");
+  bench::CreateNamespace(client, o.ns);
   DeleteAll(client, o);  // leftovers of an earlier run
   std::printf("plane: %s, %zu KWOK nodes; draining %s\n", client.server().c_str(), nodes.size(),
               nodes[0].c_str());

@@ -52,6 +52,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_k8s.h"
 #include "bench_util.h"
 #include "clients/kubernetes/client.h"
 
@@ -846,18 +847,9 @@ int Main(int argc, char** argv) {
   if (!client_or.ok()) Die(client_or.status().ToString());
   KubeClient& client = **client_or;
 
-  std::vector<std::string> nodes;
-  auto rv = client.List(ResourceRef::Core("nodes"), ListOptions{"type=kwok", "", 500, {}},
-                        [&](const rapidjson::Value& n) {
-                          nodes.push_back(JsonPathString(n, {"metadata", "name"}));
-                          return Status::Ok();
-                        });
-  if (!rv.ok() || nodes.empty()) Die("no KWOK nodes found");
-  KubeRequest ns;
-  ns.verb = "create";
-  ns.ref = ResourceRef::Core("namespaces");
-  ns.body = R"({"metadata":{"name":")" + o.ns + R"("}})";
-  (void)client.Call(ns);
+  const std::vector<std::string> nodes = bench::KwokNodes(client);
+  if (nodes.empty()) Die("no KWOK nodes found");
+  bench::CreateNamespace(client, o.ns);
   std::printf("plane: %s, %zu KWOK nodes, namespace %s; load %s\n", client.server().c_str(),
               nodes.size(), o.ns.c_str(), load_start.c_str());
 
