@@ -37,17 +37,20 @@ usage() {
 
 # ---- helpers ------------------------------------------------------------------------------
 
-# A TCP port nothing listens on and that this script has not handed out yet. The kernel's
-# ephemeral range is avoided so an outgoing connection cannot take the port in the meantime.
+# free_port VAR: sets VAR to a TCP port nothing listens on and that this script has not handed
+# out yet. It assigns instead of printing because a $(...) subshell would forget TAKEN, and two
+# components could then be given the same port. The kernel's ephemeral range is avoided so an
+# outgoing connection cannot take the port in the meantime.
 declare -A TAKEN=()
 free_port() {
+  local -n out="$1"
   local p i
   for i in $(seq 1 200); do
     p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 12000 ))
     [[ -n "${TAKEN[$p]:-}" ]] && continue
     if ! ss -Htan "( sport = :$p )" 2>/dev/null | grep -q .; then
       TAKEN[$p]=1
-      echo "$p"
+      out=$p
       return 0
     fi
   done
@@ -150,8 +153,8 @@ cmd_up() {
   rm -rf "$DIR/etcd"/* "$DIR/run"/*
   make_pki
 
-  ETCD_PORT=$(free_port); ETCD_PEER_PORT=$(free_port); API_PORT=$(free_port)
-  KCM_PORT=$(free_port); SCHED_PORT=$(free_port); KWOK_PORT=$(free_port)
+  local v
+  for v in ETCD_PORT ETCD_PEER_PORT API_PORT KCM_PORT SCHED_PORT KWOK_PORT; do free_port "$v"; done
   {
     echo "GAMEDAY_K8S_BIN=$bin"
     echo "ETCD_PORT=$ETCD_PORT"
