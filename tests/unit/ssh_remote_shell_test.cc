@@ -57,7 +57,8 @@ TEST(RemoteShellTest, FileNamesPathsAndOperands) {
   for (const char* ok : {"198.18.3.11", "::1", "fe80::1", "etcd-1.example.org", "m1"}) {
     EXPECT_EQ(HostAddressProblem(ok), "") << ok;
   }
-  for (const char* bad : {"198.18.0.0/15", "0/0", "-j", "a b", "198.18.1.2,198.18.1.3", "", "$(id)"}) {
+  for (const char* bad :
+       {"198.18.0.0/15", "0/0", "-j", "a b", "198.18.1.2,198.18.1.3", "", "$(id)"}) {
     EXPECT_NE(HostAddressProblem(bad).find("is not one host's address"), std::string::npos) << bad;
   }
 
