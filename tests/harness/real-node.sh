@@ -346,6 +346,28 @@ guard_rules() { # in the node's netns
   done
 }
 
+# Pod routes between this node and every other node of the plane that is up, both ways, over
+# the bridge (the host forwards nothing). $1: add or del.
+peer_routes() {
+  local d peer p_index p_netns p_ip p_cidr
+  for d in "$PLANE"/nodes/*/; do
+    peer=$(basename "$d")
+    [[ "$peer" != "$NAME" && -f "$d/node.env" ]] || continue
+    p_index=$(sed -n 's/^INDEX=\([0-9]*\)$/\1/p' "$d/node.env")
+    [[ "$p_index" =~ ^[0-9]+$ ]] || continue
+    p_netns="gdn-$SUBNET-$p_index"
+    p_ip="198.18.$SUBNET.$((10 + p_index))"
+    p_cidr="198.19.$((240 + p_index)).0/24"
+    [[ -e "/run/netns/$p_netns" ]] || continue
+    if [[ "$1" == add ]]; then
+      ip -n "$NETNS" route replace "$p_cidr" via "$p_ip"
+      ip -n "$p_netns" route replace "$POD_CIDR" via "$NODE_IP"
+    else
+      ip -n "$p_netns" route del "$POD_CIDR" via "$NODE_IP" 2>/dev/null || true
+    fi
+  done
+}
+
 node_ready() {
   api "https://127.0.0.1:$API_PORT/api/v1/nodes/$NAME" 2>/dev/null |
     jq -e 'any(.status.conditions[]?; .type == "Ready" and .status == "True")' >/dev/null
@@ -404,6 +426,7 @@ cmd_up() {
   guard_rules
   ip route replace "$POD_CIDR" via "$NODE_IP"
   ip route show "$SERVICE_RANGE" | grep -q . || ip route add "$SERVICE_RANGE" via "$NODE_IP"
+  peer_routes add
 
   make_cgroups
   # nsenter: the node's netns; unshare: its own mount namespace (`ip netns exec` would mount a
@@ -474,6 +497,7 @@ cmd_down() {
     done
     [[ -d "$c/$CGROUP_ROOT" ]] && log "cgroup $c/$CGROUP_ROOT is left"
   done < <(cgroup_mounts)
+  peer_routes del
   # The namespace (its veth, iptables chains and sysctls go with it).
   if [[ -e "/run/netns/$NETNS" ]]; then ip netns del "$NETNS" || log "ip netns del $NETNS failed"; fi
   ip link show "$VETH" >/dev/null 2>&1 && ip link del "$VETH"
