@@ -487,6 +487,12 @@ cmd_down() {
     sleep 0.1
   done
   [[ -n "$(node_pids)" ]] && log "processes survive: $(node_pids | sort -u | tr '\n' ' ')"
+  # Killed processes whose parent died with them are zombies until the machine's init reaps them;
+  # they still name the cgroup in /proc/PID/cgroup. Wait for that, so `down` leaves nothing.
+  for i in $(seq 1 100); do
+    grep -qs "/$CGROUP_ROOT/\|/$CGROUP_ROOT\$" /proc/[0-9]*/cgroup || break
+    sleep 0.1
+  done
   # cgroups, deepest first (a just-killed process may take a moment to leave).
   while read -r c; do
     [[ -d "$c/$CGROUP_ROOT" ]] || continue

@@ -26,7 +26,6 @@
 namespace gameday {
 namespace {
 
-using gameday::testing::K8sPlane;
 using gameday::testing::ReadFileOrEmpty;
 using gameday::testing::RunShell;
 using gameday::testing::ShellQuote;
@@ -63,12 +62,12 @@ std::map<std::string, std::string> EnvFile(const std::string& path) {
 
 // What a node could leave behind on the host, read without the harness's help.
 struct HostState {
-  std::set<std::string> netns;       // ip netns list
-  std::set<std::string> links;       // ip -o link
-  std::set<std::string> routes;      // ip route (IPv4 and IPv6)
-  std::set<std::string> chains;      // iptables-save / ip6tables-save chain names, per table
-  std::set<std::string> cgroups;     // /sys/fs/cgroup/*/gameday-node-*
-  std::set<std::string> mounts;      // mount points
+  std::set<std::string> netns;    // ip netns list
+  std::set<std::string> links;    // ip -o link
+  std::set<std::string> routes;   // ip route (IPv4 and IPv6)
+  std::set<std::string> chains;   // iptables-save / ip6tables-save chain names, per table
+  std::set<std::string> cgroups;  // /sys/fs/cgroup/*/gameday-node-*
+  std::set<std::string> mounts;   // mount points
   std::map<std::string, std::string> sysctls;
   std::set<std::string> node_procs;  // pids in a gameday-node cgroup
   std::set<std::string> paths;       // machine-wide places a node must not touch, when present
@@ -104,9 +103,9 @@ HostState ReadHost() {
     s.sysctls[key] = Trim(ReadFileOrEmpty(std::string("/proc/sys/") + key));
   }
   s.node_procs = Lines("grep -l 'gameday-node-' /proc/[0-9]*/cgroup 2>/dev/null");
-  for (const char* path : {"/var/lib/kubelet", "/var/lib/cni", "/var/lib/containerd",
-                           "/run/containerd", "/var/log/pods", "/var/log/containers",
-                           "/opt/containerd", "/etc/cni"}) {
+  for (const char* path :
+       {"/var/lib/kubelet", "/var/lib/cni", "/var/lib/containerd", "/run/containerd",
+        "/var/log/pods", "/var/log/containers", "/opt/containerd", "/etc/cni"}) {
     if (std::filesystem::exists(path)) s.paths.insert(path);
   }
   return s;
@@ -141,8 +140,8 @@ class K8sRealNodeTest : public gameday::testing::K8sPlaneTest {
     }
     // The node binaries share the plane's cache folder (their own stamp).
     std::string bin;
-    const int rc = RunShell(ShellQuote(plane_->harness + "/build-k8s.sh") + " --with-nodes | tail -n 1",
-                            &bin);
+    const int rc =
+        RunShell(ShellQuote(plane_->harness + "/build-k8s.sh") + " --with-nodes | tail -n 1", &bin);
     bin_ = Trim(bin);
     if (rc != 0 || !std::filesystem::exists(bin_ + "/kubelet")) {
       const std::string why = "build-k8s.sh --with-nodes failed (see its output above)";
@@ -161,9 +160,9 @@ class K8sRealNodeTest : public gameday::testing::K8sPlaneTest {
   std::string Script() const { return ShellQuote(plane_->harness + "/real-node.sh"); }
 
   int Up(const std::string& images) {
-    return RunShell("GAMEDAY_K8S_BIN=" + ShellQuote(bin_) + " GAMEDAY_NODE_IMAGES=" +
-                    ShellQuote(images) + " " + Script() + " up " + ShellQuote(plane_->dir) + " " +
-                    kNode + " 1 </dev/null");
+    return RunShell("GAMEDAY_K8S_BIN=" + ShellQuote(bin_) +
+                    " GAMEDAY_NODE_IMAGES=" + ShellQuote(images) + " " + Script() + " up " +
+                    ShellQuote(plane_->dir) + " " + kNode + " 1 </dev/null");
   }
   int Down() { return RunShell(Script() + " down " + ShellQuote(plane_->dir) + " " + kNode); }
 
@@ -245,11 +244,11 @@ TEST_F(K8sRealNodeTest, ContainerRestartProbesAndClusterIpThenNothingLeft) {
 
   // The demo image: the build's gameday-demo and the shared libraries it needs.
   const std::string archive = tmp_ + "/gameday-demo.tar";
-  ASSERT_EQ(RunShell("python3 " + ShellQuote(plane_->harness + "/node/oci-image.py") +
-                     " binary --name " + kImage + " --out " + ShellQuote(archive) +
-                     " --binary " + ShellQuote(std::string(GAMEDAY_BINARY_DIR) + "/bin/gameday-demo") +
-                     " >/dev/null"),
-            0);
+  ASSERT_EQ(
+      RunShell("python3 " + ShellQuote(plane_->harness + "/node/oci-image.py") + " binary --name " +
+               kImage + " --out " + ShellQuote(archive) + " --binary " +
+               ShellQuote(std::string(GAMEDAY_BINARY_DIR) + "/bin/gameday-demo") + " >/dev/null"),
+      0);
 
   const auto t_up = std::chrono::steady_clock::now();
   ASSERT_EQ(Up(archive), 0) << "real-node.sh up failed; kubelet:\n"
@@ -268,26 +267,25 @@ TEST_F(K8sRealNodeTest, ContainerRestartProbesAndClusterIpThenNothingLeft) {
       seconds(30)));
   const std::string probe =
       R"({"httpGet":{"path":"/healthz","port":8080},"periodSeconds":1,"timeoutSeconds":1,"failureThreshold":3})";
-  ASSERT_TRUE(
-      gameday::testing::Create(
-          *admin_, ResourceRef::Group("apps", "v1", "deployments", ns_),
-          R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"demo"},
+  ASSERT_TRUE(gameday::testing::Create(
+                  *admin_, ResourceRef::Group("apps", "v1", "deployments", ns_),
+                  R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"demo"},
               "spec":{"replicas":1,"selector":{"matchLabels":{"app":"demo"}},
                "template":{"metadata":{"labels":{"app":"demo"}},
                 "spec":{"nodeSelector":{"type":"real"},"automountServiceAccountToken":false,
                  "terminationGracePeriodSeconds":1,"enableServiceLinks":false,
                  "containers":[{"name":"demo","image":")" +
-              std::string(kImage) + R"(","imagePullPolicy":"Never",
+                      std::string(kImage) + R"(","imagePullPolicy":"Never",
                   "args":["--port","8080","--bind","0.0.0.0","--name","demo"],
                   "ports":[{"containerPort":8080}],
                   "readinessProbe":)" +
-              probe + R"(,"livenessProbe":)" + probe + R"(}]}}}})")
-          .ok());
-  ASSERT_TRUE(gameday::testing::Create(
-                  *admin_, ResourceRef::Core("services", ns_),
-                  R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"demo"},
-                      "spec":{"selector":{"app":"demo"},"ports":[{"port":80,"targetPort":8080}]}})")
+                      probe + R"(,"livenessProbe":)" + probe + R"(}]}}}})")
                   .ok());
+  ASSERT_TRUE(
+      gameday::testing::Create(*admin_, ResourceRef::Core("services", ns_),
+                               R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"demo"},
+                      "spec":{"selector":{"app":"demo"},"ports":[{"port":80,"targetPort":8080}]}})")
+          .ok());
 
   Pod pod;
   ASSERT_TRUE(WaitUntil(
@@ -300,7 +298,8 @@ TEST_F(K8sRealNodeTest, ContainerRestartProbesAndClusterIpThenNothingLeft) {
       << NodeLog("kubelet.log");
   const double pod_ready_s = Since(t_up);
   EXPECT_EQ(pod.restarts, 0);
-  std::fprintf(stderr, "[real-node] node Ready %.1f s after up; pod Ready %.1f s after up (%s, %s)\n",
+  std::fprintf(stderr,
+               "[real-node] node Ready %.1f s after up; pod Ready %.1f s after up (%s, %s)\n",
                node_ready_s, pod_ready_s, pod.name.c_str(), pod.ip.c_str());
 
   // The Service from this machine: the host routes the Service range to the node, whose
@@ -320,6 +319,27 @@ TEST_F(K8sRealNodeTest, ContainerRestartProbesAndClusterIpThenNothingLeft) {
       << "ClusterIP " << cluster_ip << " never answered; kube-proxy:\n"
       << NodeLog("kube-proxy.log");
   EXPECT_EQ(answer, "hello from demo\n");
+
+  // The container's log through the API server, which reaches the kubelet by its InternalIP
+  // with the plane's kubelet client certificate (never through a name lookup).
+  KubeRequest log_req;
+  log_req.ref = ResourceRef::Core("pods", ns_, pod.name);
+  log_req.ref.subresource = "log";
+  auto log_answer = admin_->Call(log_req);
+  ASSERT_TRUE(log_answer.ok()) << log_answer.status().ToString();
+  EXPECT_NE(log_answer->body.find("listening on 0.0.0.0:8080"), std::string::npos)
+      << log_answer->body;
+
+  // The guard drops what is not for 198.18.0.0/15 or loopback, in both families.
+  for (const char* ipt : {"iptables", "ip6tables"}) {
+    std::string rules;
+    RunShell(Script() + " exec " + ShellQuote(plane_->dir) + " " + kNode + " " + ipt +
+                 " -w -t mangle -S 2>/dev/null",
+             &rules);
+    EXPECT_NE(rules.find("-A GAMEDAY-GUARD -j DROP"), std::string::npos) << ipt << ":\n" << rules;
+    EXPECT_NE(rules.find("-A FORWARD -j GAMEDAY-GUARD"), std::string::npos) << ipt << ":\n"
+                                                                            << rules;
+  }
 
   // Kill the container's main process; the kubelet restarts it.
   const pid_t pid = MainPid(pod.container_id);
