@@ -33,8 +33,11 @@ using gameday::testing::WaitUntil;
 using std::chrono::seconds;
 
 // The plane of this binary makes room for real nodes (a bridge in 198.18.0.0/15 and an API relay
-// on it). Set before main(), so before the plane environment starts the plane.
-const bool kNodeNet = [] { return ::setenv("GAMEDAY_PLANE_NODE_NET", "1", 1) == 0; }();
+// on it). Set before main(), so before the plane environment starts the plane; only as root (the
+// bridge needs it; without root the test skips and the plane stays a KWOK-only one).
+const bool kNodeNet = [] {
+  return ::geteuid() != 0 || ::setenv("GAMEDAY_PLANE_NODE_NET", "1", 1) == 0;
+}();
 
 constexpr const char* kNode = "real-1";
 constexpr const char* kImage = "gameday.local/gameday-demo:1";
@@ -127,14 +130,17 @@ class K8sRealNodeTest : public gameday::testing::K8sPlaneTest {
     ASSERT_TRUE(kNodeNet);
     K8sPlaneTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
+    // Like the SSH test bed: without root there are no namespaces to make, so the test skips.
+    if (::geteuid() != 0) GTEST_SKIP() << "real nodes need root (namespaces, cgroups, iptables)";
     std::string missing;
-    if (::geteuid() != 0) missing = "root";
     for (const char* tool : {"runc", "ip", "iptables-save", "nsenter", "gcc", "python3"}) {
-      if (RunShell(std::string("command -v ") + tool + " >/dev/null") != 0) missing += tool;
+      if (RunShell(std::string("command -v ") + tool + " >/dev/null") != 0) {
+        missing += " " + std::string(tool);
+      }
     }
     if (!std::filesystem::exists("/usr/lib/cni/bridge")) missing += " containernetworking-plugins";
     if (!missing.empty()) {
-      const std::string why = "real nodes need: " + missing + " (scripts/setup.sh)";
+      const std::string why = "real nodes need:" + missing + " (scripts/setup.sh)";
       if (std::getenv("CI") != nullptr) FAIL() << why;
       GTEST_SKIP() << why;
     }
