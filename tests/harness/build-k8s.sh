@@ -76,6 +76,8 @@ exec 9>"$CACHE_ROOT/bin/.lock"
 if ! flock -n 9; then
   log "another build holds $CACHE_ROOT/bin/.lock; waiting"
   flock 9
+  log "got the lock after $(( $(date +%s) - START ))s"
+  START=$(date +%s)  # "done in" then counts this build only
 fi
 if have_all; then
   echo "$BIN_DIR"

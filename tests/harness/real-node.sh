@@ -146,7 +146,7 @@ write_configs() {
   local d="$NODE_DIR"
   mkdir -p "$d/cni/net.d" "$d/cni/ipam" "$d/containerd/root" "$d/kubelet" "$d/ovl"
   cat >"$d/containerd.toml" <<EOF
-version = 3
+version = 4
 root = "$d/containerd/root"
 state = "/run/containerd"
 disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.snapshotter.v1.blockfile"]
