@@ -298,7 +298,7 @@ save_sysctls() {
   local f="$PLANE/nodes/sysctl.saved" s
   [[ -f "$f" ]] && return 0
   for s in "${SYSCTLS[@]}"; do
-    [[ -r "/proc/sys/$s" ]] && printf '%s=%s\n' "$s" "$(cat "/proc/sys/$s")"
+    if [[ -r "/proc/sys/$s" ]]; then printf '%s=%s\n' "$s" "$(cat "/proc/sys/$s")"; fi
   done >"$f.new"
   mv "$f.new" "$f"
 }
@@ -309,7 +309,8 @@ restore_sysctls() {
   while IFS= read -r line; do
     key="${line%%=*}"
     val="${line#*=}"
-    [[ "$key" =~ ^[a-z0-9_/-]+$ && " ${SYSCTLS[*]} " == *" $key "* ]] || continue
+    [[ "$key" =~ ^[a-z0-9_/-]+$ && " ${SYSCTLS[*]} " == *" $key "* && "$val" =~ ^[0-9]+$ ]] ||
+      continue
     [[ "$(cat "/proc/sys/$key" 2>/dev/null)" == "$val" ]] && continue
     printf '%s\n' "$val" >"/proc/sys/$key" || log "restoring $key=$val failed"
   done <"$f"
