@@ -507,7 +507,7 @@ cmd_down() {
   peer_routes del
   # The namespace (its veth, iptables chains and sysctls go with it).
   if [[ -e "/run/netns/$NETNS" ]]; then ip netns del "$NETNS" || log "ip netns del $NETNS failed"; fi
-  ip link show "$VETH" >/dev/null 2>&1 && ip link del "$VETH"
+  ip link del "$VETH" 2>/dev/null  # normally gone with the namespace already
   # Host routes through this node; the Service range moves to another node that is up.
   ip route show "$POD_CIDR" | grep -q "via $NODE_IP" && ip route del "$POD_CIDR" via "$NODE_IP"
   if ip route show "$SERVICE_RANGE" | grep -q "via $NODE_IP "; then

@@ -168,23 +168,46 @@ class K8sRealNodeTest : public gameday::testing::K8sPlaneTest {
   }
 
   void TearDown() override {
-    if (plane_ != nullptr) Down();
+    if (plane_ != nullptr) {
+      for (const auto& node : started_) Down(node);
+    }
     K8sPlaneTest::TearDown();
   }
 
   std::string Script() const { return ShellQuote(plane_->harness + "/real-node.sh"); }
 
-  int Up(const std::string& images) {
-    return RunShell("GAMEDAY_K8S_BIN=" + ShellQuote(bin_) +
-                    " GAMEDAY_NODE_IMAGES=" + ShellQuote(images) + " " + Script() + " up " +
-                    ShellQuote(plane_->dir) + " " + kNode + " 1 </dev/null");
+  int Up(const std::string& images, const std::string& node = kNode, int index = 1) {
+    started_.insert(node);
+    return RunShell("GAMEDAY_K8S_BIN=" + ShellQuote(bin_) + " GAMEDAY_NODE_IMAGES=" +
+                    ShellQuote(images) + " " + Script() + " up " + ShellQuote(plane_->dir) + " " +
+                    node + " " + std::to_string(index) + " </dev/null");
   }
-  int Down() { return RunShell(Script() + " down " + ShellQuote(plane_->dir) + " " + kNode); }
+  int Down(const std::string& node = kNode) {
+    return RunShell(Script() + " down " + ShellQuote(plane_->dir) + " " + node);
+  }
 
-  std::string NodeLog(const std::string& name) const {
+  std::string NodeLog(const std::string& name, const std::string& node = kNode) const {
     std::string out;
-    RunShell("tail -n 25 " + ShellQuote(plane_->dir + "/nodes/" + kNode + "/logs/" + name), &out);
+    RunShell("tail -n 25 " + ShellQuote(plane_->dir + "/nodes/" + node + "/logs/" + name), &out);
     return out;
+  }
+
+  // The demo image archive in the scratch folder.
+  std::string DemoImage() {
+    std::string archive = tmp_ + "/gameday-demo.tar";
+    const int rc =
+        RunShell("python3 " + ShellQuote(plane_->harness + "/node/oci-image.py") +
+                 " binary --name " + kImage + " --out " + ShellQuote(archive) + " --binary " +
+                 ShellQuote(std::string(GAMEDAY_BINARY_DIR) + "/bin/gameday-demo") + " >/dev/null");
+    EXPECT_EQ(rc, 0) << "oci-image.py failed";
+    return archive;
+  }
+
+  // A URL's answer from this machine ("" on failure).
+  static std::string Curl(const std::string& url) {
+    std::string answer;
+    if (RunShell("curl -sS --noproxy '*' --max-time 2 " + ShellQuote(url), &answer) != 0) return "";
+    return answer;
   }
 
   // The first pod of app=demo: its name, Ready condition, restartCount and container id.
@@ -250,6 +273,7 @@ class K8sRealNodeTest : public gameday::testing::K8sPlaneTest {
   }
 
   std::shared_ptr<KubeClient> admin_;
+  std::set<std::string> started_;
   std::string bin_;
   const std::string ns_ = "realnode";
 };
@@ -258,12 +282,8 @@ TEST_F(K8sRealNodeTest, ContainerRestartProbesAndClusterIpThenNothingLeft) {
   const HostState before = ReadHost();
 
   // The demo image: the build's gameday-demo and the shared libraries it needs.
-  const std::string archive = tmp_ + "/gameday-demo.tar";
-  ASSERT_EQ(
-      RunShell("python3 " + ShellQuote(plane_->harness + "/node/oci-image.py") + " binary --name " +
-               kImage + " --out " + ShellQuote(archive) + " --binary " +
-               ShellQuote(std::string(GAMEDAY_BINARY_DIR) + "/bin/gameday-demo") + " >/dev/null"),
-      0);
+  const std::string archive = DemoImage();
+  ASSERT_FALSE(HasFailure());
 
   const auto t_up = std::chrono::steady_clock::now();
   ASSERT_EQ(Up(archive), 0) << "real-node.sh up failed; kubelet:\n"
@@ -400,6 +420,99 @@ TEST_F(K8sRealNodeTest, ContainerRestartProbesAndClusterIpThenNothingLeft) {
   KubeRequest node_req;
   node_req.ref = ResourceRef::Core("nodes", "", kNode);
   EXPECT_FALSE(admin_->Call(node_req).ok()) << "the Node object is left";
+}
+
+// Two real nodes: a pod pinned to each behind one Service; the ClusterIP answers from this
+// machine with both; a pod on one node is reached from the other node (pod routes over the
+// bridge); after both are down no namespace, route or cgroup of theirs is left.
+TEST_F(K8sRealNodeTest, TwoNodesServiceSpreadsAndPodsRouteAcrossNodes) {
+  const std::string archive = DemoImage();
+  ASSERT_FALSE(HasFailure());
+  ASSERT_EQ(Up(archive, "real-2", 2), 0) << NodeLog("kubelet.log", "real-2");
+  ASSERT_EQ(Up(archive, "real-3", 3), 0) << NodeLog("kubelet.log", "real-3");
+  const std::string ns = "spread";
+  ASSERT_TRUE(gameday::testing::CreateNamespace(*admin_, ns).ok());
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        KubeRequest req;
+        req.ref = ResourceRef::Core("serviceaccounts", ns, "default");
+        return admin_->Call(req).ok();
+      },
+      seconds(30)));
+  for (const std::string node : {"real-2", "real-3"}) {
+    ASSERT_TRUE(
+        gameday::testing::Create(
+            *admin_, ResourceRef::Core("pods", ns),
+            R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + node +
+                R"(","labels":{"app":"spread"}},"spec":{"nodeName":")" + node +
+                R"(","automountServiceAccountToken":false,"terminationGracePeriodSeconds":1,
+                "containers":[{"name":"demo","image":")" +
+                kImage +
+                R"(","imagePullPolicy":"Never","args":["--port","8080","--bind","0.0.0.0","--name",")" +
+                node +
+                R"("],"readinessProbe":{"httpGet":{"path":"/healthz","port":8080},"periodSeconds":1}}]}})")
+            .ok());
+  }
+  ASSERT_TRUE(
+      gameday::testing::Create(*admin_, ResourceRef::Core("services", ns),
+                               R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"spread"},
+                      "spec":{"selector":{"app":"spread"},"ports":[{"port":80,"targetPort":8080}]}})")
+          .ok());
+  std::map<std::string, std::string> pod_ips;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        pod_ips.clear();
+        ListOptions opts;
+        opts.label_selector = "app=spread";
+        auto rv = admin_->List(ResourceRef::Core("pods", ns), opts, [&](const rapidjson::Value& p) {
+          const rapidjson::Value* conds = JsonPath(p, {"status", "conditions"});
+          if (conds == nullptr || !conds->IsArray()) return Status::Ok();
+          for (const auto& c : conds->GetArray()) {
+            if (JsonPathString(c, {"type"}) == "Ready" && JsonPathString(c, {"status"}) == "True") {
+              pod_ips[JsonPathString(p, {"metadata", "name"})] =
+                  JsonPathString(p, {"status", "podIP"});
+            }
+          }
+          return Status::Ok();
+        });
+        return rv.ok() && pod_ips.size() == 2;
+      },
+      seconds(60), std::chrono::milliseconds(200)));
+  EXPECT_EQ(pod_ips["real-2"].rfind("198.19.242.", 0), 0u) << pod_ips["real-2"];
+  EXPECT_EQ(pod_ips["real-3"].rfind("198.19.243.", 0), 0u) << pod_ips["real-3"];
+
+  KubeRequest svc_req;
+  svc_req.ref = ResourceRef::Core("services", ns, "spread");
+  auto svc = admin_->CallJson(svc_req);
+  ASSERT_TRUE(svc.ok()) << svc.status().ToString();
+  const std::string url = "http://" + JsonPathString(*svc, {"spec", "clusterIP"}) + "/";
+  std::set<std::string> answers;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const std::string a = Curl(url);
+        if (!a.empty()) answers.insert(a);
+        return answers.size() == 2;
+      },
+      seconds(60), std::chrono::milliseconds(50)))
+      << answers.size() << " distinct answers";
+  EXPECT_EQ(answers, (std::set<std::string>{"hello from real-2\n", "hello from real-3\n"}));
+
+  // From node real-2's namespace to the pod on real-3: over the bridge, through real-3's cni0.
+  std::string across;
+  EXPECT_EQ(RunShell(Script() + " exec " + ShellQuote(plane_->dir) +
+                         " real-2 curl -sS --noproxy '*' --max-time 3 http://" + pod_ips["real-3"] +
+                         ":8080/",
+                     &across),
+            0);
+  EXPECT_EQ(across, "hello from real-3\n");
+
+  ASSERT_EQ(Down("real-2"), 0);
+  ASSERT_EQ(Down("real-3"), 0);
+  const HostState after = ReadHost();
+  EXPECT_TRUE(after.node_procs.empty()) << Diff({}, after.node_procs);
+  EXPECT_EQ(Diff({}, after.netns, {"gdn-"}), "");
+  EXPECT_EQ(Diff({}, after.routes, {"198.19."}), "");
+  EXPECT_TRUE(after.cgroups.empty()) << Diff({}, after.cgroups);
 }
 
 }  // namespace
