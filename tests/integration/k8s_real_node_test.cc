@@ -398,6 +398,26 @@ TEST_F(K8sRealNodeTest, ContainerRestartProbesAndClusterIpThenNothingLeft) {
   ASSERT_TRUE(WaitUntil(curl, seconds(30), std::chrono::milliseconds(250)));
   EXPECT_EQ(answer, "hello from demo\n");
 
+  // Hang it (SIGSTOP): only the liveness probe can notice; after 3 failed periods of 1 s the
+  // kubelet kills and restarts it.
+  const pid_t hung = MainPid(pod.container_id);
+  ASSERT_GT(hung, 0);
+  const auto t_stop = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(hung, SIGSTOP), 0);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        pod = DemoPod();
+        return pod.restarts == 2 && pod.ready;
+      },
+      seconds(60), std::chrono::milliseconds(100)))
+      << "restarts=" << pod.restarts << " ready=" << pod.ready << "; kubelet:\n"
+      << NodeLog("kubelet.log");
+  const double hang_s = Since(t_stop);
+  std::fprintf(stderr, "[real-node] stopped pid %d; liveness restart, Ready again after %.1f s\n",
+               static_cast<int>(hung), hang_s);
+  EXPECT_GE(hang_s, 2.0);  // at least the failed probes (3 x 1 s, the first may come at once)
+  ASSERT_TRUE(WaitUntil(curl, seconds(30), std::chrono::milliseconds(250)));
+
   // Down, then look for leftovers without the script's help.
   const auto t_down = std::chrono::steady_clock::now();
   ASSERT_EQ(Down(), 0);
