@@ -17,6 +17,9 @@ packages=(
   haproxy runit openssh-server openssh-client iptables iproute2 procps psmisc openssl curl
   etcd-server etcd-client prometheus prometheus-pushgateway
   jq  # Kubernetes test plane: tests/harness/build-k8s.sh and k8s-plane.sh
+  # real test nodes (tests/harness/real-node.sh): containerd's runtime, the bridge CNI, what
+  # kube-proxy calls (conntrack; ipset for NetworkPolicy enforcers), nsenter/unshare
+  runc containernetworking-plugins conntrack ipset util-linux
   # browser tests
   chromium
 )

@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
 bash scripts/setup.sh
-# The Kubernetes control-plane binaries for the integration tier: built from the Go module proxy
+# The Kubernetes binaries for the integration tier (control plane, and kubelet, kube-proxy and
+# containerd for the real-node test): built from the Go module proxy
 # once, then cached outside the repo (keyed by version).
-GAMEDAY_K8S_BIN=$(bash tests/harness/build-k8s.sh | tail -1)
+GAMEDAY_K8S_BIN=$(bash tests/harness/build-k8s.sh --with-nodes | tail -1)
 export GAMEDAY_K8S_BIN
 
 skip=" ${GAMEDAY_SKIP:-} "

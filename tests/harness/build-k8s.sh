@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build a real Kubernetes control plane for gameday's tests from the Go module proxy:
-# kube-apiserver, kube-controller-manager, kube-scheduler, etcd (+ etcdctl) and kwok.
+# kube-apiserver, kube-controller-manager, kube-scheduler, etcd (+ etcdctl) and kwok; with
+# --with-nodes also what a real node runs: kubelet, kube-proxy, containerd (+ its runc shim, ctr).
 #
 # Binaries are cached outside the repo, keyed by every version that goes into them:
 #   ${GAMEDAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gameday}/bin/k8s-<k>-etcd-<e>-kwok-<w>-go<g>/
@@ -17,6 +18,8 @@ KWOK_VERSION="${GAMEDAY_KWOK_VERSION:-v0.7.0}"   # sigs.k8s.io/kwok (newer tags 
 GO="${GAMEDAY_GO:-/usr/local/go/bin/go}"
 BUILD_ETCDCTL="${GAMEDAY_BUILD_ETCDCTL:-1}"      # 0 to skip etcdctl
 BUILD_KUBECTL="${GAMEDAY_BUILD_KUBECTL:-0}"      # 1 (or --with-kubectl) to add kubectl (benchmarks)
+BUILD_NODES="${GAMEDAY_BUILD_NODES:-0}"          # 1 (or --with-nodes): kubelet, kube-proxy, containerd
+CONTAINERD_VERSION="${GAMEDAY_CONTAINERD_VERSION:-v2.4.2}"  # github.com/containerd/containerd/v2
 JOBS="${GAMEDAY_BUILD_JOBS:-2}"                  # go build -p
 
 CACHE_ROOT="${GAMEDAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gameday}"
@@ -24,7 +27,8 @@ CACHE_ROOT="${GAMEDAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gameday}"
 for arg in "$@"; do
   case "$arg" in
     --with-kubectl) BUILD_KUBECTL=1 ;;
-    *) echo "usage: build-k8s.sh [--with-kubectl]" >&2; exit 2 ;;
+    --with-nodes) BUILD_NODES=1 ;;
+    *) echo "usage: build-k8s.sh [--with-kubectl] [--with-nodes]" >&2; exit 2 ;;
   esac
 done
 
@@ -52,9 +56,13 @@ KEY="k8s-${K8S_VERSION#v}-etcd-${ETCD_VERSION#v}-kwok-${KWOK_VERSION#v}-go${GO_V
 BIN_DIR="$CACHE_ROOT/bin/$KEY"
 
 # kubectl has its own stamp in the same folder: it is only needed by the benchmarks, so a folder
-# built without it stays valid and only kubectl is built when it is asked for later.
+# built without it stays valid and only kubectl is built when it is asked for later. The node
+# binaries likewise (.nodes-complete, which records the containerd version it was built from).
+NODES_STAMP="containerd=$CONTAINERD_VERSION"
+have_nodes() { [[ -f "$BIN_DIR/.nodes-complete" && "$(cat "$BIN_DIR/.nodes-complete")" == "$NODES_STAMP" ]]; }
 have_all() {
-  [[ -f "$BIN_DIR/.complete" ]] && { [[ "$BUILD_KUBECTL" != 1 ]] || [[ -f "$BIN_DIR/.kubectl-complete" ]]; }
+  [[ -f "$BIN_DIR/.complete" ]] && { [[ "$BUILD_KUBECTL" != 1 ]] || [[ -f "$BIN_DIR/.kubectl-complete" ]]; } &&
+    { [[ "$BUILD_NODES" != 1 ]] || have_nodes; }
 }
 if have_all; then
   echo "$BIN_DIR"
@@ -68,6 +76,8 @@ exec 9>"$CACHE_ROOT/bin/.lock"
 if ! flock -n 9; then
   log "another build holds $CACHE_ROOT/bin/.lock; waiting"
   flock 9
+  log "got the lock after $(( $(date +%s) - START ))s"
+  START=$(date +%s)  # "done in" then counts this build only
 fi
 if have_all; then
   echo "$BIN_DIR"
@@ -114,22 +124,7 @@ build_kubectl() {
   log "ok: kubectl version --client -> $(head -n 1 <<<"$got")"
 }
 
-if [[ -f "$BIN_DIR/.complete" && "$BUILD_KUBECTL" == 1 ]]; then
-  # Only kubectl is missing: rebuild it from the recorded wrapper module (the same pins).
-  log "adding kubectl to $KEY"
-  mkdir -p "$WORK/src/kubectl"
-  cp "$BIN_DIR/kubernetes-wrapper.go.mod" "$WORK/src/kubectl/go.mod"
-  build_kubectl "$WORK/src/kubectl" "$OUT"
-  mv -f "$OUT/kubectl" "$BIN_DIR/kubectl"
-  touch "$BIN_DIR/.kubectl-complete"
-  log "done in $(( $(date +%s) - START ))s"
-  echo "$BIN_DIR"
-  exit 0
-fi
-
-log "building $KEY"
-log "cache: $CACHE_ROOT ($("$GO" env GOPROXY))"
-if [[ "$BUILD_ETCDCTL" == 1 ]]; then TOTAL=6; else TOTAL=5; fi
+TOTAL=0
 STEP=0
 step() {
   stop_ticker
@@ -166,6 +161,101 @@ go_and_godebug_lines() {
   ' "$1"
 }
 
+# Builds kubelet and kube-proxy from the Kubernetes wrapper module in $1, and containerd,
+# containerd-shim-runc-v2 and ctr from a wrapper of their own, into $2; checks their versions.
+# containerd's storage drivers that need cgo or kernel features a test node does not use are
+# left out by tags, so it builds with CGO_ENABLED=0 (the snapshotters left are overlayfs and native).
+CONTAINERD_TAGS="no_btrfs no_devmapper no_zfs no_aufs"
+build_nodes() {
+  local src="$1" out="$2" info cmd csrc gomod flags pkg
+  log "fetching kubelet and kube-proxy dependencies (go get -tool)"
+  (cd "$src" && "$GO" get -tool "k8s.io/kubernetes/cmd/kubelet@$K8S_VERSION" \
+      "k8s.io/kubernetes/cmd/kube-proxy@$K8S_VERSION" 2>&1 | tail -n 20 >&2) \
+    || die "go get for kubelet/kube-proxy failed"
+  info=$(cd "$WORK" && "$GO" mod download -json "k8s.io/kubernetes@$K8S_VERSION" | jq -r .Info)
+  flags=$(k8s_ldflags "$info")
+  for cmd in kubelet kube-proxy; do
+    step "$cmd"
+    (cd "$src" && "$GO" build -trimpath -p "$JOBS" -ldflags "$flags" \
+        -o "$out/$cmd" "k8s.io/kubernetes/cmd/$cmd") || die "building $cmd failed"
+  done
+
+  csrc="$WORK/src/containerd"
+  gomod=$(mod_field "github.com/containerd/containerd/v2@$CONTAINERD_VERSION" GoMod)
+  grep -qE '^[[:space:]]*replace' "$gomod" && log "warning: containerd's go.mod has replace directives"
+  mkdir -p "$csrc"
+  {
+    echo "// Generated by gameday tests/harness/build-k8s.sh"
+    echo "module gameday.local/build/containerd"
+    echo
+    go_and_godebug_lines "$gomod"
+    echo
+    echo "require github.com/containerd/containerd/v2 $CONTAINERD_VERSION"
+  } >"$csrc/go.mod"
+  log "fetching containerd dependencies (go get -tool)"
+  (cd "$csrc" && "$GO" get -tool "github.com/containerd/containerd/v2/cmd/containerd@$CONTAINERD_VERSION" \
+      "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" \
+      "github.com/containerd/containerd/v2/cmd/ctr@$CONTAINERD_VERSION" 2>&1 | tail -n 20 >&2) \
+    || die "go get for containerd failed"
+  got=$(cd "$csrc" && "$GO" list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
+  [[ "$got" == "$CONTAINERD_VERSION" ]] || die "containerd wrapper resolved $got, wanted $CONTAINERD_VERSION"
+  pkg=github.com/containerd/containerd/v2/version
+  flags="-s -w -X $pkg.Version=$CONTAINERD_VERSION -X $pkg.Package=github.com/containerd/containerd/v2"
+  for cmd in containerd containerd-shim-runc-v2 ctr; do
+    step "$cmd"
+    (cd "$csrc" && "$GO" build -trimpath -p "$JOBS" -tags "$CONTAINERD_TAGS" -ldflags "$flags" \
+        -o "$out/$cmd" "github.com/containerd/containerd/v2/cmd/$cmd") || die "building $cmd failed"
+  done
+  stop_ticker
+  cp "$csrc/go.mod" "$out/containerd-wrapper.go.mod"
+
+  local v
+  v=$("$out/kubelet" --version 2>&1) || die "kubelet --version failed: $v"
+  grep -qF "Kubernetes $K8S_VERSION" <<<"$v" || die "kubelet --version printed '$v'"
+  v=$("$out/kube-proxy" --version 2>&1) || die "kube-proxy --version failed: $v"
+  grep -qF "Kubernetes $K8S_VERSION" <<<"$v" || die "kube-proxy --version printed '$v'"
+  v=$("$out/containerd" --version 2>&1) || die "containerd --version failed: $v"
+  grep -qF "$CONTAINERD_VERSION" <<<"$v" || die "containerd --version printed '$v'"
+  v=$("$out/ctr" --version 2>&1) || die "ctr --version failed: $v"
+  grep -qF "$CONTAINERD_VERSION" <<<"$v" || die "ctr --version printed '$v'"
+  "$out/containerd-shim-runc-v2" -v >/dev/null 2>&1 || die "containerd-shim-runc-v2 -v failed"
+  log "ok: kubelet, kube-proxy $K8S_VERSION; containerd, shim, ctr $CONTAINERD_VERSION"
+}
+
+if [[ -f "$BIN_DIR/.complete" ]]; then
+  # Only kubectl and/or the node binaries are missing: build them from the recorded wrapper
+  # module (the same pins).
+  STEP=0 TOTAL=0
+  if [[ "$BUILD_KUBECTL" == 1 && ! -f "$BIN_DIR/.kubectl-complete" ]]; then
+    log "adding kubectl to $KEY"
+    mkdir -p "$WORK/src/kubectl"
+    cp "$BIN_DIR/kubernetes-wrapper.go.mod" "$WORK/src/kubectl/go.mod"
+    build_kubectl "$WORK/src/kubectl" "$OUT"
+    mv -f "$OUT/kubectl" "$BIN_DIR/kubectl"
+    touch "$BIN_DIR/.kubectl-complete"
+  fi
+  if [[ "$BUILD_NODES" == 1 ]] && ! have_nodes; then
+    log "adding kubelet, kube-proxy and containerd $CONTAINERD_VERSION to $KEY"
+    TOTAL=5
+    mkdir -p "$WORK/src/nodes"
+    cp "$BIN_DIR/kubernetes-wrapper.go.mod" "$WORK/src/nodes/go.mod"
+    build_nodes "$WORK/src/nodes" "$OUT"
+    rm -f "$BIN_DIR/.nodes-complete"
+    for b in kubelet kube-proxy containerd containerd-shim-runc-v2 ctr containerd-wrapper.go.mod; do
+      mv -f "$OUT/$b" "$BIN_DIR/$b"
+    done
+    printf '%s' "$NODES_STAMP" >"$BIN_DIR/.nodes-complete"
+  fi
+  log "done in $(( $(date +%s) - START ))s"
+  echo "$BIN_DIR"
+  exit 0
+fi
+
+log "building $KEY"
+log "cache: $CACHE_ROOT ($("$GO" env GOPROXY))"
+if [[ "$BUILD_ETCDCTL" == 1 ]]; then TOTAL=6; else TOTAL=5; fi
+if [[ "$BUILD_NODES" == 1 ]]; then TOTAL=$((TOTAL + 5)); fi
+STEP=0
 # ---- Kubernetes ---------------------------------------------------------------------------
 log "resolving k8s.io/kubernetes@$K8S_VERSION (staging modules at $STAGING_VERSION)"
 K8S_GOMOD=$(mod_field "k8s.io/kubernetes@$K8S_VERSION" GoMod)
@@ -211,6 +301,7 @@ for cmd in "${K8S_CMDS[@]}"; do
 done
 
 if [[ "$BUILD_KUBECTL" == 1 ]]; then build_kubectl "$K8S_SRC" "$OUT"; fi
+if [[ "$BUILD_NODES" == 1 ]]; then build_nodes "$K8S_SRC" "$OUT"; fi
 
 # ---- etcd ---------------------------------------------------------------------------------
 # go.etcd.io/etcd/server/v3 and etcdctl/v3 have `package main` at their module roots but
@@ -265,6 +356,7 @@ cp "$K8S_SRC/go.mod" "$OUT/kubernetes-wrapper.go.mod"   # record what was built
   echo "seconds=$(( $(date +%s) - START ))"
 } >"$OUT/VERSIONS"
 if [[ "$BUILD_KUBECTL" == 1 ]]; then touch "$OUT/.kubectl-complete"; fi
+if [[ "$BUILD_NODES" == 1 ]]; then printf '%s' "$NODES_STAMP" >"$OUT/.nodes-complete"; fi
 touch "$OUT/.complete"   # written last
 
 rm -rf "$BIN_DIR"        # a leftover without a stamp is never used; replace it

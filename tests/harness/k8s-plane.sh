@@ -15,7 +15,16 @@
 # Environment: GAMEDAY_K8S_BIN (binaries; default: build-k8s.sh's cached folder),
 # GAMEDAY_PLANE_NODES (fake nodes, default 3), GAMEDAY_PLANE_OWNER (a pid: when it dies, a
 # watchdog runs `down DIR`, so a SIGKILLed test binary leaves nothing behind),
-# GAMEDAY_PLANE_TIMEOUT (seconds for the whole start-up, default 90).
+# GAMEDAY_PLANE_TIMEOUT (seconds for the whole start-up, default 90),
+# GAMEDAY_PLANE_NODE_NET=1 (room for real nodes, see below).
+#
+# Real nodes (tests/harness/real-node.sh) need the API server outside loopback. Only when
+# GAMEDAY_PLANE_NODE_NET=1, `up` also makes a host bridge gdpl-S with 198.18.S.1/24 (S picked
+# free, as testbed.sh does), relays 198.18.S.1:API_PORT to the API server with HAProxy (component
+# api-relay; the API server itself still listens on 127.0.0.1 only), advertises 198.18.S.1, and
+# has the API server reach kubelets by InternalIP with a client certificate (pki/kubelet-client.*),
+# verifying them against the plane CA. `down` first takes down every real node of the plane, then
+# removes the bridge.
 set -Eeuo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,13 +34,13 @@ SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
 # shellcheck source=../../sandbox/cluster/kubernetes.sh
 source "$HERE/../../sandbox/cluster/kubernetes.sh"
 # Start order; `down` walks it backwards.
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok api-relay)
 
 log() { printf 'k8s-plane: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 usage() {
-  sed -n '2,19p' "$SELF" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,/^set -Eeuo/p' "$SELF" | grep '^#' | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -109,14 +118,76 @@ write_kubeconfig() { # $1 file, $2 user name, then the user's yaml fields (one p
     "$user" "$@"
 }
 
+# ---- the network for real nodes ----------------------------------------------------------
+
+# Picks S for 198.18.S.0/24: a subnet no interface uses and no bridge of ours names.
+pick_node_subnet() {
+  local s try cand
+  s=$(( $(printf '%s' "$DIR" | cksum | cut -d' ' -f1) % 250 + 1 ))
+  for try in $(seq 0 249); do
+    cand=$(( (s - 1 + try) % 250 + 1 ))
+    ip -4 -o addr show 2>/dev/null | grep -q " 198\.18\.$cand\." && continue
+    ip -o link show 2>/dev/null | grep -qE ": (gdpl-$cand|gdv-$cand-)" && continue
+    echo "$cand"
+    return 0
+  done
+  die "no free 198.18.x.0/24 subnet for real nodes"
+}
+
+node_net_up() {
+  command -v ip >/dev/null && command -v haproxy >/dev/null ||
+    die "ip and haproxy are required for GAMEDAY_PLANE_NODE_NET=1"
+  NODE_SUBNET=$(pick_node_subnet)
+  NODE_BRIDGE="gdpl-$NODE_SUBNET"
+  NODE_GATEWAY="198.18.$NODE_SUBNET.1"
+  ip link add "$NODE_BRIDGE" type bridge || die "cannot create bridge $NODE_BRIDGE"
+  echo "$NODE_BRIDGE" >"$DIR/run/bridge"
+  ip addr add "$NODE_GATEWAY/24" dev "$NODE_BRIDGE"
+  ip link set "$NODE_BRIDGE" up
+}
+
+node_net_down() {
+  local br
+  [[ -f "$DIR/run/bridge" ]] || return 0
+  br=$(cat "$DIR/run/bridge")
+  if [[ "$br" =~ ^gdpl-[0-9]+$ ]] && ip link show "$br" >/dev/null 2>&1; then
+    ip link del "$br" || log "deleting bridge $br failed"
+  fi
+  rm -f "$DIR/run/bridge"
+}
+
+# Every real node of the plane goes down before the control plane.
+real_nodes_down() {
+  local d
+  [[ -d "$DIR/nodes" ]] || return 0
+  for d in "$DIR"/nodes/*/; do
+    [[ -f "$d/node.env" ]] || continue
+    "$HERE/real-node.sh" down "$DIR" "$(basename "$d")" ||
+      log "real-node.sh down $(basename "$d") failed"
+  done
+}
+
 # ---- PKI ----------------------------------------------------------------------------------
 
 make_pki() {
-  local pki="$DIR/pki"
-  k8s_make_pki "$pki" gameday-test || die "making the PKI in $pki failed"
+  local pki="$DIR/pki" sans=()
+  [[ -n "${NODE_GATEWAY:-}" ]] && sans+=("IP:$NODE_GATEWAY")
+  k8s_make_pki "$pki" gameday-test "${sans[@]}" || die "making the PKI in $pki failed"
   (
     cd "$pki"
     umask 077
+    if [[ -n "${NODE_GATEWAY:-}" ]]; then
+      # The API server's client certificate towards kubelets.
+      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out kubelet-client.key \
+        2>/dev/null &&
+        openssl req -new -key kubelet-client.key -out kubelet-client.csr \
+          -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" 2>/dev/null &&
+        printf 'keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' \
+          >kubelet-client.ext &&
+        openssl x509 -req -in kubelet-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+          -days 3650 -sha256 -extfile kubelet-client.ext -out kubelet-client.crt 2>/dev/null &&
+        rm -f kubelet-client.csr kubelet-client.ext ca.srl || exit 1
+    fi
     # Bearer tokens: an admin and "nobody" (authenticated, no RBAC rights at all).
     openssl rand -hex 24 >admin.token
     openssl rand -hex 24 >nobody.token
@@ -151,6 +222,11 @@ cmd_up() {
 
   mkdir -p "$DIR/logs" "$DIR/run" "$DIR/etcd" "$DIR/kwok-home"
   rm -rf "$DIR/etcd"/* "$DIR/run"/*
+  NODE_GATEWAY=""
+  if [[ "${GAMEDAY_PLANE_NODE_NET:-0}" == 1 ]]; then
+    trap 'log "start-up failed; stopping what was started"; cmd_down; exit 1' ERR
+    node_net_up
+  fi
   make_pki
 
   local v
@@ -162,6 +238,11 @@ cmd_up() {
     echo "KCM_PORT=$KCM_PORT"
     echo "SCHED_PORT=$SCHED_PORT"
     echo "KWOK_PORT=$KWOK_PORT"
+    if [[ -n "$NODE_GATEWAY" ]]; then
+      echo "NODE_SUBNET=$NODE_SUBNET"
+      echo "NODE_BRIDGE=$NODE_BRIDGE"
+      echo "NODE_GATEWAY=$NODE_GATEWAY"
+    fi
   } >"$DIR/plane.env"
 
   # Every failure from here on tears down what was started.
@@ -189,8 +270,30 @@ cmd_up() {
   local -a K8S_ARGS
   k8s_apiserver_args "http://127.0.0.1:$ETCD_PORT" 127.0.0.1 "$API_PORT" "$pki" \
     "$DIR/run/apiserver-certs"
+  if [[ -n "$NODE_GATEWAY" ]]; then
+    K8S_ARGS+=(--advertise-address="$NODE_GATEWAY" --kubelet-preferred-address-types=InternalIP
+      --kubelet-client-certificate="$pki/kubelet-client.crt"
+      --kubelet-client-key="$pki/kubelet-client.key" --kubelet-certificate-authority="$pki/ca.crt")
+  fi
   start kube-apiserver "$bin/kube-apiserver" "${K8S_ARGS[@]}" --token-auth-file="$pki/tokens.csv"
   wait_for kube-apiserver api "https://127.0.0.1:$API_PORT/readyz"
+  if [[ -n "$NODE_GATEWAY" ]]; then
+    # TCP passthrough: clients still authenticate to the API server with their own certificates.
+    cat >"$DIR/api-relay.cfg" <<EOF
+global
+  maxconn 4000
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 1h
+  timeout server 1h
+listen api
+  bind $NODE_GATEWAY:$API_PORT
+  server api 127.0.0.1:$API_PORT
+EOF
+    start api-relay haproxy -db -f "$DIR/api-relay.cfg"
+    wait_for api-relay api "https://$NODE_GATEWAY:$API_PORT/readyz"
+  fi
 
   write_kubeconfig "$DIR/kubeconfig" gameday-admin \
     "client-certificate: $pki/admin.crt" "client-key: $pki/admin.key"
@@ -236,6 +339,7 @@ cmd_up() {
 cmd_down() {
   [[ -d "$DIR/run" ]] || return 0
   local i name pid n
+  real_nodes_down
   # The watchdog first, so it cannot start a second `down` meanwhile.
   if [[ -f "$DIR/run/watchdog.pid" ]]; then
     pid=$(cat "$DIR/run/watchdog.pid")
@@ -263,6 +367,7 @@ cmd_down() {
     kill -KILL -- "-$pid" 2>/dev/null || true
     rm -f "$DIR/run/$name.pid"
   done
+  node_net_down
 }
 
 # ---- env ----------------------------------------------------------------------------------
@@ -275,6 +380,9 @@ cmd_env() {
   echo "export GAMEDAY_K8S_DIR=$DIR"
   echo "export GAMEDAY_K8S_SERVER=https://127.0.0.1:$API_PORT"
   echo "export GAMEDAY_K8S_BIN=$GAMEDAY_K8S_BIN"
+  if [[ -n "${NODE_GATEWAY:-}" ]]; then
+    echo "export GAMEDAY_K8S_NODE_SERVER=https://$NODE_GATEWAY:$API_PORT"
+  fi
 }
 
 # ---- main ---------------------------------------------------------------------------------
