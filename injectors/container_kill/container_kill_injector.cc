@@ -187,7 +187,8 @@ class ContainerKillInjector : public Injector {
     std::string where;
     if (auto it = target.attributes.find("node"); it != target.attributes.end()) {
       Result<InventoryHost> h = FindNodeHost(inventory_, it->second);
-      where = " on node " + it->second + (h.ok() ? " (host " + h->name + ")" : " (no inventory host)");
+      where =
+          " on node " + it->second + (h.ok() ? " (host " + h->name + ")" : " (no inventory host)");
     }
     std::string d = (spec_.action == Action::kFreeze ? "freeze (SIGSTOP)" : "SIG" + spec_.signal) +
                     " the main process of " + container + " of pod " + PodName(pod) + where +

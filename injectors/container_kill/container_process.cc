@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "clients/kubernetes/cluster.h"
+#include "experiments/shell_quote.h"
 
 namespace gameday {
 namespace {
@@ -44,8 +45,7 @@ std::string InCgroupFunction(const ContainerId& id) {
 }
 
 std::string Fail(const std::string& message, int code) {
-  // Messages hold only text built here (pids, checked ids, signal names): no quote can occur.
-  return "{ echo '" + message + "' >&2; exit " + std::to_string(code) + "; }";
+  return "{ echo " + ShellQuote(message) + " >&2; exit " + std::to_string(code) + "; }";
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -274,6 +275,21 @@ TEST(FindScriptTest, NamesOnlyTheCheckedIdAndEndsWithEnd) {
   const std::string resume = ResumeScript({4242, 777});
   EXPECT_NE(resume.find("kill -CONT 4242"), std::string::npos);
   EXPECT_LT(resume.find("= 777 ]"), resume.find("kill -CONT 4242"));
+
+  // Every script parses as POSIX sh (and as bash, the usual login shell), alone and inside the
+  // subshell the freeze runs it in.
+  for (const std::string& sh : {std::string("sh"), std::string("bash")}) {
+    if (::access(("/bin/" + sh).c_str(), X_OK) != 0) continue;
+    for (const std::string& s :
+         {script, signal, resume,
+          "(\n" + SignalScript({9, 1}, id, "STOP", std::chrono::seconds(5)) + ")\n",
+          SignalScript({9, 1}, id, "TERM", std::chrono::seconds(1))}) {
+      FILE* p = ::popen(("/bin/" + sh + " -n >/dev/null 2>&1").c_str(), "w");
+      ASSERT_NE(p, nullptr);
+      std::fwrite(s.data(), 1, s.size(), p);
+      EXPECT_EQ(::pclose(p), 0) << sh << " -n refuses:\n" << s;
+    }
+  }
 }
 
 // A pod as the API answers, with `status` replaced.
