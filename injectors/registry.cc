@@ -1,9 +1,9 @@
 #include "injectors/registry.h"
 
+#include "injectors/container_kill/container_kill_injector.h"
 #include "injectors/host_partition/host_partition_injector.h"
 #include "injectors/network_partition/network_partition_injector.h"
 #include "injectors/node_drain/node_drain_injector.h"
-#include "injectors/container_kill/container_kill_injector.h"
 #include "injectors/pod_kill/pod_kill_injector.h"
 #include "injectors/process/process_injector.h"
 #include "injectors/service_stop/service_stop_injector.h"

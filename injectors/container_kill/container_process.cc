@@ -10,7 +10,7 @@ namespace gameday {
 namespace {
 
 constexpr size_t kHexDigits = 64;
-constexpr size_t kMaxOutput = 64 * 1024;
+constexpr size_t kMaxOutput = size_t{64} * 1024;
 constexpr int64_t kMaxPid = int64_t{1} << 22;  // the kernel's PID_MAX_LIMIT
 
 // Printable ASCII only, and short: what an error message may show of hostile input.
@@ -46,6 +46,40 @@ std::string InCgroupFunction(const ContainerId& id) {
 
 std::string Fail(const std::string& message, int code) {
   return "{ echo " + ShellQuote(message) + " >&2; exit " + std::to_string(code) + "; }";
+}
+
+const rapidjson::Value* Member(const rapidjson::Value& o, const char* key) {
+  if (!o.IsObject()) return nullptr;
+  auto it = o.FindMember(key);
+  return it == o.MemberEnd() ? nullptr : &it->value;
+}
+
+std::string Str(const rapidjson::Value* v) {
+  return v != nullptr && v->IsString() ? std::string(v->GetString(), v->GetStringLength()) : "";
+}
+
+const rapidjson::Value* ContainerStatus(const rapidjson::Value& pod, const std::string& name) {
+  const rapidjson::Value* status = Member(pod, "status");
+  const rapidjson::Value* list = status ? Member(*status, "containerStatuses") : nullptr;
+  if (list == nullptr || !list->IsArray()) return nullptr;
+  for (const rapidjson::Value& c : list->GetArray()) {
+    if (c.IsObject() && Str(Member(c, "name")) == name) return &c;
+  }
+  return nullptr;
+}
+
+// "waiting: CrashLoopBackOff" / "terminated: Error" / "running": the container's state, for
+// messages (reasons are shown as excerpts: they come from the API).
+std::string StateText(const rapidjson::Value& cs) {
+  const rapidjson::Value* state = Member(cs, "state");
+  if (state == nullptr || !state->IsObject()) return "no state";
+  for (const char* s : {"running", "waiting", "terminated"}) {
+    if (const rapidjson::Value* v = Member(*state, s); v != nullptr) {
+      const std::string reason = Str(Member(*v, "reason"));
+      return std::string(s) + (reason.empty() ? "" : ": " + Excerpt(reason));
+    }
+  }
+  return "no state";
 }
 
 }  // namespace
@@ -205,47 +239,6 @@ std::string ResumeScript(const HostProcess& p) {
          " && [ \"$gd_start\" = " + start + " ] && " + Fail("kill -CONT " + pid + " failed", 4) +
          "; }\nfi\ntrue\n";
 }
-
-}  // namespace gameday
-
-namespace gameday {
-namespace {
-
-const rapidjson::Value* Member(const rapidjson::Value& o, const char* key) {
-  if (!o.IsObject()) return nullptr;
-  auto it = o.FindMember(key);
-  return it == o.MemberEnd() ? nullptr : &it->value;
-}
-
-std::string Str(const rapidjson::Value* v) {
-  return v != nullptr && v->IsString() ? std::string(v->GetString(), v->GetStringLength()) : "";
-}
-
-const rapidjson::Value* ContainerStatus(const rapidjson::Value& pod, const std::string& name) {
-  const rapidjson::Value* status = Member(pod, "status");
-  const rapidjson::Value* list = status ? Member(*status, "containerStatuses") : nullptr;
-  if (list == nullptr || !list->IsArray()) return nullptr;
-  for (const rapidjson::Value& c : list->GetArray()) {
-    if (c.IsObject() && Str(Member(c, "name")) == name) return &c;
-  }
-  return nullptr;
-}
-
-// "waiting: CrashLoopBackOff" / "terminated: Error" / "running": the container's state, for
-// messages (reasons are shown as excerpts: they come from the API).
-std::string StateText(const rapidjson::Value& cs) {
-  const rapidjson::Value* state = Member(cs, "state");
-  if (state == nullptr || !state->IsObject()) return "no state";
-  for (const char* s : {"running", "waiting", "terminated"}) {
-    if (const rapidjson::Value* v = Member(*state, s); v != nullptr) {
-      const std::string reason = Str(Member(*v, "reason"));
-      return std::string(s) + (reason.empty() ? "" : ": " + Excerpt(reason));
-    }
-  }
-  return "no state";
-}
-
-}  // namespace
 
 Result<int64_t> ReadRestartCount(const rapidjson::Value& pod, const std::string& container) {
   const rapidjson::Value* cs = ContainerStatus(pod, container);

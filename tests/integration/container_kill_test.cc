@@ -213,7 +213,7 @@ class ContainerKillTest : public BedTest {
 
   std::string WritePlan(const std::string& ns, const std::string& name, const std::string& spec,
                         const std::string& duration) {
-    const std::string path = bed_->dir() + "/" + name + ".yaml";
+    std::string path = bed_->dir() + "/" + name + ".yaml";
     std::ofstream(path) << "name: " << name << "\n"
                         << "target: {kind: kubernetes, kubeconfig: " << plane_->kubeconfig << "}\n"
                         << "warmup: 200ms\nstable_for: 200ms\nrecovery_timeout: 10s\n"
@@ -295,8 +295,15 @@ TEST_F(ContainerKillTest, KillSignalsOnlyTheContainersMainProcessAndReportsTheRe
       << result;
   EXPECT_NE(run.LogText().find("restartCount 0 -> 1"), std::string::npos) << run.LogText();
   EXPECT_EQ(JournalRecordFor(app.main_pid()), "") << "cleared after the run";
+  const std::string log = run.LogText();
+  const size_t injected = log.find("injected 1 of 1");
+  if (injected != std::string::npos) {
+    std::printf("kill: %s\n", log.substr(injected, log.find('\n', injected) - injected).c_str());
+  }
   const size_t note = result.find("\"revert_note\"");
-  if (note != std::string::npos) std::printf("kill: %s\n", result.substr(note, 90).c_str());
+  if (note != std::string::npos) {
+    std::printf("kill: %s\n", result.substr(note, result.find('\n', note) - note).c_str());
+  }
 }
 
 TEST_F(ContainerKillTest, FreezeStopsOnlyTheMainProcessAndTheRevertResumesIt) {
@@ -366,18 +373,55 @@ TEST_F(ContainerKillTest, ATargetWithoutItsProcessOrNodeHostFailsAndNothingIsSig
   const std::string id = RandomHex(64);
   const std::string uid = MakePod("ckill-missing", id);
   ASSERT_FALSE(uid.empty());
-  // The pod's container id names no cgroup on the host: the search finds nothing.
+  // The pod's container id names no cgroup on the host: the search finds nothing, and the run
+  // stops before the journal (exit 3: a person must look).
   const std::string plan =
       WritePlan("ckill-missing", "missing", "action: freeze", "    duration: 1s\n");
   ChildProcess run = Run(plan, "missing");
   auto status = run.Wait(milliseconds(60000));
   ASSERT_TRUE(status.has_value()) << run.LogText();
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0) << run.LogText();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 3) << run.LogText();
   EXPECT_NE(run.LogText().find("no process on the node is in the cgroup of container "
                                "containerd://" +
                                id),
             std::string::npos)
       << run.LogText();
+
+  // A pod whose node no inventory host stands for.
+  ASSERT_TRUE(testing::CreateNamespace(*admin_, "ckill-nohost").ok());
+  ASSERT_TRUE(Call("create", ResourceRef::Core("pods", "ckill-nohost"),
+                   R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1"},"spec":{)"
+                   R"("nodeName":"ckill-elsewhere","containers":[{"name":"app","image":"x"}]}})")
+                  .ok());
+  ResourceRef ref = ResourceRef::Core("pods", "ckill-nohost", "web-1");
+  ref.subresource = "status";
+  ASSERT_TRUE(Call("patch", ref,
+                   R"({"status":{"phase":"Running","containerStatuses":[{"name":"app",)"
+                   R"("containerID":"containerd://)" +
+                       id +
+                       R"(","restartCount":0,"ready":true,"image":"x","imageID":"",)"
+                       R"("state":{"running":{}}}]}})",
+                   "application/merge-patch+json")
+                  .ok());
+  ChildProcess nohost = Run(WritePlan("ckill-nohost", "nohost", "action: kill", ""), "nohost");
+  status = nohost.Wait(milliseconds(60000));
+  ASSERT_TRUE(status.has_value()) << nohost.LogText();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 3) << nohost.LogText();
+  EXPECT_NE(nohost.LogText().find("node ckill-elsewhere has no host in inventory"),
+            std::string::npos)
+      << nohost.LogText();
+
+  // A spec error: nothing runs at all (exit 2), the container's process is untouched.
+  FakeContainer& app = Start(uid, id);
+  ASSERT_EQ(app.error(), "");
+  ChildProcess typo = Run(WritePlan("ckill-missing", "typo", "sginal: TERM", ""), "typo");
+  status = typo.Wait(milliseconds(30000));
+  ASSERT_TRUE(status.has_value()) << typo.LogText();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << typo.LogText();
+  EXPECT_NE(typo.LogText().find("typo.yaml:"), std::string::npos) << typo.LogText();
+  EXPECT_NE(typo.LogText().find("method[0].spec.sginal"), std::string::npos) << typo.LogText();
+  EXPECT_TRUE(Alive(app.main_pid()));
+  EXPECT_NE(ProcState(app.main_pid()), 'T');
   EXPECT_EQ(GamedayLeftovers(), "");
 }
 
