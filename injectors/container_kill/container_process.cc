@@ -41,7 +41,7 @@ constexpr char kStatFunction[] =
 
 // True when /proc/$1/cgroup names the container (the id is 64 checked hex digits).
 std::string InCgroupFunction(const ContainerId& id) {
-  return "gd_in() { grep -qE '[/-]" + id.hex + "([.]scope)?$' \"/proc/$1/cgroup\" 2>/dev/null; }\n";
+  return "gd_in() { grep -qE '" + CgroupLinePattern(id) + "' \"/proc/$1/cgroup\" 2>/dev/null; }\n";
 }
 
 std::string Fail(const std::string& message, int code) {
@@ -106,13 +106,15 @@ Result<ContainerId> ParseContainerId(std::string_view text) {
   return id;
 }
 
+std::string CgroupLinePattern(const ContainerId& id) { return "[/-]" + id.hex + "([.]scope)?$"; }
+
 std::string FindMainProcessScript(const ContainerId& id) {
   // One grep over every process's cgroup file; then, per match only, the parent's.
   return std::string(kStatFunction) + InCgroupFunction(id) +
          "gd_n=0\n"
-         "for gd_f in $(grep -lE '[/-]" +
-         id.hex +
-         "([.]scope)?$' /proc/[0-9]*/cgroup 2>/dev/null); do\n"
+         "for gd_f in $(grep -lE '" +
+         CgroupLinePattern(id) +
+         "' /proc/[0-9]*/cgroup 2>/dev/null); do\n"
          "  gd_p=${gd_f#/proc/}; gd_p=${gd_p%/cgroup}\n"
          "  case \"$gd_p\" in ''|*[!0-9]*) continue;; esac\n"
          "  gd_stat \"$gd_p\" || continue\n"

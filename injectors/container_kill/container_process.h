@@ -42,6 +42,8 @@ struct HostProcess {
 // out, or in -<id>.scope as the systemd driver does: cri-containerd-, crio-, docker-) and whose
 // parent is not in that cgroup, at most kMaxCandidates of them, then "end". Reads /proc only.
 std::string FindMainProcessScript(const ContainerId& id);
+// The extended regular expression (grep -E) a /proc/PID/cgroup line of the container matches.
+std::string CgroupLinePattern(const ContainerId& id);
 constexpr size_t kMaxCandidates = 64;
 
 // Reads the find script's output (hostile: anything a node could print). Every line must be

@@ -292,6 +292,49 @@ TEST(FindScriptTest, NamesOnlyTheCheckedIdAndEndsWithEnd) {
   }
 }
 
+// Whether `line` (one line of /proc/PID/cgroup) matches the pattern, as grep -E on a node sees it.
+bool GrepMatches(const std::string& pattern, const std::string& line) {
+  FILE* p = ::popen(("grep -qE '" + pattern + "'").c_str(), "w");
+  if (p == nullptr) return false;
+  std::fwrite(line.data(), 1, line.size(), p);
+  std::fputc('\n', p);
+  return ::pclose(p) == 0;
+}
+
+TEST(CgroupPatternTest, MatchesTheContainersCgroupInEveryLayoutAndNothingElse) {
+  const ContainerId id = *ParseContainerId("containerd://" + kHex);
+  const std::string pat = CgroupLinePattern(id);
+  const std::string pod = "pod6b1c2f3e-0000-4000-8000-000000000001";
+  for (const std::string& line : std::vector<std::string>{
+           // cgroup v1, cgroupfs driver (this machine), any controller
+           "4:pids:/kubepods/besteffort/" + pod + "/" + kHex,
+           "11:memory:/kubepods/" + pod + "/" + kHex,
+           // cgroup v1, systemd driver
+           "1:name=systemd:/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-" + pod +
+               ".slice/cri-containerd-" + kHex + ".scope",
+           // cgroup v2, systemd and cgroupfs drivers; CRI-O and Docker scopes
+           "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-" + pod +
+               ".slice/cri-containerd-" + kHex + ".scope",
+           "0::/kubepods/burstable/" + pod + "/" + kHex,
+           "0::/kubepods.slice/crio-" + kHex + ".scope",
+           "0::/system.slice/docker-" + kHex + ".scope",
+       }) {
+    EXPECT_TRUE(GrepMatches(pat, line)) << line;
+  }
+  for (const std::string& line : std::vector<std::string>{
+           "4:pids:/kubepods/besteffort/" + pod,                     // the pod, not the container
+           "4:pids:/kubepods/besteffort/" + pod + "/" + kHex + "0",  // a longer id
+           "4:pids:/kubepods/besteffort/" + pod + "/0" + kHex,
+           "4:pids:/kubepods/" + pod + "/" + kHex + "/child",  // a cgroup below it
+           "0::/kubepods.slice/cri-containerd-" + kHex + ".scope.d",
+           "0::/kubepods.slice/cri-containerd-" + kHex + "xscope",
+           "0::/" + kHex.substr(1),
+           "0::/",
+       }) {
+    EXPECT_FALSE(GrepMatches(pat, line)) << line;
+  }
+}
+
 // A pod as the API answers, with `status` replaced.
 rapidjson::Document Pod(const std::string& container_status, const std::string& phase = "Running",
                         const std::string& uid = "u1") {
