@@ -1,5 +1,6 @@
 #include "injectors/registry.h"
 
+#include "injectors/container_kill/container_kill_injector.h"
 #include "injectors/host_partition/host_partition_injector.h"
 #include "injectors/network_partition/network_partition_injector.h"
 #include "injectors/node_drain/node_drain_injector.h"
@@ -18,6 +19,7 @@ void RegisterBuiltinInjectors(Registry<InjectorKind>& registry) {
   RegisterOrDie(registry, MakeNetworkPartitionInjectorKind());
   RegisterOrDie(registry, MakeServiceStopInjectorKind());
   RegisterOrDie(registry, MakeHostPartitionInjectorKind());
+  RegisterOrDie(registry, MakeContainerKillInjectorKind());
 }
 
 }  // namespace gameday

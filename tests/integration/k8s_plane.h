@@ -36,6 +36,8 @@ inline std::string ShellQuote(const std::string& s) {
 }
 
 // Runs `command` with /bin/sh; returns its exit status (-1 if it did not exit) and its stdout.
+// Calls below pass `out` explicitly, so this header can follow tests/integration/testbed.h, whose
+// one-argument RunShell would otherwise make them ambiguous.
 inline int RunShell(const std::string& command, std::string* out = nullptr) {
   FILE* p = ::popen(command.c_str(), "r");
   if (p == nullptr) return -1;
@@ -149,13 +151,13 @@ class K8sPlaneEnvironment : public ::testing::Environment {
                             ShellQuote(harness + "/k8s-plane.sh") + " up " + ShellQuote(dir_) +
                             " </dev/null";
     const auto t0 = std::chrono::steady_clock::now();
-    const int rc = RunShell(cmd);
+    const int rc = RunShell(cmd, nullptr);
     if (rc != 0) {
       state.failed = true;
       ADD_FAILURE() << "the Kubernetes test plane did not start (k8s-plane.sh up exited " << rc
                     << "); logs in " << dir_ << "/logs";
       keep_ = true;
-      RunShell(ShellQuote(harness + "/k8s-plane.sh") + " down " + ShellQuote(dir_));
+      RunShell(ShellQuote(harness + "/k8s-plane.sh") + " down " + ShellQuote(dir_), nullptr);
       return;
     }
     auto plane = std::make_unique<K8sPlane>();
@@ -181,7 +183,7 @@ class K8sPlaneEnvironment : public ::testing::Environment {
   void TearDown() override {
     if (dir_.empty()) return;
     const std::string harness = std::string(GAMEDAY_SOURCE_DIR) + "/tests/harness";
-    RunShell(ShellQuote(harness + "/k8s-plane.sh") + " down " + ShellQuote(dir_));
+    RunShell(ShellQuote(harness + "/k8s-plane.sh") + " down " + ShellQuote(dir_), nullptr);
     K8sPlane::State().plane.reset();
     const char* keep = std::getenv("GAMEDAY_KEEP_K8S_PLANE");
     if (keep_ || (keep != nullptr && *keep == '1')) {
