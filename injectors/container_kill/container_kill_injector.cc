@@ -230,7 +230,10 @@ struct Record {
 Result<Record> ReadRecord(const std::string& text) {
   Result<HostRevert> host = ReadHostRevert(text, kKind);
   if (!host.ok()) return host.status();
-  const rapidjson::Document& d = host->record;
+  // Every field is read from the record once it has moved into `r` (a moved-from document is
+  // null: reading it is undefined behaviour).
+  Record r{std::move(*host), {}, {}, "", {}, {}, Action::kKill, 0, Duration{0}};
+  const rapidjson::Document& d = r.host.record;
   auto bad = [](const std::string& why) {
     return Status::InvalidArgument(std::string(kKind) + ": invalid revert record: " + why);
   };
@@ -243,7 +246,6 @@ Result<Record> ReadRecord(const std::string& text) {
                         "container_id", "action", "signal"}) {
     if (!str(k)) return bad(std::string(k) + " is missing or not a string");
   }
-  Record r{std::move(*host), {}, {}, "", {}, {}, Action::kKill, 0, Duration{0}};
   r.cluster.kubeconfig = *str("kubeconfig");
   r.cluster.context = *str("context");
   if (!IsPlainText(r.cluster.kubeconfig) || !IsPlainText(r.cluster.context)) {
@@ -272,8 +274,8 @@ Result<Record> ReadRecord(const std::string& text) {
   } else {
     return bad("action is neither kill nor freeze");
   }
-  auto pid = r.host.record.FindMember("pid");
-  auto start = r.host.record.FindMember("start_time");
+  auto pid = d.FindMember("pid");
+  auto start = d.FindMember("start_time");
   if (pid == d.MemberEnd() || !pid->value.IsInt64() || pid->value.GetInt64() < 2 ||
       pid->value.GetInt64() > (int64_t{1} << 22) || start == d.MemberEnd() ||
       !start->value.IsUint64()) {
