@@ -7,10 +7,10 @@
 # kept small on purpose). Prints executions, coverage (cov: edges, ft: features) and corpus size
 # per target.
 # Usage: scripts/fuzz.sh [TARGET...]     (default: every tests/fuzz/*_fuzz.cc)
-# Env: FUZZ_SECONDS (per target, default 30), FUZZ_JOBS (default 2), FUZZ_BUILD (default build-fuzz)
+# Env: FUZZ_SECONDS (per target, default 20), FUZZ_JOBS (default 2), FUZZ_BUILD (default build-fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${FUZZ_SECONDS:-30}
+seconds=${FUZZ_SECONDS:-20}
 jobs=${FUZZ_JOBS:-2}
 build=${FUZZ_BUILD:-build-fuzz}
 start=$(date +%s)
