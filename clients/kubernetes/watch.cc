@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <condition_variable>
+#include <string_view>
 
 #include "experiments/guarded.h"
 #include "experiments/json.h"
@@ -27,6 +28,25 @@ std::string KeyOf(const std::string& kind, const rapidjson::Value& obj) {
   return JsonPathString(obj, {"metadata", "namespace"}) + "/" + name;
 }
 
+// A container name or a taint key's name: lower-case letters, digits and '-', 1 to 63 long (as
+// Kubernetes requires); anything else in an answer is not reported.
+bool IsDnsLabel(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+// At most `max` bytes of `s`, with every byte outside printable ASCII as '?'.
+std::string Printable(const std::string& s, size_t max) {
+  std::string out = s.substr(0, max);
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return out;
+}
+
 }  // namespace
 
 ResourceWatch::ObjectState ResourceWatch::StateOf(const std::string& kind,
@@ -42,9 +62,48 @@ ResourceWatch::ObjectState ResourceWatch::StateOf(const std::string& kind,
   if (kind == "pod") {
     s.node = JsonPathString(obj, {"spec", "nodeName"});
     s.terminating = JsonPath(obj, {"metadata", "deletionTimestamp"}) != nullptr;
+    if (const rapidjson::Value* cs = JsonPath(obj, {"status", "containerStatuses"});
+        cs && cs->IsArray()) {
+      for (const rapidjson::Value& c : cs->GetArray()) {
+        if (s.containers.size() >= kMaxContainers) break;
+        const std::string name = JsonString(c, "name");
+        if (!IsDnsLabel(name)) continue;
+        ContainerState& state = s.containers[name];
+        auto n = c.IsObject() ? c.FindMember("restartCount") : c.MemberEnd();
+        if (n != c.MemberEnd() && n->value.IsInt64() && n->value.GetInt64() >= 0) {
+          state.restarts = n->value.GetInt64();
+        }
+        if (const rapidjson::Value* t = JsonPath(c, {"lastState", "terminated"});
+            t && t->IsObject()) {
+          std::string reason = Printable(JsonString(*t, "reason"), 64);
+          auto code = t->FindMember("exitCode");
+          if (code != t->MemberEnd() && code->value.IsInt()) {
+            if (!reason.empty()) reason += ", ";
+            reason += "exit code " + std::to_string(code->value.GetInt());
+          }
+          state.last_exit = reason;
+        }
+      }
+    }
   } else {
     const rapidjson::Value* u = JsonPath(obj, {"spec", "unschedulable"});
     s.unschedulable = u && u->IsBool() && u->GetBool();
+    if (const rapidjson::Value* taints = JsonPath(obj, {"spec", "taints"});
+        taints && taints->IsArray()) {
+      for (const rapidjson::Value& t : taints->GetArray()) {
+        if (s.taints.size() >= kMaxTaints) break;
+        // The cordon's own taint (node.kubernetes.io/unschedulable) is reported as "cordoned".
+        const std::string key = JsonString(t, "key"), effect = JsonString(t, "effect");
+        constexpr std::string_view kPrefix = "node.kubernetes.io/";
+        if (!key.starts_with(kPrefix) || !IsDnsLabel(key.substr(kPrefix.size())) ||
+            key == "node.kubernetes.io/unschedulable") {
+          continue;
+        }
+        if (effect != "NoExecute" && effect != "NoSchedule" && effect != "PreferNoSchedule")
+          continue;
+        s.taints.insert(key + ":" + effect);
+      }
+    }
   }
   return s;
 }
@@ -74,11 +133,27 @@ std::vector<std::string> ResourceWatch::Describe(const std::string& kind,
     const bool was_ready = b.ready == "True", is_ready = after->ready == "True";
     if (is_ready && !was_ready) out.push_back(display + " Ready");
     if (!is_ready && was_ready) out.push_back(display + " not Ready");
+    // A restart of a container the pod had before (a new pod's restarts are its own history).
+    if (before != nullptr) {
+      for (const auto& [name, c] : after->containers) {
+        auto was = b.containers.find(name);
+        if (was == b.containers.end() || c.restarts <= was->second.restarts) continue;
+        out.push_back(display + " container " + name + " restarted (restart " +
+                      std::to_string(c.restarts) +
+                      (c.last_exit.empty() ? "" : "; last exit: " + c.last_exit) + ")");
+      }
+    }
   } else {
     if (after->ready != b.ready && !after->ready.empty()) {
       out.push_back(display + (after->ready == "True"    ? " Ready"
                                : after->ready == "False" ? " NotReady"
                                                          : " Ready=" + after->ready));
+    }
+    for (const std::string& t : after->taints) {
+      if (!b.taints.count(t)) out.push_back(display + " tainted " + t);
+    }
+    for (const std::string& t : b.taints) {
+      if (!after->taints.count(t)) out.push_back(display + " untainted " + t);
     }
     if (after->unschedulable && !b.unschedulable) out.push_back(display + " cordoned");
     if (!after->unschedulable && b.unschedulable) out.push_back(display + " uncordoned");

@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -29,7 +30,9 @@ struct ResourceWatchOptions {
 // Watches pods and nodes between Start() and Stop() and keeps what changed as TimelineEvents
 // (source "kubernetes") on the experiment's time axis: "pod shop/web-abc deleted", "pod
 // shop/web-xyz created", "pod shop/web-xyz scheduled to kwok-node-2", "pod shop/web-xyz Ready",
-// "node kwok-node-1 NotReady", "node kwok-node-1 cordoned". The state at Start() is the baseline
+// "pod shop/web-xyz container web restarted (restart 1; last exit: Error, exit code 137)",
+// "node kwok-node-1 NotReady", "node kwok-node-1 tainted node.kubernetes.io/unreachable:NoExecute",
+// "node kwok-node-1 cordoned". The state at Start() is the baseline
 // and yields no events. When a watch breaks (the API server is down) it re-lists after
 // reconnect_delay and reports what changed meanwhile ("... (seen on re-list)"), so nothing is
 // silently lost. Thread-safe.
@@ -53,13 +56,24 @@ class ResourceWatch {
   Status Failure() const;
 
   // One object's state as far as events are concerned (exposed for unit tests).
+  struct ContainerState {
+    int64_t restarts = 0;   // status.containerStatuses[].restartCount
+    std::string last_exit;  // lastState.terminated: "Error, exit code 137" ("" if none)
+  };
   struct ObjectState {
     std::string uid;
     std::string node;            // pods: spec.nodeName
     std::string ready;           // "True", "False", "Unknown" or "" (Ready condition)
     bool terminating = false;    // pods
     bool unschedulable = false;  // nodes
+    // Pods: by container name (at most kMaxContainers; init containers left out).
+    std::map<std::string, ContainerState> containers;
+    // Nodes: the taints the node lifecycle controller and the kubelet set, as "key:Effect"
+    // (node.kubernetes.io/... only, at most kMaxTaints).
+    std::set<std::string> taints;
   };
+  static constexpr size_t kMaxContainers = 64;
+  static constexpr size_t kMaxTaints = 32;
   // The events for `before` → `after` of a pod or node named `display` ("pod shop/web-1").
   // A null `before` is a creation, a null `after` a deletion.
   static std::vector<std::string> Describe(const std::string& kind, const std::string& display,
