@@ -29,9 +29,11 @@
 
 #include "clients/kubernetes/client.h"
 #include "experiments/journal.h"
-#include "tests/integration/child_process.h"
 #include "tests/integration/k8s_plane.h"
 #include "tests/integration/k8s_test_util.h"
+// After the plane's helpers: child_process.h has a WaitUntil of its own that k8s_test_util.h's
+// calls must not see.
+#include "tests/integration/child_process.h"
 
 namespace gameday {
 namespace {
@@ -39,7 +41,6 @@ namespace {
 using gameday::testing::ReadFileOrEmpty;
 using gameday::testing::RunShell;
 using gameday::testing::ShellQuote;
-using gameday::testing::WaitUntil;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Steady = std::chrono::steady_clock;
@@ -56,6 +57,18 @@ constexpr int kNodeIndex = 3;
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
+}
+
+// Polls `done` every `every` until it holds or `timeout` passed (the two test headers each have a
+// WaitUntil, which are ambiguous here).
+bool Await(const std::function<bool()>& done, milliseconds timeout,
+           milliseconds every = milliseconds(100)) {
+  const auto deadline = Steady::now() + timeout;
+  while (true) {
+    if (done()) return true;
+    if (Steady::now() >= deadline) return false;
+    std::this_thread::sleep_for(every);
+  }
 }
 
 double Since(Steady::time_point t0) {
@@ -188,7 +201,7 @@ class NodeFailureTest : public gameday::testing::K8sPlaneTest {
     sshd_ = std::make_unique<gameday::testing::ChildProcess>(
         std::vector<std::string>{"/usr/sbin/sshd", "-D", "-e", "-f", d + "/sshd_config"},
         d + "/sshd.log");
-    if (!WaitUntil(
+    if (!Await(
             [&] {
               return RunShell("ss -Htln 'sport = :" + std::to_string(port_) + "' | grep -q .") == 0;
             },
@@ -282,10 +295,12 @@ void NodeFailureTest::RunFault(const std::string& spec, const std::string& what,
        tmp_ + "/report", "--no-history"},
       tmp_ + "/run.log");
   // The fault goes in ...
-  const bool in = WaitUntil(gone, seconds(60), milliseconds(20));
+  const bool in = Await(gone, seconds(60), milliseconds(20));
   const double t_in = Since(t_test);
   EXPECT_TRUE(in) << run.LogText();
-  if (in) EXPECT_NE(leftovers(), before) << "the on-host expiry timer runs during the fault";
+  if (in) {
+    EXPECT_NE(leftovers(), before) << "the on-host expiry timer runs during the fault";
+  }
   const std::optional<int> status = run.Wait(milliseconds(240000));
   stop = true;
   watch.join();
