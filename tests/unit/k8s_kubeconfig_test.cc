@@ -307,10 +307,10 @@ TEST(ResourceRefTest, PathsAndUrlEncoding) {
 
 TEST(ResourceWatchTest, DescribesTransitions) {
   using S = ResourceWatch::ObjectState;
-  S pending{"u1", "", "", false, false};
-  S scheduled{"u1", "n1", "False", false, false};
-  S ready{"u1", "n1", "True", false, false};
-  S terminating{"u1", "n1", "True", true, false};
+  S pending{"u1", "", "", false, false, {}, {}};
+  S scheduled{"u1", "n1", "False", false, false, {}, {}};
+  S ready{"u1", "n1", "True", false, false, {}, {}};
+  S terminating{"u1", "n1", "True", true, false, {}, {}};
   auto d = [](const std::string& kind, const S* a, const S* b) {
     return ResourceWatch::Describe(kind, kind + " x", a, b);
   };
@@ -326,15 +326,15 @@ TEST(ResourceWatchTest, DescribesTransitions) {
             (std::vector<std::string>{"pod x deleted", "pod x created", "pod x scheduled to n1",
                                       "pod x Ready"}));
 
-  S node_ready{"n", "", "True", false, false};
-  S node_lost{"n", "", "Unknown", false, false};
-  S node_cordoned{"n", "", "True", false, true};
+  S node_ready{"n", "", "True", false, false, {}, {}};
+  S node_lost{"n", "", "Unknown", false, false, {}, {}};
+  S node_cordoned{"n", "", "True", false, true, {}, {}};
   EXPECT_EQ(d("node", &node_ready, &node_lost), (std::vector<std::string>{"node x Ready=Unknown"}));
   EXPECT_EQ(d("node", &node_lost, &node_ready), (std::vector<std::string>{"node x Ready"}));
   EXPECT_EQ(d("node", &node_ready, &node_cordoned), (std::vector<std::string>{"node x cordoned"}));
   EXPECT_EQ(d("node", &node_cordoned, &node_ready),
             (std::vector<std::string>{"node x uncordoned"}));
-  S node_not_ready{"n", "", "False", false, false};
+  S node_not_ready{"n", "", "False", false, false, {}, {}};
   EXPECT_EQ(d("node", &node_ready, &node_not_ready), (std::vector<std::string>{"node x NotReady"}));
 }
 
