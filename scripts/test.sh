@@ -32,11 +32,15 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-# background NAME NICENESS COMMAND...: starts COMMAND; its output goes to $work/NAME.log.
+# background NAME NICENESS COMMAND...: starts COMMAND; its output goes to $work/NAME.log. A new
+# session is a new scheduler autogroup, and with autogroups on (Debian's default) the kernel
+# shares the CPU between autogroups by the *autogroup's* nice value, not the processes': the job
+# sets its own autogroup's nice first (in its new session, so nothing else is affected).
 background() {
   local name=$1 niceness=$2
   shift 2
-  setsid nice -n "$niceness" "$@" >"$work/$name.log" 2>&1 &
+  setsid bash -c 'echo "$1" >/proc/self/autogroup 2>/dev/null || true; exec nice -n "$@"' _ \
+    "$niceness" "$@" >"$work/$name.log" 2>&1 &
   pid_of[$name]=$!
 }
 # finish NAME: waits for a background job and prints its output; fails when the job failed.
