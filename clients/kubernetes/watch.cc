@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <string_view>
 
+#include "clients/kubernetes/cluster.h"
 #include "experiments/guarded.h"
 #include "experiments/json.h"
 
@@ -26,16 +27,6 @@ std::string KeyOf(const std::string& kind, const rapidjson::Value& obj) {
   std::string name = JsonPathString(obj, {"metadata", "name"});
   if (kind == "node") return name;
   return JsonPathString(obj, {"metadata", "namespace"}) + "/" + name;
-}
-
-// A container name or a taint key's name: lower-case letters, digits and '-', 1 to 63 long (as
-// Kubernetes requires); anything else in an answer is not reported.
-bool IsDnsLabel(const std::string& s) {
-  if (s.empty() || s.size() > 63) return false;
-  for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-  }
-  return true;
 }
 
 // At most `max` bytes of `s`, with every byte outside printable ASCII as '?'.
@@ -67,7 +58,7 @@ ResourceWatch::ObjectState ResourceWatch::StateOf(const std::string& kind,
       for (const rapidjson::Value& c : cs->GetArray()) {
         if (s.containers.size() >= kMaxContainers) break;
         const std::string name = JsonString(c, "name");
-        if (!IsDnsLabel(name)) continue;
+        if (!IsDns1123Label(name)) continue;
         ContainerState& state = s.containers[name];
         auto n = c.IsObject() ? c.FindMember("restartCount") : c.MemberEnd();
         if (n != c.MemberEnd() && n->value.IsInt64() && n->value.GetInt64() >= 0) {
@@ -95,7 +86,7 @@ ResourceWatch::ObjectState ResourceWatch::StateOf(const std::string& kind,
         // The cordon's own taint (node.kubernetes.io/unschedulable) is reported as "cordoned".
         const std::string key = JsonString(t, "key"), effect = JsonString(t, "effect");
         constexpr std::string_view kPrefix = "node.kubernetes.io/";
-        if (!key.starts_with(kPrefix) || !IsDnsLabel(key.substr(kPrefix.size())) ||
+        if (!key.starts_with(kPrefix) || !IsDns1123Label(key.substr(kPrefix.size())) ||
             key == "node.kubernetes.io/unschedulable") {
           continue;
         }
