@@ -6,11 +6,15 @@
 #
 #   bench/long_run.sh [--minutes M | --seconds S] [--verifiers 100] [--interval-ms 10]
 #                     [--gameday PATH] [--out DIR] [--every 5] [--window-s 60]
-#                     [--marks 60,600,1800] [--nice N] [--check | --check-memory]
+#                     [--marks 60,600,1800] [--nice N] [--stall-at S --stall-for S]
+#                     [--check | --check-memory]
 #
 # Defaults: 30 minutes, gameday from the repo's build/bin/gameday, /proc read every 5 s,
 # lateness per 60 s window, RSS reported at 1, 10 and 30 min (shorter runs: at 25, 50, 100 %).
 # --nice N runs gameday and HAProxy at that niceness (negative needs root).
+# --stall-at S --stall-for D stops the server (SIGSTOP) S seconds into the run for D seconds, as
+# an outage with hanging connections does: probes pile up to each verifier's in-flight cap, and
+# the memory they took must come back once they complete.
 #
 # The server is Debian's HAProxy (/usr/sbin/haproxy, or $HAPROXY) on 127.0.0.1 on a free port,
 # answering every request itself (`http-request return`, no backend). It runs in the foreground
@@ -39,6 +43,8 @@ WINDOW_S=60
 MARKS=""
 NICE=0
 CHECK=""
+STALL_AT=""
+STALL_FOR=""
 HAPROXY="${HAPROXY:-/usr/sbin/haproxy}"
 WARMUP_S=2
 
@@ -69,6 +75,10 @@ while [[ $# -gt 0 ]]; do
       MARKS="$2"; shift 2 ;;
     --nice) need "$@"; [[ "$2" =~ ^-?[0-9]+$ ]] || bad "--nice: expected an integer"
       NICE="$2"; shift 2 ;;
+    --stall-at) need "$@"; is_number "$2" || bad "--stall-at: expected seconds"
+      STALL_AT="$2"; shift 2 ;;
+    --stall-for) need "$@"; is_number "$2" || bad "--stall-for: expected seconds"
+      STALL_FOR="$2"; shift 2 ;;
     --check) CHECK="--check"; shift ;;
     --check-memory) CHECK="--check-memory"; shift ;;
     -h|--help) usage 0 ;;
@@ -77,6 +87,8 @@ while [[ $# -gt 0 ]]; do
 done
 
 (( SECONDS_TOTAL >= 10 )) || bad "the run must last at least 10 s"
+[[ -n "$STALL_AT" && -n "$STALL_FOR" || -z "$STALL_AT$STALL_FOR" ]] ||
+  bad "--stall-at and --stall-for go together"
 [[ -x "$GAMEDAY" ]] || bad "no gameday at $GAMEDAY (--gameday PATH)"
 [[ -x "$HAPROXY" ]] || bad "no HAProxy at $HAPROXY (apt-get install haproxy, or \$HAPROXY)"
 GAMEDAY="$(cd "$(dirname "$GAMEDAY")" && pwd)/$(basename "$GAMEDAY")"
@@ -101,6 +113,7 @@ fi
 
 HAPROXY_PID=""
 RUNNER_PID=""
+STALLER_PID=""
 # Ends what this script started, by pid, on every way out.
 stop_pid() {  # pid signal grace_seconds
   local pid="$1" sig="$2" grace="$3"
@@ -125,8 +138,11 @@ cleanup() {
       stop_pid "$pid" TERM 10
     fi
   fi
+  stop_pid "$STALLER_PID" TERM 2
+  # A stopped server would hold a signal other than SIGKILL pending: continue it first.
+  [[ -n "$HAPROXY_PID" ]] && kill -CONT "$HAPROXY_PID" 2>/dev/null
   stop_pid "$HAPROXY_PID" TERM 5
-  RUNNER_PID="" HAPROXY_PID=""
+  RUNNER_PID="" HAPROXY_PID="" STALLER_PID=""
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -216,6 +232,8 @@ WAIT_S=$((SECONDS_TOTAL - WARMUP_S))
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "long-run bench: $VERIFIERS verifiers every ${INTERVAL_MS} ms for ${SECONDS_TOTAL} s against" \
   "HAProxy on 127.0.0.1:$PORT; gameday $GAMEDAY; out $OUT (load average $LOAD_BEFORE)"
+[[ -z "$STALL_AT" ]] ||
+  echo "the server stalls (SIGSTOP) at ${STALL_AT} s for ${STALL_FOR} s; the SLO is 0, so it fails nothing"
 
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 # The runner starts gameday, samples it from /proc and records its exact peak RSS when it ends.
@@ -225,6 +243,20 @@ python3 "$HERE/long_run_monitor.py" run --rusage "$OUT/gameday_rusage.json" \
   "${NICE_CMD[@]}" "$GAMEDAY" run "$OUT/plan.yaml" --report-dir "$OUT/report" --no-history \
   --journal-dir "$OUT/journal" > "$OUT/gameday.log" 2>&1 &
 RUNNER_PID=$!
+if [[ -n "$STALL_AT" ]]; then
+  # Its sleeps are waited for, so that a TERM ends them at once; cleanup continues the server.
+  (
+    nap=""
+    trap 'kill $nap 2>/dev/null; exit 0' TERM
+    sleep "$STALL_AT" & nap=$!
+    wait $nap
+    kill -STOP "$HAPROXY_PID"
+    sleep "$STALL_FOR" & nap=$!
+    wait $nap
+    kill -CONT "$HAPROXY_PID"
+  ) &
+  STALLER_PID=$!
+fi
 
 # Bounded: a run that overstays its length by a minute and a tenth is stopped.
 LIMIT=$((SECONDS_TOTAL + 60 + SECONDS_TOTAL / 10))
@@ -242,6 +274,9 @@ done
 RC=0
 wait "$RUNNER_PID" || RC=$?
 RUNNER_PID=""
+stop_pid "$STALLER_PID" TERM 2
+STALLER_PID=""
+kill -CONT "$HAPROXY_PID" 2>/dev/null || true
 stop_pid "$HAPROXY_PID" TERM 5
 HAPROXY_PID=""
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)

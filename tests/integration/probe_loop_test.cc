@@ -324,8 +324,9 @@ TEST(ProbeLoopTest, ConnectionRefusedAfterTheServerStops) {
   loop.Stop();
 
   std::vector<Sample> samples = samples_of(0);
-  ASSERT_GE(samples.size(), 25u);
-  // Healthy while it ran, unhealthy once it was gone, and one transition between.
+  // Healthy while it ran, unhealthy once it was gone, and one transition between. Only what the
+  // probes saw is judged, not how punctual they were: under a sanitizer on a loaded machine the
+  // loop may skip slots, and a probe may go out late.
   size_t first_bad = samples.size();
   for (size_t i = 0; i < samples.size(); ++i) {
     if (samples[i].health != Health::kHealthy) {
@@ -334,9 +335,18 @@ TEST(ProbeLoopTest, ConnectionRefusedAfterTheServerStops) {
     }
   }
   ASSERT_LT(first_bad, samples.size());
-  EXPECT_GE(first_bad, 10u);
   EXPECT_GE(samples[first_bad].t_done, t_down - 0.005);
-  EXPECT_LE(samples[first_bad].t_send, t_gone + 0.05) << "server gone at " << t_gone;
+  size_t sent_while_up = 0;
+  size_t sent_after_gone = 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (samples[i].t_done < t_down) ++sent_while_up;
+    if (samples[i].t_send > t_gone) {
+      ++sent_after_gone;
+      EXPECT_GE(i, first_bad) << "healthy after the server was gone at " << t_gone << ": " << i;
+    }
+  }
+  EXPECT_GE(sent_while_up, 5u);
+  EXPECT_GE(sent_after_gone, 3u);
   for (size_t i = first_bad; i < samples.size(); ++i) {
     EXPECT_EQ(samples[i].health, Health::kUnhealthy) << i << ": " << samples[i].detail;
   }

@@ -1,6 +1,9 @@
 #include "verifiers/probe/probe_loop.h"
 
 #include <curl/curl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -13,6 +16,7 @@
 #include <deque>
 
 #include "experiments/guarded.h"
+#include "verifiers/probe/easy_pool.h"
 
 namespace gameday {
 namespace {
@@ -150,16 +154,38 @@ void ProbeLoop::Stop() {
 
 void ProbeLoop::Drain(size_t index, std::vector<Sample>* out) {
   if (index >= states_.size()) return;
-  VerifierState& state = *states_[index];
-  std::lock_guard lock(state.mu);
-  if (out->empty()) {
-    // The caller's emptied buffer goes back to the loop: no allocation on either side.
-    out->swap(state.released);
-    return;
+  {
+    VerifierState& state = *states_[index];
+    std::lock_guard lock(state.mu);
+    if (out->empty()) {
+      // The caller's emptied buffer goes back to the loop: no allocation on either side.
+      out->swap(state.released);
+    } else {
+      out->insert(out->end(), std::make_move_iterator(state.released.begin()),
+                  std::make_move_iterator(state.released.end()));
+      state.released.clear();
+    }
   }
-  out->insert(out->end(), std::make_move_iterator(state.released.begin()),
-              std::make_move_iterator(state.released.end()));
-  state.released.clear();
+  // Once per round of drains, on the drainer's thread: the loop thread never waits for it.
+  if (index + 1 == states_.size()) ReturnFreedMemory();
+}
+
+void ProbeLoop::ReturnFreedMemory() {
+  // A stall of the server leaves up to max_in_flight probes out per verifier; their handles are
+  // cleaned up as they complete (EasyHandlePool), but glibc keeps the freed pages, so one stall
+  // kept about 50 MB for the rest of a 100-verifier run. malloc_trim returns them (measured:
+  // 71 MB back to 35 MB).
+  constexpr uint64_t kMinCleaned = 64;
+  const uint64_t cleaned = ProbeHandlesCleanedUp().load(std::memory_order_relaxed);
+  std::lock_guard lock(trim_mu_);
+  if (cleaned - cleaned_at_trim_ < kMinCleaned) return;
+  const MonoTime now = clock_.Now();
+  if (now - last_trim_ < std::chrono::seconds(1)) return;
+  cleaned_at_trim_ = cleaned;
+  last_trim_ = now;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 void ProbeLoop::Release(VerifierState* state, bool everything) {

@@ -128,6 +128,9 @@ class ProbeLoop : public Sampling, public ProbeIo {
   void RunCompletions();
   void AbortRemaining();
   void OnProbeDone(VerifierState* state, double t_send, ProbeOutcome outcome);
+  // Hands memory that libc keeps after a burst of probes back to the system: when the pools
+  // cleaned up many handles since the last time, and at most once a second.
+  void ReturnFreedMemory();
   // Moves the decided samples at the front of the send order to `released` (all decided ones
   // when `everything`).
   void Release(VerifierState* state, bool everything);
@@ -146,6 +149,9 @@ class ProbeLoop : public Sampling, public ProbeIo {
   bool aborting_ = false;
   VerifierState* current_ = nullptr;  // whose code runs now (Begin or a completion)
 
+  std::mutex trim_mu_;
+  uint64_t cleaned_at_trim_ = 0;  // ProbeHandlesCleanedUp() at the last trim
+  MonoTime last_trim_{};
   mutable std::mutex stats_mu_;
   LatenessHistogram lateness_;
   uint64_t skipped_behind_ = 0;
