@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -380,22 +379,7 @@ class ContainerKillInjectorKind : public SshInjectorKind {
 
     // The nodes are reached over SSH through an inventory, named here since the experiment's
     // target is the cluster; relative paths are read from the plan's folder.
-    TargetSpec hosts;
-    hosts.kind = "ssh";
-    hosts.check_inventory = target.check_inventory;
-    const std::filesystem::path base = std::filesystem::path(spec.file()).parent_path();
-    auto path_field = [&](const char* key) -> std::string {
-      std::optional<std::string> v = spec.OptString(key);
-      if (!v) return "";
-      if (v->empty()) {
-        spec.ErrorAt(key, "expected a file path, got an empty string");
-        return "";
-      }
-      const std::filesystem::path p(*v);
-      return p.is_absolute() || base.empty() ? *v : (base / p).string();
-    };
-    hosts.inventory = path_field("inventory");
-    hosts.known_hosts = path_field("known_hosts");
+    const TargetSpec hosts = NodeInventoryTarget(spec, target);
     spec.Finish();
     if (spec.diagnostics()->size() != before) return nullptr;
     Inventory inventory;

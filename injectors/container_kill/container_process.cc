@@ -317,23 +317,4 @@ Result<PodContainer> ReadPodContainer(const rapidjson::Value& pod, const std::st
   return out;
 }
 
-Result<InventoryHost> FindNodeHost(const Inventory& inventory, const std::string& node) {
-  const InventoryHost* by_var = nullptr;
-  for (const InventoryHost& h : inventory.hosts) {
-    if (h.Var("k8s_node") != node) continue;
-    if (by_var != nullptr) {
-      return Status::InvalidArgument("node " + node + " is claimed by two inventory hosts (" +
-                                     by_var->name + " and " + h.name +
-                                     " set vars.k8s_node: " + node + ")");
-    }
-    by_var = &h;
-  }
-  if (by_var != nullptr) return *by_var;
-  if (const InventoryHost* h = inventory.Find(node); h != nullptr && h->Var("k8s_node").empty()) {
-    return *h;
-  }
-  return Status::NotFound("node " + node + " has no host in inventory " + inventory.file +
-                          " (no host is named " + node + " or sets vars.k8s_node: " + node + ")");
-}
-
 }  // namespace gameday

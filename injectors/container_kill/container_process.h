@@ -84,9 +84,4 @@ Result<PodContainer> ReadPodContainer(const rapidjson::Value& pod, const std::st
 // FailedPrecondition when the pod has no such status.
 Result<int64_t> ReadRestartCount(const rapidjson::Value& pod, const std::string& container);
 
-// The inventory host of Kubernetes node `node`: the one host whose vars.k8s_node is `node`, else
-// the host named `node` (unless that host names another node in vars.k8s_node). NotFound naming
-// both ways otherwise; InvalidArgument when two hosts claim the node.
-Result<InventoryHost> FindNodeHost(const Inventory& inventory, const std::string& node);
-
 }  // namespace gameday

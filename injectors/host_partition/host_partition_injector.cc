@@ -13,7 +13,6 @@ namespace {
 using std::chrono::seconds;
 
 constexpr char kKind[] = "host-partition";
-constexpr char kChainPrefix[] = "GAMEDAY-";
 
 struct Spec {
   std::string hosts;
@@ -25,59 +24,26 @@ struct Spec {
 
 std::string Q(const std::string& s) { return ShellQuote(s); }
 
-// GAMEDAY- and the 12 lowercase hex digits of ShortHash: the only chains Chain() makes.
-bool ValidChain(const std::string& chain) {
-  const size_t prefix = sizeof(kChainPrefix) - 1;
-  if (chain.size() != prefix + 12 || chain.compare(0, prefix, kChainPrefix) != 0) return false;
-  return std::all_of(chain.begin() + static_cast<std::ptrdiff_t>(prefix), chain.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
-// Removes the jumps and the chain; idempotent. Exit status 0 only when the chain is gone.
-std::string TeardownScript(const std::string& chain) {
-  const std::string c = Q(chain);
-  return "while iptables -w -D INPUT -j " + c +
-         " 2>/dev/null; do :; done\n"
-         "while iptables -w -D OUTPUT -j " +
-         c +
-         " 2>/dev/null; do :; done\n"
-         "iptables -w -F " +
-         c +
-         " 2>/dev/null || true\n"
-         "iptables -w -X " +
-         c +
-         " 2>/dev/null || true\n"
-         "! iptables -w -n -L " +
-         c + " >/dev/null 2>&1\n";
-}
-
 // Installs the chain. `peers` are the other side's addresses. The first two rules let the
 // tool's SSH traffic (its address, the sshd port; taken from $SSH_CONNECTION as the host sees
 // it, and checked by ParseSshConnection) through whatever follows, so a revert can always get in.
 std::string InstallScript(const std::string& chain, const std::vector<std::string>& peers,
                           const std::string& direction, const std::string& tool_address,
                           int ssh_port_number) {
-  const std::string c = Q(chain);
   const std::string ssh_port = Q(std::to_string(ssh_port_number));
-  std::string sh = "iptables -w -N " + c + " 2>/dev/null || iptables -w -F " + c + "\n";
+  std::vector<std::string> rules;
   if (!tool_address.empty()) {
-    sh += "iptables -w -A " + c + " -s " + Q(tool_address) + " -p tcp --dport " + ssh_port +
-          " -j RETURN\n";
-    sh += "iptables -w -A " + c + " -d " + Q(tool_address) + " -p tcp --sport " + ssh_port +
-          " -j RETURN\n";
+    rules.push_back("-s " + Q(tool_address) + " -p tcp --dport " + ssh_port + " -j RETURN");
+    rules.push_back("-d " + Q(tool_address) + " -p tcp --sport " + ssh_port + " -j RETURN");
   } else {
-    sh += "iptables -w -A " + c + " -p tcp --dport " + ssh_port + " -j RETURN\n";
-    sh += "iptables -w -A " + c + " -p tcp --sport " + ssh_port + " -j RETURN\n";
+    rules.push_back("-p tcp --dport " + ssh_port + " -j RETURN");
+    rules.push_back("-p tcp --sport " + ssh_port + " -j RETURN");
   }
-  // One chain serves INPUT and OUTPUT: in INPUT only -s rules can match a peer, in OUTPUT only
-  // -d rules.
   for (const std::string& p : peers) {
-    if (direction != "egress") sh += "iptables -w -A " + c + " -s " + Q(p) + " -j DROP\n";
-    if (direction != "ingress") sh += "iptables -w -A " + c + " -d " + Q(p) + " -j DROP\n";
+    if (direction != "egress") rules.push_back("-s " + Q(p) + " -j DROP");
+    if (direction != "ingress") rules.push_back("-d " + Q(p) + " -j DROP");
   }
-  sh += "iptables -w -C INPUT -j " + c + " 2>/dev/null || iptables -w -I INPUT 1 -j " + c + "\n";
-  sh += "iptables -w -C OUTPUT -j " + c + " 2>/dev/null || iptables -w -I OUTPUT 1 -j " + c + "\n";
-  return sh;
+  return InstallChainScript(chain, rules);
 }
 
 std::string DirectionText(const std::string& d) {
@@ -143,7 +109,7 @@ class HostPartitionInjector : public Injector {
         "exit 3; }\n" +
         // The timer goes in first: no rule ever exists without its expiry.
         StartExpiryScript(Expiry(*host, env), env.duration + spec_.expiry_margin,
-                          TeardownScript(chain)) +
+                          TeardownChainScript(chain)) +
         InstallScript(chain, *peers, spec_.direction, tool_address, server_port);
     return RunFaultScript(
         *ssh_, host->ssh, script, spec_.command_timeout,
@@ -166,7 +132,7 @@ class HostPartitionInjector : public Injector {
     return ShortHash(env.run_id + "/" + token_ + "/" + host.name);
   }
   std::string Chain(const InventoryHost& host, const InjectorEnv& env) const {
-    return kChainPrefix + Id(host, env);
+    return IptablesChain(Id(host, env));
   }
   OnHostExpiry Expiry(const InventoryHost& host, const InjectorEnv& env) const {
     return MakeExpiry(host, Id(host, env));
@@ -239,12 +205,12 @@ class HostPartitionInjectorKind : public SshInjectorKind {
                                   : "";
     // Never touch a chain that is not ours, whatever the record says: only the exact form
     // Chain() makes gets into the teardown script.
-    if (!ValidChain(chain)) {
+    if (!ValidIptablesChain(chain)) {
       return Status::InvalidArgument(std::string(kKind) + ": invalid revert record: chain '" +
-                                     chain.substr(0, 40) + "' is not a gameday chain (" +
-                                     kChainPrefix + " and 12 hex digits)");
+                                     chain.substr(0, 40) +
+                                     "' is not a gameday chain (GAMEDAY- and 12 hex digits)");
     }
-    return RunRevertScript(*ssh_, *revert, TeardownScript(chain), seconds(30), kKind,
+    return RunRevertScript(*ssh_, *revert, TeardownChainScript(chain), seconds(30), kKind,
                            "removing iptables chain " + chain);
   }
 };

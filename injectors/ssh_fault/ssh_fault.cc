@@ -432,4 +432,73 @@ Status RunRevertScript(SshClient& ssh, const HostRevert& revert, const std::stri
   return Status::Ok();
 }
 
+Result<InventoryHost> FindNodeHost(const Inventory& inventory, const std::string& node) {
+  const InventoryHost* by_var = nullptr;
+  for (const InventoryHost& h : inventory.hosts) {
+    if (h.Var("k8s_node") != node) continue;
+    if (by_var != nullptr) {
+      return Status::InvalidArgument("node " + node + " is claimed by two inventory hosts (" +
+                                     by_var->name + " and " + h.name +
+                                     " set vars.k8s_node: " + node + ")");
+    }
+    by_var = &h;
+  }
+  if (by_var != nullptr) return *by_var;
+  if (const InventoryHost* h = inventory.Find(node); h != nullptr && h->Var("k8s_node").empty()) {
+    return *h;
+  }
+  return Status::NotFound("node " + node + " has no host in inventory " + inventory.file +
+                          " (no host is named " + node + " or sets vars.k8s_node: " + node + ")");
+}
+
+TargetSpec NodeInventoryTarget(SpecNode& spec, const TargetSpec& cluster_target) {
+  TargetSpec hosts;
+  hosts.kind = "ssh";
+  hosts.check_inventory = cluster_target.check_inventory;
+  const std::filesystem::path base = std::filesystem::path(spec.file()).parent_path();
+  auto path_field = [&](const char* key) -> std::string {
+    std::optional<std::string> v = spec.OptString(key);
+    if (!v) return "";
+    if (v->empty()) {
+      spec.ErrorAt(key, "expected a file path, got an empty string");
+      return "";
+    }
+    const std::filesystem::path p(*v);
+    return p.is_absolute() || base.empty() ? *v : (base / p).string();
+  };
+  hosts.inventory = path_field("inventory");
+  hosts.known_hosts = path_field("known_hosts");
+  return hosts;
+}
+
+namespace {
+constexpr char kChainPrefix[] = "GAMEDAY-";
+}  // namespace
+
+std::string IptablesChain(const std::string& id) { return kChainPrefix + id; }
+
+bool ValidIptablesChain(const std::string& chain) {
+  const size_t prefix = sizeof(kChainPrefix) - 1;
+  if (chain.size() != prefix + 12 || chain.compare(0, prefix, kChainPrefix) != 0) return false;
+  return std::all_of(chain.begin() + static_cast<std::ptrdiff_t>(prefix), chain.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+std::string InstallChainScript(const std::string& chain, const std::vector<std::string>& rules) {
+  const std::string c = ShellQuote(chain);
+  std::string sh = "iptables -w -N " + c + " 2>/dev/null || iptables -w -F " + c + "\n";
+  for (const std::string& r : rules) sh += "iptables -w -A " + c + " " + r + "\n";
+  sh += "iptables -w -C INPUT -j " + c + " 2>/dev/null || iptables -w -I INPUT 1 -j " + c + "\n";
+  sh += "iptables -w -C OUTPUT -j " + c + " 2>/dev/null || iptables -w -I OUTPUT 1 -j " + c + "\n";
+  return sh;
+}
+
+std::string TeardownChainScript(const std::string& chain) {
+  const std::string c = ShellQuote(chain);
+  return "while iptables -w -D INPUT -j " + c + " 2>/dev/null; do :; done\n" +
+         "while iptables -w -D OUTPUT -j " + c + " 2>/dev/null; do :; done\n" + "iptables -w -F " +
+         c + " 2>/dev/null || true\n" + "iptables -w -X " + c + " 2>/dev/null || true\n" +
+         "! iptables -w -n -L " + c + " >/dev/null 2>&1\n";
+}
+
 }  // namespace gameday

@@ -175,4 +175,29 @@ Result<HostRevert> ReadHostRevert(const std::string& record, const std::string& 
 Status RunRevertScript(SshClient& ssh, const HostRevert& revert, const std::string& heal,
                        Duration timeout, const std::string& kind, const std::string& what);
 
+// ---- Kubernetes nodes and their hosts (container-kill, node-failure) ----
+
+// The inventory host of Kubernetes node `node`: the one host whose vars.k8s_node is `node`, else
+// the host named `node` (unless that host names another node in vars.k8s_node). NotFound naming
+// both ways otherwise; InvalidArgument when two hosts claim the node.
+Result<InventoryHost> FindNodeHost(const Inventory& inventory, const std::string& node);
+
+// For kinds whose experiment target is the cluster but which reach its nodes over SSH: reads the
+// spec's `inventory` and `known_hosts` fields (relative paths from the plan's folder) into an ssh
+// target for LoadTargetInventory. An empty string is reported at its field.
+TargetSpec NodeInventoryTarget(SpecNode& spec, const TargetSpec& cluster_target);
+
+// ---- iptables chains (host-partition, node-failure's api-cut) ----
+
+// GAMEDAY- and 12 lowercase hex digits: the only chains IptablesChain makes; a revert record
+// naming anything else is refused, so a corrupted record never touches someone else's rules.
+std::string IptablesChain(const std::string& id);
+bool ValidIptablesChain(const std::string& chain);
+// Shell: creates (or flushes) `chain`, appends `rules` (each the quoted arguments after
+// `iptables -w -A CHAIN`, built and checked by the caller) and jumps to it first from INPUT and
+// OUTPUT. One chain serves both: in INPUT only -s rules match a peer, in OUTPUT only -d rules.
+std::string InstallChainScript(const std::string& chain, const std::vector<std::string>& rules);
+// Shell: removes the jumps and the chain; idempotent. Exit status 0 only when the chain is gone.
+std::string TeardownChainScript(const std::string& chain);
+
 }  // namespace gameday

@@ -7,6 +7,8 @@
 #   real-node.sh exec PLANE_DIR NAME CMD...  run CMD in the node's network and mount namespaces
 #                                            (e.g. ctr -n k8s.io tasks ls)
 #   real-node.sh import PLANE_DIR NAME OCI_ARCHIVE...   import images into its containerd
+#   real-node.sh kubelet-start PLANE_DIR NAME   start its kubelet again as `up` did, after it was
+#                                            stopped (the `start:` of a node-failure test)
 #
 # Each node lives in its own network namespace (a veth to the plane's bridge gdpl-S; node IP
 # 198.18.S.(10+INDEX), the bridge is 198.18.S.1) and its own mount namespace, in which /var/lib and
@@ -236,6 +238,37 @@ conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeou
 EOF
 }
 
+# The kubelet's command line, run by `up` (inside the node) and `kubelet-start`: "$@" goes
+# before it (setsid, or nsenter into the node's namespaces). Its pid is the pid file's.
+start_kubelet() {
+  "$@" "$BIN/kubelet" --config="$NODE_DIR/kubelet.yaml" --kubeconfig="$NODE_DIR/kubelet.kubeconfig" \
+    --root-dir="$NODE_DIR/kubelet" --cert-dir="$NODE_DIR/pki" --node-ip="$NODE_IP" \
+    --hostname-override="$NAME" --node-labels="type=real,gameday.io/real-node=$NAME" --v=2 \
+    >>"$NODE_DIR/logs/kubelet.log" 2>&1 </dev/null &
+  echo $! >"$NODE_DIR/run/kubelet.pid"
+}
+
+# kubelet-start: the kubelet again, exactly as `up` started it (same command line, PATH, cgroup,
+# network and mount namespaces), after something stopped it; refuses when it still runs.
+cmd_kubelet_start() {
+  local pid holder c
+  pid=$(cat "$NODE_DIR/run/kubelet.pid" 2>/dev/null || true)
+  if [[ "$pid" =~ ^[0-9]+$ ]] && [[ -d "/proc/$pid" ]] && grep -qF "$CGROUP_ROOT" "/proc/$pid/cgroup" 2>/dev/null &&
+    ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
+    die "the kubelet still runs (pid $pid)"
+  fi
+  holder=$(holder_pid) || die "node $NAME is not running"
+  # Into the node's cgroup first: `down` finds every process of the node there.
+  while read -r c; do
+    [[ -d "$c/$CGROUP_ROOT/system" ]] && echo $$ >"$c/$CGROUP_ROOT/system/cgroup.procs"
+  done < <(cgroup_mounts)
+  export PATH="$BIN:$PATH"
+  # nsenter execs the kubelet (no pid namespace to enter): $! is the kubelet's pid. A session
+  # of its own, as `up` gives it, so it outlives the caller.
+  start_kubelet setsid nsenter -t "$holder" -m -n --
+  log "kubelet started again (pid $(cat "$NODE_DIR/run/kubelet.pid"))"
+}
+
 # ---- inside the node's namespaces (run by `up` through ip netns exec + unshare) -------------
 
 cmd_inside() {
@@ -279,11 +312,7 @@ cmd_inside() {
   done
   echo "images imported"
 
-  setsid "$BIN/kubelet" --config="$NODE_DIR/kubelet.yaml" --kubeconfig="$NODE_DIR/kubelet.kubeconfig" \
-    --root-dir="$NODE_DIR/kubelet" --cert-dir="$NODE_DIR/pki" --node-ip="$NODE_IP" \
-    --hostname-override="$NAME" --node-labels="type=real,gameday.io/real-node=$NAME" --v=2 \
-    >>"$NODE_DIR/logs/kubelet.log" 2>&1 </dev/null &
-  echo $! >"$NODE_DIR/run/kubelet.pid"
+  start_kubelet setsid
   setsid "$BIN/kube-proxy" --config="$NODE_DIR/kube-proxy.yaml" --v=2 \
     >>"$NODE_DIR/logs/kube-proxy.log" 2>&1 </dev/null &
   echo $! >"$NODE_DIR/run/kube-proxy.pid"
@@ -556,6 +585,12 @@ case "$ACTION" in
     node_env || die "node $NAME is not up"
     shift 3
     in_node "$@"
+    ;;
+  kubelet-start)
+    [[ $# -eq 3 ]] || usage
+    plane_env
+    node_env || die "node $NAME is not up"
+    cmd_kubelet_start
     ;;
   import)
     plane_env

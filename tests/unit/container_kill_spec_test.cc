@@ -14,6 +14,7 @@
 #include "experiments/spec_reader.h"
 #include "injectors/container_kill/container_kill_injector.h"
 #include "injectors/container_kill/container_process.h"
+#include "injectors/ssh_fault/ssh_fault.h"
 
 namespace gameday {
 namespace {
