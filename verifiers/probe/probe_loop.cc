@@ -111,8 +111,10 @@ ProbeLoop::ProbeLoop(const std::vector<VerifierSpec>& verifiers, Clock& clock,
   multi_ = curl_multi_init();
   if (multi_ != nullptr) {
     // curl's default cache size is 4 x the handles added at that moment, which shrinks to a few
-    // connections whenever probes finish at different times; keep one or more per verifier.
-    const long max_connects = std::max<long>(32, 8 * static_cast<long>(verifiers.size()));
+    // connections whenever probes finish at different times; keep two per verifier (a probe
+    // slower than its interval still finds one idle). Not more: the connections a burst of slow
+    // probes opened stay cached, and 8 per verifier kept about 7 MB after one server stall.
+    const long max_connects = std::max<long>(32, 2 * static_cast<long>(verifiers.size()));
     curl_multi_setopt(static_cast<CURLM*>(multi_), CURLMOPT_MAXCONNECTS, max_connects);
   }
   states_.reserve(verifiers.size());
