@@ -44,6 +44,7 @@ struct Spec {
   Duration expiry_margin = seconds(30);  // api-cut (kubelet-stop: kubelet.expiry_margin)
   bool allow_all = false;
   Duration ready_wait = seconds(60);
+  std::optional<Duration> grace;  // node_monitor_grace_period, when the plan states it
 };
 
 HostService DefaultKubelet() {
@@ -61,6 +62,7 @@ struct Prepared {
   std::string id;  // the fault's: its expiry marker, chain and watch
   HostService kubelet;
   std::vector<ApiEndpoint> api;
+  NodeExpectation expected;  // what the cluster's settings say will happen
 };
 
 std::string Attr(const FaultTarget& t, const char* key) {
@@ -226,6 +228,10 @@ class NodeFailureInjector : public Injector {
       }
     }
     if (Status s = CheckNotEveryReadyNode(**client, target, env, p.node); !s.ok()) return s;
+    // Read before the fault, so that the pods counted are those the fault will strand.
+    p.expected = ReadNodeExpectation(
+        **client, p.node,
+        spec_.grace ? std::optional<double>(ToSeconds(*spec_.grace)) : std::nullopt);
 
     p.id = ShortHash(env.run_id + "/" + token_ + "/" + p.node);
     const OnHostExpiry expiry = MakeExpiry(p.host, p.id);
@@ -294,7 +300,8 @@ class NodeFailureInjector : public Injector {
     if (!st.ok()) return st;
     const Duration limit =
         env.duration > Duration{0} ? env.duration + kWatchSlack : kWatchWithoutDuration;
-    book_->Start(p->id, *client, p->node, env.clock, env.clock->Now(), limit);
+    book_->Start(p->id, *client, p->node, std::move(p->expected), env.clock, env.clock->Now(),
+                 limit);
     std::lock_guard lock(mu_);
     pending_.erase(target.id);
     return Status::Ok();
@@ -423,10 +430,13 @@ class NodeFailureInjectorKind : public SshInjectorKind {
       : SshInjectorKind(kKind, std::move(ssh)), book_(std::make_shared<NodeWatchBook>()) {}
 
   std::unique_ptr<Injector> Parse(SpecNode& spec, const TargetSpec& target) const override {
-    const std::vector<std::string> fields = {
-        "nodes",          "label_selector", "mode",         "service",    "signal",
-        "on_host_expiry", "expiry_margin",  "stop_timeout", "api_server", "allow_all",
-        "ready_wait",     "inventory",      "known_hosts"};
+    const std::vector<std::string> fields = {"nodes",         "label_selector",
+                                             "mode",          "service",
+                                             "signal",        "on_host_expiry",
+                                             "expiry_margin", "stop_timeout",
+                                             "api_server",    "allow_all",
+                                             "ready_wait",    "inventory",
+                                             "known_hosts",   "node_monitor_grace_period"};
     if (!RequireKubernetesTarget(spec, target, kKind)) {
       spec.Finish(fields);
       return nullptr;
@@ -498,6 +508,10 @@ class NodeFailureInjectorKind : public SshInjectorKind {
     }
     s.allow_all = spec.Bool("allow_all", false);
     s.ready_wait = spec.DurationField("ready_wait", s.ready_wait, Duration{0}, kMaxReadyWait);
+    if (spec.Has("node_monitor_grace_period")) {
+      s.grace = spec.DurationField("node_monitor_grace_period", seconds(50), seconds(1),
+                                   std::chrono::hours(1));
+    }
     // The nodes are reached over SSH through an inventory, named here since the experiment's
     // target is the cluster; relative paths are read from the plan's folder.
     const TargetSpec hosts = NodeInventoryTarget(spec, target);
@@ -570,6 +584,12 @@ class NodeFailureInjectorKind : public SshInjectorKind {
     t->not_ready_as = seen->not_ready_as;
     t->tainted_after = seen->tainted_after;
     t->taint = seen->taint;
+    NodeStages stages;
+    stages.not_ready_after = seen->not_ready_after;
+    stages.tainted_after = seen->tainted_after;
+    stages.first_evicted_after = seen->first_evicted_after;
+    stages.evicted = seen->evicted;
+    t->expectation = ExpectationNote(seen->expected, stages);
     if (!t->not_ready_after) t->not_measured = "Ready stayed True while the fault was in";
   }
 

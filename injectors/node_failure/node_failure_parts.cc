@@ -181,6 +181,7 @@ std::string NodeTimesNote(const NodeTimes& t) {
   s += " after the inject; ready_again_after=" + Secs(t.ready_again_after) + " after the revert";
   if (!t.ready_again_after && !t.ready_problem.empty()) s += " (" + t.ready_problem + ")";
   if (t.poll_s > 0) s += "; polled every " + FormatFixed(t.poll_s, 2) + "s";
+  if (!t.expectation.empty()) s += "; " + t.expectation;
   return s;
 }
 

@@ -71,6 +71,7 @@ struct NodeTimes {
   double poll_s = 0;                        // the resolution of these times
   std::string not_measured;                 // why the fault window was not watched, if it was not
   std::string ready_problem;                // why ready_again_after is missing, if it is
+  std::string expectation;                  // the expected timeline (node_expectation.h), if read
 };
 // One sentence for the fault's revert_note, with the machine-readable fields spelled
 // `not_ready_after=38.2s`, `tainted_after=...`, `ready_again_after=2.1s` (or `=none`).

@@ -20,6 +20,26 @@ Result<NodeState> ReadNode(KubeClient& client, const std::string& node, std::sto
   return ReadNodeState(*doc);
 }
 
+// The uids of `evictable` still on the node and not terminating; nullopt when the list failed.
+std::optional<std::set<std::string>> PodsStillOn(KubeClient& client, const std::string& node,
+                                                 const std::set<std::string>& evictable) {
+  ListOptions opts;
+  opts.field_selector = "spec.nodeName=" + node;
+  opts.timeout = kReadTimeout;
+  std::set<std::string> still;
+  Result<std::string> listed =
+      client.List(ResourceRef::Core("pods"), opts, [&](const rapidjson::Value& pod) {
+        const std::string uid = JsonPathString(pod, {"metadata", "uid"});
+        if (evictable.count(uid) != 0 &&
+            JsonPath(pod, {"metadata", "deletionTimestamp"}) == nullptr) {
+          still.insert(uid);
+        }
+        return Status::Ok();
+      });
+  if (!listed.ok()) return std::nullopt;
+  return still;
+}
+
 std::string ReadyText(const NodeState& s) {
   return std::string(ToString(s.ready)) + (s.reason.empty() ? "" : " (" + s.reason + ")");
 }
@@ -36,32 +56,47 @@ NodeWatchBook::~NodeWatchBook() {
 }
 
 void NodeWatchBook::Start(const std::string& id, std::shared_ptr<KubeClient> client,
-                          const std::string& node, Clock* clock, MonoTime injected,
-                          Duration limit) {
+                          const std::string& node, NodeExpectation expected, Clock* clock,
+                          MonoTime injected, Duration limit) {
   auto w = std::make_unique<Watch>();
   w->node = node;
+  std::set<std::string> evictable = expected.evictable_uids;
+  w->seen->expected = std::move(expected);
   const int64_t max_reads = std::max<int64_t>(1, limit / kPoll);
-  w->thread = std::jthread([client = std::move(client), node, clock, injected, max_reads,
-                            mu = w->mu, seen = w->seen](std::stop_token stop) {
-    for (int64_t i = 0; i < max_reads && !stop.stop_requested(); ++i) {
-      Result<NodeState> s = ReadNode(*client, node, stop);
-      const double at = ToSeconds(clock->Now() - injected);
-      bool done = false;
-      if (s.ok()) {
-        std::lock_guard lock(*mu);
-        if (!seen->not_ready_after && s->ready != NodeReady::kTrue) {
-          seen->not_ready_after = at;
-          seen->not_ready_as = ReadyText(*s);
+  w->thread =
+      std::jthread([client = std::move(client), node, evictable = std::move(evictable), clock,
+                    injected, max_reads, mu = w->mu, seen = w->seen](std::stop_token stop) {
+        bool tainted = false;
+        for (int64_t i = 0; i < max_reads && !stop.stop_requested(); ++i) {
+          Result<NodeState> s = ReadNode(*client, node, stop);
+          double at = ToSeconds(clock->Now() - injected);
+          bool done = false;
+          if (s.ok()) {
+            std::lock_guard lock(*mu);
+            if (!seen->not_ready_after && s->ready != NodeReady::kTrue) {
+              seen->not_ready_after = at;
+              seen->not_ready_as = ReadyText(*s);
+            }
+            if (!seen->tainted_after && !s->lost_taint.empty()) {
+              seen->tainted_after = at;
+              seen->taint = s->lost_taint;
+            }
+            tainted = seen->tainted_after.has_value();
+            done = seen->not_ready_after && tainted && seen->evicted == evictable.size();
+          }
+          if (tainted && !done && i % kPodPollEvery == 0) {
+            std::optional<std::set<std::string>> still = PodsStillOn(*client, node, evictable);
+            at = ToSeconds(clock->Now() - injected);
+            if (still) {
+              std::lock_guard lock(*mu);
+              seen->evicted = evictable.size() - still->size();
+              if (seen->evicted > 0 && !seen->first_evicted_after) seen->first_evicted_after = at;
+              done = seen->not_ready_after && seen->evicted == evictable.size();
+            }
+          }
+          if (done || !clock->SleepFor(kPoll, stop)) return;
         }
-        if (!seen->tainted_after && !s->lost_taint.empty()) {
-          seen->tainted_after = at;
-          seen->taint = s->lost_taint;
-        }
-        done = seen->not_ready_after && seen->tainted_after;
-      }
-      if (done || !clock->SleepFor(kPoll, stop)) return;
-    }
-  });
+      });
   std::unique_ptr<Watch> old;
   {
     std::lock_guard lock(mu_);

@@ -18,6 +18,7 @@
 
 #include "clients/kubernetes/client.h"
 #include "experiments/clock.h"
+#include "injectors/node_failure/node_expectation.h"
 #include "injectors/node_failure/node_failure_parts.h"
 
 namespace gameday {
@@ -28,6 +29,9 @@ struct NodeObservation {
   std::string not_ready_as;  // "Unknown (NodeStatusUnknown)"
   std::optional<double> tainted_after;
   std::string taint;
+  std::optional<double> first_evicted_after;  // the first of the watched pods deleted
+  size_t evicted = 0;                         // watched pods deleted while the fault was in
+  NodeExpectation expected;                   // read before the fault (Start's)
 };
 
 class NodeWatchBook {
@@ -42,9 +46,12 @@ class NodeWatchBook {
 
   // Starts watching `node` for fault `id` (replacing an earlier watch of that id). `injected` is
   // when the fault was confirmed; the watch ends by itself after `limit` (at most limit / kPoll
-  // reads) or once both moments were seen.
+  // reads of the node) or once everything was seen. Once the node is tainted, the pods on it
+  // are listed every kPodPollEvery reads, and a pod of `expected.evictable_uids` that is
+  // terminating or gone counts as evicted.
   void Start(const std::string& id, std::shared_ptr<KubeClient> client, const std::string& node,
-             Clock* clock, MonoTime injected, Duration limit);
+             NodeExpectation expected, Clock* clock, MonoTime injected, Duration limit);
+  static constexpr int kPodPollEvery = 4;  // node reads per pod list
   // Stops the watch of `id` and returns what it saw; nullopt when this process never watched it.
   // The entry stays (a failed revert is tried again) until Forget.
   std::optional<NodeObservation> Stop(const std::string& id);

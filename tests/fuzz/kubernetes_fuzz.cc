@@ -2,7 +2,9 @@
 // them: an error answer's Status body (KubeClient::ErrorFor), a list page or a watch event read
 // with gameday::ParseJson and walked with the JsonPath helpers, every object's state
 // (ResourceWatch::StateOf) and the events between two states (ResourceWatch::Describe), and an
-// exec credential plugin's output (ParseExecCredential).
+// exec credential plugin's output (ParseExecCredential); node-failure's reading of Nodes, of the
+// controller manager's flags and of the pods' tolerations (node_failure_parts.h,
+// node_expectation.h).
 #include <rapidjson/document.h>
 
 #include <cstddef>
@@ -15,6 +17,8 @@
 #include "clients/kubernetes/credentials.h"
 #include "clients/kubernetes/watch.h"
 #include "experiments/json.h"
+#include "injectors/node_failure/node_expectation.h"
+#include "injectors/node_failure/node_failure_parts.h"
 #include "tests/fuzz/fuzz_env.h"
 
 namespace {
@@ -81,7 +85,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         before = after;
       }
     }
+    gameday::NodeExpectation expected;
+    expected.grace_s = gameday::GraceFlagOf(doc);
+    for (const rapidjson::Value* object : objects) {
+      (void)gameday::ReadNodeState(*object);
+      (void)gameday::GraceFlagOf(*object);
+      (void)gameday::ToleratesFor(*object, gameday::kUnreachableTaint);
+      gameday::AddNodePod(*object, &expected);
+    }
+    (void)gameday::ExpectationNote(expected, gameday::NodeStages{});
   }
+  (void)gameday::ParseGoDuration(body.substr(0, 40));
   for (const char* api :
        {"client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"}) {
     (void)gameday::ParseExecCredential(body, api);

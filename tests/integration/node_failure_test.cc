@@ -353,13 +353,44 @@ TEST_F(NodeFailureTest, KubeletStopMakesTheNodeNotReadyAndTheRevertBringsItBack)
   ASSERT_EQ(ReadyStatus(*admin_, kNode), "True");
   const int kubelet_before = ReadPid(PidFile());
   ASSERT_TRUE(Alive(kubelet_before));
+  // A pod on the node that tolerates the unreachable taint for 5 s: the node controller evicts
+  // it during the 30 s fault (NotReady after the 20 s grace, then 5 s).
+  {
+    KubeRequest create;
+    create.verb = "create";
+    create.ref = ResourceRef::Core("pods", "default");
+    create.body = std::string(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"evictee"},
+        "spec":{"nodeName":")") +
+                  kNode + R"(","terminationGracePeriodSeconds":0,
+        "tolerations":[{"key":"node.kubernetes.io/unreachable","operator":"Exists",
+          "effect":"NoExecute","tolerationSeconds":5}],
+        "containers":[{"name":"pause","image":"gameday.local/pause:1",
+          "imagePullPolicy":"Never"}]}})";
+    ASSERT_TRUE(admin_->Call(create).ok());
+  }
   const std::string start =
       plane_->harness + "/real-node.sh kubelet-start " + plane_->dir + " " + kNode;
   RunFault(
       "      mode: kubelet-stop\n      service:\n        process:\n          pid_file: " +
-          PidFile() + "\n          start: " + ShellQuote(start) + "\n      stop_timeout: 20s\n",
+          PidFile() + "\n          start: " + ShellQuote(start) +
+          "\n      stop_timeout: 20s\n      node_monitor_grace_period: 20s\n",
       "kubelet-stop", [&] { return !Alive(kubelet_before); }, [] { return HostLeftovers(""); });
   EXPECT_NE(last_note_.find("kubelet stopped"), std::string::npos) << last_note_;
+  // The expected timeline from the plan's grace period, with the measured time set against it.
+  EXPECT_NE(last_note_.find("expected from the cluster's settings: NotReady and the "
+                            "node.kubernetes.io/unreachable taint "),
+            std::string::npos)
+      << last_note_;
+  EXPECT_NE(last_note_.find("-25s after the inject (grace 20s, the plan's "
+                            "node_monitor_grace_period; heartbeat every "),
+            std::string::npos)
+      << last_note_;
+  EXPECT_NE(last_note_.find("checked every 5s): measured "), std::string::npos) << last_note_;
+  EXPECT_NE(last_note_.find("evictions: 5s after the taint (tolerationSeconds of 1 pod): first "
+                            "eviction measured "),
+            std::string::npos)
+      << last_note_;
+  EXPECT_NE(last_note_.find("(1 evicted while the fault was in)"), std::string::npos) << last_note_;
   // A new kubelet of the node runs, in the node's cgroup (where `down` finds it).
   const int kubelet_after = ReadPid(PidFile());
   EXPECT_NE(kubelet_after, kubelet_before);
