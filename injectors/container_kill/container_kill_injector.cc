@@ -10,6 +10,7 @@
 #include "clients/kubernetes/client.h"
 #include "clients/kubernetes/cluster.h"
 #include "injectors/container_kill/container_process.h"
+#include "injectors/container_kill/container_timeline.h"
 #include "injectors/pod_selection/pod_selection.h"
 #include "injectors/ssh_fault/ssh_fault.h"
 
@@ -44,6 +45,36 @@ struct Prepared {
   PodContainer container;
   HostProcess process;
   std::optional<OnHostExpiry> expiry;
+  ContainerSettings settings;  // the container's probes, for the expected timeline
+  ContainerStages before;      // its state before the fault
+};
+
+// What this process knows of each fault it put in (by pod uid and container), for the note of
+// its revert; a revert in another process (`gameday recover`) finds nothing and says less.
+struct Injected {
+  ContainerSettings settings;
+  ContainerStages before;
+  WallTime at;
+};
+class InjectedBook {
+ public:
+  void Put(const std::string& key, Injected i) {
+    std::lock_guard lock(mu_);
+    if (book_.size() >= 4096) book_.erase(book_.begin());
+    book_[key] = std::move(i);
+  }
+  std::optional<Injected> Take(const std::string& key) {
+    std::lock_guard lock(mu_);
+    auto it = book_.find(key);
+    if (it == book_.end()) return std::nullopt;
+    Injected i = std::move(it->second);
+    book_.erase(it);
+    return i;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, Injected> book_;
 };
 
 std::string PodName(const PodIdentity& p) { return p.ns + "/" + p.name; }
@@ -59,10 +90,12 @@ std::string RestartText(const std::string& container, const std::string& pod, in
 
 class ContainerKillInjector : public Injector {
  public:
-  ContainerKillInjector(Spec spec, Inventory inventory, std::shared_ptr<SshClient> ssh)
+  ContainerKillInjector(Spec spec, Inventory inventory, std::shared_ptr<SshClient> ssh,
+                        std::shared_ptr<InjectedBook> book)
       : spec_(std::move(spec)),
         inventory_(std::move(inventory)),
         ssh_(std::move(ssh)),
+        book_(std::move(book)),
         token_(RandomFaultToken()) {}
 
   Result<std::vector<FaultTarget>> Discover(const InjectorEnv& env) override {
@@ -108,7 +141,12 @@ class ContainerKillInjector : public Injector {
       return Status(proc.status().code(),
                     std::string(kKind) + ": " + where + ": " + proc.status().message());
     }
-    Prepared p{*host, *c, *proc, std::nullopt};
+    Prepared p{*host,
+               *c,
+               *proc,
+               std::nullopt,
+               ReadContainerSettings(*doc, c->name),
+               ReadContainerStages(*doc, c->name)};
     if (spec_.action == Action::kFreeze && spec_.on_host_expiry) {
       p.expiry = MakeExpiry(*host, ShortHash(env.run_id + "/" + token_ + "/" + target.id));
     }
@@ -167,11 +205,16 @@ class ContainerKillInjector : public Injector {
                "(\n" + script + ")\ngd_rc=$?\nif [ $gd_rc -ne 0 ]; then\n" +
                CancelExpiryScript(*p->expiry) + "exit $gd_rc\nfi\n";
     }
-    return RunFaultScript(*ssh_, p->host.ssh, script, kSignalWait + kSshSlack,
-                          std::string(kKind) + " on pod " +
-                              PodName(PodIdentity::FromTarget(target)) + ": SIG" + signal +
-                              " to pid " + std::to_string(p->process.pid) + " of container " +
-                              p->container.name + " on " + p->host.name);
+    Status sent =
+        RunFaultScript(*ssh_, p->host.ssh, script, kSignalWait + kSshSlack,
+                       std::string(kKind) + " on pod " + PodName(PodIdentity::FromTarget(target)) +
+                           ": SIG" + signal + " to pid " + std::to_string(p->process.pid) +
+                           " of container " + p->container.name + " on " + p->host.name);
+    if (sent.ok()) {
+      book_->Put(PodIdentity::FromTarget(target).uid + "/" + p->container.name,
+                 Injected{p->settings, p->before, env.clock->WallNow()});
+    }
+    return sent;
   }
 
   bool Reversible() const override {
@@ -208,6 +251,7 @@ class ContainerKillInjector : public Injector {
   const Spec spec_;
   const Inventory inventory_;
   std::shared_ptr<SshClient> ssh_;
+  std::shared_ptr<InjectedBook> book_;
   const std::string token_;
   std::mutex mu_;
   std::map<std::string, Prepared> prepared_;
@@ -296,8 +340,10 @@ Result<Record> ReadRecord(const std::string& text) {
 }
 
 // The restartCount after the fault, for the result: read once, or for a kill polled until it
-// changed or the record's wait passed. Never fails the revert; what went wrong is in the text.
-std::string RestartNote(const Record& r, const InjectorEnv& env) {
+// changed and the container is Ready again, or the record's wait passed. Never fails the revert;
+// what went wrong is in the text. `after` gets the container's last state read.
+std::string RestartNote(const Record& r, const InjectorEnv& env,
+                        std::optional<ContainerStages>* after_out) {
   const std::string pod = PodName(r.pod);
   auto client = SharedKubeClient(r.cluster.kubeconfig, r.cluster.context);
   if (!client.ok()) {
@@ -311,6 +357,7 @@ std::string RestartNote(const Record& r, const InjectorEnv& env) {
     Result<rapidjson::Document> doc = (*client)->CallJson(req);
     std::string after;
     bool settled = true;
+    const bool waited = env.clock->Now() - start >= r.restart_wait;
     if (!doc.ok()) {
       after = doc.status().code() == Status::Code::kNotFound
                   ? "unknown (the pod is gone)"
@@ -321,9 +368,14 @@ std::string RestartNote(const Record& r, const InjectorEnv& env) {
       after = "unknown (" + n.status().message() + ")";
     } else {
       after = std::to_string(*n);
-      if (*n == r.restart_count_before && r.action == Action::kKill) {
-        settled = env.clock->Now() - start >= r.restart_wait;
-        after += " (unchanged after waiting " + FormatDuration(r.restart_wait) + ")";
+      *after_out = ReadContainerStages(*doc, r.container);
+      if (r.action == Action::kKill) {
+        if (*n == r.restart_count_before) {
+          settled = waited;
+          after += " (unchanged after waiting " + FormatDuration(r.restart_wait) + ")";
+        } else {
+          settled = waited || (*after_out)->ready;  // restarted: until Ready again
+        }
       }
     }
     if (settled) return RestartText(r.container, pod, r.restart_count_before, after);
@@ -334,7 +386,7 @@ std::string RestartNote(const Record& r, const InjectorEnv& env) {
 class ContainerKillInjectorKind : public SshInjectorKind {
  public:
   explicit ContainerKillInjectorKind(std::shared_ptr<SshClient> ssh)
-      : SshInjectorKind(kKind, std::move(ssh)) {}
+      : SshInjectorKind(kKind, std::move(ssh)), book_(std::make_shared<InjectedBook>()) {}
 
   std::unique_ptr<Injector> Parse(SpecNode& spec, const TargetSpec& target) const override {
     const std::vector<std::string> fields = {
@@ -388,7 +440,7 @@ class ContainerKillInjectorKind : public SshInjectorKind {
       if (!inv) return nullptr;
       inventory = std::move(*inv);
     }
-    return std::make_unique<ContainerKillInjector>(std::move(s), std::move(inventory), ssh_);
+    return std::make_unique<ContainerKillInjector>(std::move(s), std::move(inventory), ssh_, book_);
   }
 
   Status Revert(const std::string& text, const InjectorEnv& env) const override {
@@ -401,10 +453,19 @@ class ContainerKillInjectorKind : public SshInjectorKind {
                               r->container + " of pod " + PodName(r->pod));
       if (!resumed.ok()) return resumed;
     }
-    const std::string note = RestartNote(*r, env);
+    std::optional<ContainerStages> after;
+    std::string note = RestartNote(*r, env, &after);
+    const bool freeze = r->action == Action::kFreeze;
+    if (std::optional<Injected> in = book_->Take(r->pod.uid + "/" + r->container)) {
+      note += "; " + ExpectedContainerTimeline(freeze, in->settings, in->before, in->at);
+      if (after) note += "; " + MeasuredContainerStages(freeze, in->before, *after, in->at);
+    }
     if (env.revert_note != nullptr) *env.revert_note = note;
     return Status::Ok();
   }
+
+ private:
+  std::shared_ptr<InjectedBook> book_;
 };
 
 }  // namespace

@@ -7,7 +7,9 @@
 // gameday put into the result against what it saw; then that nothing of the fault is left: the
 // kubelet runs (a new process, in the node's cgroup), no expiry timer, no recorded-pids file, no
 // gameday iptables chain, a clear journal. The SSH host is an sshd the test starts on 127.0.0.1
-// (the kubelet's pid file and process are visible from the machine).
+// (the kubelet's pid file and process are visible from the machine). On the same node,
+// container-kill: SIGKILL to a pod's container through that host, the kubelet's restart, and
+// the stages it recorded set against the pod's settings.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -174,6 +176,18 @@ class NodeFailureTest : public gameday::testing::K8sPlaneTest {
     return out;
   }
 
+  // tmp_/inventory.yaml: the node's host is the test's sshd. Returns the host's state folder.
+  std::string WriteInventory() {
+    const std::string state = tmp_ + "/hoststate";
+    std::filesystem::create_directories(state);
+    std::ofstream(tmp_ + "/inventory.yaml")
+        << "defaults:\n  user: root\n  port: " << port_ << "\n  key_file: " << tmp_
+        << "/ssh/id_ed25519\n  known_hosts: " << tmp_ << "/ssh/known_hosts\n"
+        << "  connect_timeout: 5s\nhosts:\n  - name: node-host\n    address: " << address_
+        << "\n    vars: {k8s_node: " << kNode << ", gameday_state_dir: " << state << "}\n";
+    return state;
+  }
+
   // An sshd for root with a key of the test's, its host key in a known_hosts file: on 127.0.0.1
   // (a free port), or in network namespace `netns` on `address`:22.
   ::testing::AssertionResult StartSshd(const std::string& netns = "",
@@ -257,13 +271,7 @@ void NodeFailureTest::RunFault(const std::string& spec, const std::string& what,
                                const std::function<std::string()>& leftovers) {
   const auto t_test = Steady::now();
   const std::string before = leftovers();
-  const std::string state = tmp_ + "/hoststate";
-  std::filesystem::create_directories(state);
-  std::ofstream(tmp_ + "/inventory.yaml")
-      << "defaults:\n  user: root\n  port: " << port_ << "\n  key_file: " << tmp_
-      << "/ssh/id_ed25519\n  known_hosts: " << tmp_ << "/ssh/known_hosts\n"
-      << "  connect_timeout: 5s\nhosts:\n  - name: node-host\n    address: " << address_ << "\n"
-      << "    vars: {k8s_node: " << kNode << ", gameday_state_dir: " << state << "}\n";
+  const std::string state = WriteInventory();
   std::ofstream(tmp_ + "/plan.yaml")
       << "name: node-failure-" << what << "\n"
       << "target: {kind: kubernetes, kubeconfig: " << plane_->kubeconfig << "}\n"
@@ -398,6 +406,72 @@ TEST_F(NodeFailureTest, KubeletStopMakesTheNodeNotReadyAndTheRevertBringsItBack)
   EXPECT_NE(ReadFileOrEmpty("/proc/" + std::to_string(kubelet_after) + "/cgroup")
                 .find("gameday-node-" + subnet_ + "-" + std::to_string(kNodeIndex)),
             std::string::npos);
+}
+
+// container-kill on the same real node: SIGKILL to a container's main process, found over SSH
+// on the node's host; the kubelet restarts it, and the revert note sets the stages the kubelet
+// recorded (died, restarted, Ready) against what the pod's settings say.
+TEST_F(NodeFailureTest, ContainerKillIsRestartedByTheRealKubeletAndItsStagesMeasured) {
+  ASSERT_TRUE(StartSshd());
+  ASSERT_TRUE(NodeUp());
+  KubeRequest create;
+  create.verb = "create";
+  create.ref = ResourceRef::Core("pods", "default");
+  create.body = std::string(R"({"apiVersion":"v1","kind":"Pod",
+      "metadata":{"name":"victim","labels":{"app":"victim"}},
+      "spec":{"nodeName":")") +
+                kNode + R"(","terminationGracePeriodSeconds":0,
+        "containers":[{"name":"pause","image":"gameday.local/pause:1",
+          "imagePullPolicy":"Never"}]}})";
+  ASSERT_TRUE(admin_->Call(create).ok());
+  auto ready = [&] {
+    KubeRequest get;
+    get.ref = ResourceRef::Core("pods", "default", "victim");
+    Result<rapidjson::Document> pod = admin_->CallJson(get);
+    if (!pod.ok()) return false;
+    const rapidjson::Value* cs = JsonPath(*pod, {"status", "containerStatuses"});
+    return cs != nullptr && cs->IsArray() && !cs->Empty() && (*cs)[0].IsObject() &&
+           JsonPath((*cs)[0], {"ready"}) != nullptr && (*cs)[0]["ready"].IsBool() &&
+           (*cs)[0]["ready"].GetBool();
+  };
+  ASSERT_TRUE(Await(ready, seconds(90), milliseconds(250))) << "the pod never became Ready";
+  WriteInventory();
+  std::ofstream(tmp_ + "/plan.yaml")
+      << "name: container-kill-real\n"
+      << "target: {kind: kubernetes, kubeconfig: " << plane_->kubeconfig << "}\n"
+      << "warmup: 500ms\nstable_for: 500ms\nrecovery_timeout: 30s\n"
+      << "verify:\n  - name: api\n    kind: tcp\n    interval: 200ms\n"
+      << "    spec: {host: 127.0.0.1, port: " << plane_->api_port << ", timeout: 1s}\n"
+      << "method:\n  - inject: container-kill\n    select: {mode: all}\n"
+      << "    spec: {namespace: default, label_selector: app=victim, action: kill, "
+      << "restart_wait: 60s, inventory: inventory.yaml}\n";
+  gameday::testing::ChildProcess run(
+      {gameday_, "run", tmp_ + "/plan.yaml", "--journal-dir", tmp_ + "/journal", "--report-dir",
+       tmp_ + "/report", "--no-history"},
+      tmp_ + "/run.log");
+  const std::optional<int> status = run.Wait(milliseconds(180000));
+  ASSERT_TRUE(status.has_value()) << run.LogText();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << run.LogText();
+  const std::string result = ReadFileOrEmpty(tmp_ + "/report/result.json");
+  const size_t at = result.find("\"revert_note\"");
+  ASSERT_NE(at, std::string::npos) << result << run.LogText();
+  const std::string note = result.substr(at, result.find('\n', at) - at);
+  EXPECT_NE(note.find("container pause of pod default/victim: restartCount 0 -> 1"),
+            std::string::npos)
+      << note;
+  EXPECT_NE(note.find("expected from the pod's settings: restarted at once (no restart in the 10 "
+                      "minutes before), Ready again as it starts (no readiness probe)"),
+            std::string::npos)
+      << note;
+  // The kubelet's own record: the container died of the SIGKILL, was started again, and the
+  // pod was Ready after it.
+  EXPECT_NE(note.find("measured (the kubelet's times, to the second): died ("), std::string::npos)
+      << note;
+  EXPECT_NE(note.find("exit code 137) "), std::string::npos) << note;
+  EXPECT_NE(note.find("after the kill (gameday's clock), restarted "), std::string::npos) << note;
+  EXPECT_NE(note.find("s after the restart"), std::string::npos) << note;
+  EXPECT_TRUE(ready()) << "Ready again after the run";
+  std::printf("container-kill on a real node:\n%s\n", note.c_str());
 }
 
 // The SSH host is an sshd in the node's own network namespace (the node's address), so the
