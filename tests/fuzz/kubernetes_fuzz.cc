@@ -4,7 +4,8 @@
 // (ResourceWatch::StateOf) and the events between two states (ResourceWatch::Describe), and an
 // exec credential plugin's output (ParseExecCredential); node-failure's reading of Nodes, of the
 // controller manager's flags and of the pods' tolerations (node_failure_parts.h,
-// node_expectation.h).
+// node_expectation.h); container-kill's reading of a pod's probes and container states
+// (container_timeline.h).
 #include <rapidjson/document.h>
 
 #include <cstddef>
@@ -17,6 +18,7 @@
 #include "clients/kubernetes/credentials.h"
 #include "clients/kubernetes/watch.h"
 #include "experiments/json.h"
+#include "injectors/container_kill/container_timeline.h"
 #include "injectors/node_failure/node_expectation.h"
 #include "injectors/node_failure/node_failure_parts.h"
 #include "tests/fuzz/fuzz_env.h"
@@ -92,6 +94,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)gameday::GraceFlagOf(*object);
       (void)gameday::ToleratesFor(*object, gameday::kUnreachableTaint);
       gameday::AddNodePod(*object, &expected);
+      for (const char* container : {"", "app"}) {
+        const gameday::ContainerSettings settings =
+            gameday::ReadContainerSettings(*object, container);
+        const gameday::ContainerStages stages = gameday::ReadContainerStages(*object, container);
+        for (bool freeze : {false, true}) {
+          (void)gameday::ExpectedContainerTimeline(freeze, settings, stages, gameday::WallTime{});
+          (void)gameday::MeasuredContainerStages(freeze, gameday::ContainerStages{}, stages,
+                                                 stages.died);
+        }
+      }
     }
     (void)gameday::ExpectationNote(expected, gameday::NodeStages{});
   }
