@@ -14,10 +14,10 @@
 // The measured times are the kubelet's (lastState.terminated.finishedAt, state.running.startedAt,
 // the Ready condition's lastTransitionTime): RFC 3339 to the second, on the node's clock.
 
+#include <rapidjson/document.h>
+
 #include <optional>
 #include <string>
-
-#include <rapidjson/document.h>
 
 #include "experiments/clock.h"
 
@@ -44,10 +44,10 @@ ContainerSettings ReadContainerSettings(const rapidjson::Value& pod, const std::
 // The container's state in `pod`'s status.
 struct ContainerStages {
   std::optional<int64_t> restart_count;
-  std::optional<WallTime> died;     // lastState.terminated.finishedAt
-  std::string died_as;              // "Error, exit code 137", printable and bounded
-  std::optional<WallTime> started;  // state.running.startedAt
-  bool ready = false;               // containerStatuses[].ready
+  std::optional<WallTime> died;         // lastState.terminated.finishedAt
+  std::string died_as;                  // "Error, exit code 137", printable and bounded
+  std::optional<WallTime> started;      // state.running.startedAt
+  bool ready = false;                   // containerStatuses[].ready
   std::optional<WallTime> ready_since;  // the pod's Ready condition, when True: lastTransitionTime
 };
 ContainerStages ReadContainerStages(const rapidjson::Value& pod, const std::string& container);
@@ -60,7 +60,6 @@ std::string ExpectedContainerTimeline(bool freeze, const ContainerSettings& sett
 // The measured stages after the fault, from `after` (the pod's status at the revert);
 // `injected` is when the fault went in on gameday's clock, when this process injected it.
 std::string MeasuredContainerStages(bool freeze, const ContainerStages& before,
-                                    const ContainerStages& after,
-                                    std::optional<WallTime> injected);
+                                    const ContainerStages& after, std::optional<WallTime> injected);
 
 }  // namespace gameday
