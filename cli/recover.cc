@@ -122,9 +122,11 @@ void AddRecoverCommand(CLI::App& app, int* exit_code) {
           continue;
         }
         std::string note;
+        std::string observed;
         InjectorEnv env;
         env.run_id = record.run_id;
         env.revert_note = &note;
+        env.revert_observed = &observed;
         // One record that makes its kind throw must not keep the others from being reverted.
         Status st = Guarded("reverting", [&] { return kind->Revert(record.revert, env); });
         if (st.code() == Status::Code::kInvalidArgument) {
@@ -139,7 +141,8 @@ void AddRecoverCommand(CLI::App& app, int* exit_code) {
           ++reverted;
           std::cout << "reverted " << record.kind << " on " << record.target_display << " (run "
                     << record.run_id << ", fault " << record.fault_id << ")"
-                    << (note.empty() ? "" : "; NOTE: " + note) << "\n";
+                    << (note.empty() ? "" : "; NOTE: " + note)
+                    << (observed.empty() ? "" : "; observed: " + observed) << "\n";
         } else {
           ++failed;
           std::cerr << "FAILED to revert " << record.kind << " on " << record.target_display

@@ -220,6 +220,7 @@ std::vector<std::string> FaultLedger::Revert(const std::vector<size_t>& indices)
     Fault* fault = nullptr;
     Status status;
     std::string note;
+    std::string observed;
     std::optional<double> t;
   };
   std::vector<Outcome> work;
@@ -228,7 +229,7 @@ std::vector<std::string> FaultLedger::Revert(const std::vector<size_t>& indices)
     std::lock_guard lock(mu_);
     withdrawn = TakeClears(indices);
     for (size_t i : indices) {
-      if (faults_[i].live) work.push_back(Outcome{&faults_[i], Status::Ok(), "", std::nullopt});
+      if (faults_[i].live) work.push_back(Outcome{&faults_[i], Status::Ok(), "", "", std::nullopt});
     }
   }
   ClearJournaled(withdrawn);
@@ -237,6 +238,7 @@ std::vector<std::string> FaultLedger::Revert(const std::vector<size_t>& indices)
     Fault* f = o.fault;
     InjectorEnv env = f->env;
     env.revert_note = &o.note;
+    env.revert_observed = &o.observed;
     for (int attempt = 1; attempt <= kRevertAttempts; ++attempt) {
       o.status = Guarded("reverting " + f->result.target,
                          [&] { return f->kind->Revert(f->record.revert, env); });
@@ -281,6 +283,7 @@ std::vector<std::string> FaultLedger::Revert(const std::vector<size_t>& indices)
         f->result.t_revert = o.t;
         f->result.revert = RevertState::kReverted;
         f->result.revert_note = o.note;
+        f->result.observed = o.observed;
         if (f->journaled) cleared.push_back(f->record.fault_id);
         f->journaled = false;
       } else {
@@ -296,7 +299,8 @@ std::vector<std::string> FaultLedger::Revert(const std::vector<size_t>& indices)
     const FaultResult& r = o.fault->result;
     if (o.status.ok()) {
       hooks_.event("fault", "reverted " + r.step + " on " + r.target +
-                                (o.note.empty() ? "" : " (NOTE: " + o.note + ")"));
+                                (o.note.empty() ? "" : " (NOTE: " + o.note + ")") +
+                                (o.observed.empty() ? "" : "; observed: " + o.observed));
     } else {
       failures.push_back(
           "reverting " + r.target +

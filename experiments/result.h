@@ -43,6 +43,8 @@ struct FaultResult {
   // What "reverted" alone would hide: a revert that undid the fault but could not restore
   // everything as it was (a process restarted without some of its environment). Empty otherwise.
   std::string revert_note;
+  // What the revert saw of the fault's course (InjectorEnv::revert_observed). Empty otherwise.
+  std::string observed;
 };
 
 // How long one round of an inject step took to put its faults in, from the moment the first

@@ -380,6 +380,11 @@ void FaultTable(std::string* out, const ExperimentResult& e) {
       Esc(out, f.revert_note);
       *out += "</span>";
     }
+    if (!f.observed.empty()) {
+      *out += "<br><span class=\"observed\">Observed: ";
+      Esc(out, f.observed);
+      *out += "</span>";
+    }
     *out += "</td><td>";
     Esc(out, f.error);
     *out += "</td></tr>\n";

@@ -49,7 +49,8 @@ void FaultRows(std::string* out, const ExperimentResult& e, const Axis& ax, doub
         f.id + ": " + f.kind + " on " + f.target + ", injected at " + FormatTimeOffset(f.t_inject) +
         (f.t_revert ? ", reverted at " + FormatTimeOffset(*f.t_revert) : std::string()) + ", " +
         RevertStateName(f.revert) + (f.error.empty() ? "" : " \u2014 " + f.error) +
-        (f.revert_note.empty() ? "" : " \u2014 NOTE: " + f.revert_note);
+        (f.revert_note.empty() ? "" : " \u2014 NOTE: " + f.revert_note) +
+        (f.observed.empty() ? "" : " \u2014 observed: " + f.observed);
     SvgLabel(out, *y + kFaultRow - 3, f.kind + " " + f.target, hover);
     double x0 = ax.X(f.t_inject);
     double x1 = f.t_revert ? std::max(ax.X(*f.t_revert), x0 + 2) : x0 + 3;

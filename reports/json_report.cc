@@ -205,6 +205,10 @@ void WriteFault(PrettyOut& w, const FaultResult& f) {
     Key(w, "revert_note");
     Text(w, f.revert_note);
   }
+  if (!f.observed.empty()) {  // added in v1: absent when there is nothing to say
+    Key(w, "observed");
+    Text(w, f.observed);
+  }
   w.EndObject();
 }
 
@@ -755,6 +759,13 @@ FaultResult ReadFault(Reader& r, const Value& o, const std::string& p) {
       f.revert_note.assign(note->GetString(), note->GetStringLength());
     } else {
       r.Fail(Join(p, "revert_note"), "expected a string");
+    }
+  }
+  if (const Value* seen = r.Get(o, "observed", p, false)) {
+    if (seen->IsString()) {
+      f.observed.assign(seen->GetString(), seen->GetStringLength());
+    } else {
+      r.Fail(Join(p, "observed"), "expected a string");
     }
   }
   return f;

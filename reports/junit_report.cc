@@ -139,6 +139,7 @@ TestCase RevertCase(const RunResult& run, const ExperimentResult& e) {
     std::string line = f.id + " (" + f.kind + " on " + f.target + "): " + RevertStateName(f.revert);
     if (!f.error.empty()) line += ": " + f.error;
     if (!f.revert_note.empty()) line += " (NOTE: " + f.revert_note + ")";
+    if (!f.observed.empty()) line += " (observed: " + f.observed + ")";
     if (!tc.body.empty()) tc.body += '\n';
     tc.body += line;
     if (f.revert == RevertState::kFailed) {
@@ -260,7 +261,8 @@ std::string SystemOut(const ExperimentResult& e) {
            FormatTimeOffset(f.t_inject) + ", reverted " +
            (f.t_revert ? "at " + FormatTimeOffset(*f.t_revert) : std::string("-")) + ", " +
            RevertStateName(f.revert) + (f.error.empty() ? "" : " (" + f.error + ")") +
-           (f.revert_note.empty() ? "" : " (NOTE: " + f.revert_note + ")") + "\n";
+           (f.revert_note.empty() ? "" : " (NOTE: " + f.revert_note + ")") +
+           (f.observed.empty() ? "" : "\n  observed: " + f.observed) + "\n";
   }
   for (const auto& ev : e.events) {
     out += FormatTimeOffset(ev.t) + "  " + ev.source + ": " + ev.message + "\n";

@@ -32,6 +32,10 @@ struct InjectorEnv {
   // undid the fault but could not put everything back as it was (a process restarted without
   // some of its environment). Null when nobody listens; Revert leaves it alone when all is well.
   std::string* revert_note = nullptr;
+  // Where a successful Revert leaves what it saw of the fault's course, for the result: measured
+  // stages and what was expected of them (a node's NotReady and evictions, a container's
+  // restart). Information, not a caveat. Null when nobody listens.
+  std::string* revert_observed = nullptr;
   // For every random choice the injector makes itself ("random N of GROUP"): derived from the
   // run's --seed, the step and the round, so the same seed replays the same choices. Never the
   // run id, which is random on every run.

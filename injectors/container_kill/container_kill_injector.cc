@@ -460,7 +460,7 @@ class ContainerKillInjectorKind : public SshInjectorKind {
       note += "; " + ExpectedContainerTimeline(freeze, in->settings, in->before, in->at);
       if (after) note += "; " + MeasuredContainerStages(freeze, in->before, *after, in->at);
     }
-    if (env.revert_note != nullptr) *env.revert_note = note;
+    if (env.revert_observed != nullptr) *env.revert_observed = note;
     return Status::Ok();
   }
 

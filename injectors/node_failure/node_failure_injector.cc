@@ -568,7 +568,7 @@ class NodeFailureInjectorKind : public SshInjectorKind {
                            NodeWatchBook::kPoll, &times.ready_problem);
     }
     book_->Forget(r->id);
-    if (env.revert_note != nullptr) *env.revert_note = NodeTimesNote(times);
+    if (env.revert_observed != nullptr) *env.revert_observed = NodeTimesNote(times);
     return Status::Ok();
   }
 

@@ -73,7 +73,7 @@ struct NodeTimes {
   std::string ready_problem;                // why ready_again_after is missing, if it is
   std::string expectation;                  // the expected timeline (node_expectation.h), if read
 };
-// One sentence for the fault's revert_note, with the machine-readable fields spelled
+// One sentence for the fault's `observed` (the result), with the machine-readable fields spelled
 // `not_ready_after=38.2s`, `tainted_after=...`, `ready_again_after=2.1s` (or `=none`).
 std::string NodeTimesNote(const NodeTimes& t);
 

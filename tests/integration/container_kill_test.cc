@@ -300,7 +300,7 @@ TEST_F(ContainerKillTest, KillSignalsOnlyTheContainersMainProcessAndReportsTheRe
   if (injected != std::string::npos) {
     std::printf("kill: %s\n", log.substr(injected, log.find('\n', injected) - injected).c_str());
   }
-  const size_t note = result.find("\"revert_note\"");
+  const size_t note = result.find("\"observed\"");
   if (note != std::string::npos) {
     std::printf("kill: %s\n", result.substr(note, result.find('\n', note) - note).c_str());
   }

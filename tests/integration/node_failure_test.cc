@@ -333,7 +333,7 @@ void NodeFailureTest::RunFault(const std::string& spec, const std::string& what,
   // What gameday measured is in the result and agrees with what the test saw.
   const std::string result = ReadFileOrEmpty(tmp_ + "/report/result.json");
   EXPECT_NE(result.find("\"kind\": \"node-failure\""), std::string::npos) << result;
-  const size_t at = result.find("\"revert_note\"");
+  const size_t at = result.find("\"observed\"");
   ASSERT_NE(at, std::string::npos) << result;
   const std::string note = result.substr(at, result.find('\n', at) - at);
   const std::optional<double> not_ready_after = Field(note, "not_ready_after");
@@ -461,7 +461,7 @@ TEST_F(NodeFailureTest, ContainerKillIsRestartedByTheRealKubeletAndItsStagesMeas
   ASSERT_TRUE(status.has_value()) << run.LogText();
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << run.LogText();
   const std::string result = ReadFileOrEmpty(tmp_ + "/report/result.json");
-  const size_t at = result.find("\"revert_note\"");
+  const size_t at = result.find("\"observed\"");
   ASSERT_NE(at, std::string::npos) << result << run.LogText();
   const std::string note = result.substr(at, result.find('\n', at) - at);
   EXPECT_NE(note.find("container pause of pod default/victim: restartCount 0 -> 1"),

@@ -72,6 +72,42 @@ TEST(ReportSecretsTest, RevertNoteIsShownInHtmlAndJunit) {
       << junit;
 }
 
+// What a revert saw (the stages of a node failure, a container's restart) is information, not a
+// caveat: its own field, shown as "Observed:", with the revert still painted as clean.
+TEST(ReportSecretsTest, ObservedRoundTripsAndIsNotACaveat) {
+  RunResult run = testing::RichRun(20);
+  FaultResult& f = run.experiments[0].faults[1];
+  f.revert = RevertState::kReverted;
+  f.error.clear();
+  f.kind = "container-kill";
+  f.target = "pod shop/web-1";
+  f.observed = "container app of pod shop/web-1: restartCount 0 -> 1";
+  const std::string json = RenderJson(run);
+  EXPECT_NE(json.find("\"observed\": \"container app of pod shop/web-1: restartCount 0 -> 1\""),
+            std::string::npos);
+  EXPECT_EQ(json.find("revert_note"), std::string::npos);
+  auto parsed = ParseJsonResult(json);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(parsed->experiments[0].faults[1].observed, f.observed);
+  EXPECT_EQ(parsed->experiments[0].faults[0].observed, "");
+  EXPECT_EQ(RenderJson(*parsed), json);
+  std::string bad = json;
+  bad.replace(bad.find("\"observed\": \""), 13, "\"observed\": 7, \"x\": \"");
+  auto refused = ParseJsonResult(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("faults[1].observed: expected a string"),
+            std::string::npos)
+      << refused.status().message();
+
+  const std::string html = RenderHtml(run);
+  EXPECT_NE(html.find("revert-status ok\">reverted<br><span class=\"observed\">Observed: "
+                      "container app of pod shop/web-1: restartCount 0 -&gt; 1</span>"),
+            std::string::npos);
+  EXPECT_EQ(html.find("caveat"), std::string::npos);
+  EXPECT_NE(RenderJunit(run).find("\n  observed: container app of pod shop/web-1: restartCount 0 "),
+            std::string::npos);
+}
+
 TEST(ReportSecretsTest, NoRendererPrintsASecretThatReachedTheModel) {
   RunResult run = testing::RichRun(20);
   run.plan_file = "plans/x.yaml";
@@ -79,6 +115,7 @@ TEST(ReportSecretsTest, NoRendererPrintsASecretThatReachedTheModel) {
   e.description = "GET https://ci:hunter2@127.0.0.1:8443/health?access_token=hunter2";
   e.faults[0].target = "pid 7 /usr/bin/api --password=hunter2 --token hunter2";
   e.faults[1].error = "restart failed: Authorization: Bearer hunter2";
+  e.faults[1].observed = "node w1: the lease could not be read (http://u:hunter2@127.0.0.1/)";
   e.reasons.push_back("pushgateway: cannot push to http://ci:hunter2@127.0.0.1:9091");
   e.events.push_back({1.0, "fault", "injected freeze: pid 7 (api DB_PASSWORD=hunter2)"});
   e.verifiers[0].description = "PromQL up at http://u:hunter2@127.0.0.1:9090";
