@@ -36,7 +36,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.sub td:first-child{padding-left:24px;color:var(--muted)}
 .ok{color:var(--pass);font-weight:600}.bad{color:var(--fail);font-weight:600}
 .neutral{color:var(--muted)}
-.revert-note{color:var(--warn);font-weight:600}.observed{font-size:.92em}
+.revert-note{color:var(--warn);font-weight:600}.observed{font-size:.92em;font-weight:400;color:var(--ink)}
 section.experiment{border:1px solid var(--line);border-radius:8px;padding:12px 16px;margin:16px 0}
 .experiment-head{display:flex;align-items:center;gap:12px;flex-wrap:wrap}
 .desc{color:var(--muted);margin:4px 0}

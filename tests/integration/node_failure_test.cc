@@ -354,6 +354,15 @@ void NodeFailureTest::RunFault(const std::string& spec, const std::string& what,
   ASSERT_TRUE(journals.ok()) << journals.status().ToString();
   for (const JournalFile& f : *journals) EXPECT_TRUE(f.live.empty()) << "a live journal record";
 
+  // GAMEDAY_REPORT_OUT=DIR keeps this run's report as DIR/<mode>/ (docs/node-failure-report.png
+  // is a screenshot of the kubelet-stop one).
+  if (const char* keep = std::getenv("GAMEDAY_REPORT_OUT"); keep != nullptr && *keep != '\0') {
+    const std::filesystem::path to = std::filesystem::path(keep) / what;
+    std::filesystem::create_directories(to);
+    std::filesystem::copy(tmp_ + "/report", to,
+                          std::filesystem::copy_options::recursive |
+                              std::filesystem::copy_options::overwrite_existing);
+  }
   std::printf(
       "node-failure %s: fault in at +%.1fs; gameday: not_ready_after=%.2fs, "
       "ready_again_after=%.2fs; the test's watch: NotReady at +%.1fs, Ready again at +%.1fs; "
