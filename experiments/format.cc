@@ -10,6 +10,10 @@ int SecondsDecimals(double s) { return std::fabs(s) < 1 ? 3 : 2; }
 
 }  // namespace
 
+std::string FormatSecondsBrief(double s) {
+  return FormatFixed(s, s == std::floor(s) ? 0 : 1) + "s";
+}
+
 std::string FormatFixed(double v, int decimals) {
   // Room for every double in %f with a few decimals (DBL_MAX has 309 digits); snprintf cuts
   // anything longer rather than overflow.

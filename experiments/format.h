@@ -11,6 +11,8 @@ namespace gameday {
 
 // printf("%.*f"), with a negative zero ("-0.00") printed without its sign.
 std::string FormatFixed(double v, int decimals);
+// "40s" for whole seconds, else one decimal ("2.5s"): settings and kubelet times in notes.
+std::string FormatSecondsBrief(double s);
 // Up to 6 significant digits without trailing zeros: 10 -> "10", 2.5 -> "2.5"; "n/a", "∞", "-∞"
 // for what is not finite.
 std::string FormatCompact(double v);

@@ -13,14 +13,6 @@ constexpr size_t kHexDigits = 64;
 constexpr size_t kMaxOutput = size_t{64} * 1024;
 constexpr int64_t kMaxPid = int64_t{1} << 22;  // the kernel's PID_MAX_LIMIT
 
-// Printable ASCII only, and short: what an error message may show of hostile input.
-std::string Printable(std::string_view s, size_t max = 40) {
-  std::string out;
-  for (char c : s.substr(0, max)) out += c >= 0x20 && c < 0x7f ? c : '?';
-  if (s.size() > max) out += "...";
-  return out;
-}
-
 std::string Excerpt(std::string_view s) { return "'" + Printable(s) + "'"; }
 
 bool AllDigits(std::string_view s) {
@@ -314,6 +306,13 @@ Result<PodContainer> ReadPodContainer(const rapidjson::Value& pod, const std::st
   Result<int64_t> restarts = ReadRestartCount(pod, out.name);
   if (!restarts.ok()) return fail(restarts.status().message());
   out.restart_count = *restarts;
+  return out;
+}
+
+std::string Printable(std::string_view s, size_t max) {
+  std::string out;
+  for (char c : s.substr(0, max)) out += c >= 0x20 && c < 0x7f ? c : '?';
+  if (s.size() > max) out += "...";
   return out;
 }
 

@@ -65,6 +65,10 @@ std::string SignalScript(const HostProcess& p, const ContainerId& id, const std:
 // that is gone, or a pid now used by another process, is left alone and the script succeeds.
 std::string ResumeScript(const HostProcess& p);
 
+// Printable ASCII only (others become '?'), at most `max` characters and "..." after a cut: what
+// a message may show of hostile input.
+std::string Printable(std::string_view s, size_t max = 40);
+
 // The container of a pod that the fault acts on, read from the pod's API object (hostile).
 struct PodContainer {
   std::string name;

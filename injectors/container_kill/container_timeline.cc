@@ -6,6 +6,7 @@
 #include "clients/kubernetes/client.h"
 #include "clients/kubernetes/credentials.h"
 #include "experiments/format.h"
+#include "injectors/container_kill/container_process.h"
 
 namespace gameday {
 namespace {
@@ -51,14 +52,6 @@ std::optional<WallTime> Time(const rapidjson::Value& v, std::initializer_list<co
   return ParseKubeTime(text);
 }
 
-std::string Printable(const std::string& s) {
-  std::string out;
-  for (char c : s.substr(0, 60)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  return out;
-}
-
-std::string Secs(double s) { return FormatFixed(s, s == std::floor(s) ? 0 : 1) + "s"; }
-
 double Between(WallTime from, WallTime to) {
   return std::chrono::duration<double>(to - from).count();
 }
@@ -86,7 +79,7 @@ ContainerStages ReadContainerStages(const rapidjson::Value& pod, const std::stri
   }
   s.died = Time(*cs, {"lastState", "terminated", "finishedAt"});
   if (s.died) {
-    s.died_as = Printable(JsonPathString(*cs, {"lastState", "terminated", "reason"}));
+    s.died_as = Printable(JsonPathString(*cs, {"lastState", "terminated", "reason"}), 60);
     const rapidjson::Value* code = JsonPath(*cs, {"lastState", "terminated", "exitCode"});
     if (code != nullptr && code->IsInt()) {
       s.died_as += (s.died_as.empty() ? "" : ", ") + std::string("exit code ") +
@@ -120,10 +113,12 @@ std::string ExpectedContainerTimeline(bool freeze, const ContainerSettings& sett
     if (settings.readiness) {
       const ProbeSettings& r = *settings.readiness;
       const double worst = r.initial_delay_s + r.period_s * r.success;
-      s += ", Ready again within " + Secs(worst) + " of the restart (readiness probe: " +
-           (r.initial_delay_s > 0 ? "first after " + Secs(r.initial_delay_s) + ", " : "") +
-           "every " + Secs(r.period_s) + ", " + std::to_string(r.success) + " success" +
-           (r.success == 1 ? "" : "es") + " needed)";
+      s += ", Ready again within " + FormatSecondsBrief(worst) +
+           " of the restart (readiness probe: " +
+           (r.initial_delay_s > 0 ? "first after " + FormatSecondsBrief(r.initial_delay_s) + ", "
+                                  : "") +
+           "every " + FormatSecondsBrief(r.period_s) + ", " + std::to_string(r.success) +
+           " success" + (r.success == 1 ? "" : "es") + " needed)";
     } else {
       s += ", Ready again as it starts (no readiness probe)";
     }
@@ -132,18 +127,19 @@ std::string ExpectedContainerTimeline(bool freeze, const ContainerSettings& sett
   }
   if (settings.readiness) {
     const ProbeSettings& r = *settings.readiness;
-    s += "NotReady within " + Secs(r.period_s * r.failure + r.timeout_s) + " of the freeze (" +
-         std::to_string(r.failure) + " failed readiness probes every " + Secs(r.period_s) +
-         ", each up to " + Secs(r.timeout_s) + "; its Services stop sending to it)";
+    s += "NotReady within " + FormatSecondsBrief(r.period_s * r.failure + r.timeout_s) +
+         " of the freeze (" + std::to_string(r.failure) + " failed readiness probes every " +
+         FormatSecondsBrief(r.period_s) + ", each up to " + FormatSecondsBrief(r.timeout_s) +
+         "; its Services stop sending to it)";
   } else {
     s += "stays Ready (no readiness probe: its Services keep sending to a hung container)";
   }
   if (settings.liveness) {
     const ProbeSettings& l = *settings.liveness;
     s += ", killed and restarted by the kubelet within " +
-         Secs(l.period_s * l.failure + l.timeout_s) + " of the freeze (" +
-         std::to_string(l.failure) + " failed liveness probes every " + Secs(l.period_s) +
-         ", each up to " + Secs(l.timeout_s) + ")";
+         FormatSecondsBrief(l.period_s * l.failure + l.timeout_s) + " of the freeze (" +
+         std::to_string(l.failure) + " failed liveness probes every " +
+         FormatSecondsBrief(l.period_s) + ", each up to " + FormatSecondsBrief(l.timeout_s) + ")";
   } else {
     s += ", never restarted (no liveness probe: hung until the revert)";
   }
@@ -163,10 +159,11 @@ std::string MeasuredContainerStages(bool freeze, const ContainerStages& before,
     if (after.died) {
       s += "died" + (after.died_as.empty() ? "" : " (" + after.died_as + ")");
       if (injected)
-        s += " " + Secs(std::max(0.0, std::round(Between(*injected, *after.died)))) +
+        s += " " + FormatSecondsBrief(std::max(0.0, std::round(Between(*injected, *after.died)))) +
              " after the " + (freeze ? "freeze" : "kill") + " (gameday's clock)";
       if (after.started) {
-        s += ", restarted " + Secs(std::max(0.0, Between(*after.died, *after.started))) +
+        s += ", restarted " +
+             FormatSecondsBrief(std::max(0.0, Between(*after.died, *after.started))) +
              " after it died";
       }
     } else {
@@ -176,7 +173,8 @@ std::string MeasuredContainerStages(bool freeze, const ContainerStages& before,
   if (!after.ready) {
     s += ", not Ready at the revert";
   } else if (restarted && after.started && after.ready_since) {
-    s += ", Ready " + Secs(std::max(0.0, Between(*after.started, *after.ready_since))) +
+    s += ", Ready " +
+         FormatSecondsBrief(std::max(0.0, Between(*after.started, *after.ready_since))) +
          " after the restart";
   } else {
     s += ", Ready at the revert";

@@ -28,8 +28,6 @@ std::optional<int> VersionPart(const std::string& text) {
   return std::stoi(s);
 }
 
-std::string Secs(double s) { return FormatFixed(s, s == std::floor(s) ? 0 : 1) + "s"; }
-
 std::optional<double> FlagValue(const rapidjson::Value* args) {
   if (args == nullptr || !args->IsArray()) return std::nullopt;
   const std::string flag = "--node-monitor-grace-period";
@@ -252,10 +250,11 @@ std::string ExpectationNote(const NodeExpectation& e, const NodeStages& m) {
   std::string s = "expected from the cluster's settings: ";
   const auto window = e.NotReadyWindow();
   if (window) {
-    s += "NotReady and the " + std::string(kUnreachableTaint) + " taint " + Secs(window->first) +
-         "-" + Secs(window->second) + " after the inject (grace " + Secs(*e.grace_s) + ", " +
-         e.grace_source + "; heartbeat every " + Secs(*e.renew_s) + ", " + e.renew_source +
-         "; checked every " + Secs(kNodeMonitorPeriod_s) + ")";
+    s += "NotReady and the " + std::string(kUnreachableTaint) + " taint " +
+         FormatSecondsBrief(window->first) + "-" + FormatSecondsBrief(window->second) +
+         " after the inject (grace " + FormatSecondsBrief(*e.grace_s) + ", " + e.grace_source +
+         "; heartbeat every " + FormatSecondsBrief(*e.renew_s) + ", " + e.renew_source +
+         "; checked every " + FormatSecondsBrief(kNodeMonitorPeriod_s) + ")";
     if (m.not_ready_after) {
       s += ": measured " + FormatFixed(*m.not_ready_after, 2) + "s, ";
       if (*m.not_ready_after < window->first) {
@@ -274,9 +273,9 @@ std::string ExpectationNote(const NodeExpectation& e, const NodeStages& m) {
   s += "; evictions: ";
   if (e.pods == 0) return s + "none expected (no pod on the node)";
   if (e.first_eviction_s) {
-    s += Secs(*e.first_eviction_s);
+    s += FormatSecondsBrief(*e.first_eviction_s);
     if (e.last_eviction_s && *e.last_eviction_s != *e.first_eviction_s) {
-      s += "-" + Secs(*e.last_eviction_s);
+      s += "-" + FormatSecondsBrief(*e.last_eviction_s);
     }
     s += " after the taint (tolerationSeconds of " + std::to_string(e.pods - e.without_limit) +
          " pod" + (e.pods - e.without_limit == 1 ? "" : "s") + ")";
