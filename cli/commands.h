@@ -24,5 +24,6 @@ void AddRecoverCommand(CLI::App& app, int* exit_code);
 void AddSandboxCommand(CLI::App& app, int* exit_code);
 void AddReportCommand(CLI::App& app, int* exit_code);
 void AddHistoryCommand(CLI::App& app, int* exit_code);
+void AddRbacCommand(CLI::App& app, int* exit_code);
 
 }  // namespace gameday

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   gameday::AddSandboxCommand(app, &exit_code);
   gameday::AddReportCommand(app, &exit_code);
   gameday::AddHistoryCommand(app, &exit_code);
+  gameday::AddRbacCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -888,6 +888,15 @@ std::string KubeClient::Transfer::Error(int curl_code) const {
   return client_->TransportError(request_, curl_code, errbuf_).message();
 }
 
+std::string KubeClient::Transfer::Refusal() const {
+  const long s = status();
+  if (s != 401 && s != 403) return "";
+  KubeResponse response;
+  response.status = s;
+  response.body = body_.substr(0, 4096);
+  return client_->ErrorFor(request_, response).message();
+}
+
 Result<std::unique_ptr<KubeClient::Transfer>> KubeClient::Prepare(void* easy,
                                                                   const KubeRequest& request) {
   Result<Credentials> creds = credentials_.Get();

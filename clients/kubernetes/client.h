@@ -176,6 +176,9 @@ class KubeClient {
     const std::string& body() const { return body_; }
     // The error text libcurl gave, or ""; for TLS failures the client's wording.
     std::string Error(int curl_code) const;
+    // After completion: for a 401 or 403, the client's words for it (which user may not do what
+    // to which resource, as ErrorFor says); else "".
+    std::string Refusal() const;
 
    private:
     friend class KubeClient;

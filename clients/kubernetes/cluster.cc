@@ -84,6 +84,36 @@ bool FlushSharedEventRecorders(Duration max_wait) {
   return done;
 }
 
+ApiAccess AccessTo(const ResourceRef& ref, std::vector<std::string> verbs, std::string why) {
+  ApiAccess a;
+  a.group = ref.group;
+  a.resource = ref.subresource.empty() ? ref.resource : ref.resource + "/" + ref.subresource;
+  const bool cluster_scoped = ref.resource == "nodes" || ref.resource == "namespaces";
+  a.ns = cluster_scoped ? "" : ref.ns.empty() ? ApiAccess::kEveryNamespace : ref.ns;
+  a.verbs = std::move(verbs);
+  a.why = std::move(why);
+  return a;
+}
+
+ApiAccess AccessFor(const KubeRequest& request, std::string why) {
+  if (request.raw_path.empty()) return AccessTo(request.ref, {request.verb}, std::move(why));
+  ApiAccess a;
+  a.non_resource_url = request.raw_path;
+  a.verbs = {"get"};
+  a.why = std::move(why);
+  // /version, /healthz, /livez, /readyz: every client may read them by default
+  // (system:public-info-viewer).
+  a.optional = true;
+  return a;
+}
+
+ApiAccess EventAccess(const std::string& ns, std::string why) {
+  ApiAccess a = AccessTo(ResourceRef::Core("events", ns.empty() ? "default" : ns),
+                         {"create", "patch"}, std::move(why));
+  a.optional = true;
+  return a;
+}
+
 bool IsProtectedNamespace(const std::vector<std::string>& protected_namespaces,
                           const std::string& ns) {
   return std::find(protected_namespaces.begin(), protected_namespaces.end(), ns) !=

@@ -7,6 +7,7 @@
 #include "clients/kubernetes/client.h"
 #include "clients/kubernetes/event_recorder.h"
 #include "experiments/clock.h"
+#include "experiments/plugins/api_access.h"
 #include "experiments/status.h"
 #include "experiments/target.h"
 
@@ -44,6 +45,15 @@ EventRecorder& SharedEventRecorder(const std::shared_ptr<KubeClient>& client);
 // so a normal exit loses no Event. Returns whether everything went out. Never waits longer: a
 // recorder left with work is stopped (abandoning it) when the process exits.
 bool FlushSharedEventRecorders(Duration max_wait);
+
+// The right `verb` on `ref` needs, for `gameday rbac`: a namespaced resource with no namespace
+// means every namespace (a list or watch across them).
+ApiAccess AccessTo(const ResourceRef& ref, std::vector<std::string> verbs, std::string why);
+// What a request needs (its raw_path as a non-resource URL when set).
+ApiAccess AccessFor(const KubeRequest& request, std::string why);
+// The Events gameday posts on the objects it touched in `ns` ("" = cluster-scoped objects, whose
+// Events go to "default"): optional, a refused Event never fails a run.
+ApiAccess EventAccess(const std::string& ns, std::string why);
 
 // Whether `ns` is one of `protected_namespaces`.
 bool IsProtectedNamespace(const std::vector<std::string>& protected_namespaces,

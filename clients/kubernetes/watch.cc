@@ -208,6 +208,15 @@ void ResourceWatch::Run(Stream* s, std::stop_token stop) {
   }
 }
 
+bool ResourceWatch::FailIfRefused(Stream* s, const Status& st) {
+  if (st.code() != Status::Code::kPermissionDenied) return false;
+  Add("watch of " + s->kind + "s refused: " + st.message());
+  std::lock_guard lock(mu_);
+  if (failure_.ok()) failure_ = st;
+  s->baseline_done = true;
+  return true;
+}
+
 Status ResourceWatch::Failure() const {
   std::lock_guard lock(mu_);
   return failure_;
@@ -220,6 +229,7 @@ void ResourceWatch::WatchStream(Stream* s, std::stop_token stop) {
   while (!stop.stop_requested()) {
     if (need_list) {
       const Status listed = ListInto(s, baseline, stop);
+      if (FailIfRefused(s, listed)) return;
       if (!listed.ok()) {
         if (!reported_down) {
           Add("watch of " + s->kind + "s interrupted: cannot list them: " + listed.message());
@@ -297,6 +307,7 @@ void ResourceWatch::WatchStream(Stream* s, std::stop_token stop) {
     if (!unreadable.empty()) {
       st = Status::FailedPrecondition("an event from the API server cannot be read: " + unreadable);
     }
+    if (FailIfRefused(s, st)) return;
     if (!st.ok()) {
       // The API server went away (or refused): re-list once it is back, then watch again.
       if (!reported_down) {

@@ -52,7 +52,8 @@ class ResourceWatch {
   void Stop();
   // Everything recorded so far, in order of arrival.
   std::vector<TimelineEvent> Events() const;
-  // Ok, or what a watch thread threw (that stream stopped; the others go on).
+  // Ok, or what a watch thread threw or the API server refused (403) (that stream stopped; the
+  // others go on).
   Status Failure() const;
 
   // One object's state as far as events are concerned (exposed for unit tests).
@@ -86,6 +87,9 @@ class ResourceWatch {
   void Run(Stream* stream, std::stop_token stop);
   void WatchStream(Stream* stream, std::stop_token stop);
   Status ListInto(Stream* stream, bool baseline, std::stop_token stop);
+  // A refusal (403: the rights are missing) does not pass with time, unlike an API server that
+  // is down: the stream ends, and Failure() says why, so the experiment ends in error.
+  bool FailIfRefused(Stream* stream, const Status& st);
   void Add(const std::string& message);
 
   std::shared_ptr<KubeClient> client_;

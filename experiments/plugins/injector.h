@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "experiments/clock.h"
+#include "experiments/plugins/api_access.h"
 #include "experiments/spec_reader.h"
 #include "experiments/status.h"
 #include "experiments/target.h"
@@ -57,6 +58,9 @@ class Injector {
   virtual bool Reversible() const = 0;
   // One line for dry runs: what Inject would do to `target`.
   virtual std::string DescribeAction(const FaultTarget& target) const = 0;
+  // The Kubernetes API requests that Discover, RevertRecord, Inject and the kind's Revert make
+  // for this fault (none for faults that never call the API).
+  virtual std::vector<ApiAccess> ApiAccesses() const { return {}; }
 };
 
 // An injector kind: parses its plan `spec`, and reverts from a journal record alone (possibly in

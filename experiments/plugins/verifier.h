@@ -4,7 +4,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "experiments/plugins/api_access.h"
 #include "experiments/sample.h"
 #include "experiments/spec_reader.h"
 #include "experiments/target.h"
@@ -39,6 +41,8 @@ class Verifier {
   virtual void Begin(ProbeIo& io, std::function<void(ProbeOutcome)> done) = 0;
   // A short human description for dry runs and reports ("GET http://127.0.0.1:8080/").
   virtual std::string Describe() const = 0;
+  // The Kubernetes API requests a probe makes (none for probes that never call the API).
+  virtual std::vector<ApiAccess> ApiAccesses() const { return {}; }
 };
 
 // A verifier kind: parses its plan `spec` into a Verifier.

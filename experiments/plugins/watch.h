@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "experiments/clock.h"
+#include "experiments/plugins/api_access.h"
 #include "experiments/result.h"
 #include "experiments/spec_reader.h"
 #include "experiments/status.h"
@@ -22,9 +23,12 @@ class Watch {
   virtual void Start(MonoTime epoch) = 0;
   // Stops recording (bounded, about a second) and returns everything recorded.
   virtual std::vector<TimelineEvent> Stop() = 0;
-  // Ok, or why the watch broke on its own thread (something in it threw); the engine then
+  // Ok, or why the watch broke on its own thread (something in it threw, or the API server
+  // refused it: the rights are missing); the engine then
   // reverts every fault and ends the experiment in error. Thread-safe.
   virtual Status Failure() const { return Status::Ok(); }
+  // The Kubernetes API requests the watch makes.
+  virtual std::vector<ApiAccess> ApiAccesses() const { return {}; }
 };
 
 // A watch kind: parses its plan `spec` into a Watch.

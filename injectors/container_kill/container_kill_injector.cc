@@ -217,6 +217,11 @@ class ContainerKillInjector : public Injector {
     return sent;
   }
 
+  std::vector<ApiAccess> ApiAccesses() const override {
+    return PodAccesses(spec_.select, {"get"}, kKind,
+                       "find the pods, their nodes, containers and restarts", false);
+  }
+
   bool Reversible() const override {
     // A kill has nothing to undo, but its revert reads the restartCount after it for the result.
     return true;

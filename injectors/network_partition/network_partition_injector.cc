@@ -172,6 +172,17 @@ class PartitionInjector : public Injector {
 
   bool Reversible() const override { return true; }
 
+  std::vector<ApiAccess> ApiAccesses() const override {
+    std::vector<ApiAccess> out =
+        PodAccesses(spec_.select, {"get", "patch"}, kKind, "find the pods and (un)mark them", true);
+    for (const std::string& ns : spec_.select.namespaces) {
+      out.push_back(AccessTo(ResourceRef::Group("networking.k8s.io", "v1", "networkpolicies", ns),
+                             {"create", "delete"},
+                             "network-partition: the NetworkPolicy that cuts the traffic"));
+    }
+    return out;
+  }
+
   std::string DescribeAction(const FaultTarget& target) const override {
     const PodIdentity pod = PodIdentity::FromTarget(target);
     const char* what = spec_.direction == Direction::kTo     ? "cut traffic to"

@@ -249,6 +249,25 @@ class NodeInjector : public Injector {
 
   bool Reversible() const override { return true; }
 
+  std::vector<ApiAccess> ApiAccesses() const override {
+    const std::string kind = spec_.drain ? "node-drain" : "node-cordon";
+    std::vector<ApiAccess> out = {AccessTo(ResourceRef::Core("nodes"), {"get", "list", "patch"},
+                                           kind + ": find the nodes, cordon and uncordon them"),
+                                  EventAccess("", kind + ": Events on the nodes")};
+    if (spec_.drain) {
+      // The pods of a node can be in any namespace.
+      out.push_back(AccessTo(ResourceRef::Core("pods"), {"list"}, kind + ": the node's pods"));
+      ResourceRef eviction = ResourceRef::Core("pods");
+      eviction.subresource = "eviction";
+      out.push_back(AccessTo(eviction, {"create"}, kind + ": evict them"));
+      ApiAccess budgets = AccessTo(ResourceRef::Group("policy", "v1", "poddisruptionbudgets"),
+                                   {"list"}, kind + ": pace the evictions by their budgets");
+      budgets.optional = true;  // without it, the API server's 429s pace them
+      out.push_back(std::move(budgets));
+    }
+    return out;
+  }
+
   std::string DescribeAction(const FaultTarget& target) const override {
     return (spec_.drain ? "cordon and drain node " : "cordon node ") + NodeName(target) +
            (spec_.drain ? " (evictions respect PodDisruptionBudgets; blocked for at most " +

@@ -309,6 +309,25 @@ class NodeFailureInjector : public Injector {
 
   bool Reversible() const override { return true; }
 
+  std::vector<ApiAccess> ApiAccesses() const override {
+    auto optional = [](ApiAccess a) {
+      a.optional = true;  // only for the expected and measured timeline, which never fails a step
+      return a;
+    };
+    return {
+        AccessTo(ResourceRef::Core("nodes"), {"get", "list"},
+                 std::string(kKind) + ": find the nodes, keep one Ready, follow their state"),
+        optional(
+            AccessTo(ResourceRef::Core("pods"), {"list"},
+                     std::string(kKind) + ": the node's pods, their tolerations and evictions")),
+        optional(AccessTo(ResourceRef::Core("pods", "kube-system"), {"list"},
+                          std::string(kKind) + ": kube-controller-manager's grace period flag")),
+        optional(
+            AccessTo(ResourceRef::Group("coordination.k8s.io", "v1", "leases", "kube-node-lease"),
+                     {"get"}, std::string(kKind) + ": the nodes' heartbeat interval")),
+    };
+  }
+
   std::string DescribeAction(const FaultTarget& target) const override {
     const std::string node = Attr(target, "name");
     const InventoryHost* host = inventory_.Find(Attr(target, "host"));

@@ -81,6 +81,10 @@ class PodKillInjector : public Injector {
 
   bool Reversible() const override { return false; }
 
+  std::vector<ApiAccess> ApiAccesses() const override {
+    return PodAccesses(spec_.select, {"delete"}, kKind, "find the pods and delete them", true);
+  }
+
   std::string DescribeAction(const FaultTarget& target) const override {
     const PodIdentity pod = PodIdentity::FromTarget(target);
     std::string s = "delete pod " + pod.ns + "/" + pod.name + " (uid " + pod.uid;

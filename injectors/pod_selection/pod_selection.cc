@@ -112,6 +112,21 @@ Result<std::vector<FaultTarget>> DiscoverPods(KubeClient& client, const PodSelec
   return out;
 }
 
+std::vector<ApiAccess> PodAccesses(const PodSelectSpec& spec, std::vector<std::string> verbs,
+                                   const std::string& kind, const std::string& what, bool events) {
+  verbs.insert(verbs.begin(), "list");
+  std::vector<std::string> namespaces = spec.namespaces;
+  if (spec.all_namespaces) namespaces = {""};
+  std::vector<ApiAccess> out;
+  for (const std::string& ns : namespaces) {
+    out.push_back(AccessTo(ResourceRef::Core("pods", ns), verbs, kind + ": " + what));
+    if (events) out.push_back(EventAccess(ns, kind + ": Events on the pods"));
+  }
+  // Events on pods of every namespace go to each pod's namespace.
+  if (events && spec.all_namespaces) out.back().ns = ApiAccess::kEveryNamespace;
+  return out;
+}
+
 PodIdentity PodIdentity::FromTarget(const FaultTarget& target) {
   PodIdentity p;
   auto get = [&](const char* k) {

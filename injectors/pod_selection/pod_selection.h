@@ -36,6 +36,12 @@ Result<std::vector<FaultTarget>> DiscoverPods(KubeClient& client, const PodSelec
 // The same through the shared client of `target`'s kubeconfig and context.
 Result<std::vector<FaultTarget>> DiscoverPods(const PodSelectSpec& spec, const TargetSpec& target);
 
+// The rights of fault `kind` on pods in the selected namespaces (every namespace with
+// all_namespaces): `list` to find them plus `verbs` (for `what`), and the optional Events on
+// them when `events`.
+std::vector<ApiAccess> PodAccesses(const PodSelectSpec& spec, std::vector<std::string> verbs,
+                                   const std::string& kind, const std::string& what, bool events);
+
 struct PodIdentity {
   std::string ns;
   std::string name;

@@ -1,6 +1,7 @@
 #include "verifiers/apiserver/apiserver_verifier.h"
 
 #include "clients/kubernetes/client.h"
+#include "clients/kubernetes/cluster.h"
 #include "verifiers/kube_prober/kube_prober.h"
 
 namespace gameday {
@@ -16,6 +17,10 @@ class ApiserverVerifier : public Verifier {
     request_.raw_path = "/" + endpoint_;
     request_.timeout = timeout;
     request_.max_attempts = 1;
+  }
+
+  std::vector<ApiAccess> ApiAccesses() const override {
+    return {AccessFor(request_, "apiserver verifier: /" + endpoint_)};
   }
 
   void Begin(ProbeIo& io, std::function<void(ProbeOutcome)> done) override {

@@ -45,6 +45,7 @@ void KubeProber::Begin(ProbeIo& io, const KubeRequest& request,
     if (code == CURLE_OK) {
       r.status = t->status();
       r.body = t->body();
+      r.refusal = t->Refusal();
     } else {
       r.error = t->Error(code);
       r.local_error = CurlFailureHealthOf(easy, code) == Health::kUnknown;

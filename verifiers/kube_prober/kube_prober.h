@@ -18,6 +18,7 @@ struct KubeProbeResult {
   std::string body;
   std::string error;         // transport error text (TLS failures say so), when curl_code != 0
   bool local_error = false;  // this machine failed (no handle, no credentials; see curl_errors.h)
+  std::string refusal;       // for a 401 or 403: who may not do what (KubeClient::ErrorFor)
   double latency_ms = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "clients/kubernetes/client.h"
+#include "clients/kubernetes/cluster.h"
 #include "experiments/json.h"
 #include "verifiers/kube_prober/kube_prober.h"
 
@@ -86,6 +87,10 @@ class KubernetesVerifier : public Verifier {
     });
   }
 
+  std::vector<ApiAccess> ApiAccesses() const override {
+    return {AccessFor(request_, "kubernetes verifier: " + Describe())};
+  }
+
   std::string Describe() const override {
     switch (spec_.what) {
       case KubernetesProbeSpec::What::kWorkload:
@@ -120,7 +125,8 @@ class KubernetesVerifier : public Verifier {
     }
     if (r.status < 200 || r.status > 299) {
       out->health = Health::kUnknown;
-      out->detail = "API server answered " + std::to_string(r.status);
+      out->detail =
+          r.refusal.empty() ? "API server answered " + std::to_string(r.status) : r.refusal;
       return;
     }
     rapidjson::Document doc;

@@ -33,6 +33,23 @@ class KubernetesWatch : public Watch {
 
   Status Failure() const override { return watch_ ? watch_->Failure() : Status::Ok(); }
 
+  std::vector<ApiAccess> ApiAccesses() const override {
+    std::vector<ApiAccess> out;
+    if (options_.pods) {
+      std::vector<std::string> namespaces = options_.namespaces;
+      if (namespaces.empty()) namespaces.emplace_back();  // every namespace
+      for (const std::string& ns : namespaces) {
+        out.push_back(
+            AccessTo(ResourceRef::Core("pods", ns), {"list", "watch"}, "kubernetes watch: pods"));
+      }
+    }
+    if (options_.nodes) {
+      out.push_back(
+          AccessTo(ResourceRef::Core("nodes"), {"list", "watch"}, "kubernetes watch: nodes"));
+    }
+    return out;
+  }
+
  private:
   TargetSpec target_;
   ResourceWatchOptions options_;
