@@ -433,7 +433,7 @@ cmd_up() {
 
   # The pause image, built once per plane; then the caller's images.
   if [[ ! -f "$PLANE/nodes/pause.tar" ]]; then
-    python3 "$HERE/node/oci-image.py" pause --name gameday.local/pause:1 \
+    python3 "$HERE/../../packaging/oci-image.py" pause --name gameday.local/pause:1 \
       --out "$PLANE/nodes/pause.tar" >/dev/null
   fi
   cp "$PLANE/nodes/pause.tar" "$NODE_DIR/images/pause.tar"

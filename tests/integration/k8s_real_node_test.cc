@@ -195,10 +195,10 @@ class K8sRealNodeTest : public gameday::testing::K8sPlaneTest {
   // The demo image archive in the scratch folder.
   std::string DemoImage() {
     std::string archive = tmp_ + "/gameday-demo.tar";
-    const int rc =
-        RunShell("python3 " + ShellQuote(plane_->harness + "/node/oci-image.py") +
-                 " binary --name " + kImage + " --out " + ShellQuote(archive) + " --binary " +
-                 ShellQuote(std::string(GAMEDAY_BINARY_DIR) + "/bin/gameday-demo") + " >/dev/null");
+    const int rc = RunShell(
+        "python3 " + ShellQuote(std::string(GAMEDAY_SOURCE_DIR) + "/packaging/oci-image.py") +
+        " binary --name " + kImage + " --out " + ShellQuote(archive) + " --binary " +
+        ShellQuote(std::string(GAMEDAY_BINARY_DIR) + "/bin/gameday-demo") + " >/dev/null");
     EXPECT_EQ(rc, 0) << "oci-image.py failed";
     return archive;
   }

@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
-"""Writes OCI image archives for gameday's real test nodes: no registry, no Docker.
+"""Writes OCI image archives: no registry, no Docker.
 
-The archive is an OCI image layout in a tar (oci-layout, index.json, blobs/sha256/...), one
-uncompressed layer, importable with `ctr -n k8s.io images import FILE`. The image name goes into
-the index annotations (io.containerd.image.name), so the import tags it.
+gameday's own image (the CMake target gameday-image) and the images of the real test nodes (the
+demo service, the pod sandbox's pause). The archive is an OCI image layout in a tar (oci-layout,
+index.json, blobs/sha256/...), one uncompressed layer, importable with
+`ctr -n k8s.io images import FILE` and pushable with `skopeo copy oci-archive:FILE docker://...`.
+The image name goes into the index annotations (io.containerd.image.name), so an import tags it.
 
   oci-image.py dir    --name NAME --out FILE --rootfs DIR -- ENTRYPOINT [ARG...]
       the files of DIR as the image's root file system
   oci-image.py pause  --name NAME --out FILE [--source pause.c]
       the pod sandbox image: pause.c built with `gcc -static`, as /pause
-  oci-image.py binary --name NAME --out FILE --binary PATH -- [ARG...]
+  oci-image.py binary --name NAME --out FILE --binary PATH [--strip] [--user UID:GID]
+                      [--writable DIR]... [--env K=V]... -- [ARG...]
       PATH as /bin/BASENAME plus every shared library `ldd PATH` names (and the dynamic loader),
-      at the paths the loader looks for them; the entrypoint is /bin/BASENAME ARG...
+      at the paths the loader looks for them, and /tmp; nothing else (no shell). The entrypoint
+      is /bin/BASENAME ARG...; --strip drops its debug info, --user runs it as that user (the
+      config's User), and each --writable DIR is created owned by that user (mode 0750).
 
-The layer is reproducible: sorted entries, mtime 0, owner root. Exits 0 and prints the image name
-on success; 1 with a message on stderr otherwise.
+The layer is reproducible: sorted entries, mtime 0, owner root (but --writable folders). Exits 0
+and prints the image name on success; 1 with a message on stderr otherwise.
 """
 
 import argparse
@@ -30,26 +35,28 @@ import tarfile
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+PAUSE_SOURCE = os.path.join(os.path.dirname(HERE), "tests", "harness", "node", "pause.c")
 
 
 class ImageError(Exception):
     pass
 
 
-def _tarinfo(name, kind, size=0, mode=0o755, linkname=""):
+def _tarinfo(name, kind, size=0, mode=0o755, linkname="", owner=(0, 0)):
     info = tarfile.TarInfo(name)
     info.type = kind
     info.size = size
     info.mode = mode
     info.mtime = 0
-    info.uid = info.gid = 0
+    info.uid, info.gid = owner
     info.uname = info.gname = ""
     info.linkname = linkname
     return info
 
 
-def layer_from_dir(rootfs):
-    """Returns the bytes of an uncompressed tar of rootfs (reproducible)."""
+def layer_from_dir(rootfs, owned=(), owner=(0, 0)):
+    """Returns the bytes of an uncompressed tar of rootfs (reproducible); the folders `owned`
+    (relative paths) belong to `owner`, everything else to root."""
     entries = []
     for top, dirs, files in os.walk(rootfs):
         dirs.sort()
@@ -67,7 +74,8 @@ def layer_from_dir(rootfs):
             if os.path.islink(path):
                 tar.addfile(_tarinfo(rel, tarfile.SYMTYPE, mode=0o777, linkname=os.readlink(path)))
             elif os.path.isdir(path):
-                tar.addfile(_tarinfo(rel, tarfile.DIRTYPE, mode=mode))
+                tar.addfile(_tarinfo(rel, tarfile.DIRTYPE, mode=mode,
+                                     owner=owner if rel in owned else (0, 0)))
             elif os.path.isfile(path):
                 with open(path, "rb") as fh:
                     tar.addfile(_tarinfo(rel, tarfile.REGTYPE, size=st.st_size, mode=mode), fh)
@@ -76,7 +84,7 @@ def layer_from_dir(rootfs):
     return buf.getvalue()
 
 
-def write_archive(out, name, layer, entrypoint, env):
+def write_archive(out, name, layer, entrypoint, env, user=""):
     """Writes the OCI layout tar `out` holding one image `name` with the given layer."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?", name):
         raise ImageError(f"bad image name {name!r}")
@@ -91,9 +99,10 @@ def write_archive(out, name, layer, entrypoint, env):
     config = {
         "architecture": "amd64",
         "os": "linux",
-        "config": {"Entrypoint": entrypoint, "Env": env, "WorkingDir": "/"},
+        "config": dict({"Entrypoint": entrypoint, "Env": env, "WorkingDir": "/"},
+                       **({"User": user} if user else {})),
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        "history": [{"created_by": "gameday tests/harness/node/oci-image.py"}],
+        "history": [{"created_by": "gameday packaging/oci-image.py"}],
     }
     config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     config_digest = blob(config_bytes)
@@ -174,12 +183,18 @@ def main():
         if kind == "dir":
             p.add_argument("--rootfs", required=True)
         if kind == "pause":
-            p.add_argument("--source", default=os.path.join(HERE, "pause.c"))
+            p.add_argument("--source", default=PAUSE_SOURCE)
         if kind == "binary":
             p.add_argument("--binary", required=True)
+            p.add_argument("--user", default="", help="UID:GID to run as (numeric)")
+            p.add_argument("--strip", action="store_true", help="strip the binary's debug info")
+            p.add_argument("--writable", action="append", default=[],
+                           help="a folder created owned by --user")
+            p.add_argument("--env", action="append", default=[], help="K=V for the environment")
         p.add_argument("args", nargs="*")
     opts = parser.parse_args()
     env = ["PATH=/bin:/usr/bin"]
+    user, owner, owned = "", (0, 0), set()
     try:
         with tempfile.TemporaryDirectory(prefix="gameday-oci-") as tmp:
             rootfs = os.path.join(tmp, "rootfs")
@@ -200,6 +215,11 @@ def main():
                     raise ImageError(f"{binary} is no file")
                 dest = "/bin/" + os.path.basename(binary)
                 copy_into(rootfs, binary, dest)
+                if opts.strip:
+                    res = subprocess.run(["strip", "--strip-debug", os.path.join(rootfs, dest[1:])],
+                                         capture_output=True, text=True, check=False)
+                    if res.returncode != 0:
+                        raise ImageError(f"strip {binary} failed: {res.stderr.strip()[:400]}")
                 libs = shared_libraries(binary)
                 for lib in libs:
                     copy_into(rootfs, lib, lib)
@@ -208,8 +228,25 @@ def main():
                     env.append("LD_LIBRARY_PATH=" + ":".join(lib_dirs))
                 os.makedirs(os.path.join(rootfs, "tmp"), mode=0o1777, exist_ok=True)
                 os.chmod(os.path.join(rootfs, "tmp"), 0o1777)
+                if opts.user:
+                    if not re.fullmatch(r"[0-9]{1,9}:[0-9]{1,9}", opts.user):
+                        raise ImageError(f"--user must be UID:GID (numbers), got {opts.user!r}")
+                    user = opts.user
+                    owner = tuple(int(x) for x in opts.user.split(":"))
+                for folder in opts.writable:
+                    rel = os.path.normpath(folder.strip("/"))
+                    if rel in (".", "") or rel.startswith(".."):
+                        raise ImageError(f"--writable {folder!r} is no folder inside the image")
+                    os.makedirs(os.path.join(rootfs, rel), exist_ok=True)
+                    os.chmod(os.path.join(rootfs, rel), 0o750)
+                    owned.add(rel)
+                for kv in opts.env:
+                    if "=" not in kv:
+                        raise ImageError(f"--env {kv!r} is not K=V")
+                    env.append(kv)
                 entrypoint = [dest] + opts.args
-            write_archive(opts.out, opts.name, layer_from_dir(rootfs), entrypoint, env)
+            write_archive(opts.out, opts.name, layer_from_dir(rootfs, owned, owner), entrypoint,
+                          env, user)
     except (ImageError, OSError) as e:
         print(f"oci-image: {e}", file=sys.stderr)
         return 1
