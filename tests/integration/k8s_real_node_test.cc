@@ -284,12 +284,23 @@ TEST_F(K8sRealNodeTest, ContainerRestartProbesAndClusterIpThenNothingLeft) {
   // The demo image: the build's gameday-demo and the shared libraries it needs.
   const std::string archive = DemoImage();
   ASSERT_FALSE(HasFailure());
+  // gameday's own image, as the build wrote it.
+  const std::string gameday_image = std::string(GAMEDAY_BINARY_DIR) + "/gameday-image.tar";
+  std::string gameday_image_name;
+  ASSERT_EQ(RunShell("python3 -c " +
+                         ShellQuote("import json, sys, tarfile; print(json.load(tarfile.open("
+                                    "sys.argv[1]).extractfile('index.json'))['manifests'][0]["
+                                    "'annotations']['io.containerd.image.name'], end='')") +
+                         " " + ShellQuote(gameday_image),
+                     &gameday_image_name),
+            0)
+      << "no image at " << gameday_image << " (the build writes it)";
 
   const auto t_up = std::chrono::steady_clock::now();
-  ASSERT_EQ(Up(archive), 0) << "real-node.sh up failed; kubelet:\n"
-                            << NodeLog("kubelet.log") << "containerd:\n"
-                            << NodeLog("containerd.log") << "node:\n"
-                            << NodeLog("node.log");
+  ASSERT_EQ(Up(archive + " " + gameday_image), 0) << "real-node.sh up failed; kubelet:\n"
+                                                  << NodeLog("kubelet.log") << "containerd:\n"
+                                                  << NodeLog("containerd.log") << "node:\n"
+                                                  << NodeLog("node.log");
   const double node_ready_s = Since(t_up);
 
   ASSERT_TRUE(gameday::testing::CreateNamespace(*admin_, ns_).ok());
@@ -417,6 +428,50 @@ TEST_F(K8sRealNodeTest, ContainerRestartProbesAndClusterIpThenNothingLeft) {
                static_cast<int>(hung), hang_s);
   EXPECT_GE(hang_s, 2.0);  // at least the failed probes (3 x 1 s, the first may come at once)
   ASSERT_TRUE(WaitUntil(curl, seconds(30), std::chrono::milliseconds(250)));
+
+  // gameday's image on the real node: a plan from a ConfigMap, validated as the image's non-root
+  // user (the kubelet refuses to start it under runAsNonRoot otherwise).
+  const std::string plan =
+      ReadFileOrEmpty(std::string(GAMEDAY_SOURCE_DIR) + "/watches/kubernetes/example.yaml");
+  ASSERT_FALSE(plan.empty());
+  ASSERT_TRUE(
+      gameday::testing::Create(
+          *admin_, ResourceRef::Core("configmaps", ns_),
+          R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"plans"},"data":{"plan.yaml":)" +
+              JsonQuote(plan) + "}}")
+          .ok());
+  ASSERT_TRUE(gameday::testing::Create(
+                  *admin_, ResourceRef::Core("pods", ns_),
+                  R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"gameday-validate"},
+              "spec":{"nodeSelector":{"type":"real"},"restartPolicy":"Never",
+               "automountServiceAccountToken":false,"enableServiceLinks":false,
+               "securityContext":{"runAsNonRoot":true},
+               "containers":[{"name":"gameday","image":)" +
+                      JsonQuote(gameday_image_name) + R"(,"imagePullPolicy":"Never",
+                "args":["validate","/plans/plan.yaml"],
+                "volumeMounts":[{"name":"plans","mountPath":"/plans"}]}],
+               "volumes":[{"name":"plans","configMap":{"name":"plans"}}]}})")
+                  .ok());
+  std::string phase;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        KubeRequest req;
+        req.ref = ResourceRef::Core("pods", ns_, "gameday-validate");
+        auto p = admin_->CallJson(req);
+        phase = p.ok() ? JsonPathString(*p, {"status", "phase"}) : "";
+        return phase == "Succeeded" || phase == "Failed";
+      },
+      seconds(60), std::chrono::milliseconds(250)))
+      << "phase " << phase << "; kubelet:\n"
+      << NodeLog("kubelet.log");
+  KubeRequest validate_log;
+  validate_log.ref = ResourceRef::Core("pods", ns_, "gameday-validate");
+  validate_log.ref.subresource = "log";
+  auto validated = admin_->Call(validate_log);
+  ASSERT_TRUE(validated.ok()) << validated.status().ToString();
+  EXPECT_EQ(phase, "Succeeded") << validated->body;
+  EXPECT_NE(validated->body.find("/plans/plan.yaml: ok (1 experiment"), std::string::npos)
+      << validated->body;
 
   // Down, then look for leftovers without the script's help.
   const auto t_down = std::chrono::steady_clock::now();
