@@ -301,6 +301,8 @@ TEST_F(K8sClientTest, SurvivesTheApiServerGoingAwayAndComingBack) {
     const K8sPlane* p;
     ~Resume() { p->Signal("kube-apiserver", SIGCONT); }
   } resume{plane_};
+  ASSERT_TRUE(gameday::testing::WaitUntil([&] { return plane_->Stopped("kube-apiserver"); },
+                                          std::chrono::seconds(5)));
   const auto t0 = std::chrono::steady_clock::now();
   auto r = (*client)->Call(req);
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

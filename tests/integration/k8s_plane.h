@@ -90,6 +90,23 @@ struct K8sPlane {
     const pid_t pid = Pid(component);
     return pid > 0 && ::kill(-pid, sig) == 0;
   }
+  // Whether every thread of a component is stopped (SIGSTOP takes effect asynchronously: a thread
+  // busy on a CPU may still answer a request right after kill() returned).
+  bool Stopped(const std::string& component) const {
+    const pid_t pid = Pid(component);
+    if (pid <= 0) return false;
+    std::error_code ec;
+    bool any = false;
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+      const std::string stat = ReadFileOrEmpty(task.path().string() + "/stat");
+      const size_t paren = stat.rfind(')');
+      if (paren == std::string::npos || paren + 2 >= stat.size()) return false;
+      if (stat[paren + 2] != 'T' && stat[paren + 2] != 't') return false;
+      any = true;
+    }
+    return any;
+  }
   // Tail of a component's log, for failure messages.
   std::string LogTail(const std::string& component, int lines = 30) const {
     std::string out;
