@@ -203,6 +203,14 @@ TEST_F(GroundTruthTest, OutageAfterTenMinutesOfSamplingIsMeasuredJustAsPrecisely
                    ("gameday-ground-truth-long-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  // Removed on every way out, a failed assertion's early return included.
+  struct RemoveDir {
+    std::filesystem::path path;
+    ~RemoveDir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } remove_dir{dir};
   g_fail_from = INT64_MAX;
   g_fail_until = INT64_MAX;
   g_next = {0.123, 0.777};
@@ -244,7 +252,6 @@ TEST_F(GroundTruthTest, OutageAfterTenMinutesOfSamplingIsMeasuredJustAsPrecisely
       "detect error %.1f ms, recover error %.1f ms\n",
       warmup_s, static_cast<unsigned long long>(v.sample_count), detect_err * 1e3,
       recover_err * 1e3);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
