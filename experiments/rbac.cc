@@ -84,6 +84,20 @@ std::string Subjects(const RbacSubject& subject) {
   return out;
 }
 
+// A Role (namespace `ns`) or ClusterRole (`ns` empty) with `rules`, and its binding to `subject`.
+std::string RoleAndBinding(const std::string& name, const std::string& ns,
+                           const std::vector<RbacRule>& rules, const RbacSubject& subject) {
+  const std::string kind = ns.empty() ? "ClusterRole" : "Role";
+  const std::string metadata = "metadata:\n  name: " + Quote(name) + "\n" +
+                               (ns.empty() ? "" : "  namespace: " + Quote(ns) + "\n");
+  std::string out =
+      "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: " + kind + "\n" + metadata;
+  Rules(rules, &out);
+  return out + "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: " + kind + "Binding\n" +
+         metadata + "roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: " + kind +
+         "\n  name: " + Quote(name) + "\n" + Subjects(subject);
+}
+
 }  // namespace
 
 std::map<std::string, std::vector<ApiAccess>> PlanApiAccesses(const Plan& plan) {
@@ -161,27 +175,8 @@ RbacRules MergeApiAccesses(const std::vector<ApiAccess>& accesses, bool with_opt
 
 std::string RbacYaml(const RbacRules& rules, const std::string& name, const RbacSubject& subject) {
   std::string out;
-  if (!rules.cluster.empty()) {
-    out += "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: " +
-           Quote(name) + "\n";
-    Rules(rules.cluster, &out);
-    out +=
-        "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n"
-        "  name: " +
-        Quote(name) +
-        "\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: " +
-        Quote(name) + "\n" + Subjects(subject);
-  }
-  for (const auto& [ns, list] : rules.namespaced) {
-    out += "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: " +
-           Quote(name) + "\n  namespace: " + Quote(ns) + "\n";
-    Rules(list, &out);
-    out +=
-        "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: " +
-        Quote(name) + "\n  namespace: " + Quote(ns) +
-        "\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: " + Quote(name) +
-        "\n" + Subjects(subject);
-  }
+  if (!rules.cluster.empty()) out += RoleAndBinding(name, "", rules.cluster, subject);
+  for (const auto& [ns, list] : rules.namespaced) out += RoleAndBinding(name, ns, list, subject);
   return out;
 }
 

@@ -115,15 +115,17 @@ Result<std::vector<FaultTarget>> DiscoverPods(KubeClient& client, const PodSelec
 std::vector<ApiAccess> PodAccesses(const PodSelectSpec& spec, std::vector<std::string> verbs,
                                    const std::string& kind, const std::string& what, bool events) {
   verbs.insert(verbs.begin(), "list");
-  std::vector<std::string> namespaces = spec.namespaces;
-  if (spec.all_namespaces) namespaces = {""};
+  // Pods listed across every namespace (no namespace), their Events in each pod's namespace.
+  const std::vector<std::string> namespaces =
+      spec.all_namespaces ? std::vector<std::string>{""} : spec.namespaces;
   std::vector<ApiAccess> out;
   for (const std::string& ns : namespaces) {
     out.push_back(AccessTo(ResourceRef::Core("pods", ns), verbs, kind + ": " + what));
-    if (events) out.push_back(EventAccess(ns, kind + ": Events on the pods"));
+    if (events) {
+      out.push_back(
+          EventAccess(ns.empty() ? ApiAccess::kEveryNamespace : ns, kind + ": Events on the pods"));
+    }
   }
-  // Events on pods of every namespace go to each pod's namespace.
-  if (events && spec.all_namespaces) out.back().ns = ApiAccess::kEveryNamespace;
   return out;
 }
 
