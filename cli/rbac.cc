@@ -4,6 +4,7 @@
 #include <set>
 
 #include "cli/commands.h"
+#include "clients/kubernetes/cluster_journal.h"
 
 namespace gameday {
 
@@ -29,6 +30,10 @@ void AddRbacCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--without-optional", *without_optional,
                 "leave out what a run works without (Events gameday posts, the node-failure "
                 "timeline's readings, public endpoints)");
+  auto cluster_journal = std::make_shared<std::string>();
+  cmd->add_option("--cluster-journal", *cluster_journal,
+                  "add what `run --cluster-journal NS` and `recover --cluster` need in NS "
+                  "(the runs' journals as ConfigMaps)");
   cmd->callback([=] {
     RbacSubject subject;
     if (!user->empty()) {
@@ -66,6 +71,10 @@ void AddRbacCommand(CLI::App& app, int* exit_code) {
         clusters.insert(cluster);
         all.insert(all.end(), accesses.begin(), accesses.end());
       }
+    }
+    if (!cluster_journal->empty()) {
+      for (auto& a : ClusterJournal::RunnerAccesses(*cluster_journal)) all.push_back(a);
+      for (auto& a : ClusterJournal::ReaperAccesses(*cluster_journal)) all.push_back(a);
     }
     *exit_code = kExitPassed;
     const RbacRules rules = MergeApiAccesses(all, !*without_optional);

@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "clients/kubernetes/cluster.h"
+#include "clients/kubernetes/cluster_journal.h"
 #include "experiments/engine.h"
 #include "experiments/files.h"
 #include "experiments/journal.h"
@@ -158,6 +159,11 @@ struct RunOptions {
   std::string pushgateway;
   std::string push_job = "gameday";
   std::string report_mode = "0600";
+  // The journal's copy in the cluster (--cluster-journal): namespace, connection, heartbeat ttl.
+  std::string cluster_journal;
+  std::string cluster_journal_kubeconfig;
+  std::string cluster_journal_context;
+  double cluster_journal_ttl_s = 30;
 };
 
 int RunPlan(const RunOptions& opts) {
@@ -222,6 +228,18 @@ int RunPlan(const RunOptions& opts) {
   };
   engine_options.dry_run = opts.dry_run;
   engine_options.journal_dir = opts.journal_dir;
+  if (!opts.cluster_journal.empty()) {
+    engine_options.journal_mirror =
+        [&opts](const std::string& run_id) -> Result<std::unique_ptr<JournalMirror>> {
+      auto client = SharedKubeClient(opts.cluster_journal_kubeconfig, opts.cluster_journal_context);
+      if (!client.ok()) return client.status();
+      auto journal = ClusterJournal::Open(
+          *client, opts.cluster_journal, run_id,
+          std::chrono::milliseconds(static_cast<int64_t>(opts.cluster_journal_ttl_s * 1000)));
+      if (!journal.ok()) return journal.status();
+      return std::unique_ptr<JournalMirror>(std::move(journal.value()));
+    };
+  }
   engine_options.stop = stop.get_token();
   engine_options.plan_file = plan.file;
   engine_options.version = GAMEDAY_VERSION;
@@ -321,6 +339,19 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--push-job", opts->push_job, "the Pushgateway job name")->capture_default_str();
   cmd->add_option("--report-mode", opts->report_mode,
                   "file mode of result.json, junit.xml and report.html (octal, e.g. 0644)")
+      ->capture_default_str();
+  cmd->add_option("--cluster-journal", opts->cluster_journal,
+                  "also journal every fault in this namespace of the cluster (a ConfigMap per "
+                  "run, with a heartbeat), so `recover --cluster` reverts it if this run dies");
+  cmd->add_option("--cluster-journal-kubeconfig", opts->cluster_journal_kubeconfig,
+                  "the cluster of --cluster-journal (default: $KUBECONFIG, in-cluster, "
+                  "~/.kube/config)");
+  cmd->add_option("--cluster-journal-context", opts->cluster_journal_context,
+                  "the kubeconfig context of --cluster-journal");
+  cmd->add_option("--cluster-journal-ttl", opts->cluster_journal_ttl_s,
+                  "seconds the run's heartbeat stays valid (renewed every third of it); a run "
+                  "silent that long counts as gone")
+      ->check(CLI::Range(1.0, 3600.0))
       ->capture_default_str();
   cmd->callback([opts, exit_code] { *exit_code = RunPlan(*opts); });
 }

@@ -837,6 +837,14 @@ RunResult Engine::Run(const Plan& plan) {
     Status opened = Status::Ok();
     if (auto j = Journal::Open(options_.journal_dir, run.run_id); j.ok()) {
       journal = std::move(j.value());
+      if (options_.journal_mirror) {
+        if (auto m = options_.journal_mirror(run.run_id); m.ok()) {
+          journal->SetMirror(std::move(m.value()));
+        } else {
+          opened = Status::Internal("cannot open the journal's mirror, so nothing was injected: " +
+                                    m.status().message());
+        }
+      }
     } else {
       opened = Status::Internal("cannot open the journal, so nothing was injected: " +
                                 j.status().message());

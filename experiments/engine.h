@@ -8,6 +8,7 @@
 
 #include "experiments/clock.h"
 #include "experiments/engine_observer.h"
+#include "experiments/journal.h"
 #include "experiments/plan.h"
 #include "experiments/result.h"
 #include "experiments/sampling.h"
@@ -34,6 +35,10 @@ struct EngineOptions {
   size_t inline_samples = 100'000;
   // The mode of the sample store file.
   unsigned samples_mode = 0600;
+  // Opens a mirror of the run's journal (see JournalMirror: a ConfigMap in the cluster, so that a
+  // reaper reverts what a killed runner left). Unset: the journal file only. When it cannot be
+  // opened, nothing is injected.
+  std::function<Result<std::unique_ptr<JournalMirror>>(const std::string& run_id)> journal_mirror;
 };
 
 // Runs a validated plan: for each experiment, steady state → inject → observe → revert → wait for

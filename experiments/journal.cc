@@ -568,29 +568,40 @@ Status Journal::Record(const JournalRecord& record) {
   return Record(std::vector<JournalRecord>{record});
 }
 
+std::string EncodeJournalRecord(const JournalRecord& record) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("v");
+  w.Int(kJournalFormatVersion);
+  PutString(w, "op", "inject");
+  PutString(w, "fault_id", record.fault_id);
+  PutString(w, "run_id", record.run_id);
+  PutString(w, "kind", record.kind);
+  PutString(w, "target_id", record.target_id);
+  PutString(w, "target_display", record.target_display);
+  PutString(w, "revert", record.revert);
+  w.Key("injected_unix_ms");
+  w.Int64(record.injected_unix_ms);
+  w.Key("expires_unix_ms");
+  w.Int64(record.expires_unix_ms);
+  w.EndObject();
+  return EncodeLine(buf);
+}
+
 Status Journal::Record(const std::vector<JournalRecord>& records) {
   if (records.empty()) return Status::Ok();
   std::string lines;
   for (const JournalRecord& record : records) {
     if (record.fault_id.empty()) return Status::InvalidArgument("journal record without fault id");
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    w.StartObject();
-    w.Key("v");
-    w.Int(kJournalFormatVersion);
-    PutString(w, "op", "inject");
-    PutString(w, "fault_id", record.fault_id);
-    PutString(w, "run_id", record.run_id);
-    PutString(w, "kind", record.kind);
-    PutString(w, "target_id", record.target_id);
-    PutString(w, "target_display", record.target_display);
-    PutString(w, "revert", record.revert);
-    w.Key("injected_unix_ms");
-    w.Int64(record.injected_unix_ms);
-    w.Key("expires_unix_ms");
-    w.Int64(record.expires_unix_ms);
-    w.EndObject();
-    lines += EncodeLine(buf);
+    lines += EncodeJournalRecord(record);
+  }
+  // The mirror first: a fault the mirror does not hold is never injected. (mirror_ is set before
+  // the first Record and never changes after, so it is read without the lock.)
+  if (mirror_) {
+    if (Status m = mirror_->Record(records); !m.ok()) {
+      return Status(m.code(), "cannot journal in " + mirror_->Where() + ": " + m.message());
+    }
   }
 
   std::lock_guard lock(mu_);
@@ -631,8 +642,17 @@ Status Journal::Clear(const std::vector<std::string>& fault_ids) {
     e.record.fault_id = fault_id;
     Apply(e, &live_);
   }
+  if (mirror_) {
+    if (Status m = mirror_->Clear(fault_ids); !m.ok()) {
+      return Status(m.code(),
+                    "cleared in " + path_ + " but not in " + mirror_->Where() +
+                        " (whoever recovers from it reverts again, harmlessly): " + m.message());
+    }
+  }
   return Status::Ok();
 }
+
+void Journal::SetMirror(std::unique_ptr<JournalMirror> mirror) { mirror_ = std::move(mirror); }
 
 JournalStats Journal::Stats() const {
   std::lock_guard lock(mu_);
@@ -664,6 +684,11 @@ Status Journal::Close() {
     }
   }
   if (::close(fd_) != 0 && s.ok()) s = IoError("cannot close journal", path_, errno);
+  if (mirror_) {
+    if (Status m = mirror_->Close(live_.empty()); !m.ok() && s.ok()) {
+      s = Status(m.code(), "cannot close " + mirror_->Where() + ": " + m.message());
+    }
+  }
   fd_ = -1;
   ::close(dir_fd_);
   dir_fd_ = -1;

@@ -49,6 +49,27 @@ struct JournalStats {
   uint64_t lines = 0;   // lines appended and acknowledged
 };
 
+// The journal line of an inject record, exactly as Journal::Record appends it ("CRC32HEX JSON\n"):
+// also what a JournalMirror stores per fault, so that ParseJournal reads both.
+std::string EncodeJournalRecord(const JournalRecord& record);
+
+// A second copy of a journal that outlives the machine or pod gameday runs on (for example a
+// ConfigMap in the cluster: clients/kubernetes/cluster_journal.h). A Journal with a mirror
+// records in the mirror first and then in its file, so a fault is only injected once both hold
+// it; it clears the file first and then the mirror (a record the mirror still holds is reverted
+// again by whoever reads it, which is harmless: reverts are idempotent).
+class JournalMirror {
+ public:
+  virtual ~JournalMirror() = default;
+  virtual Status Record(const std::vector<JournalRecord>& records) = 0;
+  virtual Status Clear(const std::vector<std::string>& fault_ids) = 0;
+  // The journal closes; `nothing_live` when every fault it recorded was cleared. With faults
+  // still live, the mirror hands them over to whoever recovers from it.
+  virtual Status Close(bool nothing_live) = 0;
+  // "configmap gameday/gameday-run-RUN", for messages.
+  virtual std::string Where() const = 0;
+};
+
 // An on-disk, fsync'd record of live faults: one append-only file per run, one line per entry
 // ("inject" or "clear"), each line "CRC32HEX JSON\n" with "v" the format version. A batch of
 // entries (group commit) is one write and one fsync and still one line per entry, so a reader
@@ -78,6 +99,8 @@ class Journal {
   Status Clear(const std::string& fault_id);
   // Appends a clear for each of `fault_ids` with one write and one fsync.
   Status Clear(const std::vector<std::string>& fault_ids);
+  // Copies every later Record and Clear to `mirror` (see JournalMirror); Close closes it.
+  void SetMirror(std::unique_ptr<JournalMirror> mirror);
   // Faults recorded and not cleared.
   std::vector<JournalRecord> Live() const;
   // Lines read when the file was opened that could not be read.
@@ -104,6 +127,7 @@ class Journal {
   std::vector<JournalRecord> live_;
   std::vector<JournalProblem> problems_;
   JournalStats stats_;
+  std::unique_ptr<JournalMirror> mirror_;
 };
 
 // A journal file found on disk: RUN.journal, or RUN.journal.corrupt-MS, the unreadable rest of a

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "clients/kubernetes/client.h"
+#include "clients/kubernetes/cluster_journal.h"
 #include "clients/kubernetes/credentials.h"
 #include "clients/kubernetes/watch.h"
 #include "experiments/json.h"
@@ -94,6 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)gameday::GraceFlagOf(*object);
       (void)gameday::ToleratesFor(*object, gameday::kUnreachableTaint);
       gameday::AddNodePod(*object, &expected);
+      (void)gameday::ParseClusterJournal(*object);
       for (const char* container : {"", "app"}) {
         const gameday::ContainerSettings settings =
             gameday::ReadContainerSettings(*object, container);

@@ -29,6 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/wait_until.h"
+
 extern char** environ;
 
 namespace gameday::testing {
@@ -204,16 +206,6 @@ inline std::pair<int, std::string> HttpGet(
   } catch (const std::exception&) {
     return {0, ""};
   }
-}
-
-// Polls `pred` every 50 ms until it holds or `timeout` passes.
-inline bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return pred();
 }
 
 // Processes whose command line contains `needle` (for checking that nothing was left running).

@@ -26,6 +26,8 @@
 #include <string>
 #include <thread>
 
+#include "tests/integration/wait_until.h"
+
 namespace gameday::testing {
 
 // Single-quotes `s` for /bin/sh.
@@ -55,17 +57,6 @@ inline std::string ReadFileOrEmpty(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// Polls `done` every `every` until it holds or `timeout` passes. Returns whether it held.
-inline bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
-                      std::chrono::milliseconds every = std::chrono::milliseconds(100)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(every);
-  }
 }
 
 struct K8sPlane {
