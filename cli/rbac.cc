@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "clients/kubernetes/cluster_journal.h"
+#include "clients/kubernetes/run_lock.h"
 
 namespace gameday {
 
@@ -34,6 +35,9 @@ void AddRbacCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--cluster-journal", *cluster_journal,
                   "add what `run --cluster-journal NS` and `recover --cluster` need in NS "
                   "(the runs' journals as ConfigMaps)");
+  auto lock_namespace = std::make_shared<std::string>();
+  cmd->add_option("--lock-namespace", *lock_namespace,
+                  "add what `run --lock-namespace NS` needs (Leases in NS)");
   cmd->callback([=] {
     RbacSubject subject;
     if (!user->empty()) {
@@ -75,6 +79,9 @@ void AddRbacCommand(CLI::App& app, int* exit_code) {
     if (!cluster_journal->empty()) {
       for (auto& a : ClusterJournal::RunnerAccesses(*cluster_journal)) all.push_back(a);
       for (auto& a : ClusterJournal::ReaperAccesses(*cluster_journal)) all.push_back(a);
+    }
+    if (!lock_namespace->empty()) {
+      for (auto& a : RunLock::Accesses(*lock_namespace)) all.push_back(a);
     }
     *exit_code = kExitPassed;
     const RbacRules rules = MergeApiAccesses(all, !*without_optional);

@@ -17,9 +17,11 @@
 #include "cli/commands.h"
 #include "clients/kubernetes/cluster.h"
 #include "clients/kubernetes/cluster_journal.h"
+#include "clients/kubernetes/run_lock.h"
 #include "experiments/engine.h"
 #include "experiments/files.h"
 #include "experiments/journal.h"
+#include "experiments/rbac.h"
 #include "experiments/redact.h"
 #include "experiments/run_id.h"
 #include "experiments/sample_store.h"
@@ -159,12 +161,46 @@ struct RunOptions {
   std::string pushgateway;
   std::string push_job = "gameday";
   std::string report_mode = "0600";
-  // The journal's copy in the cluster (--cluster-journal): namespace, connection, heartbeat ttl.
+  // The cluster that keeps the journal's copy and the locks (--cluster-kubeconfig/-context).
+  std::string cluster_kubeconfig;
+  std::string cluster_context;
+  // The journal's copy in the cluster (--cluster-journal): namespace, heartbeat ttl.
   std::string cluster_journal;
-  std::string cluster_journal_kubeconfig;
-  std::string cluster_journal_context;
   double cluster_journal_ttl_s = 30;
+  // The run's locks (--lock-namespace): where the Leases live, how long to wait, their ttl.
+  std::string lock_namespace;
+  double lock_wait_s = 0;
+  double lock_ttl_s = 30;
 };
+
+std::chrono::milliseconds Millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+// Takes the locks of every namespace the plan changes (RunLock), printing what it waits for.
+Result<std::unique_ptr<RunLock>> LockRun(const RunOptions& opts, const Plan& plan,
+                                         const std::string& run_id, std::stop_token stop) {
+  std::vector<ApiAccess> accesses;
+  for (auto& [cluster, list] : PlanApiAccesses(plan)) {
+    accesses.insert(accesses.end(), list.begin(), list.end());
+  }
+  const std::vector<std::string> scopes = LockScopes(accesses);
+  if (scopes.empty()) return std::unique_ptr<RunLock>();  // it changes nothing in Kubernetes
+  auto client = SharedKubeClient(opts.cluster_kubeconfig, opts.cluster_context);
+  if (!client.ok()) return client.status();
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  RunLockOptions lock_options;
+  lock_options.ns = opts.lock_namespace;
+  lock_options.identity = run_id + "@" + host;
+  lock_options.ttl = Millis(opts.lock_ttl_s);
+  lock_options.wait = Millis(opts.lock_wait_s);
+  lock_options.stop = std::move(stop);
+  std::string names;
+  for (const std::string& s : scopes) names += (names.empty() ? "" : ", ") + s;
+  std::cout << "locking " << names << " (leases in namespace " << opts.lock_namespace << ")\n";
+  return RunLock::Acquire(*client, scopes, lock_options);
+}
 
 int RunPlan(const RunOptions& opts) {
   const std::optional<mode_t> report_mode = ParseFileMode(opts.report_mode);
@@ -231,11 +267,10 @@ int RunPlan(const RunOptions& opts) {
   if (!opts.cluster_journal.empty()) {
     engine_options.journal_mirror =
         [&opts](const std::string& run_id) -> Result<std::unique_ptr<JournalMirror>> {
-      auto client = SharedKubeClient(opts.cluster_journal_kubeconfig, opts.cluster_journal_context);
+      auto client = SharedKubeClient(opts.cluster_kubeconfig, opts.cluster_context);
       if (!client.ok()) return client.status();
-      auto journal = ClusterJournal::Open(
-          *client, opts.cluster_journal, run_id,
-          std::chrono::milliseconds(static_cast<int64_t>(opts.cluster_journal_ttl_s * 1000)));
+      auto journal = ClusterJournal::Open(*client, opts.cluster_journal, run_id,
+                                          Millis(opts.cluster_journal_ttl_s));
       if (!journal.ok()) return journal.status();
       return std::unique_ptr<JournalMirror>(std::move(journal.value()));
     };
@@ -267,8 +302,19 @@ int RunPlan(const RunOptions& opts) {
     ::unlink(engine_options.samples_file.c_str());
   }
   engine_options.samples_mode = *report_mode;
+  std::unique_ptr<RunLock> lock;
+  if (!opts.lock_namespace.empty() && !opts.dry_run) {
+    auto locked = LockRun(opts, plan, engine_options.run_id, stop.get_token());
+    if (!locked.ok()) {
+      std::cerr << "lock: " << locked.status().message() << "; nothing was injected\n";
+      signal_thread.request_stop();
+      return kExitAborted;
+    }
+    lock = std::move(locked.value());
+  }
   Engine engine(registries, MakeProbeLoopFactory(), Clock::Real(), engine_options);
   RunResult result = engine.Run(plan);
+  lock.reset();  // the namespaces are free again once everything is reverted
   // Events are posted in the background; the few left go out now (bounded, never a hang).
   FlushSharedEventRecorders(std::chrono::seconds(5));
   result.dir = dir.string();
@@ -343,15 +389,27 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--cluster-journal", opts->cluster_journal,
                   "also journal every fault in this namespace of the cluster (a ConfigMap per "
                   "run, with a heartbeat), so `recover --cluster` reverts it if this run dies");
-  cmd->add_option("--cluster-journal-kubeconfig", opts->cluster_journal_kubeconfig,
-                  "the cluster of --cluster-journal (default: $KUBECONFIG, in-cluster, "
-                  "~/.kube/config)");
-  cmd->add_option("--cluster-journal-context", opts->cluster_journal_context,
-                  "the kubeconfig context of --cluster-journal");
+  cmd->add_option("--cluster-kubeconfig", opts->cluster_kubeconfig,
+                  "the cluster of --cluster-journal and --lock-namespace (default: $KUBECONFIG, "
+                  "in-cluster, ~/.kube/config)");
+  cmd->add_option("--cluster-context", opts->cluster_context,
+                  "the kubeconfig context of --cluster-journal and --lock-namespace");
   cmd->add_option("--cluster-journal-ttl", opts->cluster_journal_ttl_s,
                   "seconds the run's heartbeat stays valid (renewed every third of it); a run "
                   "silent that long counts as gone")
       ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--lock-namespace", opts->lock_namespace,
+                  "lock every namespace the plans change with a Lease in this namespace, so two "
+                  "game days never break the same namespace at once");
+  cmd->add_option("--lock-wait", opts->lock_wait_s,
+                  "seconds to wait for a namespace another run holds (0: refuse at once, naming "
+                  "the holder)")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  cmd->add_option("--lock-ttl", opts->lock_ttl_s,
+                  "seconds a lock outlives its run's last renewal (renewed every third of it)")
+      ->check(CLI::Range(3.0, 3600.0))
       ->capture_default_str();
   cmd->callback([opts, exit_code] { *exit_code = RunPlan(*opts); });
 }

@@ -19,9 +19,9 @@ namespace gameday {
 // A run's journal kept in the cluster, so that a fault is reverted even when the pod, the node or
 // the disk of the run that put it in is gone: one ConfigMap per run,
 //
-//   gameday-run-RUNID   labels   app.kubernetes.io/managed-by=gameday, gameday.dev/journal=v2
-//                           annotations gameday.dev/run-id, gameday.dev/holder (host or pod name),
-//                                       gameday.dev/alive-until (unix ms: the heartbeat)
+//   gameday-run-RUNID   labels   app.kubernetes.io/managed-by=gameday, gameday.io/journal=v2
+//                           annotations gameday.io/run-id, gameday.io/holder (host or pod name),
+//                                       gameday.io/alive-until (unix ms: the heartbeat)
 //                           data     one key per live fault (ClusterJournalKey), whose value is
 //                                    the fault's journal line (EncodeJournalRecord)
 //
@@ -31,10 +31,10 @@ namespace gameday {
 // fault past its own expiry, then clears them, and deletes the ConfigMap once it is empty.
 class ClusterJournal final : public JournalMirror {
  public:
-  static constexpr const char* kLabel = "gameday.dev/journal";
-  static constexpr const char* kAliveUntil = "gameday.dev/alive-until";
-  static constexpr const char* kHolder = "gameday.dev/holder";
-  static constexpr const char* kRunId = "gameday.dev/run-id";
+  static constexpr const char* kLabel = "gameday.io/journal";
+  static constexpr const char* kAliveUntil = "gameday.io/alive-until";
+  static constexpr const char* kHolder = "gameday.io/holder";
+  static constexpr const char* kRunId = "gameday.io/run-id";
 
   // Creates the run's ConfigMap in `ns` and starts the heartbeat (alive for `ttl` at a time).
   static Result<std::unique_ptr<ClusterJournal>> Open(std::shared_ptr<KubeClient> client,
@@ -96,7 +96,7 @@ struct ClusterJournalRun {
   std::string Where() const { return "configmap " + ns + "/" + name; }
 };
 
-// Reads every run journal in `ns` (label gameday.dev/journal). Each ConfigMap, its keys and its
+// Reads every run journal in `ns` (label gameday.io/journal). Each ConfigMap, its keys and its
 // values are checked like a journal file's lines; what cannot be read is listed in `problems`.
 Result<std::vector<ClusterJournalRun>> ReadClusterJournals(KubeClient& client,
                                                            const std::string& ns);

@@ -126,7 +126,7 @@ method:
             tmp_ + "/reports-" + std::to_string(++runs_),
             "--cluster-journal",
             journal_ns,
-            "--cluster-journal-kubeconfig",
+            "--cluster-kubeconfig",
             plane_->kubeconfig,
             "--cluster-journal-ttl",
             std::to_string(kTtlSeconds)};

@@ -121,8 +121,8 @@ rapidjson::Document ConfigMap(const std::string& data, const std::string& alive 
                               const std::string& run_id = "run-1") {
   const std::string json =
       R"({"metadata":{"name":"gameday-run-run-1","namespace":"gameday","uid":"u-1",)"
-      R"("annotations":{"gameday.dev/run-id":)" +
-      JsonQuote(run_id) + R"(,"gameday.dev/holder":"runner-pod","gameday.dev/alive-until":)" +
+      R"("annotations":{"gameday.io/run-id":)" +
+      JsonQuote(run_id) + R"(,"gameday.io/holder":"runner-pod","gameday.io/alive-until":)" +
       JsonQuote(alive) + R"(}},"data":)" + data + "}";
   rapidjson::Document doc;
   EXPECT_TRUE(ParseJson(json, &doc).ok()) << json;
