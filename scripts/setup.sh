@@ -22,6 +22,8 @@ packages=(
   runc containernetworking-plugins conntrack ipset util-linux
   # browser tests
   chromium
+  # the Debian package's test (packaging/deb_test.sh): a clean root to install it in
+  debootstrap
 )
 
 missing=()

@@ -63,6 +63,10 @@ phase "build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGAMEDAY_WERROR=ON "${launcher[@]}" \
   >/dev/null
 cmake --build build -j "$jobs"
+# gameday's Debian package, and the clean Debian root its test installs it in (cached; built from
+# the Debian mirror when missing, meanwhile).
+cmake --build build --target package >/dev/null
+background clean-root 10 bash tests/harness/build-clean-root.sh build/gameday_*.deb
 if [[ $skip != *" tidy "* ]]; then background tidy 19 ionice -c 3 bash scripts/tidy.sh build; fi
 if [[ $skip != *" fuzz "* ]]; then background fuzz 19 ionice -c 3 bash scripts/fuzz.sh; fi
 phase "build (AddressSanitizer + UndefinedBehaviorSanitizer)"
@@ -138,6 +142,7 @@ phase "Kubernetes binaries"
 finish build-k8s
 GAMEDAY_K8S_BIN=$(tail -1 "$work/build-k8s.log")
 export GAMEDAY_K8S_BIN
+finish clean-root
 tier integration build -- -E "^$long_test\$"
 tier browser build
 if [[ $skip != *" tsan "* ]]; then

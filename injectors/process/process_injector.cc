@@ -139,7 +139,32 @@ std::string RestartNote(const StopRecord& r) {
 }
 
 // The command line as a person may see it: no secrets, bounded.
-std::string DisplayArgs(const std::vector<std::string>& argv) { return JoinArgs(RedactArgv(argv)); }
+// `s` with every control character written as an escape (\n, \t, \xNN): what a process says
+// of itself (argv, comm) can never forge a line of gameday's output.
+std::string Escaped(const std::string& s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// A command line as the console, the journal and the reports show it: secrets redacted, escaped.
+std::string DisplayArgs(const std::vector<std::string>& argv) {
+  return Escaped(JoinArgs(RedactArgv(argv)));
+}
 
 bool SameFile(const std::string& a, const std::string& b) {
   struct stat sa, sb;
@@ -428,7 +453,7 @@ class ProcessInjector : public Injector {
       const std::string shown = DisplayArgs(argv);
       t.display = "pid " + std::to_string(pid) + " " + Truncate(shown, kMaxDisplayArgs);
       t.attributes["pid"] = std::to_string(pid);
-      t.attributes["name"] = st->comm;
+      t.attributes["name"] = Escaped(st->comm);
       t.attributes["cmdline"] = shown;
       targets.push_back(std::move(t));
     }

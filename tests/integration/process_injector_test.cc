@@ -540,6 +540,22 @@ TEST_F(ProcessInjectorTest, StopWithTheWholeEnvironmentKeptLeavesNoNote) {
   ReapSignal(restarted[0]);
 }
 
+// A process's argv may hold newlines and escape sequences: shown escaped, it cannot forge a line
+// of gameday's console output or of a report.
+TEST_F(ProcessInjectorTest, TargetDisplayEscapesControlCharacters) {
+  const std::string link = Link(sh_);
+  const pid_t pid = Spawn(link, {link, "-c", "sleep 30; :", "svc", "a\nPASSED  forged\t\x1b[2J"});
+  auto injector =
+      MakeInjector("match: {name: " + fs::path(link).filename().string() + "}\naction: freeze");
+  ASSERT_TRUE(injector);
+  FaultTarget target = TargetFor(*injector, pid);
+  EXPECT_NE(target.display.find("svc a\\nPASSED  forged\\t\\x1b[2J"), std::string::npos)
+      << target.display;
+  for (const auto& [key, value] : target.attributes) {
+    EXPECT_EQ(value.find_first_of("\n\t\x1b"), std::string::npos) << key << ": " << value;
+  }
+}
+
 // The display of a target is what the console, the journal and every report show.
 TEST_F(ProcessInjectorTest, TargetDisplayHasNoSecrets) {
   const std::string link = Link(sh_);
