@@ -20,24 +20,6 @@ namespace {
 using gameday::testing::ShellQuote;
 using std::chrono::seconds;
 
-// A YAML node of an RBAC manifest as JSON (its scalars are all strings).
-std::string ToJson(const YAML::Node& node) {
-  if (node.IsMap()) {
-    std::string out = "{";
-    for (const auto& kv : node) {
-      out += (out.size() > 1 ? "," : "") + JsonQuote(kv.first.as<std::string>()) + ":" +
-             ToJson(kv.second);
-    }
-    return out + "}";
-  }
-  if (node.IsSequence()) {
-    std::string out = "[";
-    for (const auto& item : node) out += (out.size() > 1 ? "," : "") + ToJson(item);
-    return out + "]";
-  }
-  return JsonQuote(node.as<std::string>());
-}
-
 class K8sRbacTest : public gameday::testing::K8sPlaneTest {
  protected:
   K8sRbacTest() : K8sPlaneTest("rbac") {}
@@ -49,30 +31,9 @@ class K8sRbacTest : public gameday::testing::K8sPlaneTest {
     ASSERT_NE(admin_, nullptr);
   }
 
-  // The manifest's object at its API path (create, or replace when it exists).
   void Apply(const YAML::Node& doc) {
-    const std::string kind = doc["kind"].as<std::string>();
-    const std::string name = doc["metadata"]["name"].as<std::string>();
-    const std::string ns =
-        doc["metadata"]["namespace"] ? doc["metadata"]["namespace"].as<std::string>() : "";
-    std::string plural = kind == "ClusterRole"          ? "clusterroles"
-                         : kind == "ClusterRoleBinding" ? "clusterrolebindings"
-                         : kind == "Role"               ? "roles"
-                                                        : "rolebindings";
-    KubeRequest get;
-    get.ref = ResourceRef::Group("rbac.authorization.k8s.io", "v1", plural, ns, name);
-    auto existing = admin_->CallJson(get);
-    KubeRequest put;
-    put.ref = get.ref;
-    put.body = ToJson(doc);
-    if (existing.ok()) {
-      put.verb = "update";
-    } else {
-      put.verb = "create";
-      put.ref.name.clear();
-    }
-    auto r = admin_->Call(put);
-    ASSERT_TRUE(r.ok()) << kind << " " << name << ": " << r.status().ToString();
+    const Status st = gameday::testing::ApplyRbac(*admin_, doc);
+    ASSERT_TRUE(st.ok()) << st.ToString();
   }
 
   // Whether user nobody may `verb` `resource` (group/resource) in `ns`, as the authorizer says now.

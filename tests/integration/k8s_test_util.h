@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <memory>
@@ -123,5 +124,51 @@ class K8sPlaneTest : public ::testing::Test {
  private:
   std::string tmp_prefix_;
 };
+
+// A YAML node of a manifest as JSON (its scalars all as strings: fine for RBAC objects).
+inline std::string YamlToJson(const YAML::Node& node) {
+  if (node.IsMap()) {
+    std::string out = "{";
+    for (const auto& kv : node) {
+      out += (out.size() > 1 ? "," : "") + JsonQuote(kv.first.as<std::string>()) + ":" +
+             YamlToJson(kv.second);
+    }
+    return out + "}";
+  }
+  if (node.IsSequence()) {
+    std::string out = "[";
+    for (const auto& item : node) out += (out.size() > 1 ? "," : "") + YamlToJson(item);
+    return out + "]";
+  }
+  return JsonQuote(node.as<std::string>());
+}
+
+// Applies one document of `gameday rbac`'s output (a Role, ClusterRole or binding): created, or
+// replaced when it exists.
+inline Status ApplyRbac(KubeClient& client, const YAML::Node& doc) {
+  const std::string kind = doc["kind"].as<std::string>();
+  const std::string name = doc["metadata"]["name"].as<std::string>();
+  const std::string ns =
+      doc["metadata"]["namespace"] ? doc["metadata"]["namespace"].as<std::string>() : "";
+  const std::string plural = kind == "ClusterRole"          ? "clusterroles"
+                             : kind == "ClusterRoleBinding" ? "clusterrolebindings"
+                             : kind == "Role"               ? "roles"
+                                                            : "rolebindings";
+  KubeRequest get;
+  get.ref = ResourceRef::Group("rbac.authorization.k8s.io", "v1", plural, ns, name);
+  auto existing = client.CallJson(get);
+  KubeRequest put;
+  put.ref = get.ref;
+  put.body = YamlToJson(doc);
+  if (existing.ok()) {
+    put.verb = "update";
+  } else {
+    put.verb = "create";
+    put.ref.name.clear();
+  }
+  auto r = client.Call(put);
+  return r.ok() ? Status::Ok()
+                : Status(r.status().code(), kind + " " + name + ": " + r.status().message());
+}
 
 }  // namespace gameday::testing
