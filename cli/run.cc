@@ -31,6 +31,7 @@
 #include "reports/junit_report.h"
 #include "reports/pushgateway.h"
 #include "reports/report_text.h"
+#include "reports/termination_message.h"
 #include "verifiers/probe/probe_loop.h"
 
 namespace gameday {
@@ -171,6 +172,7 @@ struct RunOptions {
   std::string lock_namespace;
   double lock_wait_s = 0;
   double lock_ttl_s = 30;
+  std::string termination_log;
 };
 
 std::chrono::milliseconds Millis(double seconds) {
@@ -339,8 +341,11 @@ int RunPlan(const RunOptions& opts) {
     written = WriteFile(dir / "report.html", RenderHtml(result, history.ok() ? &*history : nullptr),
                         *report_mode);
   }
+  // What changed the exit code after the run goes into the termination message too.
+  std::vector<std::string> notes;
   if (!written.ok()) {
     std::cerr << "report: " << written.message() << "\n";
+    notes.push_back("report: " + written.message());
   } else {
     std::cout << "report: " << std::filesystem::absolute(dir / "report.html").string() << "\n";
   }
@@ -352,12 +357,24 @@ int RunPlan(const RunOptions& opts) {
     if (!pushed.ok()) {
       // A gate that cannot publish its verdict must not look green.
       std::cerr << "pushgateway: " << pushed.message() << "\n";
+      notes.push_back("pushgateway: " + pushed.message());
       if (code == kExitPassed) code = kExitFailed;
     } else {
       std::cout << "pushed metrics to " << RedactSecrets(opts.pushgateway) << "\n";
     }
   }
-  if (stop.stop_requested()) code = kExitAborted;
+  if (stop.stop_requested()) {
+    code = kExitAborted;
+    notes.push_back("interrupted by " + SignalName(stop_signal.load()));
+  }
+  // Last, so it carries the final exit code. Kubernetes shows it as the container's termination
+  // message. Not writing it is said, but leaves the exit code as it is: that code, the logs and
+  // the reports still carry the verdict.
+  if (!opts.termination_log.empty()) {
+    Status told = OverwriteFileInPlace(opts.termination_log,
+                                       RenderTerminationMessage(result, code, notes), 0644);
+    if (!told.ok()) std::cerr << "termination log: " << told.message() << "\n";
+  }
   signal_thread.request_stop();
   return code;
 }
@@ -411,6 +428,10 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
                   "seconds a lock outlives its run's last renewal (renewed every third of it)")
       ->check(CLI::Range(3.0, 3600.0))
       ->capture_default_str();
+  cmd->add_option("--termination-log", opts->termination_log,
+                  "after the run, write the verdict (first line passed, failed or aborted; then "
+                  "one line per experiment; at most 4096 bytes) to this file, e.g. Kubernetes' "
+                  "/dev/termination-log");
   cmd->callback([opts, exit_code] { *exit_code = RunPlan(*opts); });
 }
 
