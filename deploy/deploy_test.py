@@ -15,14 +15,22 @@ manifests (deploy/manifests/*.yaml), against a real API server.
    except for the opt-out init container that hands the report volume to gameday's user.
 4. The plans the manifests and the chart carry pass `gameday validate`.
 
-Standard library only. Exit 77 (skipped) only when helm cannot be built; 1 with the reason on
-any failure.
+With --real-node IMAGE_TAR instead (test gameday_deploy_job): a test plane with a real node
+(kubelet, containerd, runc; tests/harness/real-node.sh) that imports gameday's image, and the
+chart's one-off Job installed for real twice, with a plan that passes and one that fails: the
+pod's termination message must be gameday's verdict ("passed: plan ..." / "failed: plan ...,
+why: ..."), the Job Complete or Failed, and a failed game day never given a second pod.
+
+Standard library only. Exit 77 (skipped) only when helm cannot be built, or for --real-node
+without root or a real node's tools (failed instead when $CI is set); 1 with the reason on any
+failure.
 """
 
 import argparse
 import json
 import os
 import re
+import shutil
 import ssl
 import subprocess
 import sys
@@ -188,11 +196,182 @@ def check_run_workload(obj, warnings, label, run_flags, expect_init, expect_read
     else:
         check(not ps, f"{label}: the pod does not meet the restricted policy: {ps}")
 
+TRIVIAL_PLAN = """\
+# A game day that breaks nothing: the API server must answer TCP for a second.
+name: in-cluster-smoke
+target:
+  kind: local
+warmup: 500ms
+cooldown: 500ms
+verify:
+  - name: api-server
+    kind: tcp
+    interval: 100ms
+    spec:
+      host: {host}
+      port: {port}
+      timeout: 500ms
+method:
+  - wait: 1s
+"""
+
+
+def image_name(archive):
+    import tarfile
+    with tarfile.open(archive) as t:
+        index = json.loads(t.extractfile("index.json").read())
+    return index["manifests"][0]["annotations"]["io.containerd.image.name"]
+
+def one_job(api, helm, henv, chart, tmp, gameday, release, repo, tag, host, port, verdict):
+    """Installs the chart's one-off Job as RELEASE (rendered by helm, created for real) with a
+    plan probing HOST:PORT and checks its pod's termination message says VERDICT."""
+    plan = os.path.join(tmp, f"{release}.yaml")
+    open(plan, "w").write(TRIVIAL_PLAN.format(host=host, port=port))
+    v = run([gameday, "validate", plan])
+    if not check(v.returncode == 0, f"the smoke plan: {v.stdout}{v.stderr}"):
+        return
+    # No volume (the plane has no provisioner: reports stay in the image's /reports), no
+    # reaper, no scheduled runs: only the one-off Job, on the real node.
+    r = run([helm, "template", release, chart, "-n", "gameday",
+             "--set-file", f"plans.smoke\\.yaml={plan}", "--set", "oneOff.enabled=true",
+             "--set", "persistence.enabled=false", "--set", "recover.enabled=false",
+             "--set", "suspend=true", "--set", f"image.repository={repo}",
+             "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never",
+             "--set", "nodeSelector.type=real", "--set", "terminationGracePeriodSeconds=5"],
+            env=henv)
+    if not check(r.returncode == 0, f"helm template: {r.stderr}"):
+        return
+    job = None
+    for d in documents(r.stdout):
+        kind, name = top_field(d, "kind"), metadata_field(d, "name")
+        path = api.collection(top_field(d, "apiVersion"), kind, "gameday")
+        status, body, _ = api.call("POST", path, d.encode(), "application/yaml")
+        if not check(status in (200, 201), f"create {kind} {name}: HTTP {status}: {body[:500]}"):
+            return
+        if kind == "Job":
+            job = name
+    if not check(job, "the chart rendered no Job"):
+        return
+    t_job = time.monotonic()
+    pods, term, phase = [], None, ""
+    while time.monotonic() - t_job < 180:
+        status, body, _ = api.call(
+            "GET", f"/api/v1/namespaces/gameday/pods?labelSelector=job-name%3D{job}")
+        pods = json.loads(body).get("items", []) if status == 200 else []
+        if pods:
+            phase = pods[0].get("status", {}).get("phase", "")
+            for cs in pods[0].get("status", {}).get("containerStatuses", []):
+                term = cs.get("state", {}).get("terminated") or term
+            if phase in ("Succeeded", "Failed") and term:
+                break
+        time.sleep(0.5)
+    if not check(term is not None, f"{job}: the pod did not finish (phase {phase!r}): "
+                 f"{json.dumps(pods)[:2000]}"):
+        return
+    pod = pods[0]["metadata"]["name"]
+    message = term.get("message", "")
+    print(f"Job {job}: pod {phase} after {time.monotonic() - t_job:.1f} s, exit "
+          f"{term.get('exitCode')}; termination message:\n{message}")
+    status, log, _ = api.call("GET", f"/api/v1/namespaces/gameday/pods/{pod}/log")
+    want_exit, want_phase = (0, "Succeeded") if verdict == "passed" else (1, "Failed")
+    check(phase == want_phase and term.get("exitCode") == want_exit,
+          f"{job}: {phase}, exit {term.get('exitCode')}, expected {want_phase}, exit "
+          f"{want_exit}; log:\n{log}")
+    check(message.startswith(f"{verdict}: plan in-cluster-smoke, run "),
+          f"{job}: termination message {message!r}")
+    check(re.search(rf"^{verdict} in-cluster-smoke: ", message, flags=re.M),
+          f"{job}: no experiment line in {message!r}")
+    if verdict == "failed":
+        check("why: steady state did not hold" in message, f"{job}: no reason in {message!r}")
+    check(f"report: /reports/{pod}/report.html" in log,
+          f"{job}: no report in /reports/POD_NAME: {log[-1500:]}")
+    # The Job controller counts the pod: Complete, or Failed without a second pod.
+    st = {}
+    for _ in range(60):
+        status, body, _ = api.call("GET", f"/apis/batch/v1/namespaces/gameday/jobs/{job}")
+        st = json.loads(body).get("status", {}) if status == 200 else {}
+        done = [c for c in st.get("conditions", [])
+                if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"]
+        if done:
+            break
+        time.sleep(0.5)
+    want = "Complete" if verdict == "passed" else "Failed"
+    check([c["type"] for c in done] == [want], f"{job}: Job status {st}")
+    status, body, _ = api.call(
+        "GET", f"/api/v1/namespaces/gameday/pods?labelSelector=job-name%3D{job}")
+    n = len(json.loads(body).get("items", [])) if status == 200 else -1
+    check(n == 1, f"{job}: {n} pods: a game day must never be retried")
+
+
+def real_node_job(opts, helm, harness, chart):
+    """The chart's one-off Job, from gameday's image, on a real node (kubelet, containerd, runc):
+    the pod's termination message must be gameday's verdict, `passed`."""
+    if os.geteuid() != 0:
+        print("deploy_test: SKIPPED: a real node needs root (namespaces, cgroups, iptables)")
+        return 77
+    # What a real node needs, as the real-node test sees it: skipped without, failed under CI.
+    missing = [t for t in ("runc", "ip", "iptables-save", "nsenter", "haproxy")
+               if shutil.which(t) is None]
+    if not os.path.exists("/usr/lib/cni/bridge"):
+        missing.append("containernetworking-plugins")
+    bins = run(["bash", os.path.join(harness, "build-k8s.sh"), "--with-nodes"], timeout=3600)
+    if bins.returncode != 0:
+        missing.append(f"the node binaries (build-k8s.sh --with-nodes: {bins.stderr[-1500:]})")
+    if missing:
+        why = "a real node needs: " + ", ".join(missing) + " (scripts/setup.sh)"
+        if os.environ.get("CI"):
+            fail(why)
+            return 1
+        print(f"deploy_test: SKIPPED: {why}")
+        return 77
+    k8s_bin = bins.stdout.strip().splitlines()[-1]
+    image = image_name(opts.real_node)
+    repo, tag = image.rsplit(":", 1)
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="gameday-deploy-job-") as tmp:
+        plane = os.path.join(tmp, "plane")
+        env = dict(os.environ, GAMEDAY_K8S_BIN=k8s_bin, GAMEDAY_PLANE_NODES="0",
+                   GAMEDAY_PLANE_NODE_NET="1", GAMEDAY_PLANE_OWNER=str(os.getpid()))
+        try:
+            up = run(["bash", os.path.join(harness, "k8s-plane.sh"), "up", plane], env=env,
+                     timeout=300)
+            if not check(up.returncode == 0, f"k8s-plane.sh up: {up.stderr[-3000:]}"):
+                return 1
+            node = run(["bash", os.path.join(harness, "real-node.sh"), "up", plane, "real-1", "1"],
+                       env=dict(env, GAMEDAY_NODE_IMAGES=opts.real_node), timeout=600)
+            if not check(node.returncode == 0, f"real-node.sh up: {node.stderr[-3000:]}"):
+                return 1
+            print(f"plane and real node up in {time.monotonic() - t0:.1f} s")
+            api = Api(plane)
+            penv = dict(line.split("=", 1) for line in open(os.path.join(plane, "plane.env"))
+                        .read().split() if "=" in line)
+            henv = dict(os.environ, HOME=tmp, XDG_CONFIG_HOME=f"{tmp}/config",
+                        XDG_CACHE_HOME=f"{tmp}/cache", XDG_DATA_HOME=f"{tmp}/data")
+            api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                              "metadata": {"name": "gameday"}})
+            # A game day that passes (the API server answers), and one that fails (nothing
+            # listens on port 1, so the steady state never holds and nothing is injected).
+            for release, port, verdict in (("gd", penv["API_PORT"], "passed"),
+                                           ("gd-fail", "1", "failed")):
+                one_job(api, helm, henv, chart, tmp, opts.gameday, release, repo, tag,
+                        penv["NODE_GATEWAY"], port, verdict)
+        finally:
+            down = run(["bash", os.path.join(harness, "k8s-plane.sh"), "down", plane],
+                       env=env, timeout=300)
+            check(down.returncode == 0, f"k8s-plane.sh down: {down.stderr[-2000:]}")
+    print(f"deploy_test (real node): {time.monotonic() - t0:.1f} s")
+    if FAILURES:
+        return 1
+    print("deploy_test: ok")
+    return 0
+
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--source", required=True, help="the repository")
     parser.add_argument("--gameday", required=True, help="the gameday binary")
+    parser.add_argument("--real-node", metavar="IMAGE_TAR",
+                        help="instead: run the chart's one-off Job from this image on a real node")
     opts = parser.parse_args()
     t0 = time.monotonic()
     harness = os.path.join(opts.source, "tests", "harness")
@@ -209,6 +388,9 @@ def main():
     if not os.access(helm, os.X_OK):
         fail(f"no helm at {helm}")
         return 1
+
+    if opts.real_node:
+        return real_node_job(opts, helm, harness, chart)
 
     help_text = run([opts.gameday, "run", "--help"]).stdout
     run_flags = set(re.findall(r"(--[a-z][-a-z]*)", help_text))
