@@ -222,7 +222,8 @@ def image_name(archive):
         index = json.loads(t.extractfile("index.json").read())
     return index["manifests"][0]["annotations"]["io.containerd.image.name"]
 
-def one_job(api, helm, henv, chart, tmp, gameday, release, repo, tag, host, port, verdict):
+def one_job(api, helm, henv, chart, tmp, gameday, release, repo, tag, host, port, verdict,
+            values):
     """Installs the chart's one-off Job as RELEASE (rendered by helm, created for real) with a
     plan probing HOST:PORT and checks its pod's termination message says VERDICT."""
     plan = os.path.join(tmp, f"{release}.yaml")
@@ -230,11 +231,10 @@ def one_job(api, helm, henv, chart, tmp, gameday, release, repo, tag, host, port
     v = run([gameday, "validate", plan])
     if not check(v.returncode == 0, f"the smoke plan: {v.stdout}{v.stderr}"):
         return
-    # No volume (the plane has no provisioner: reports stay in the image's /reports), no
-    # reaper, no scheduled runs: only the one-off Job, on the real node.
-    r = run([helm, "template", release, chart, "-n", "gameday",
+    # No reaper, no scheduled runs: only the one-off Job, on the real node.
+    r = run([helm, "template", release, chart, "-n", "gameday", *values,
              "--set-file", f"plans.smoke\\.yaml={plan}", "--set", "oneOff.enabled=true",
-             "--set", "persistence.enabled=false", "--set", "recover.enabled=false",
+             "--set", "recover.enabled=false",
              "--set", "suspend=true", "--set", f"image.repository={repo}",
              "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never",
              "--set", "nodeSelector.type=real", "--set", "terminationGracePeriodSeconds=5"],
@@ -285,6 +285,10 @@ def one_job(api, helm, henv, chart, tmp, gameday, release, repo, tag, host, port
         check("why: steady state did not hold" in message, f"{job}: no reason in {message!r}")
     check(f"report: /reports/{pod}/report.html" in log,
           f"{job}: no report in /reports/POD_NAME: {log[-1500:]}")
+    # Nothing refused: the report folder, the history and the journal were all written.
+    for refusal in ("report: ", "history: ", "refusing"):
+        check(not re.search(rf"^{refusal}(?!/reports/)", log, flags=re.M),
+              f"{job}: gameday complained: {log[-1500:]}")
     # The Job controller counts the pod: Complete, or Failed without a second pod.
     st = {}
     for _ in range(60):
@@ -301,6 +305,30 @@ def one_job(api, helm, henv, chart, tmp, gameday, release, repo, tag, host, port
         "GET", f"/api/v1/namespaces/gameday/pods?labelSelector=job-name%3D{job}")
     n = len(json.loads(body).get("items", [])) if status == 200 else -1
     check(n == 1, f"{job}: {n} pods: a game day must never be retried")
+    return pod
+
+
+def tools_image(source, tmp):
+    """A test image for the chart's volume-owner init container (no registry here): sh, chown
+    and chmod from this machine with the libraries ldd names, written by packaging/oci-image.py.
+    Returns (archive, image name)."""
+    rootfs = os.path.join(tmp, "tools-rootfs")
+    for tool, binary in (("sh", "dash"), ("chown", "chown"), ("chmod", "chmod")):
+        path = os.path.realpath(shutil.which(binary))
+        os.makedirs(os.path.join(rootfs, "bin"), exist_ok=True)
+        shutil.copy2(path, os.path.join(rootfs, "bin", tool))
+        ldd = run(["ldd", path]).stdout
+        for lib in re.findall(r"(/\S+) \(0x[0-9a-f]+\)", ldd):
+            dest = os.path.join(rootfs, lib.lstrip("/"))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            shutil.copy2(os.path.realpath(lib), dest)
+    name = "gameday.local/volume-tools:test"
+    archive = os.path.join(tmp, "volume-tools.tar")
+    r = run([sys.executable, os.path.join(source, "packaging", "oci-image.py"), "dir", "--name",
+             name, "--out", archive, "--rootfs", rootfs, "--", "/bin/sh"])
+    if r.returncode != 0:
+        raise RuntimeError(f"oci-image.py dir: {r.stderr}")
+    return archive, name
 
 
 def real_node_job(opts, helm, harness, chart):
@@ -337,8 +365,9 @@ def real_node_job(opts, helm, harness, chart):
                      timeout=300)
             if not check(up.returncode == 0, f"k8s-plane.sh up: {up.stderr[-3000:]}"):
                 return 1
+            tools, tools_name = tools_image(opts.source, tmp)
             node = run(["bash", os.path.join(harness, "real-node.sh"), "up", plane, "real-1", "1"],
-                       env=dict(env, GAMEDAY_NODE_IMAGES=opts.real_node), timeout=600)
+                       env=dict(env, GAMEDAY_NODE_IMAGES=f"{opts.real_node} {tools}"), timeout=600)
             if not check(node.returncode == 0, f"real-node.sh up: {node.stderr[-3000:]}"):
                 return 1
             print(f"plane and real node up in {time.monotonic() - t0:.1f} s")
@@ -349,12 +378,49 @@ def real_node_job(opts, helm, harness, chart):
                         XDG_CACHE_HOME=f"{tmp}/cache", XDG_DATA_HOME=f"{tmp}/data")
             api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                               "metadata": {"name": "gameday"}})
-            # A game day that passes (the API server answers), and one that fails (nothing
-            # listens on port 1, so the steady state never holds and nothing is injected).
-            for release, port, verdict in (("gd", penv["API_PORT"], "passed"),
-                                           ("gd-fail", "1", "failed")):
-                one_job(api, helm, henv, chart, tmp, opts.gameday, release, repo, tag,
-                        penv["NODE_GATEWAY"], port, verdict)
+            # The report volume: a hostPath PersistentVolume on the node, root's and 0777 (as
+            # emptyDir and many provisioners make them), bound to the claim "reports".
+            node_sh = ["bash", os.path.join(harness, "real-node.sh"), "exec", plane, "real-1"]
+            mk = run([*node_sh, "sh", "-c", "mkdir -p /var/lib/gameday-reports-test && "
+                      "chmod 0777 /var/lib/gameday-reports-test"], env=env)
+            if not check(mk.returncode == 0, f"making the volume's folder: {mk.stderr}"):
+                return 1
+            api.create("/api/v1/persistentvolumes", {
+                "apiVersion": "v1", "kind": "PersistentVolume",
+                "metadata": {"name": "gameday-reports-test"},
+                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                         "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
+                         "hostPath": {"path": "/var/lib/gameday-reports-test",
+                                      "type": "Directory"}}})
+            api.create("/api/v1/namespaces/gameday/persistentvolumeclaims", {
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "reports"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                         "volumeName": "gameday-reports-test",
+                         "resources": {"requests": {"storage": "1Gi"}}}})
+            no_volume = ["--set", "persistence.enabled=false"]
+            volume = ["--set", "persistence.existingClaim=reports",
+                      "--set", f"persistence.fixOwner.image={tools_name}"]
+            # A game day that passes (the API server answers), one that fails (nothing listens
+            # on port 1, so the steady state never holds and nothing is injected), and one that
+            # passes with its reports, history and journal on the volume.
+            for release, port, verdict, values in (
+                    ("gd", penv["API_PORT"], "passed", no_volume),
+                    ("gd-fail", "1", "failed", no_volume),
+                    ("gd-volume", penv["API_PORT"], "passed", volume)):
+                pod = one_job(api, helm, henv, chart, tmp, opts.gameday, release, repo, tag,
+                              penv["NODE_GATEWAY"], port, verdict, values)
+            # What the last run left on the volume, as the node sees it: gameday's own folders.
+            ls = run([*node_sh, "sh", "-c", "cd /var/lib/gameday-reports-test && stat -c "
+                      "'%n %u %a' . history.db state state/journal " + (pod or "none") +
+                      " " + (pod or "none") + "/result.json"], env=env)
+            print(f"on the volume:\n{ls.stdout}{ls.stderr}")
+            if check(ls.returncode == 0 and pod, f"the volume lacks files: {ls.stderr}"):
+                owners = {line.split()[0]: line.split()[1:] for line in ls.stdout.splitlines()}
+                check(owners["."] == ["65532", "755"], f"the volume's root: {owners['.']}")
+                check(owners["state/journal"] == ["65532", "700"],
+                      f"the journal folder: {owners['state/journal']}")
+                check(owners[f"{pod}/result.json"][0] == "65532", f"result.json: {owners}")
         finally:
             down = run(["bash", os.path.join(harness, "k8s-plane.sh"), "down", plane],
                        env=env, timeout=300)
