@@ -150,7 +150,7 @@ def pod_spec(obj):
     return spec, spec["template"]["spec"]
 
 
-def check_run_workload(obj, warnings, label, run_flags, expect_init, expect_readonly):
+def check_run_workload(obj, warnings, label, run_flags, expect_init, expect_readonly, journal):
     """What every game-day Job and CronJob must say, read from the API server's answer."""
     job, pod = pod_spec(obj)
     check(job.get("backoffLimit") == 0, f"{label}: backoffLimit {job.get('backoffLimit')}, not 0")
@@ -183,6 +183,18 @@ def check_run_workload(obj, warnings, label, run_flags, expect_init, expect_read
     env = {e["name"]: e for e in c.get("env", [])}
     check(env.get("RUN", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
           == "metadata.name", f"{label}: $(RUN) is not the pod's name")
+    # The cluster journal the reaper reads: every fault also in a ConfigMap of `journal`.
+    if journal is None:
+        check("--cluster-journal" not in args, f"{label}: a cluster journal: {args}")
+    elif check("--cluster-journal" in args, f"{label}: no --cluster-journal in {args}"):
+        got = args[args.index("--cluster-journal") + 1]
+        if got == "$(NAMESPACE)":
+            got = env.get("NAMESPACE", {}).get("valueFrom", {}).get("fieldRef", {}).get(
+                "fieldPath")
+            check(journal == "metadata.namespace" and got == journal,
+                  f"{label}: $(NAMESPACE) is {got}")
+        else:
+            check(got == journal, f"{label}: --cluster-journal {got}, expected {journal}")
     if "--pushgateway" in args:
         check("PUSHGATEWAY" in env, f"{label}: $(PUSHGATEWAY) is not set")
     init = [i["name"] for i in pod.get("initContainers", [])]
@@ -231,10 +243,18 @@ def one_job(api, helm, henv, chart, tmp, gameday, release, repo, tag, host, port
     v = run([gameday, "validate", plan])
     if not check(v.returncode == 0, f"the smoke plan: {v.stdout}{v.stderr}"):
         return
-    # No reaper, no scheduled runs: only the one-off Job, on the real node.
+    # The release's rights, as `gameday rbac` prints them: the plan's (none: it probes TCP)
+    # and the cluster journal's ConfigMaps in the namespace, for the run and the reaper.
+    rbac = os.path.join(tmp, f"{release}-rbac.yaml")
+    r = run([gameday, "rbac", plan, "--service-account", f"gameday/{release}-gameday",
+             "--name", f"{release}-gameday", "--cluster-journal", "gameday"])
+    if not check(r.returncode == 0, f"gameday rbac: {r.stderr}"):
+        return
+    open(rbac, "w").write(r.stdout)
+    # No scheduled runs: only the one-off Job, on the real node.
     r = run([helm, "template", release, chart, "-n", "gameday", *values,
              "--set-file", f"plans.smoke\\.yaml={plan}", "--set", "oneOff.enabled=true",
-             "--set", "recover.enabled=false",
+             "--set-file", f"rbac.manifest={rbac}",
              "--set", "suspend=true", "--set", f"image.repository={repo}",
              "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never",
              "--set", "nodeSelector.type=real", "--set", "terminationGracePeriodSeconds=5"],
@@ -398,18 +418,42 @@ def real_node_job(opts, helm, harness, chart):
                 "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "",
                          "volumeName": "gameday-reports-test",
                          "resources": {"requests": {"storage": "1Gi"}}}})
-            no_volume = ["--set", "persistence.enabled=false"]
-            volume = ["--set", "persistence.existingClaim=reports",
+            no_volume = ["--set", "persistence.enabled=false", "--set", "recover.enabled=false"]
+            # The first release also runs the reaper, every minute.
+            reaper = ["--set", "persistence.enabled=false"]
+            volume = ["--set", "persistence.existingClaim=reports", "--set", "recover.enabled=false",
                       "--set", f"persistence.fixOwner.image={tools_name}"]
             # A game day that passes (the API server answers), one that fails (nothing listens
             # on port 1, so the steady state never holds and nothing is injected), and one that
             # passes with its reports, history and journal on the volume.
             for release, port, verdict, values in (
-                    ("gd", penv["API_PORT"], "passed", no_volume),
+                    ("gd", penv["API_PORT"], "passed", reaper),
                     ("gd-fail", "1", "failed", no_volume),
                     ("gd-volume", penv["API_PORT"], "passed", volume)):
                 pod = one_job(api, helm, henv, chart, tmp, opts.gameday, release, repo, tag,
                               penv["NODE_GATEWAY"], port, verdict, values)
+            # Each run ended with nothing live, so it deleted its cluster journal.
+            status, body, _ = api.call("GET", "/api/v1/namespaces/gameday/configmaps?"
+                                       "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dgameday")
+            left = [i["metadata"]["name"] for i in json.loads(body).get("items", [])]
+            check(status == 200 and not left, f"cluster journals left behind: {status} {left}")
+            # The reaper, as the chart runs it (its first scheduled Job within a minute), finds
+            # nothing to revert and succeeds with the rights `gameday rbac` gave it.
+            t_reaper, reaped, log = time.monotonic(), None, ""
+            while time.monotonic() - t_reaper < 100 and reaped is None:
+                status, body, _ = api.call(
+                    "GET", "/api/v1/namespaces/gameday/pods?labelSelector="
+                    "app.kubernetes.io%2Fcomponent%3Drecover")
+                for p in json.loads(body).get("items", []) if status == 200 else []:
+                    if p.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+                        reaped = p
+                        break
+                time.sleep(1)
+            if check(reaped is not None, "no reaper Job ran within 100 s"):
+                name = reaped["metadata"]["name"]
+                status, log, _ = api.call("GET", f"/api/v1/namespaces/gameday/pods/{name}/log")
+                print(f"reaper {name}: {reaped['status']['phase']}; log:\n{log.strip()}")
+                check(reaped["status"]["phase"] == "Succeeded", f"the reaper failed: {log}")
             # What the last run left on the volume, as the node sees it: gameday's own folders.
             ls = run([*node_sh, "sh", "-c", "cd /var/lib/gameday-reports-test && stat -c "
                       "'%n %u %a' . history.db state state/journal " + (pod or "none") +
@@ -470,7 +514,8 @@ def main():
                     XDG_CACHE_HOME=f"{tmp}/cache", XDG_DATA_HOME=f"{tmp}/data")
         plan = os.path.join(opts.source, "deploy", "plans", "pod-kill.yaml")
         rbac = os.path.join(tmp, "rbac.yaml")
-        r = run([opts.gameday, "rbac", plan, "--service-account", "gameday/gd-gameday"])
+        r = run([opts.gameday, "rbac", plan, "--service-account", "gameday/gd-gameday",
+                 "--cluster-journal", "gameday"])
         if not check(r.returncode == 0, f"gameday rbac {plan}: {r.stderr}"):
             return 1
         open(rbac, "w").write(r.stdout)
@@ -487,23 +532,30 @@ def main():
         check(r.returncode != 0 and "no plans" in r.stderr,
               f"helm template without plans did not refuse: {r.returncode} {r.stderr[:300]}")
 
+        r = run([helm, "template", "gd", chart, "-n", "gameday", *plan_arg,
+                 "--set", "clusterJournal.enabled=false"], env=henv)
+        check(r.returncode != 0 and "needs clusterJournal.enabled" in r.stderr,
+              f"helm template with a reaper but no cluster journal did not refuse: {r.stderr[:300]}")
+
         # name -> (helm arguments, what the run workloads must show)
         value_sets = {
             "defaults+rbac+one-off": (
                 [*plan_arg, "--set-file", f"rbac.manifest={rbac}", "--set", "oneOff.enabled=true",
                  "--set", "pushgateway=http://198.18.0.9:9091", "--set", "timeZone=Etc/UTC"],
-                dict(expect_init=True, expect_readonly=True)),
-            "no-volume,no-reaper,suspended,own-configmap": (
+                dict(expect_init=True, expect_readonly=True, journal="gameday")),
+            "no-volume,no-reaper,no-journal,suspended,own-configmap": (
                 ["--set", "persistence.enabled=false", "--set", "recover.enabled=false",
+                 "--set", "clusterJournal.enabled=false",
                  "--set", "suspend=true", "--set", "existingPlansConfigMap=my-plans",
                  "--set", "planFiles={a.yaml,b.yaml}", "--set", "serviceAccount.create=false",
                  "--set", "serviceAccount.name=gameday"],
-                dict(expect_init=False, expect_readonly=False)),
-            "existing-claim,owner-fixed-elsewhere": (
+                dict(expect_init=False, expect_readonly=False, journal=None)),
+            "existing-claim,owner-fixed-elsewhere,journal-elsewhere": (
                 [*plan_arg, "--set", "persistence.existingClaim=reports",
                  "--set", "persistence.fixOwner.enabled=false", "--set", "activeDeadlineSeconds=7200",
-                 "--set", "extraArgs={--report-mode,0644}"],
-                dict(expect_init=False, expect_readonly=True)),
+                 "--set", "extraArgs={--report-mode,0644}",
+                 "--set", "clusterJournal.namespace=gameday-journal"],
+                dict(expect_init=False, expect_readonly=True, journal="gameday-journal")),
         }
         rendered = {}
         for name, (args, _) in value_sets.items():
@@ -561,12 +613,16 @@ def main():
                     if obj["kind"] in ("Job", "CronJob"):
                         _, pod = pod_spec(obj)
                         if pod["containers"][0].get("args", [""])[0] == "run":
-                            check_run_workload(obj, warnings, label, run_flags, True, True)
+                            check_run_workload(obj, warnings, label, run_flags, True, True,
+                                               "metadata.namespace")
                             args = pod["containers"][0]["args"]
                             check("/plans/pod-kill.yaml" in args, f"{label}: {args}")
                         else:
                             check(obj["spec"].get("concurrencyPolicy") == "Forbid",
                                   f"{label}: the reaper may overlap itself")
+                            check(pod["containers"][0].get("args") ==
+                                  ["recover", "--cluster", "--cluster-journal-namespace", "gameday"],
+                                  f"{label}: args {pod['containers'][0].get('args')}")
 
             for name, docs in rendered.items():
                 _, expect = value_sets[name]
@@ -586,7 +642,7 @@ def main():
                         _, pod = pod_spec(obj)
                         args = pod["containers"][0]["args"]
                         check(args == ["recover", "--cluster", "--cluster-journal-namespace",
-                                       "gameday"], f"{label}: args {args}")
+                                       expect["journal"]], f"{label}: args {args}")
                         check(obj["spec"]["schedule"] == "* * * * *", f"{label}: schedule")
                         ps_warn = [w for w in warnings if "would violate" in w]
                         check(not ps_warn, f"{label}: not restricted: {ps_warn}")
@@ -601,6 +657,7 @@ def main():
                     check(want and got == want, f"chart ({name}): RBAC {got}, gameday rbac {want}")
                     check(kinds.count("CronJob") == 2, f"chart ({name}): the reaper is missing")
                 if name.startswith("no-volume"):
+                    check("--cluster-journal" not in json.dumps(objs), f"chart ({name}): journal")
                     for k in ("PersistentVolumeClaim", "ConfigMap", "ServiceAccount", "Job"):
                         check(k not in kinds, f"chart ({name}): a {k} was rendered")
                     check(kinds == ["CronJob"], f"chart ({name}): {kinds}")

@@ -31,6 +31,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (printf "%s-plans" (include "gameday.fullname" .)) .Values.existingPlansConfigMap -}}
 {{- end -}}
 
+{{- define "gameday.journalNamespace" -}}
+{{- default .Release.Namespace .Values.clusterJournal.namespace -}}
+{{- end -}}
+
 {{- define "gameday.claimName" -}}
 {{- default (printf "%s-reports" (include "gameday.fullname" .)) .Values.persistence.existingClaim -}}
 {{- end -}}
@@ -103,6 +107,12 @@ spec:
         {{- end }}
         - --termination-log
         - /dev/termination-log
+        {{- if .Values.clusterJournal.enabled }}
+        - --cluster-journal
+        - {{ include "gameday.journalNamespace" . | quote }}
+        - --cluster-journal-ttl
+        - {{ .Values.clusterJournal.ttl | quote }}
+        {{- end }}
         {{- range .Values.extraArgs }}
         - {{ . | quote }}
         {{- end }}
