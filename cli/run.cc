@@ -175,6 +175,17 @@ struct RunOptions {
   std::string termination_log;
 };
 
+// The verdict for Kubernetes' termination message (--termination-log), written last so that it
+// carries the final exit code. Not writing it is said, but leaves the exit code as it is: that
+// code, the logs and the reports still carry the verdict.
+void TellVerdict(const RunOptions& opts, const RunResult& result, int code,
+                 const std::vector<std::string>& notes) {
+  if (opts.termination_log.empty()) return;
+  Status told = OverwriteFileInPlace(opts.termination_log,
+                                     RenderTerminationMessage(result, code, notes), 0644);
+  if (!told.ok()) std::cerr << "termination log: " << told.message() << "\n";
+}
+
 std::chrono::milliseconds Millis(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
 }
@@ -308,7 +319,14 @@ int RunPlan(const RunOptions& opts) {
   if (!opts.lock_namespace.empty() && !opts.dry_run) {
     auto locked = LockRun(opts, plan, engine_options.run_id, stop.get_token());
     if (!locked.ok()) {
-      std::cerr << "lock: " << locked.status().message() << "; nothing was injected\n";
+      const std::string why = "lock: " + locked.status().message() + "; nothing was injected";
+      std::cerr << why << "\n";
+      // A scheduled game day that another run kept out says so where people look for it.
+      RunResult refused;
+      refused.run_id = engine_options.run_id;
+      refused.plan_file = plan.file;
+      refused.plan_name = plan.name;
+      TellVerdict(opts, refused, kExitAborted, {why});
       signal_thread.request_stop();
       return kExitAborted;
     }
@@ -367,14 +385,7 @@ int RunPlan(const RunOptions& opts) {
     code = kExitAborted;
     notes.push_back("interrupted by " + SignalName(stop_signal.load()));
   }
-  // Last, so it carries the final exit code. Kubernetes shows it as the container's termination
-  // message. Not writing it is said, but leaves the exit code as it is: that code, the logs and
-  // the reports still carry the verdict.
-  if (!opts.termination_log.empty()) {
-    Status told = OverwriteFileInPlace(opts.termination_log,
-                                       RenderTerminationMessage(result, code, notes), 0644);
-    if (!told.ok()) std::cerr << "termination log: " << told.message() << "\n";
-  }
+  TellVerdict(opts, result, code, notes);
   signal_thread.request_stop();
   return code;
 }

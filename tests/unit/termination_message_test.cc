@@ -110,6 +110,18 @@ TEST(TerminationMessageTest, VerdictFollowsTheExitCode) {
   EXPECT_NE(RenderTerminationMessage(run, 1).find("plan /plans/shop.yaml,"), std::string::npos);
 }
 
+// A run refused before it started (another run holds the lock) has no experiments, only a note.
+TEST(TerminationMessageTest, ARunRefusedBeforeItStartedSaysWhy) {
+  RunResult run = ShopRun();
+  run.experiments.clear();
+  const std::string text =
+      RenderTerminationMessage(run, 3, {"lock: cannot lock namespace shop: held by run X"});
+  EXPECT_EQ(text,
+            "aborted: plan shop-ha, run 20250315T093012Z-0123456789abcdef0123456789abcdef, 0 of 0 "
+            "experiment(s) not passed, exit 3\nnote: lock: cannot lock namespace shop: held by run "
+            "X\n");
+}
+
 TEST(TerminationMessageTest, NothingInjectedAndDryRunsSaySo) {
   RunResult run = ShopRun();
   run.experiments[0].faults[0].revert = RevertState::kNotInjected;
