@@ -195,6 +195,14 @@ def check_run_workload(obj, warnings, label, run_flags, expect_init, expect_read
                   f"{label}: $(NAMESPACE) is {got}")
         else:
             check(got == journal, f"{label}: --cluster-journal {got}, expected {journal}")
+    # The run lock, in the same namespace as the journal (chart default; $(NAMESPACE) in the
+    # plain manifests).
+    if journal is None:
+        check("--lock-namespace" not in args, f"{label}: a run lock: {args}")
+    elif check("--lock-namespace" in args, f"{label}: no --lock-namespace in {args}"):
+        got = args[args.index("--lock-namespace") + 1]
+        want = "$(NAMESPACE)" if journal == "metadata.namespace" else journal
+        check(got == want, f"{label}: --lock-namespace {got}, expected {want}")
     if "--pushgateway" in args:
         check("PUSHGATEWAY" in env, f"{label}: $(PUSHGATEWAY) is not set")
     init = [i["name"] for i in pod.get("initContainers", [])]
@@ -243,11 +251,12 @@ def one_job(api, helm, henv, chart, tmp, gameday, release, repo, tag, host, port
     v = run([gameday, "validate", plan])
     if not check(v.returncode == 0, f"the smoke plan: {v.stdout}{v.stderr}"):
         return
-    # The release's rights, as `gameday rbac` prints them: the plan's (none: it probes TCP)
-    # and the cluster journal's ConfigMaps in the namespace, for the run and the reaper.
+    # The release's rights, as `gameday rbac` prints them: the plan's (none: it probes TCP),
+    # the cluster journal's ConfigMaps and the run lock's Leases in the namespace.
     rbac = os.path.join(tmp, f"{release}-rbac.yaml")
     r = run([gameday, "rbac", plan, "--service-account", f"gameday/{release}-gameday",
-             "--name", f"{release}-gameday", "--cluster-journal", "gameday"])
+             "--name", f"{release}-gameday", "--cluster-journal", "gameday",
+             "--lock-namespace", "gameday"])
     if not check(r.returncode == 0, f"gameday rbac: {r.stderr}"):
         return
     open(rbac, "w").write(r.stdout)
@@ -515,7 +524,7 @@ def main():
         plan = os.path.join(opts.source, "deploy", "plans", "pod-kill.yaml")
         rbac = os.path.join(tmp, "rbac.yaml")
         r = run([opts.gameday, "rbac", plan, "--service-account", "gameday/gd-gameday",
-                 "--cluster-journal", "gameday"])
+                 "--cluster-journal", "gameday", "--lock-namespace", "gameday"])
         if not check(r.returncode == 0, f"gameday rbac {plan}: {r.stderr}"):
             return 1
         open(rbac, "w").write(r.stdout)
@@ -545,7 +554,7 @@ def main():
                 dict(expect_init=True, expect_readonly=True, journal="gameday")),
             "no-volume,no-reaper,no-journal,suspended,own-configmap": (
                 ["--set", "persistence.enabled=false", "--set", "recover.enabled=false",
-                 "--set", "clusterJournal.enabled=false",
+                 "--set", "clusterJournal.enabled=false", "--set", "lock.enabled=false",
                  "--set", "suspend=true", "--set", "existingPlansConfigMap=my-plans",
                  "--set", "planFiles={a.yaml,b.yaml}", "--set", "serviceAccount.create=false",
                  "--set", "serviceAccount.name=gameday"],

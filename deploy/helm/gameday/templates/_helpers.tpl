@@ -35,6 +35,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default .Release.Namespace .Values.clusterJournal.namespace -}}
 {{- end -}}
 
+{{- define "gameday.lockNamespace" -}}
+{{- default (include "gameday.journalNamespace" .) .Values.lock.namespace -}}
+{{- end -}}
+
 {{- define "gameday.claimName" -}}
 {{- default (printf "%s-reports" (include "gameday.fullname" .)) .Values.persistence.existingClaim -}}
 {{- end -}}
@@ -112,6 +116,14 @@ spec:
         - {{ include "gameday.journalNamespace" . | quote }}
         - --cluster-journal-ttl
         - {{ .Values.clusterJournal.ttl | quote }}
+        {{- end }}
+        {{- if .Values.lock.enabled }}
+        - --lock-namespace
+        - {{ include "gameday.lockNamespace" . | quote }}
+        - --lock-wait
+        - {{ .Values.lock.wait | quote }}
+        - --lock-ttl
+        - {{ .Values.lock.ttl | quote }}
         {{- end }}
         {{- range .Values.extraArgs }}
         - {{ . | quote }}
