@@ -31,6 +31,7 @@
 #include "reports/junit_report.h"
 #include "reports/pushgateway.h"
 #include "reports/report_text.h"
+#include "reports/termination_message.h"
 #include "verifiers/probe/probe_loop.h"
 
 namespace gameday {
@@ -171,7 +172,19 @@ struct RunOptions {
   std::string lock_namespace;
   double lock_wait_s = 0;
   double lock_ttl_s = 30;
+  std::string termination_log;
 };
+
+// The verdict for Kubernetes' termination message (--termination-log), written last so that it
+// carries the final exit code. Not writing it is said, but leaves the exit code as it is: that
+// code, the logs and the reports still carry the verdict.
+void TellVerdict(const RunOptions& opts, const RunResult& result, int code,
+                 const std::vector<std::string>& notes) {
+  if (opts.termination_log.empty()) return;
+  Status told = OverwriteFileInPlace(opts.termination_log,
+                                     RenderTerminationMessage(result, code, notes), 0644);
+  if (!told.ok()) std::cerr << "termination log: " << told.message() << "\n";
+}
 
 std::chrono::milliseconds Millis(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
@@ -306,7 +319,14 @@ int RunPlan(const RunOptions& opts) {
   if (!opts.lock_namespace.empty() && !opts.dry_run) {
     auto locked = LockRun(opts, plan, engine_options.run_id, stop.get_token());
     if (!locked.ok()) {
-      std::cerr << "lock: " << locked.status().message() << "; nothing was injected\n";
+      const std::string why = "lock: " + locked.status().message() + "; nothing was injected";
+      std::cerr << why << "\n";
+      // A scheduled game day that another run kept out says so where people look for it.
+      RunResult refused;
+      refused.run_id = engine_options.run_id;
+      refused.plan_file = plan.file;
+      refused.plan_name = plan.name;
+      TellVerdict(opts, refused, kExitAborted, {why});
       signal_thread.request_stop();
       return kExitAborted;
     }
@@ -339,8 +359,11 @@ int RunPlan(const RunOptions& opts) {
     written = WriteFile(dir / "report.html", RenderHtml(result, history.ok() ? &*history : nullptr),
                         *report_mode);
   }
+  // What changed the exit code after the run goes into the termination message too.
+  std::vector<std::string> notes;
   if (!written.ok()) {
     std::cerr << "report: " << written.message() << "\n";
+    notes.push_back("report: " + written.message());
   } else {
     std::cout << "report: " << std::filesystem::absolute(dir / "report.html").string() << "\n";
   }
@@ -352,12 +375,17 @@ int RunPlan(const RunOptions& opts) {
     if (!pushed.ok()) {
       // A gate that cannot publish its verdict must not look green.
       std::cerr << "pushgateway: " << pushed.message() << "\n";
+      notes.push_back("pushgateway: " + pushed.message());
       if (code == kExitPassed) code = kExitFailed;
     } else {
       std::cout << "pushed metrics to " << RedactSecrets(opts.pushgateway) << "\n";
     }
   }
-  if (stop.stop_requested()) code = kExitAborted;
+  if (stop.stop_requested()) {
+    code = kExitAborted;
+    notes.push_back("interrupted by " + SignalName(stop_signal.load()));
+  }
+  TellVerdict(opts, result, code, notes);
   signal_thread.request_stop();
   return code;
 }
@@ -411,6 +439,10 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
                   "seconds a lock outlives its run's last renewal (renewed every third of it)")
       ->check(CLI::Range(3.0, 3600.0))
       ->capture_default_str();
+  cmd->add_option("--termination-log", opts->termination_log,
+                  "after the run, write the verdict (first line passed, failed or aborted; then "
+                  "one line per experiment; at most 4096 bytes) to this file, e.g. Kubernetes' "
+                  "/dev/termination-log");
   cmd->callback([opts, exit_code] { *exit_code = RunPlan(*opts); });
 }
 

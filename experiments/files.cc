@@ -176,6 +176,44 @@ Status WriteFileAtomically(const std::string& path, std::string_view content, mo
   return Status::Ok();
 }
 
+Status OverwriteFileInPlace(const std::string& path, std::string_view content, mode_t mode) {
+  const std::string base = BaseOf(path);
+  if (base.empty() || base == "." || base == "..") {
+    return Status::InvalidArgument("not a file name: '" + path + "'");
+  }
+  auto opened = OpenTrustedDir(DirOf(path));
+  if (!opened.ok()) return opened.status();
+  Fd dirfd{*opened};
+  Fd out{::openat(dirfd.fd, base.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+                  mode & 0777)};
+  if (out.fd < 0) {
+    if (errno == ELOOP) {
+      return Status::FailedPrecondition("refusing to write " + path +
+                                        ": it is a symlink; name the real file");
+    }
+    return Errno("cannot open", path, errno);
+  }
+  struct stat st;
+  if (::fstat(out.fd, &st) != 0) return Errno("cannot stat", path, errno);
+  if (!S_ISREG(st.st_mode)) {
+    return Status::FailedPrecondition("refusing to write " + path + ": not a regular file");
+  }
+  if (::ftruncate(out.fd, 0) != 0) return Errno("cannot truncate", path, errno);
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(out.fd, content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("cannot write", path, errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  const int closed = ::close(out.fd);
+  out.fd = -1;
+  if (closed != 0) return Errno("cannot write", path, errno);
+  return Status::Ok();
+}
+
 Status CheckOwnedFile(const std::string& path) {
   auto dirfd = OpenTrustedDir(DirOf(path));
   if (!dirfd.ok()) return dirfd.status();

@@ -33,6 +33,13 @@ Status EnsureTrustedDir(const std::string& dir, mode_t mode = 0700);
 // relative to that handle, so swapping the folder meanwhile changes nothing.
 Status WriteFileAtomically(const std::string& path, std::string_view content, mode_t mode = 0600);
 
+// Overwrites `path` in place (truncate, then write) for a file that another program provides and
+// reads by name and that cannot be replaced by a rename: Kubernetes' /dev/termination-log is a
+// bind mount in a folder gameday may not write to. Creates it with `mode` when it does not exist.
+// Never through a symlink (O_NOFOLLOW), only a regular file, only in a folder that passes
+// CheckTrustedDir. Not atomic: a reader may see it half-written.
+Status OverwriteFileInPlace(const std::string& path, std::string_view content, mode_t mode = 0644);
+
 // For a file a library opens by name (the SQLite history): Ok when it does not exist yet or is a
 // regular file owned by the effective user; FailedPrecondition for a symlink, anything but a
 // regular file, or a file of another user. Its folder must pass CheckTrustedDir.

@@ -56,6 +56,9 @@ finish() {
 # containerd for the real-node tests): built from the Go module proxy once, then cached outside
 # the repo (keyed by version). Its last line is the folder of the binaries.
 background build-k8s 10 bash tests/harness/build-k8s.sh --with-nodes
+# helm, for the chart's test (gameday_deploy), likewise; both take the cache's lock, so the two Go
+# builds run one after the other.
+background build-helm 10 bash tests/harness/build-helm.sh
 
 launcher=()
 if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
@@ -143,6 +146,13 @@ finish build-k8s
 GAMEDAY_K8S_BIN=$(tail -1 "$work/build-k8s.log")
 export GAMEDAY_K8S_BIN
 finish clean-root
+# A helm that cannot be built makes gameday_deploy skip (and say so), not the run fail here.
+if finish build-helm; then
+  GAMEDAY_HELM="$(tail -1 "$work/build-helm.log")/helm"
+  export GAMEDAY_HELM
+else
+  echo "helm could not be built: the test gameday_deploy will be skipped"
+fi
 tier integration build -- -E "^$long_test\$"
 tier browser build
 if [[ $skip != *" tsan "* ]]; then

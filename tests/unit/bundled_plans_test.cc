@@ -28,8 +28,10 @@ std::vector<std::string> BundledPlans() {
   const fs::path root = GAMEDAY_SOURCE_DIR;
   std::vector<std::string> files;
   std::error_code ec;
-  if (fs::is_directory(root / "experiments" / "plans")) {
-    for (const auto& entry : fs::recursive_directory_iterator(root / "experiments" / "plans", ec)) {
+  // deploy/plans: the in-cluster example the manifests and the chart carry.
+  for (const fs::path& dir : {root / "experiments" / "plans", root / "deploy" / "plans"}) {
+    if (!fs::is_directory(dir)) continue;
+    for (const auto& entry : fs::recursive_directory_iterator(dir, ec)) {
       const std::string ext = entry.path().extension().string();
       if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json")) {
         files.push_back(fs::relative(entry.path(), root).string());

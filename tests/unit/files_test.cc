@@ -143,6 +143,44 @@ TEST_F(FilesTest, OwnedFileCheck) {
   }
 }
 
+// Kubernetes' /dev/termination-log: a file someone else made, in a folder gameday cannot write to,
+// overwritten where it is (a rename would replace the bind mount, or be refused).
+TEST_F(FilesTest, OverwriteInPlaceTruncatesKeepsTheInodeAndRefusesSymlinks) {
+  const std::string log = dir_ + "/termination-log";
+  std::ofstream(log) << "an older and much longer message";
+  ::chmod(log.c_str(), 0666);
+  struct stat before {};
+  ASSERT_EQ(::stat(log.c_str(), &before), 0);
+  ASSERT_TRUE(OverwriteFileInPlace(log, "passed\n").ok());
+  EXPECT_EQ(Slurp(log), "passed\n");
+  struct stat after {};
+  ASSERT_EQ(::stat(log.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  EXPECT_EQ(ModeOf(log), 0666u);  // a file someone else made keeps its mode
+
+  // Created with the mode asked for when missing.
+  const mode_t old = ::umask(0);
+  const Status created = OverwriteFileInPlace(dir_ + "/verdict", "failed\n", 0640);
+  ::umask(old);
+  ASSERT_TRUE(created.ok()) << created.message();
+  EXPECT_EQ(Slurp(dir_ + "/verdict"), "failed\n");
+  EXPECT_EQ(ModeOf(dir_ + "/verdict"), 0640u);
+
+  const std::string victim = dir_ + "/victim";
+  std::ofstream(victim) << "precious";
+  ASSERT_EQ(::symlink(victim.c_str(), (dir_ + "/link").c_str()), 0);
+  Status s = OverwriteFileInPlace(dir_ + "/link", "x");
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("symlink"), std::string::npos) << s.message();
+  EXPECT_EQ(Slurp(victim), "precious");
+  s = OverwriteFileInPlace(dir_, "x");
+  EXPECT_FALSE(s.ok());
+  ASSERT_EQ(::mkdir((dir_ + "/open").c_str(), 0700), 0);
+  ASSERT_EQ(::chmod((dir_ + "/open").c_str(), 0777), 0);
+  EXPECT_EQ(OverwriteFileInPlace(dir_ + "/open/log", "x").code(),
+            Status::Code::kFailedPrecondition);
+}
+
 TEST(FileModeTest, Parse) {
   EXPECT_EQ(ParseFileMode("0644"), std::optional<mode_t>(0644));
   EXPECT_EQ(ParseFileMode("600"), std::optional<mode_t>(0600));
