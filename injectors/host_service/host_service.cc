@@ -512,15 +512,16 @@ void WriteServiceRevert(JsonWriter& w, const ServiceFault& f, const HostService&
 }
 
 std::string StopServiceScript(const ServiceFault& f, const HostService& resolved,
-                              const OnHostExpiry& expiry, Duration duration) {
+                              const OnHostExpiry& expiry, Duration duration,
+                              const std::string& before_stop, const std::string& before_start) {
   const std::string stopped = RecordsSignalled(resolved) ? StoppedFile(expiry) : "";
   std::string script = "set -e\n" + PreCheckScript(resolved);
   if (f.on_host_expiry) {
     // The timer goes in before the fault, so the fault never exists without its expiry.
     script += StartExpiryScript(expiry, duration + f.expiry_margin,
-                                StartScript(resolved, f.stop_timeout, stopped));
+                                before_start + StartScript(resolved, f.stop_timeout, stopped));
   }
-  return script + StopScript(resolved, f.signal, f.stop_timeout, stopped);
+  return script + before_stop + StopScript(resolved, f.signal, f.stop_timeout, stopped);
 }
 
 Duration StopServiceTimeout(const ServiceFault& f) { return f.stop_timeout + kSshSlack; }

@@ -66,9 +66,13 @@ void WriteServiceRevert(JsonWriter& w, const ServiceFault& f, const HostService&
                         const OnHostExpiry& expiry);
 
 // The stop, in one script for the host (`set -e`): checks the service runs (exit 3 otherwise),
-// starts the on-host expiry when `f.on_host_expiry` (after `duration` + f.expiry_margin), stops.
+// starts the on-host expiry when `f.on_host_expiry` (after `duration` + f.expiry_margin), runs
+// `before_stop` (a kind's own part of the fault), stops. The expiry runs `before_start` (its
+// revert) before it starts the service.
 std::string StopServiceScript(const ServiceFault& f, const HostService& resolved,
-                              const OnHostExpiry& expiry, Duration duration);
+                              const OnHostExpiry& expiry, Duration duration,
+                              const std::string& before_stop = "",
+                              const std::string& before_start = "");
 // The SSH timeout of that script.
 Duration StopServiceTimeout(const ServiceFault& f);
 

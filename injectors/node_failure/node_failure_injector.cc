@@ -39,7 +39,9 @@ struct Spec {
   std::vector<std::string> nodes;
   std::string label_selector;
   Mode mode = Mode::kKubeletStop;
-  ServiceFault kubelet;                  // kubelet-stop
+  ServiceFault kubelet;                                      // kubelet-stop
+  bool freeze_containers = false;                            // kubelet-stop, containers: freeze
+  std::string containers_cgroup = kDefaultContainersCgroup;  // may hold {{var}}
   std::vector<ApiEndpoint> api_servers;  // api-cut; empty = the kubeconfig's server
   Duration expiry_margin = seconds(30);  // api-cut (kubelet-stop: kubelet.expiry_margin)
   bool allow_all = false;
@@ -61,6 +63,7 @@ struct Prepared {
   std::string uid;
   std::string id;  // the fault's: its expiry marker, chain and watch
   HostService kubelet;
+  std::string containers_cgroup;  // resolved; empty unless containers: freeze
   std::vector<ApiEndpoint> api;
   NodeExpectation expected;  // what the cluster's settings say will happen
 };
@@ -212,6 +215,17 @@ class NodeFailureInjector : public Injector {
       Result<HostService> s = ResolveHostService(spec_.kubelet.service, p.host);
       if (!s.ok()) return s.status();
       p.kubelet = *s;
+      if (spec_.freeze_containers) {
+        Result<std::string> c =
+            ExpandHostVars(spec_.containers_cgroup, p.host, "spec.containers_cgroup");
+        if (!c.ok()) return c.status();
+        if (!ValidContainersCgroup(*c)) {
+          return Status::InvalidArgument(where + ": spec.containers_cgroup '" + c->substr(0, 80) +
+                                         "' (for host " + p.host.name +
+                                         ") is not a cgroup path under /sys/fs/cgroup/");
+        }
+        p.containers_cgroup = *c;
+      }
     } else {
       p.api = spec_.api_servers;
       if (p.api.empty()) {
@@ -252,6 +266,7 @@ class NodeFailureInjector : public Injector {
       w.Int64(std::chrono::duration_cast<milliseconds>(spec_.ready_wait).count());
       if (spec_.mode == Mode::kKubeletStop) {
         WriteServiceRevert(w, spec_.kubelet, p.kubelet, expiry);
+        if (!p.containers_cgroup.empty()) str("containers_cgroup", p.containers_cgroup);
       } else {
         str("chain", IptablesChain(p.id));
         expiry.Write(w);
@@ -278,11 +293,16 @@ class NodeFailureInjector : public Injector {
     const OnHostExpiry expiry = MakeExpiry(p->host, p->id);
     Status st;
     if (spec_.mode == Mode::kKubeletStop) {
-      st = RunFaultScript(*ssh_, p->host.ssh,
-                          StopServiceScript(spec_.kubelet, p->kubelet, expiry, env.duration),
-                          StopServiceTimeout(spec_.kubelet),
-                          std::string(kKind) + " on " + target.display +
-                              ": stopping the kubelet (" + DescribeService(p->kubelet) + ")");
+      const bool freeze = !p->containers_cgroup.empty();
+      st = RunFaultScript(
+          *ssh_, p->host.ssh,
+          StopServiceScript(spec_.kubelet, p->kubelet, expiry, env.duration,
+                            freeze ? FreezeContainersScript(p->containers_cgroup) : "",
+                            freeze ? ThawContainersScript(p->containers_cgroup) : ""),
+          StopServiceTimeout(spec_.kubelet),
+          std::string(kKind) + " on " + target.display + ": " +
+              (freeze ? "freezing its containers (" + p->containers_cgroup + ") and " : "") +
+              "stopping the kubelet (" + DescribeService(p->kubelet) + ")");
     } else {
       const std::string chain = IptablesChain(p->id);
       const std::string script =
@@ -341,6 +361,14 @@ class NodeFailureInjector : public Injector {
         if (s.ok()) what = *s;
       }
       d = DescribeServiceFault(spec_.kubelet, what, where);
+      if (spec_.freeze_containers) {
+        std::string cgroup = spec_.containers_cgroup;
+        if (host != nullptr) {
+          if (auto c = ExpandHostVars(cgroup, *host, "spec.containers_cgroup"); c.ok()) cgroup = *c;
+        }
+        d += "; first freezes every container of the node (cgroup " + cgroup +
+             "), thawed before the kubelet starts again";
+      }
     } else {
       d = "cut " + where + " off the API server (" +
           (spec_.api_servers.empty() ? "the kubeconfig's server" : Endpoints(spec_.api_servers)) +
@@ -404,6 +432,7 @@ struct Record {
   Mode mode = Mode::kKubeletStop;
   std::string id;
   Duration ready_wait{0};
+  std::string containers_cgroup;  // kubelet-stop with containers: freeze
 };
 
 Result<Record> ReadRecord(const std::string& text) {
@@ -439,6 +468,13 @@ Result<Record> ReadRecord(const std::string& text) {
     return bad("ready_wait_ms out of range");
   }
   r.ready_wait = milliseconds(wait->value.GetInt64());
+  if (auto c = d.FindMember("containers_cgroup"); c != d.MemberEnd()) {
+    if (!c->value.IsString() || r.mode != Mode::kKubeletStop ||
+        !ValidContainersCgroup(
+            r.containers_cgroup.assign(c->value.GetString(), c->value.GetStringLength()))) {
+      return bad("containers_cgroup is not a cgroup path under /sys/fs/cgroup/ of a kubelet-stop");
+    }
+  }
   r.host = std::move(*host);
   return r;
 }
@@ -455,7 +491,8 @@ class NodeFailureInjectorKind : public SshInjectorKind {
                                              "expiry_margin", "stop_timeout",
                                              "api_server",    "allow_all",
                                              "ready_wait",    "inventory",
-                                             "known_hosts",   "node_monitor_grace_period"};
+                                             "known_hosts",   "node_monitor_grace_period",
+                                             "containers",    "containers_cgroup"};
     if (!RequireKubernetesTarget(spec, target, kKind)) {
       spec.Finish(fields);
       return nullptr;
@@ -500,8 +537,24 @@ class NodeFailureInjectorKind : public SshInjectorKind {
       if (spec.Has("api_server")) {
         spec.ErrorAt("api_server", "only used with mode: api-cut");
       }
+      s.freeze_containers = spec.Enum("containers", {"keep", "freeze"}, "keep") == "freeze";
+      if (spec.Has("containers_cgroup")) {
+        s.containers_cgroup = spec.String("containers_cgroup", s.containers_cgroup);
+        if (!s.freeze_containers) {
+          spec.ErrorAt("containers_cgroup", "only used with containers: freeze");
+        } else if (const std::string bad = CheckTemplate(s.containers_cgroup); !bad.empty()) {
+          spec.ErrorAt("containers_cgroup", bad);
+        } else if (s.containers_cgroup.find("{{") == std::string::npos &&
+                   !ValidContainersCgroup(s.containers_cgroup)) {
+          spec.ErrorAt("containers_cgroup",
+                       "expected the node's kubepods cgroup under /sys/fs/cgroup/ (a v1 freezer "
+                       "directory or a v2 cgroup: letters, digits, '.', '_', '-' and '/'), got '" +
+                           s.containers_cgroup.substr(0, 80) + "'");
+        }
+      }
     } else {
-      for (const char* key : {"service", "signal", "on_host_expiry", "stop_timeout"}) {
+      for (const char* key : {"service", "signal", "on_host_expiry", "stop_timeout", "containers",
+                              "containers_cgroup"}) {
         if (spec.Has(key)) spec.ErrorAt(key, "only used with mode: kubelet-stop");
       }
       s.expiry_margin =
@@ -555,12 +608,16 @@ class NodeFailureInjectorKind : public SshInjectorKind {
     if (r->mode == Mode::kKubeletStop) {
       Result<ServiceRevert> s = ReadServiceRevert(r->host.record, kKind);
       if (!s.ok()) return s.status();
-      times.fault = "kubelet stopped";
+      const bool frozen = !r->containers_cgroup.empty();
+      times.fault = frozen ? "kubelet stopped, containers frozen" : "kubelet stopped";
       // Stopped first, so nothing the heal does is taken for the fault's doing.
       const std::optional<NodeObservation> seen = book_->Stop(r->id);
       healed = RunRevertScript(
-          *ssh_, r->host, s->script, s->timeout, kKind,
-          "starting the kubelet (" + DescribeService(s->service) + ") of node " + r->node);
+          *ssh_, r->host,
+          (frozen ? "set -e\n" + ThawContainersScript(r->containers_cgroup) : "") + s->script,
+          s->timeout, kKind,
+          (frozen ? "thawing the containers (" + r->containers_cgroup + ") and " : "") +
+              "starting the kubelet (" + DescribeService(s->service) + ") of node " + r->node);
       Fill(seen, &times);
     } else {
       const std::string chain = JsonString(r->host.record, "chain");

@@ -1,7 +1,9 @@
 #include "injectors/node_failure/node_failure_parts.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cstring>
 
 #include "experiments/format.h"
 #include "experiments/shell_quote.h"
@@ -183,6 +185,42 @@ std::string NodeTimesNote(const NodeTimes& t) {
   if (t.poll_s > 0) s += "; polled every " + FormatFixed(t.poll_s, 2) + "s";
   if (!t.expectation.empty()) s += "; " + t.expectation;
   return s;
+}
+
+bool ValidContainersCgroup(const std::string& path) {
+  static constexpr const char* kRoot = "/sys/fs/cgroup/";
+  if (path.size() > 256 || path.rfind(kRoot, 0) != 0 || path.size() == std::strlen(kRoot)) {
+    return false;
+  }
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    const std::string part = path.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    for (char c : part) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+        return false;
+      }
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+std::string FreezeContainersScript(const std::string& cgroup) {
+  const std::string c = ShellQuote(cgroup);
+  return "if [ -f " + c + "/freezer.state ]; then echo FROZEN > " + c +
+         "/freezer.state; elif [ -f " + c + "/cgroup.freeze ]; then echo 1 > " + c +
+         "/cgroup.freeze; else echo 'node-failure: no cgroup freezer at '" + c +
+         "' (containers_cgroup)' >&2; exit 3; fi\n";
+}
+
+std::string ThawContainersScript(const std::string& cgroup) {
+  const std::string c = ShellQuote(cgroup);
+  return "if [ -f " + c + "/freezer.state ]; then echo THAWED > " + c +
+         "/freezer.state; elif [ -f " + c + "/cgroup.freeze ]; then echo 0 > " + c +
+         "/cgroup.freeze; fi\n";
 }
 
 }  // namespace gameday

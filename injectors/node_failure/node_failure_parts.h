@@ -77,4 +77,15 @@ struct NodeTimes {
 // `not_ready_after=38.2s`, `tainted_after=...`, `ready_again_after=2.1s` (or `=none`).
 std::string NodeTimesNote(const NodeTimes& t);
 
+// `containers: freeze`: the cgroup that holds every container of the node (the kubelet's
+// kubepods), as the freezer sees it: a v1 freezer directory (freezer.state) or a v2 cgroup
+// (cgroup.freeze). A path gameday writes to as root: absolute, under /sys/fs/cgroup/, at most
+// 256 characters of [A-Za-z0-9._/-], no empty, "." or ".." component.
+bool ValidContainersCgroup(const std::string& path);
+constexpr const char* kDefaultContainersCgroup = "/sys/fs/cgroup/freezer/kubepods";
+// Freezes every process in `cgroup` (exit 3, before anything else changed, when it has no
+// freezer); ThawContainersScript thaws them (idempotent; nothing to do when the cgroup is gone).
+std::string FreezeContainersScript(const std::string& cgroup);
+std::string ThawContainersScript(const std::string& cgroup);
+
 }  // namespace gameday

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -423,6 +424,70 @@ TEST_F(NodeFailureTest, KubeletStopMakesTheNodeNotReadyAndTheRevertBringsItBack)
   EXPECT_NE(ReadFileOrEmpty("/proc/" + std::to_string(kubelet_after) + "/cgroup")
                 .find("gameday-node-" + subnet_ + "-" + std::to_string(kNodeIndex)),
             std::string::npos);
+}
+
+// containers: freeze on the same real node: the node's kubepods cgroup is frozen with the
+// kubelet's stop, as a whole machine that died would stop its containers too; the revert thaws
+// them before the kubelet starts, so the same container process runs on (not restarted).
+TEST_F(NodeFailureTest, KubeletStopWithContainersFrozenThawsTheSameContainersOnRevert) {
+  ASSERT_TRUE(StartSshd());
+  ASSERT_TRUE(NodeUp());
+  ASSERT_EQ(ReadyStatus(*admin_, kNode), "True");
+  const int kubelet_before = ReadPid(PidFile());
+  ASSERT_TRUE(Alive(kubelet_before));
+  // A pod that tolerates the unreachable taint for good: it is not evicted during the fault.
+  {
+    KubeRequest create;
+    create.verb = "create";
+    create.ref = ResourceRef::Core("pods", "default");
+    create.body = std::string(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"frozen"},
+        "spec":{"nodeName":")") +
+                  kNode + R"(","terminationGracePeriodSeconds":0,
+        "tolerations":[{"key":"node.kubernetes.io/unreachable","operator":"Exists",
+          "effect":"NoExecute"},{"key":"node.kubernetes.io/not-ready","operator":"Exists",
+          "effect":"NoExecute"}],
+        "containers":[{"name":"pause","image":"gameday.local/pause:1",
+          "imagePullPolicy":"Never"}]}})";
+    ASSERT_TRUE(admin_->Call(create).ok());
+  }
+  const std::string cgroup = "/sys/fs/cgroup/freezer/gameday-node-" + subnet_ + "-" +
+                             std::to_string(kNodeIndex) + "/kubepods";
+  // The pod's pause processes (its sandbox's and its container's), found through the node's
+  // freezer cgroup.
+  auto pause_pids = [&] {
+    return Trim(Lines("for p in $(find " + ShellQuote(cgroup) +
+                      " -name cgroup.procs -exec cat {} + 2>/dev/null); do "
+                      "grep -qx pause /proc/$p/comm 2>/dev/null && echo $p; done | sort -n | "
+                      "tr '\\n' ' '"));
+  };
+  std::string pause_before;
+  ASSERT_TRUE(Await(
+      [&] {
+        pause_before = pause_pids();
+        return std::count(pause_before.begin(), pause_before.end(), ' ') == 1;
+      },
+      seconds(60), milliseconds(250)))
+      << "the pod's container never ran: " << pause_before;
+  auto frozen = [&] { return Trim(ReadFileOrEmpty(cgroup + "/freezer.state")) == "FROZEN"; };
+  bool seen_frozen = false;
+  const std::string start =
+      plane_->harness + "/real-node.sh kubelet-start " + plane_->dir + " " + kNode;
+  RunFault(
+      "      mode: kubelet-stop\n      containers: freeze\n      containers_cgroup: " + cgroup +
+          "\n      service:\n        process:\n          pid_file: " + PidFile() +
+          "\n          start: " + ShellQuote(start) +
+          "\n      stop_timeout: 20s\n      node_monitor_grace_period: 20s\n",
+      "kubelet-stop-frozen",
+      [&] {
+        seen_frozen = seen_frozen || frozen();
+        return seen_frozen && !Alive(kubelet_before);
+      },
+      [] { return HostLeftovers(""); });
+  EXPECT_TRUE(seen_frozen) << "the containers were never frozen";
+  EXPECT_NE(last_note_.find("kubelet stopped, containers frozen"), std::string::npos) << last_note_;
+  EXPECT_EQ(Trim(ReadFileOrEmpty(cgroup + "/freezer.state")), "THAWED");
+  // The same container process runs on: thawed, not restarted.
+  EXPECT_EQ(pause_pids(), pause_before);
 }
 
 // container-kill on the same real node: SIGKILL to a container's main process, found over SSH

@@ -321,6 +321,66 @@ TEST(NodeTimesNoteTest, NamesEveryMeasuredStage) {
             "ready_again_after=none after the revert (not Ready within 1m)");
 }
 
+// containers: freeze freezes the node's kubepods cgroup with the kubelet's stop, and only a path
+// under /sys/fs/cgroup/ ever reaches the root shell.
+TEST(NodeFailureContainersTest, FreezeIsAKubeletStopOptionWithACheckedCgroup) {
+  auto freeze = Parse("nodes: n1\ncontainers: freeze\n");
+  ASSERT_TRUE(freeze.injector) << freeze.diags.ToString();
+  EXPECT_NE(freeze.injector->DescribeAction(NodeTarget())
+                .find("first freezes every container of the node (cgroup "
+                      "/sys/fs/cgroup/freezer/kubepods), thawed before the kubelet starts again"),
+            std::string::npos)
+      << freeze.injector->DescribeAction(NodeTarget());
+  auto templated =
+      Parse("nodes: n1\ncontainers: freeze\ncontainers_cgroup: '{{kubepods_cgroup}}'\n");
+  EXPECT_TRUE(templated.injector) << templated.diags.ToString();
+
+  struct Case {
+    std::string yaml, path, text;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"containers: stop\n", "spec.containers", "keep, freeze"},
+           {"containers_cgroup: /sys/fs/cgroup/freezer/kubepods\n", "spec.containers_cgroup",
+            "only used with containers: freeze"},
+           {"containers: freeze\ncontainers_cgroup: /tmp/x\n", "spec.containers_cgroup",
+            "under /sys/fs/cgroup/"},
+           {"containers: freeze\ncontainers_cgroup: '/sys/fs/cgroup/a/../../b'\n",
+            "spec.containers_cgroup", "under /sys/fs/cgroup/"},
+           {"containers: freeze\ncontainers_cgroup: '/sys/fs/cgroup/a b;reboot'\n",
+            "spec.containers_cgroup", "under /sys/fs/cgroup/"},
+           {"mode: api-cut\ncontainers: freeze\n", "spec.containers",
+            "only used with mode: kubelet-stop"},
+       }) {
+    auto p = Parse("nodes: n1\n" + c.yaml);
+    EXPECT_FALSE(p.injector) << c.yaml;
+    EXPECT_TRUE(p.Find(c.path, c.text)) << c.yaml << p.diags.ToString();
+  }
+
+  for (const char* ok : {"/sys/fs/cgroup/freezer/kubepods", "/sys/fs/cgroup/kubepods.slice",
+                         "/sys/fs/cgroup/freezer/gameday-node-real-1/kubepods"}) {
+    EXPECT_TRUE(ValidContainersCgroup(ok)) << ok;
+  }
+  for (const char* bad :
+       {"", "/sys/fs/cgroup/", "/sys/fs/cgroup", "sys/fs/cgroup/x", "/sys/fs/cgroup//x",
+        "/sys/fs/cgroup/x/", "/sys/fs/cgroup/./x", "/sys/fs/cgroup/x/..", "/sys/fs/cgroup/$(x)",
+        "/sys/fs/cgroup/x'y", "/proc/1/root/sys/fs/cgroup/x"}) {
+    EXPECT_FALSE(ValidContainersCgroup(bad)) << bad;
+  }
+  EXPECT_FALSE(ValidContainersCgroup("/sys/fs/cgroup/" + std::string(250, 'a')));
+
+  const std::string f = FreezeContainersScript("/sys/fs/cgroup/freezer/kubepods");
+  EXPECT_NE(f.find("echo FROZEN > '/sys/fs/cgroup/freezer/kubepods'/freezer.state"),
+            std::string::npos)
+      << f;
+  EXPECT_NE(f.find("echo 1 > '/sys/fs/cgroup/freezer/kubepods'/cgroup.freeze"), std::string::npos)
+      << f;
+  EXPECT_NE(f.find("exit 3"), std::string::npos) << f;
+  const std::string t = ThawContainersScript("/sys/fs/cgroup/freezer/kubepods");
+  EXPECT_NE(t.find("echo THAWED >"), std::string::npos) << t;
+  EXPECT_NE(t.find("echo 0 >"), std::string::npos) << t;
+  EXPECT_EQ(t.find("exit"), std::string::npos) << "a thaw never fails: " << t;
+}
+
 TEST(NodeFailureRevertTest, RefusesRecordsGamedayCouldNotHaveWritten) {
   auto kind = MakeNodeFailureInjectorKind();
   const std::string ssh = R"("address":"198.18.0.21","port":22,"user":"root",)";
@@ -354,6 +414,15 @@ TEST(NodeFailureRevertTest, RefusesRecordsGamedayCouldNotHaveWritten) {
           // The endpoint.
           std::string(R"({"address":"198.18.0.21","port":0,"user":"root",)") + node + service +
               R"("mode":"kubelet-stop","fault":"0123456789ab","ready_wait_ms":0})",
+          // The containers' cgroup of containers: freeze.
+          "{" + ssh + node + service +
+              R"("mode":"kubelet-stop","fault":"0123456789ab","ready_wait_ms":0,"containers_cgroup":"/etc/passwd"})",
+          "{" + ssh + node + service +
+              R"("mode":"kubelet-stop","fault":"0123456789ab","ready_wait_ms":0,"containers_cgroup":"/sys/fs/cgroup/freezer/../../etc"})",
+          "{" + ssh + node + service +
+              R"("mode":"kubelet-stop","fault":"0123456789ab","ready_wait_ms":0,"containers_cgroup":7})",
+          "{" + ssh + node +
+              R"("mode":"api-cut","chain":"GAMEDAY-0123456789ab","fault":"0123456789ab","ready_wait_ms":0,"containers_cgroup":"/sys/fs/cgroup/freezer/kubepods"})",
       }) {
     Status s = kind->Revert(bad, InjectorEnv{});
     EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << bad << "\n" << s.ToString();
