@@ -59,6 +59,8 @@ background build-k8s 10 bash tests/harness/build-k8s.sh --with-nodes
 # helm, for the chart's test (gameday_deploy), likewise; both take the cache's lock, so the two Go
 # builds run one after the other.
 background build-helm 10 bash tests/harness/build-helm.sh
+# kube-router, the NetworkPolicy enforcer of the real-node tests, likewise.
+background build-kube-router 10 bash tests/harness/build-kube-router.sh
 
 launcher=()
 if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
@@ -153,6 +155,7 @@ if finish build-helm; then
 else
   echo "helm could not be built: the test gameday_deploy will be skipped"
 fi
+finish build-kube-router
 tier integration build -- -E "^$long_test\$"
 tier browser build
 if [[ $skip != *" tsan "* ]]; then

@@ -28,7 +28,10 @@
 # Files: PLANE_DIR/nodes/NAME/{node.env, pki/, logs/, run/, containerd/, kubelet/, ...}.
 # Environment: GAMEDAY_K8S_BIN (needs the node binaries: build-k8s.sh --with-nodes),
 # GAMEDAY_NODE_IMAGES (OCI archives to import at start, separated by spaces),
-# GAMEDAY_NODE_TIMEOUT (seconds until Ready, default 120).
+# GAMEDAY_NODE_TIMEOUT (seconds until Ready, default 120), GAMEDAY_KUBE_ROUTER (a kube-router
+# binary from build-kube-router.sh: when set, the node also runs kube-router's firewall controller,
+# alone, so that NetworkPolicies are enforced on its pods with iptables and ipsets of the node's
+# own namespace).
 set -Eeuo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -134,12 +137,19 @@ extendedKeyUsage=clientAuth"
 extendedKeyUsage=serverAuth
 subjectAltName=IP:$NODE_IP"
   sign kube-proxy "/CN=system:kube-proxy" "$client"
+  # kube-router reads pods, namespaces, nodes and NetworkPolicies: a test plane's admin.
+  [[ -n "${GAMEDAY_KUBE_ROUTER:-}" ]] && sign kube-router "/O=system:masters/CN=kube-router" "$client"
   k8s_write_kubeconfig "$NODE_DIR/kubelet.kubeconfig" "https://$GATEWAY:$API_PORT" \
     "$PLANE/pki/ca.crt" gameday-test "system:node:$NAME" \
     "client-certificate: $NODE_DIR/pki/kubelet.crt" "client-key: $NODE_DIR/pki/kubelet.key"
   k8s_write_kubeconfig "$NODE_DIR/kube-proxy.kubeconfig" "https://$GATEWAY:$API_PORT" \
     "$PLANE/pki/ca.crt" gameday-test system:kube-proxy \
     "client-certificate: $NODE_DIR/pki/kube-proxy.crt" "client-key: $NODE_DIR/pki/kube-proxy.key"
+  if [[ -n "${GAMEDAY_KUBE_ROUTER:-}" ]]; then
+    k8s_write_kubeconfig "$NODE_DIR/kube-router.kubeconfig" "https://$GATEWAY:$API_PORT" \
+      "$PLANE/pki/ca.crt" gameday-test kube-router \
+      "client-certificate: $NODE_DIR/pki/kube-router.crt" "client-key: $NODE_DIR/pki/kube-router.key"
+  fi
 }
 
 # ---- configuration ------------------------------------------------------------------------
@@ -316,6 +326,18 @@ cmd_inside() {
   setsid "$BIN/kube-proxy" --config="$NODE_DIR/kube-proxy.yaml" --v=2 \
     >>"$NODE_DIR/logs/kube-proxy.log" 2>&1 </dev/null &
   echo $! >"$NODE_DIR/run/kube-proxy.pid"
+  if [[ -n "${GAMEDAY_KUBE_ROUTER:-}" ]]; then
+    # Only the NetworkPolicy controller: routes, Services and the CNI stay the node's own. It
+    # exits while the kubelet has not registered the Node yet (and on any error): restarted, as
+    # its DaemonSet would be.
+    setsid sh -c 'while :; do "$@"; sleep 1; done' kube-router "$GAMEDAY_KUBE_ROUTER" \
+      --kubeconfig="$NODE_DIR/kube-router.kubeconfig" \
+      --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false \
+      --hostname-override="$NAME" --service-cluster-ip-range="$SERVICE_RANGE" \
+      --health-port=0 --metrics-port=0 --v=1 \
+      >>"$NODE_DIR/logs/kube-router.log" 2>&1 </dev/null &
+    echo $! >"$NODE_DIR/run/kube-router.pid"
+  fi
   echo "started"
   # Holds the namespaces until `down` kills the whole cgroup.
   exec sleep infinity

@@ -90,9 +90,10 @@ class K8sRealNodeTest : public K8sPlaneTest {
 
   int Up(const std::string& images, const std::string& node = kNode, int index = 1) {
     started_.insert(node);
-    return RunShell("GAMEDAY_K8S_BIN=" + ShellQuote(bin_) + " GAMEDAY_NODE_IMAGES=" +
-                    ShellQuote(images) + " " + Script() + " up " + ShellQuote(plane_->dir) + " " +
-                    node + " " + std::to_string(index) + " </dev/null");
+    return RunShell(
+        "GAMEDAY_K8S_BIN=" + ShellQuote(bin_) + " GAMEDAY_NODE_IMAGES=" + ShellQuote(images) +
+        " GAMEDAY_KUBE_ROUTER=" + ShellQuote(kube_router_) + " " + Script() + " up " +
+        ShellQuote(plane_->dir) + " " + node + " " + std::to_string(index) + " </dev/null");
   }
   int Down(const std::string& node = kNode) {
     return RunShell(Script() + " down " + ShellQuote(plane_->dir) + " " + node);
@@ -184,7 +185,23 @@ class K8sRealNodeTest : public K8sPlaneTest {
     return 0;
   }
 
+  // The nodes a test starts enforce NetworkPolicies with kube-router (build-kube-router.sh);
+  // fails the test (in CI) or skips it when it cannot be built.
+  void EnforceNetworkPolicies() {
+    std::string bin;
+    const int rc =
+        RunShell(ShellQuote(plane_->harness + "/build-kube-router.sh") + " | tail -n 1", &bin);
+    kube_router_ = Trim(bin) + "/kube-router";
+    if (rc != 0 || !std::filesystem::exists(kube_router_)) {
+      kube_router_.clear();
+      const std::string why = "build-kube-router.sh failed (see its output above)";
+      if (std::getenv("CI") != nullptr) FAIL() << why;
+      GTEST_SKIP() << why;
+    }
+  }
+
   std::shared_ptr<KubeClient> admin_;
+  std::string kube_router_;  // empty: the nodes enforce no NetworkPolicy
   std::set<std::string> started_;
   std::string bin_;
   const std::string ns_ = "realnode";
