@@ -16,8 +16,7 @@
 #include "clients/kubernetes/client.h"
 #include "clients/kubernetes/cluster_journal.h"
 #include "tests/integration/child_process.h"
-#include "tests/integration/k8s_engine_test.h"
-#include "tests/integration/k8s_plane.h"
+#include "tests/integration/k8s_partition_cli_test.h"
 
 namespace gameday {
 namespace {
@@ -26,131 +25,38 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-constexpr char kShop[] = "shop";
 constexpr char kJournalNs[] = "gameday";
 constexpr int kTtlSeconds = 3;
 
-std::string Bin() { return std::string(GAMEDAY_BINARY_DIR) + "/bin/gameday"; }
-
-class ClusterJournalTest : public testing::K8sEngineTest {
+class ClusterJournalTest : public testing::K8sPartitionCliTest {
  protected:
-  ClusterJournalTest() : K8sEngineTest("cluster-journal") {}
+  ClusterJournalTest() : K8sPartitionCliTest("cluster-journal", "shop") {}
 
   void SetUp() override {
-    K8sEngineTest::SetUp();
+    K8sPartitionCliTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    ASSERT_TRUE(testing::CreateNamespace(*admin_, kShop).ok());
     ASSERT_TRUE(testing::CreateNamespace(*admin_, kJournalNs).ok());
-    const Status created = testing::CreateDeployment(*admin_, kShop, "api", 2);
-    // The plane (and so the Deployment) is shared by the tests of this process.
-    ASSERT_TRUE(created.ok() || created.code() == Status::Code::kFailedPrecondition)
-        << created.ToString();
-    ASSERT_TRUE(testing::DeploymentReady(*admin_, kShop, "api", 2, seconds(60)));
-  }
-
-  void TearDown() override {
-    if (admin_) {
-      // Whatever a failed test left: the policies, the marks and the journals.
-      for (const std::string& n : Names(Policies(), "app.kubernetes.io/managed-by=gameday")) {
-        Delete(ResourceRef::Group("networking.k8s.io", "v1", "networkpolicies", kShop, n));
-      }
+    cleanup_ = [this] {
       for (const std::string& n : JournalNames()) {
         Delete(ResourceRef::Core("configmaps", kJournalNs, n));
       }
-    }
-    K8sEngineTest::TearDown();
+    };
   }
 
-  static ResourceRef Policies() {
-    return ResourceRef::Group("networking.k8s.io", "v1", "networkpolicies", kShop);
-  }
-
-  std::vector<std::string> Names(const ResourceRef& collection, const std::string& selector) {
-    std::vector<std::string> out;
-    ListOptions opts;
-    opts.label_selector = selector;
-    auto rv = admin_->List(collection, opts, [&](const rapidjson::Value& o) {
-      out.push_back(JsonPathString(o, {"metadata", "name"}));
-      return Status::Ok();
-    });
-    if (!rv.ok()) out.push_back("(list failed: " + rv.status().ToString() + ")");
-    return out;
-  }
-  std::vector<std::string> PartitionPolicies() {
-    return Names(Policies(), "app.kubernetes.io/managed-by=gameday");
-  }
   std::vector<std::string> JournalNames() {
     return Names(ResourceRef::Core("configmaps", kJournalNs), ClusterJournal::kLabel);
   }
-  void Delete(const ResourceRef& ref) {
-    KubeRequest req;
-    req.verb = "delete";
-    req.ref = ref;
-    (void)admin_->Send(req);
-  }
-
-  std::string WritePlan(const std::string& duration) {
-    std::string path = tmp_ + "/plan-" + duration + ".yaml";
-    std::ofstream(path) << "name: cluster-journal\ntarget: {kind: kubernetes, kubeconfig: " +
-                               plane_->kubeconfig + "}\n" +
-                               R"(warmup: 200ms
-stable_for: 100ms
-cooldown: 200ms
-verify:
-  - name: apiserver
-    kind: tcp
-    interval: 100ms
-    spec: {host: 127.0.0.1, port: )" +
-                               std::to_string(plane_->api_port) + R"(, timeout: 500ms}
-method:
-  - inject: network-partition
-    name: partition
-    select: {mode: all}
-    duration: )" + duration + R"(
-    spec:
-      namespace: shop
-      label_selector: app=api
-      direction: both
-)";
-    return path;
-  }
 
   std::vector<std::string> RunArgs(const std::string& plan, const std::string& journal_ns) {
-    return {Bin(),
-            "run",
-            plan,
-            "--journal-dir",
-            tmp_ + "/journal",
-            "--no-history",
-            "--report-dir",
-            tmp_ + "/reports-" + std::to_string(++runs_),
-            "--cluster-journal",
-            journal_ns,
-            "--cluster-kubeconfig",
-            plane_->kubeconfig,
-            "--cluster-journal-ttl",
-            std::to_string(kTtlSeconds)};
-  }
-
-  // Runs gameday to the end (at most `timeout`); its exit code and output.
-  std::pair<int, std::string> Gameday(const std::vector<std::string>& argv,
-                                      milliseconds timeout = milliseconds(60000)) {
-    const std::string log = tmp_ + "/gameday-" + std::to_string(++runs_) + ".log";
-    testing::ChildProcess child(argv, log);
-    const auto status = child.Wait(timeout);
-    if (!status) {
-      child.Stop();
-      return {-1, "timed out: " + child.LogText()};
-    }
-    return {WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status), child.LogText()};
+    return K8sPartitionCliTest::RunArgs(
+        plan, {"--cluster-journal", journal_ns, "--cluster-kubeconfig", plane_->kubeconfig,
+               "--cluster-journal-ttl", std::to_string(kTtlSeconds)});
   }
 
   std::pair<int, std::string> RecoverCluster() {
     return Gameday({Bin(), "recover", "--cluster", "--cluster-journal-namespace", kJournalNs,
                     "--kubeconfig", plane_->kubeconfig});
   }
-
-  int runs_ = 0;
 };
 
 TEST_F(ClusterJournalTest, ARunnerKilledMidPartitionIsHealedByTheReaperOnceItsHeartbeatLapses) {
@@ -206,7 +112,7 @@ TEST_F(ClusterJournalTest, ARunnerKilledMidPartitionIsHealedByTheReaperOnceItsHe
   EXPECT_LE(heal_s, kTtlSeconds + 3.0) << reaper_out;
   EXPECT_NE(reaper_out.find("reverted network-partition"), std::string::npos) << reaper_out;
   EXPECT_TRUE(testing::WaitUntil([&] { return JournalNames().empty(); }, milliseconds(5000)));
-  EXPECT_TRUE(Names(ResourceRef::Core("pods", kShop), "gameday.io/partition").empty());
+  EXPECT_TRUE(Names(ResourceRef::Core("pods", ns_), "gameday.io/partition").empty());
 
   // The runner's own journal file still holds the fault; a local recover reverts it again,
   // harmlessly.

@@ -18,8 +18,7 @@
 #include "clients/kubernetes/credentials.h"
 #include "clients/kubernetes/run_lock.h"
 #include "tests/integration/child_process.h"
-#include "tests/integration/k8s_engine_test.h"
-#include "tests/integration/k8s_plane.h"
+#include "tests/integration/k8s_partition_cli_test.h"
 
 namespace gameday {
 namespace {
@@ -27,129 +26,37 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr char kShop[] = "lockshop";
 constexpr char kLockNs[] = "gameday";
 
-std::string Bin() { return std::string(GAMEDAY_BINARY_DIR) + "/bin/gameday"; }
-
-class RunLockTest : public testing::K8sEngineTest {
+class RunLockTest : public testing::K8sPartitionCliTest {
  protected:
-  RunLockTest() : K8sEngineTest("run-lock") {}
+  RunLockTest() : K8sPartitionCliTest("run-lock", "lockshop") {}
 
   void SetUp() override {
-    K8sEngineTest::SetUp();
+    K8sPartitionCliTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    ASSERT_TRUE(testing::CreateNamespace(*admin_, kShop).ok());
     ASSERT_TRUE(testing::CreateNamespace(*admin_, kLockNs).ok());
-    const Status created = testing::CreateDeployment(*admin_, kShop, "api", 2);
-    ASSERT_TRUE(created.ok() || created.code() == Status::Code::kFailedPrecondition)
-        << created.ToString();
-    ASSERT_TRUE(testing::DeploymentReady(*admin_, kShop, "api", 2, seconds(60)));
-  }
-
-  void TearDown() override {
-    if (admin_) {
-      for (const std::string& n : Names(Policies(), "app.kubernetes.io/managed-by=gameday")) {
-        Delete(ResourceRef::Group("networking.k8s.io", "v1", "networkpolicies", kShop, n));
-      }
+    cleanup_ = [this] {
       for (const std::string& n : Leases()) Delete(LeaseRef(n));
-    }
-    K8sEngineTest::TearDown();
+    };
   }
 
-  static ResourceRef Policies() {
-    return ResourceRef::Group("networking.k8s.io", "v1", "networkpolicies", kShop);
-  }
   static ResourceRef LeaseRef(const std::string& name = "") {
     return ResourceRef::Group("coordination.k8s.io", "v1", "leases", kLockNs, name);
   }
-
-  std::vector<std::string> Names(const ResourceRef& collection, const std::string& selector,
-                                 const char* label = nullptr) {
-    std::vector<std::string> out;
-    ListOptions opts;
-    opts.label_selector = selector;
-    auto rv = admin_->List(collection, opts, [&](const rapidjson::Value& o) {
-      out.push_back(label ? JsonPathString(o, {"metadata", "labels", label})
-                          : JsonPathString(o, {"metadata", "name"}));
-      return Status::Ok();
-    });
-    if (!rv.ok()) out.push_back("(list failed: " + rv.status().ToString() + ")");
-    return out;
-  }
-  std::vector<std::string> Leases() {
-    return Names(LeaseRef(), "app.kubernetes.io/managed-by=gameday");
-  }
+  std::vector<std::string> Leases() { return Names(LeaseRef(), kManagedByGameday); }
   // The runs whose partitions are in place now.
   std::set<std::string> PartitioningRuns() {
-    const auto runs =
-        Names(Policies(), "app.kubernetes.io/managed-by=gameday", "gameday.io/run-id");
+    const auto runs = Names(Policies(), kManagedByGameday, "gameday.io/run-id");
     return {runs.begin(), runs.end()};
-  }
-  void Delete(const ResourceRef& ref) {
-    KubeRequest req;
-    req.verb = "delete";
-    req.ref = ref;
-    (void)admin_->Send(req);
-  }
-
-  std::string WritePlan(const std::string& duration) {
-    std::string path = tmp_ + "/plan-" + duration + ".yaml";
-    std::ofstream(path) << "name: run-lock\ntarget: {kind: kubernetes, kubeconfig: " +
-                               plane_->kubeconfig + "}\n" +
-                               R"(warmup: 200ms
-stable_for: 100ms
-cooldown: 200ms
-verify:
-  - name: apiserver
-    kind: tcp
-    interval: 100ms
-    spec: {host: 127.0.0.1, port: )" +
-                               std::to_string(plane_->api_port) + R"(, timeout: 500ms}
-method:
-  - inject: network-partition
-    name: partition
-    select: {mode: all}
-    duration: )" + duration + R"(
-    spec:
-      namespace: lockshop
-      label_selector: app=api
-      direction: both
-)";
-    return path;
   }
 
   std::vector<std::string> RunArgs(const std::string& plan, const std::string& wait,
                                    const std::string& ttl = "30") {
-    const int n = ++runs_;
-    return {Bin(),
-            "run",
-            plan,
-            "--journal-dir",
-            tmp_ + "/journal",
-            "--no-history",
-            "--report-dir",
-            tmp_ + "/reports-" + std::to_string(n),
-            "--lock-namespace",
-            kLockNs,
-            "--lock-wait",
-            wait,
-            "--lock-ttl",
-            ttl,
-            "--cluster-kubeconfig",
-            plane_->kubeconfig};
+    return K8sPartitionCliTest::RunArgs(
+        plan, {"--lock-namespace", kLockNs, "--lock-wait", wait, "--lock-ttl", ttl,
+               "--cluster-kubeconfig", plane_->kubeconfig});
   }
-
-  std::pair<int, std::string> Finish(testing::ChildProcess& child, milliseconds timeout) {
-    const auto status = child.Wait(timeout);
-    if (!status) {
-      child.Stop();
-      return {-1, "timed out: " + child.LogText()};
-    }
-    return {WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status), child.LogText()};
-  }
-
-  int runs_ = 0;
 };
 
 TEST_F(RunLockTest, TwoRunsStartedAtOnceAreSerializedByTheLease) {
