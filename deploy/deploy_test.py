@@ -600,10 +600,11 @@ def diagnose(api, plane, pod_name):
     status, body, _ = api.call("GET", f"/api/v1/namespaces/gameday/pods/{pod_name}")
     if status == 200:
         st = json.loads(body).get("status", {})
-        print(f"runner pod status: {json.dumps({k: st.get(k) for k in ('podIP', 'startTime', 'conditions', 'containerStatuses')})}")
+        keys = ("podIP", "startTime", "conditions", "containerStatuses")
+        print(f"runner pod status: {json.dumps({k: st.get(k) for k in keys})}")
     for e in api_items(api, "/api/v1/namespaces/gameday/events") or []:
-        print(f"event: {e.get('lastTimestamp') or e.get('eventTime')} {e['involvedObject'].get('name')}"
-              f" {e.get('reason')}: {e.get('message')}")
+        print(f"event: {e.get('lastTimestamp') or e.get('eventTime')} "
+              f"{e['involvedObject'].get('name')} {e.get('reason')}: {e.get('message')}")
     for f in ("kubelet.log", "containerd.log", "kube-proxy.log"):
         path = os.path.join(plane, "nodes", "real-1", "logs", f)
         if os.path.exists(path):
@@ -683,9 +684,16 @@ def lose_runner(api, helm, henv, chart, tmp, gameday, release, repo, tag, how, p
           f"{pod['spec'].get('nodeName')}, not real-1")
     follower = LogFollower(api, "gameday", pod_name)
     follower.start()
-    policies = wait_for("the partition", lambda: api_items(api, POLICIES), 120)
+    def partition_or_runner_gone():
+        pods = runner_pods() or []
+        gone = not pods or pods[0].get("status", {}).get("phase") in ("Succeeded", "Failed")
+        return api_items(api, POLICIES) or ("gone" if gone else None)
+    policies = wait_for("the partition", partition_or_runner_gone, 120)
     t_policy = time.time()
-    if not check(policies, f"{label}: no NetworkPolicy of gameday within 120 s; runner log:\n"
+    if policies == "gone":
+        time.sleep(1)  # the rest of its log
+    if not check(policies and policies != "gone", f"{label}: no NetworkPolicy of gameday "
+                 "(within 120 s, or the runner ended first); runner log:\n"
                  + "\n".join(follower.lines[-30:])):
         diagnose(api, plane, pod_name)
         return None
@@ -775,6 +783,7 @@ def lose_runner(api, helm, henv, chart, tmp, gameday, release, repo, tag, how, p
                  f"{t_healed}, labels gone {t_unlabelled}, journal gone {t_journal_gone}; "
                  f"reaper pods {[p['metadata']['name'] for p in reapers]}; runner log:\n" +
                  "\n".join(follower.lines[-20:])):
+        diagnose(api, plane, pod_name)
         return None
     if not check(healer is not None, f"{label}: healed, but by no reaper (the runner itself?); "
                  "runner log:\n" + "\n".join(follower.lines[-20:])):
@@ -884,8 +893,8 @@ def real_node_reaper(opts, helm, harness, chart):
                     break
                 # This release's reaper is done: the next one's alone heals the next partition.
                 status, body, _ = api.call(
-                    "DELETE", f"/apis/batch/v1/namespaces/gameday/cronjobs/{release}-gameday-recover"
-                    "?propagationPolicy=Background")
+                    "DELETE", "/apis/batch/v1/namespaces/gameday/cronjobs/"
+                    f"{release}-gameday-recover?propagationPolicy=Background")
                 check(status == 200, f"deleting {release}'s reaper: HTTP {status}: {body[:300]}")
         finally:
             down = run(["bash", os.path.join(harness, "k8s-plane.sh"), "down", plane],
