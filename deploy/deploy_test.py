@@ -21,12 +21,24 @@ chart's one-off Job installed for real twice, with a plan that passes and one th
 pod's termination message must be gameday's verdict ("passed: plan ..." / "failed: plan ...,
 why: ..."), the Job Complete or Failed, and a failed game day never given a second pod.
 
+With --reaper IMAGE_TAR instead (test gameday_deploy_reaper, issue 14): a test plane with a
+KWOK node (the shop's web pods) and two real nodes; the chart installed three times with a 300 s
+network partition of shop/web, the cluster journal's ttl 6 s, the run pinned to real-1 and the
+reaper to real-2. Once gameday's NetworkPolicy is in, the runner is taken away: its pod deleted
+with gracePeriodSeconds=0 (the kubelet still sends SIGTERM: gameday reverts at once, by itself),
+its container SIGKILLed (then the pod deleted), and node real-1 taken down whole. In the last two
+nobody helps: the reaper CronJob must remove the policy and the partition label and delete the
+journal ConfigMap, within the fault's expiry. Prints schedule-to-first-probe (the Job's creation
+to the runner's "engine: sampling" line) and each heal time, split into the heartbeat's last
+ttl, the wait for the reaper's minute and the reaper's own run.
+
 Standard library only. Exit 77 (skipped) only when helm cannot be built, or for --real-node
 without root or a real node's tools (failed instead when $CI is set); 1 with the reason on any
 failure.
 """
 
 import argparse
+import calendar
 import json
 import os
 import re
@@ -35,6 +47,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -360,9 +373,9 @@ def tools_image(source, tmp):
     return archive, name
 
 
-def real_node_job(opts, helm, harness, chart):
-    """The chart's one-off Job, from gameday's image, on a real node (kubelet, containerd, runc):
-    the pod's termination message must be gameday's verdict, `passed`."""
+def real_node_binaries(harness):
+    """The node binaries' folder (build-k8s.sh --with-nodes), or an exit code: 77 (skipped) when
+    this machine cannot run a real node, 1 when it cannot under $CI."""
     if os.geteuid() != 0:
         print("deploy_test: SKIPPED: a real node needs root (namespaces, cgroups, iptables)")
         return 77
@@ -381,7 +394,15 @@ def real_node_job(opts, helm, harness, chart):
             return 1
         print(f"deploy_test: SKIPPED: {why}")
         return 77
-    k8s_bin = bins.stdout.strip().splitlines()[-1]
+    return bins.stdout.strip().splitlines()[-1]
+
+
+def real_node_job(opts, helm, harness, chart):
+    """The chart's one-off Job, from gameday's image, on a real node (kubelet, containerd, runc):
+    the pod's termination message must be gameday's verdict, `passed`."""
+    k8s_bin = real_node_binaries(harness)
+    if isinstance(k8s_bin, int):
+        return k8s_bin
     image = image_name(opts.real_node)
     repo, tag = image.rsplit(":", 1)
     t0 = time.monotonic()
@@ -485,12 +506,420 @@ def real_node_job(opts, helm, harness, chart):
     return 0
 
 
+PARTITION_PLAN = """\
+# A partition of the shop's web pods (KWOK pods, ingress and egress) for {duration}s: far longer
+# than the test waits, so only the reaper can heal it within the test.
+name: in-cluster-partition
+target:
+  kind: kubernetes
+warmup: 500ms
+verify:
+  - name: web-ready
+    kind: kubernetes
+    interval: 500ms
+    spec:
+      workload: {{kind: Deployment, namespace: shop, name: web}}
+method:
+  - inject: network-partition
+    name: partition
+    duration: {duration}s
+    spec:
+      namespace: shop
+      label_selector: app=web
+      direction: both
+"""
+
+# The partition's duration: the fault expires (and the reaper would revert it regardless of any
+# heartbeat) only after this plus a margin; a heal before it is the heartbeat's doing.
+PARTITION_SECONDS = 300
+JOURNAL_TTL = 6
+
+
+def rfc3339(text):
+    """Seconds since the epoch of an RFC 3339 UTC time stamp (any number of fraction digits)."""
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z", text or "")
+    if not m:
+        raise ValueError(f"not an RFC 3339 UTC time: {text!r}")
+    return calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")) + float(m.group(2) or 0)
+
+
+class LogFollower(threading.Thread):
+    """Follows a pod's log (?follow=true&timestamps=true) from its start: the lines outlive the
+    pod (a force-deleted pod's log is gone from the API)."""
+
+    def __init__(self, api, namespace, pod):
+        super().__init__(daemon=True)
+        self.lines = []
+        self.path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log?follow=true&timestamps=true"
+        self.api = api
+
+    def run(self):
+        req = urllib.request.Request(self.api.base + self.path)
+        req.add_header("Authorization", f"Bearer {self.api.token}")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                             urllib.request.HTTPSHandler(context=self.api.ctx))
+        try:
+            with opener.open(req, timeout=600) as resp:
+                for line in resp:
+                    self.lines.append(line.decode(errors="replace").rstrip("\n"))
+        except Exception as e:  # the node went away, the pod was deleted: the log ends here
+            self.lines.append(f"(log stream ended: {e})")
+
+    def first(self, pattern):
+        """(time stamp, line) of the first line matching PATTERN."""
+        for line in list(self.lines):
+            stamp, _, text = line.partition(" ")
+            if re.search(pattern, text):
+                return rfc3339(stamp), text
+        return None, None
+
+
+def wait_for(what, cond, timeout, step=0.25):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got or time.monotonic() > deadline:
+            return got
+        time.sleep(step)
+
+
+def api_items(api, path):
+    status, body, _ = api.call("GET", path)
+    return json.loads(body).get("items", []) if status == 200 else None
+
+
+POLICIES = ("/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies?labelSelector="
+            "app.kubernetes.io%2Fmanaged-by%3Dgameday")
+PARTITIONED = "/api/v1/namespaces/shop/pods?labelSelector=gameday.io%2Fpartition"
+JOURNALS = "/api/v1/namespaces/gameday/configmaps?labelSelector=gameday.io%2Fjournal"
+
+
+def diagnose(api, plane, pod_name):
+    """What a failed case leaves to read: the runner pod's status, the namespace's events, and
+    the kubelet's complaints on real-1."""
+    status, body, _ = api.call("GET", f"/api/v1/namespaces/gameday/pods/{pod_name}")
+    if status == 200:
+        st = json.loads(body).get("status", {})
+        keys = ("podIP", "startTime", "conditions", "containerStatuses")
+        print(f"runner pod status: {json.dumps({k: st.get(k) for k in keys})}")
+    for e in api_items(api, "/api/v1/namespaces/gameday/events") or []:
+        print(f"event: {e.get('lastTimestamp') or e.get('eventTime')} "
+              f"{e['involvedObject'].get('name')} {e.get('reason')}: {e.get('message')}")
+    for f in ("kubelet.log", "containerd.log", "kube-proxy.log"):
+        path = os.path.join(plane, "nodes", "real-1", "logs", f)
+        if os.path.exists(path):
+            lines = [x for x in open(path, errors="replace").read().splitlines()
+                     if x.startswith(("E", "W")) or "level=error" in x or "level=warn" in x]
+            print(f"{f} (errors and warnings, last 40):\n" + "\n".join(lines[-40:]))
+
+
+CASES = {"delete": "pod deleted", "pod": "pod killed", "node": "node lost"}
+
+
+def lose_runner(api, helm, henv, chart, tmp, gameday, release, repo, tag, how, plane, env,
+                harness, k8s_bin):
+    """Installs the chart (one-off Job on node real-1, reaper on real-2, cluster journal ttl
+    JOURNAL_TTL) with a long network partition of shop/web, and once the partition is in takes
+    the runner away: HOW "delete" deletes its pod with gracePeriodSeconds=0 (the kubelet still
+    sends SIGTERM: gameday must revert on its own at once); "pod" SIGKILLs its container (as the
+    OOM killer would) and deletes the pod; "node" takes node real-1 down whole (kubelet,
+    containerd, the runner). For "pod" and "node" the reaper must heal the partition with
+    nobody's help, well before the fault's own expiry. Returns the figures (seconds) or None."""
+    plan = os.path.join(tmp, f"{release}.yaml")
+    open(plan, "w").write(PARTITION_PLAN.format(duration=PARTITION_SECONDS))
+    v = run([gameday, "validate", plan])
+    if not check(v.returncode == 0, f"the partition plan: {v.stdout}{v.stderr}"):
+        return None
+    rbac = os.path.join(tmp, f"{release}-rbac.yaml")
+    r = run([gameday, "rbac", plan, "--service-account", f"gameday/{release}-gameday",
+             "--name", f"{release}-gameday", "--cluster-journal", "gameday",
+             "--lock-namespace", "gameday"])
+    if not check(r.returncode == 0, f"gameday rbac: {r.stderr}"):
+        return None
+    open(rbac, "w").write(r.stdout)
+    r = run([helm, "template", release, chart, "-n", "gameday",
+             "--set-file", f"plans.partition\\.yaml={plan}", "--set", "oneOff.enabled=true",
+             "--set-file", f"rbac.manifest={rbac}", "--set", "suspend=true",
+             "--set", f"image.repository={repo}", "--set", f"image.tag={tag}",
+             "--set", "image.pullPolicy=Never", "--set", "persistence.enabled=false",
+             "--set", f"clusterJournal.ttl={JOURNAL_TTL}", "--set", "lock.wait=120",
+             # The lock of a killed run is free again after its ttl, for the next case.
+             "--set", f"lock.ttl={JOURNAL_TTL}",
+             "--set", "terminationGracePeriodSeconds=30",
+             "--set", "nodeSelector.kubernetes\\.io/hostname=real-1",
+             "--set", "recover.nodeSelector.kubernetes\\.io/hostname=real-2"], env=henv)
+    if not check(r.returncode == 0, f"helm template: {r.stderr}"):
+        return None
+    job, t_create = None, None
+    for d in documents(r.stdout):
+        kind, name = top_field(d, "kind"), metadata_field(d, "name")
+        path = api.collection(top_field(d, "apiVersion"), kind,
+                              metadata_field(d, "namespace") or "gameday")
+        if kind == "Job":
+            t_create = time.time()
+        status, body, _ = api.call("POST", path, d.encode(), "application/yaml")
+        if not check(status in (200, 201), f"create {kind} {name}: HTTP {status}: {body[:500]}"):
+            return None
+        if kind == "Job":
+            job, job_obj = name, json.loads(body)
+        if kind == "CronJob" and "recover" in name:
+            _, rpod = pod_spec(json.loads(body))
+            check(rpod.get("nodeSelector") == {"kubernetes.io/hostname": "real-2"},
+                  f"the reaper's nodeSelector: {rpod.get('nodeSelector')}")
+    if not check(job, "the chart rendered no Job"):
+        return None
+    label = f"[{CASES[how]}] {job}"
+
+    def runner_pods():
+        return api_items(api, f"/api/v1/namespaces/gameday/pods?labelSelector=job-name%3D{job}")
+
+    def running():
+        pods = runner_pods() or []
+        return pods and pods[0].get("status", {}).get("phase") == "Running" and pods[0]
+    pod = wait_for("the runner running", running, 120)
+    if not check(pod, f"{label}: the runner is not running within 120 s: {runner_pods()}"):
+        return None
+    pod_name = pod["metadata"]["name"]
+    check(pod["spec"].get("nodeName") == "real-1", f"{label}: the runner is on "
+          f"{pod['spec'].get('nodeName')}, not real-1")
+    follower = LogFollower(api, "gameday", pod_name)
+    follower.start()
+    def partition_or_runner_gone():
+        pods = runner_pods() or []
+        gone = not pods or pods[0].get("status", {}).get("phase") in ("Succeeded", "Failed")
+        return api_items(api, POLICIES) or ("gone" if gone else None)
+    policies = wait_for("the partition", partition_or_runner_gone, 120)
+    t_policy = time.time()
+    if policies == "gone":
+        time.sleep(1)  # the rest of its log
+    if not check(policies and policies != "gone", f"{label}: no NetworkPolicy of gameday "
+                 "(within 120 s, or the runner ended first); runner log:\n"
+                 + "\n".join(follower.lines[-30:])):
+        diagnose(api, plane, pod_name)
+        return None
+    partitioned = api_items(api, PARTITIONED) or []
+    journals = api_items(api, JOURNALS) or []
+    check(len(partitioned) == 1, f"{label}: {len(partitioned)} pod(s) labelled, expected 1 (the "
+          "step's default selection: one pod)")
+    if not check(len(journals) == 1 and journals[0].get("data"),
+                 f"{label}: the cluster journal: {journals}"):
+        return None
+    print(f"{label}: partition in ({len(policies)} NetworkPolicies, {len(partitioned)} pods "
+          f"labelled), cluster journal {journals[0]['metadata']['name']}")
+    alive_until = [float(journals[0]["metadata"]["annotations"]["gameday.io/alive-until"]) / 1000]
+    # The runner has been probing for a while; one more heartbeat renewal is not needed.
+    t_probe, probe_line = follower.first(r"engine: sampling \d+ verifier")
+    t_created = rfc3339(job_obj["metadata"]["creationTimestamp"])
+
+    t_kill = time.time()
+    if how == "delete":
+        # What `kubectl delete pod --grace-period=0` does: the pod object goes at once, but the
+        # kubelet still stops the container with SIGTERM first, and gameday reverts.
+        status, body, _ = api.call("DELETE", f"/api/v1/namespaces/gameday/pods/{pod_name}"
+                                   "?gracePeriodSeconds=0")
+        check(status == 200, f"{label}: DELETE pod: HTTP {status}: {body[:300]}")
+    elif how == "pod":
+        # SIGKILL, as the OOM killer or a crash would: nothing of gameday runs after it. (A
+        # DELETE alone, even with gracePeriodSeconds=0, has the kubelet send SIGTERM first, and
+        # gameday then reverts its faults itself.)
+        cid = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+        k = run(["bash", os.path.join(harness, "real-node.sh"), "exec", plane, "real-1",
+                 os.path.join(k8s_bin, "ctr"), "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL",
+                 cid], env=env, timeout=30)
+        check(k.returncode == 0, f"{label}: ctr tasks kill: {k.stderr}")
+        status, body, _ = api.call("DELETE", f"/api/v1/namespaces/gameday/pods/{pod_name}"
+                                   "?gracePeriodSeconds=0")
+        check(status == 200, f"{label}: DELETE pod: HTTP {status}: {body[:300]}")
+    else:
+        down = run(["bash", os.path.join(harness, "real-node.sh"), "down", plane, "real-1"],
+                   env=env, timeout=120)
+        check(down.returncode == 0, f"{label}: real-node.sh down real-1: {down.stderr[-2000:]}")
+    t_killed = time.time()
+
+    # Nobody helps from here on: only the reaper may heal it, well before the fault's own expiry.
+    t_healed = t_unlabelled = t_journal_gone = None
+    deadline = t_kill + (30 if how == "delete" else JOURNAL_TTL + 150)
+    while time.time() < deadline and None in (t_healed, t_unlabelled, t_journal_gone):
+        now = time.time()
+        if t_healed is None and api_items(api, POLICIES) == []:
+            t_healed = now
+        if t_unlabelled is None and api_items(api, PARTITIONED) == []:
+            t_unlabelled = now
+        js = api_items(api, JOURNALS)
+        if js:
+            a = js[0]["metadata"].get("annotations", {}).get("gameday.io/alive-until")
+            if a:
+                alive_until.append(float(a) / 1000)
+        elif t_journal_gone is None and js == []:
+            t_journal_gone = now
+        time.sleep(0.25)
+    if how == "delete":
+        ok = check(None not in (t_healed, t_unlabelled, t_journal_gone),
+                   f"{label}: the runner did not revert on SIGTERM: policy gone {t_healed}, "
+                   f"labels gone {t_unlabelled}, journal gone {t_journal_gone}")
+        wait_for("the runner's last words", lambda: any("why: interrupted by SIGTERM" in x
+                                                       for x in follower.lines), 10)
+        check(any("SIGTERM received: reverting every live fault" in x for x in follower.lines)
+              and any("why: interrupted by SIGTERM" in x for x in follower.lines),
+              f"{label}: no SIGTERM revert in the runner's log: {follower.lines[-15:]}")
+        if not ok:
+            return None
+        fig = {"heal": t_healed - t_kill, "journal_gone": t_journal_gone - t_kill}
+        check(fig["heal"] < 5, f"{label}: the runner took {fig['heal']:.1f} s to revert")
+        print(f"{label}: the runner reverted its own partition on SIGTERM: " +
+              ", ".join(f"{k} {v:.1f} s" for k, v in fig.items()))
+        return fig
+    reapers = api_items(api, "/api/v1/namespaces/gameday/pods?labelSelector=app.kubernetes.io"
+                        f"%2Fcomponent%3Drecover%2Capp.kubernetes.io%2Finstance%3D{release}") or []
+    healer, healer_log = None, ""
+    for p in sorted(reapers, key=lambda p: p["metadata"]["creationTimestamp"]):
+        status, log, _ = api.call("GET", f"/api/v1/namespaces/gameday/pods/"
+                                  f"{p['metadata']['name']}/log?timestamps=true")
+        if status == 200 and re.search(r"recover: [1-9]\d* fault\(s\) reverted", log):
+            healer, healer_log = p, log
+            break
+    if not check(None not in (t_healed, t_unlabelled, t_journal_gone),
+                 f"{label}: not healed {deadline - t_kill:.0f} s after the kill: policy gone "
+                 f"{t_healed}, labels gone {t_unlabelled}, journal gone {t_journal_gone}; "
+                 f"reaper pods {[p['metadata']['name'] for p in reapers]}; runner log:\n" +
+                 "\n".join(follower.lines[-20:])):
+        diagnose(api, plane, pod_name)
+        return None
+    if not check(healer is not None, f"{label}: healed, but by no reaper (the runner itself?); "
+                 "runner log:\n" + "\n".join(follower.lines[-20:])):
+        return None
+    # gameday itself never ran again after the kill: no revert of its own, no verdict.
+    tail = [x for x in follower.lines
+            if re.match(r"\d{4}-\S+Z ", x) and rfc3339(x.split(" ", 1)[0]) >= t_kill]
+    check(not any(re.search(r"revert|signal|aborted", x) for x in tail),
+          f"{label}: the runner ran on after the kill: {tail}")
+    check(healer["spec"].get("nodeName") == "real-2",
+          f"{label}: the reaper ran on {healer['spec'].get('nodeName')}, not real-2")
+    rjob = healer["metadata"].get("labels", {}).get("job-name", "")
+    status, body, _ = api.call("GET", f"/apis/batch/v1/namespaces/gameday/jobs/{rjob}")
+    rj = json.loads(body) if status == 200 else {}
+    sched = rj.get("metadata", {}).get("annotations", {}).get(
+        "batch.kubernetes.io/cronjob-scheduled-timestamp")
+    t_sched = rfc3339(sched) if sched else rfc3339(rj["metadata"]["creationTimestamp"])
+    lapse = max(alive_until)
+    # The Job never gets a second pod.
+    names = {p["metadata"]["name"] for p in runner_pods() or []}
+    check(names <= {pod_name}, f"{label}: the game day got another pod: {names}")
+    print(f"{label}: healed by {healer['metadata']['name']} on {healer['spec'].get('nodeName')}:"
+          f"\n{healer_log.strip()}")
+    fig = {
+        "schedule_to_first_probe": (t_probe - t_created) if t_probe else None,
+        "create_to_first_probe": (t_probe - t_create) if t_probe else None,
+        "policy_after_create": t_policy - t_create,
+        "kill_took": t_killed - t_kill,
+        "heal": t_healed - t_kill,
+        "labels_gone": t_unlabelled - t_kill,
+        "journal_gone": t_journal_gone - t_kill,
+        "heartbeat_left": lapse - t_kill,
+        "waiting_for_reaper": t_sched - lapse,
+        "reaper_run": t_healed - t_sched,
+    }
+    check(fig["heal"] < PARTITION_SECONDS, f"{label}: healed only after {fig['heal']:.1f} s")
+    check(fig["heartbeat_left"] <= JOURNAL_TTL + 1,
+          f"{label}: the heartbeat ran {fig['heartbeat_left']:.1f} s on after the kill")
+    check(t_sched >= lapse - 1, f"{label}: the reaper that healed was scheduled before the "
+          "heartbeat lapsed")
+    if probe_line:
+        print(f"{label}: the runner's log up to the partition:\n" + "\n".join(
+            follower.lines[:8]))
+    else:
+        fail(f"{label}: no 'engine: sampling' line in the runner's log: {follower.lines[:20]}")
+    print(f"{label}: " + ", ".join(f"{k} {v:.1f} s" for k, v in fig.items() if v is not None))
+    return fig
+
+
+def real_node_reaper(opts, helm, harness, chart):
+    """Issue 14: the runner pod killed, and separately its node, in the middle of a network
+    partition; the chart's reaper CronJob heals it with nobody's help."""
+    k8s_bin = real_node_binaries(harness)
+    if isinstance(k8s_bin, int):
+        return k8s_bin
+    repo, tag = image_name(opts.reaper).rsplit(":", 1)
+    t0 = time.monotonic()
+    figures = {}
+    with tempfile.TemporaryDirectory(prefix="gameday-deploy-reaper-") as tmp:
+        plane = os.path.join(tmp, "plane")
+        # One KWOK node for the shop's pods, two real nodes for gameday.
+        env = dict(os.environ, GAMEDAY_K8S_BIN=k8s_bin, GAMEDAY_PLANE_NODES="1",
+                   GAMEDAY_PLANE_NODE_NET="1", GAMEDAY_PLANE_OWNER=str(os.getpid()))
+        try:
+            up = run(["bash", os.path.join(harness, "k8s-plane.sh"), "up", plane], env=env,
+                     timeout=300)
+            if not check(up.returncode == 0, f"k8s-plane.sh up: {up.stderr[-3000:]}"):
+                return 1
+            for name, index in (("real-1", "1"), ("real-2", "2")):
+                node = run(["bash", os.path.join(harness, "real-node.sh"), "up", plane, name,
+                            index], env=dict(env, GAMEDAY_NODE_IMAGES=opts.reaper), timeout=600)
+                if not check(node.returncode == 0, f"real-node.sh up {name}: "
+                             f"{node.stderr[-3000:]}"):
+                    return 1
+            print(f"plane and two real nodes up in {time.monotonic() - t0:.1f} s")
+            api = Api(plane)
+            henv = dict(os.environ, HOME=tmp, XDG_CONFIG_HOME=f"{tmp}/config",
+                        XDG_CACHE_HOME=f"{tmp}/cache", XDG_DATA_HOME=f"{tmp}/data")
+            for ns in ("gameday", "shop"):
+                api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                  "metadata": {"name": ns}})
+            # The shop's web pods on the KWOK node (as tests/integration/k8s_test_util.h has
+            # them): two replicas, Ready as soon as they are scheduled.
+            api.create("/apis/apps/v1/namespaces/shop/deployments", {
+                "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                         "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                             "nodeSelector": {"type": "kwok"},
+                             "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists",
+                                              "effect": "NoSchedule"}],
+                             "terminationGracePeriodSeconds": 0,
+                             "containers": [{"name": "app", "image": "fake-image"}]}}}})
+
+            def web_ready():
+                status, body, _ = api.call("GET", "/apis/apps/v1/namespaces/shop/deployments/web")
+                return status == 200 and json.loads(body).get("status", {}).get(
+                    "readyReplicas") == 2
+            if not check(wait_for("shop/web", web_ready, 60), "shop/web is not ready in 60 s"):
+                return 1
+            for release, how in (("gd-delete", "delete"), ("gd-podkill", "pod"),
+                                 ("gd-nodekill", "node")):
+                t = time.monotonic()
+                figures[how] = lose_runner(api, helm, henv, chart, tmp, opts.gameday, release,
+                                           repo, tag, how, plane, env, harness, k8s_bin)
+                print(f"[{CASES[how]}]: {time.monotonic() - t:.1f} s")
+                if figures[how] is None:
+                    break
+                # This release's reaper is done: the next one's alone heals the next partition.
+                status, body, _ = api.call(
+                    "DELETE", "/apis/batch/v1/namespaces/gameday/cronjobs/"
+                    f"{release}-gameday-recover?propagationPolicy=Background")
+                check(status == 200, f"deleting {release}'s reaper: HTTP {status}: {body[:300]}")
+        finally:
+            down = run(["bash", os.path.join(harness, "k8s-plane.sh"), "down", plane],
+                       env=env, timeout=300)
+            check(down.returncode == 0, f"k8s-plane.sh down: {down.stderr[-2000:]}")
+    for how, fig in figures.items():
+        if fig:
+            print(f"figures [{CASES[how]}]: " + ", ".join(
+                f"{k} {v:.1f} s" for k, v in fig.items() if v is not None))
+    print(f"deploy_test (reaper): {time.monotonic() - t0:.1f} s")
+    if FAILURES:
+        return 1
+    print("deploy_test: ok")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--source", required=True, help="the repository")
     parser.add_argument("--gameday", required=True, help="the gameday binary")
     parser.add_argument("--real-node", metavar="IMAGE_TAR",
                         help="instead: run the chart's one-off Job from this image on a real node")
+    parser.add_argument("--reaper", metavar="IMAGE_TAR",
+                        help="instead: kill the runner (its pod, then its node) mid-partition on "
+                        "two real nodes and time the chart's reaper healing it")
     opts = parser.parse_args()
     t0 = time.monotonic()
     harness = os.path.join(opts.source, "tests", "harness")
@@ -510,6 +939,8 @@ def main():
 
     if opts.real_node:
         return real_node_job(opts, helm, harness, chart)
+    if opts.reaper:
+        return real_node_reaper(opts, helm, harness, chart)
 
     help_text = run([opts.gameday, "run", "--help"]).stdout
     run_flags = set(re.findall(r"(--[a-z][-a-z]*)", help_text))
@@ -550,7 +981,8 @@ def main():
         value_sets = {
             "defaults+rbac+one-off": (
                 [*plan_arg, "--set-file", f"rbac.manifest={rbac}", "--set", "oneOff.enabled=true",
-                 "--set", "pushgateway=http://198.18.0.9:9091", "--set", "timeZone=Etc/UTC"],
+                 "--set", "pushgateway=http://198.18.0.9:9091", "--set", "timeZone=Etc/UTC",
+                 "--set", "nodeSelector.pool=gameday"],
                 dict(expect_init=True, expect_readonly=True, journal="gameday")),
             "no-volume,no-reaper,no-journal,suspended,own-configmap": (
                 ["--set", "persistence.enabled=false", "--set", "recover.enabled=false",
@@ -563,7 +995,10 @@ def main():
                 [*plan_arg, "--set", "persistence.existingClaim=reports",
                  "--set", "persistence.fixOwner.enabled=false", "--set", "activeDeadlineSeconds=7200",
                  "--set", "extraArgs={--report-mode,0644}",
-                 "--set", "clusterJournal.namespace=gameday-journal"],
+                 "--set", "clusterJournal.namespace=gameday-journal",
+                 "--set", "recover.nodeSelector.pool=ops",
+                 "--set", "recover.tolerations[0].key=ops",
+                 "--set", "recover.tolerations[0].operator=Exists"],
                 dict(expect_init=False, expect_readonly=True, journal="gameday-journal")),
         }
         rendered = {}
@@ -655,6 +1090,17 @@ def main():
                         check(obj["spec"]["schedule"] == "* * * * *", f"{label}: schedule")
                         ps_warn = [w for w in warnings if "would violate" in w]
                         check(not ps_warn, f"{label}: not restricted: {ps_warn}")
+                        # Its own placement, else the runs'.
+                        want_sel, want_tol = {}, []
+                        if name.startswith("defaults"):
+                            want_sel = {"pool": "gameday"}
+                        if name.startswith("existing-claim"):
+                            want_sel = {"pool": "ops"}
+                            want_tol = [{"key": "ops", "operator": "Exists"}]
+                        check(pod.get("nodeSelector", {}) == want_sel,
+                              f"{label}: nodeSelector {pod.get('nodeSelector')}")
+                        check(pod.get("tolerations", []) == want_tol,
+                              f"{label}: tolerations {pod.get('tolerations')}")
                 print(f"chart ({name}): {sorted(kinds)}")
                 if name.startswith("defaults"):
                     for k in ("ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "CronJob",
@@ -686,6 +1132,8 @@ def main():
                     check(claims == ["reports"], f"chart ({name}): claims {claims}")
                     check(objs["CronJob"][0]["spec"]["jobTemplate"]["spec"].get(
                         "activeDeadlineSeconds") == 7200, f"chart ({name}): no deadline")
+                    check(not pod.get("nodeSelector") and not pod.get("tolerations"),
+                          f"chart ({name}): the reaper's placement went to the runs")
             print(f"dry runs done in {time.monotonic() - t_dry:.1f} s")
         finally:
             down = run(["bash", os.path.join(harness, "k8s-plane.sh"), "down", plane], timeout=120)
