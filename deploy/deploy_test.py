@@ -495,6 +495,17 @@ def real_node_job(opts, helm, harness, chart):
                 check(owners["state/journal"] == ["65532", "700"],
                       f"the journal folder: {owners['state/journal']}")
                 check(owners[f"{pod}/result.json"][0] == "65532", f"result.json: {owners}")
+                # The runs stay reviewable: `gameday history` on the volume (as its owner, like
+                # a pod mounting it would run it) lists the scheduled run.
+                hist = run([*node_sh, "setpriv", "--reuid", "65532", "--regid", "65532",
+                            "--clear-groups", opts.gameday, "history", "--db",
+                            "/var/lib/gameday-reports-test/history.db"], env=env)
+                print(f"gameday history on the volume:\n{hist.stdout}{hist.stderr}")
+                run_id = json.loads(run([*node_sh, "cat", "/var/lib/gameday-reports-test/"
+                                         f"{pod}/result.json"], env=env).stdout or "{}").get(
+                                             "run_id", "?")
+                check(hist.returncode == 0 and run_id in hist.stdout,
+                      f"gameday history does not list run {run_id}: {hist.stderr}")
         finally:
             down = run(["bash", os.path.join(harness, "k8s-plane.sh"), "down", plane],
                        env=env, timeout=300)
