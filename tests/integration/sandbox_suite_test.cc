@@ -11,9 +11,11 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -282,6 +284,80 @@ bool PlanFileHasExperiments(const std::string& path) {
   return ReadFileText(path).find("experiments:") != std::string::npos;
 }
 
+// Makes the bundled Kubernetes plan run with exactly the rights `gameday rbac` prints for it
+// (issue 14): the printed Roles, ClusterRole and bindings are applied for a user "gameday-rbac"
+// whose certificate the sandbox's CA signs, and a kubeconfig with that user and the sandbox's
+// context name goes first in $KUBECONFIG (the user's own files win over the sandbox's). Returns
+// that kubeconfig, or "" after a failed assertion.
+std::string RestrictToGeneratedRbac(const std::string& gameday, const std::string& plan,
+                                    const std::string& sandbox_dir, const std::string& tmp) {
+  const std::string pki = sandbox_dir + "/k8s/pki";
+  const std::string rules = Capture(gameday + " rbac " + plan + " --user gameday-rbac 2>&1");
+  const std::string server = Capture("sed -n 's/^ *server: *//p' " + sandbox_dir +
+                                     "/kubeconfig | head -1 | tr -d '\\n\"'");
+  EXPECT_EQ(server.rfind("https://127.0.0.1:", 0), 0u) << server;
+  // The user's certificate, from the sandbox's CA.
+  const std::string user = tmp + "/gameday-rbac";
+  EXPECT_EQ(std::system(("openssl req -new -newkey rsa:2048 -nodes -keyout " + user +
+                         ".key -subj /CN=gameday-rbac -out " + user +
+                         ".csr 2>/dev/null && openssl x509 -req -in " + user + ".csr -CA " + pki +
+                         "/ca.crt -CAkey " + pki + "/ca.key -CAcreateserial -CAserial " + user +
+                         ".srl -days 1 -out " + user + ".crt 2>/dev/null")
+                            .c_str()),
+            0);
+  const std::string kubeconfig = tmp + "/kubeconfig-rbac";
+  std::ofstream(kubeconfig) << "apiVersion: v1\nkind: Config\nclusters:\n- name: rbac\n  cluster:\n"
+                            << "    server: " << server << "\n    certificate-authority: " << pki
+                            << "/ca.crt\nusers:\n- name: gameday-rbac\n  user:\n"
+                            << "    client-certificate: " << user << ".crt\n"
+                            << "    client-key: " << user << ".key\n"
+                            << "contexts:\n- name: gameday-sandbox\n  context: {cluster: rbac, "
+                               "user: gameday-rbac}\ncurrent-context: gameday-sandbox\n";
+  ::chmod(kubeconfig.c_str(), 0600);
+  // Before the rules exist the user may do nothing: a dry run (which lists the targets) is
+  // refused, naming the user. So the run below really is this user's.
+  const std::string refused =
+      Capture("KUBECONFIG=" + kubeconfig + " " + gameday + " run --dry-run " + plan +
+              " --no-history --report-dir " + tmp + "/dry-run 2>&1");
+  EXPECT_NE(refused.find("forbidden: user gameday-rbac cannot list pods in namespace demo"),
+            std::string::npos)
+      << refused;
+  std::stringstream docs(rules + "\n---\n");
+  std::string line, doc, kind, ns;
+  size_t applied = 0;
+  while (std::getline(docs, line)) {
+    if (line != "---") {
+      doc += line + "\n";
+      if (line.rfind("kind: ", 0) == 0) kind = line.substr(6);
+      if (line.rfind("  namespace: ", 0) == 0) ns = line.substr(13);
+      continue;
+    }
+    if (!kind.empty()) {
+      ns.erase(std::remove(ns.begin(), ns.end(), '"'), ns.end());
+      const std::string plural = kind == "ClusterRole"          ? "clusterroles"
+                                 : kind == "ClusterRoleBinding" ? "clusterrolebindings"
+                                 : kind == "Role"               ? "roles"
+                                                                : "rolebindings";
+      const std::string path = "/apis/rbac.authorization.k8s.io/v1/" +
+                               (ns.empty() ? "" : "namespaces/" + ns + "/") + plural;
+      const std::string file = tmp + "/rbac-" + std::to_string(applied) + ".yaml";
+      std::ofstream(file) << doc;
+      const std::string code =
+          Capture("curl -sS -o /dev/null -w '%{http_code}' --max-time 10 --cacert " + pki +
+                  "/ca.crt --cert " + pki + "/admin.crt --key " + pki +
+                  "/admin.key -H 'Content-Type: application/yaml' --data-binary @" + file + " " +
+                  server + path);
+      EXPECT_EQ(code, "201") << kind << " in '" << ns << "':\n" << doc;
+      ++applied;
+    }
+    doc.clear();
+    kind.clear();
+    ns.clear();
+  }
+  EXPECT_GE(applied, 2u) << rules;
+  return ::testing::Test::HasFailure() ? "" : kubeconfig;
+}
+
 TEST(SandboxSuiteTest, BundledGameDayPassesAndSandboxLeavesNothing) {
   if (::geteuid() != 0) GTEST_SKIP() << "the HA sandbox needs root (netns, iptables)";
   const std::string bin = std::string(GAMEDAY_BINARY_DIR) + "/bin";
@@ -352,8 +428,15 @@ TEST(SandboxSuiteTest, BundledGameDayPassesAndSandboxLeavesNothing) {
         std::string("--no-history"), std::string("--seed"), std::string("1")}) {
     argv.push_back(a);
   }
+  if (kubernetes) {
+    const std::string kubeconfig = RestrictToGeneratedRbac(
+        gameday, plans + "sandbox-kubernetes.yaml", sandbox_dir, tmp.path());
+    ASSERT_FALSE(kubeconfig.empty());
+    ::setenv("KUBECONFIG", kubeconfig.c_str(), 1);
+  }
   const auto run_started = std::chrono::steady_clock::now();
   std::optional<int> run = RunBounded(argv, tmp / "run.log", seconds(420));
+  ::unsetenv("KUBECONFIG");
   const double run_took =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - run_started).count();
   std::printf("gameday run took %.1f s\n", run_took);
