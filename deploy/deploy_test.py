@@ -256,9 +256,10 @@ def image_name(archive):
     return index["manifests"][0]["annotations"]["io.containerd.image.name"]
 
 def one_job(api, helm, henv, chart, tmp, gameday, release, repo, tag, host, port, verdict,
-            values):
+            values, scheduled=False):
     """Installs the chart's one-off Job as RELEASE (rendered by helm, created for real) with a
-    plan probing HOST:PORT and checks its pod's termination message says VERDICT."""
+    plan probing HOST:PORT and checks its pod's termination message says VERDICT. SCHEDULED:
+    the chart's CronJob instead, every minute; its first scheduled Job is the one checked."""
     plan = os.path.join(tmp, f"{release}.yaml")
     open(plan, "w").write(TRIVIAL_PLAN.format(host=host, port=port))
     v = run([gameday, "validate", plan])
@@ -273,17 +274,20 @@ def one_job(api, helm, henv, chart, tmp, gameday, release, repo, tag, host, port
     if not check(r.returncode == 0, f"gameday rbac: {r.stderr}"):
         return
     open(rbac, "w").write(r.stdout)
-    # No scheduled runs: only the one-off Job, on the real node.
+    # Either only the one-off Job, or only the schedule; on the real node.
+    when = (["--set", "oneOff.enabled=false", "--set", "suspend=false",
+             "--set", "schedule=* * * * *"] if scheduled else
+            ["--set", "oneOff.enabled=true", "--set", "suspend=true"])
     r = run([helm, "template", release, chart, "-n", "gameday", *values,
-             "--set-file", f"plans.smoke\\.yaml={plan}", "--set", "oneOff.enabled=true",
+             "--set-file", f"plans.smoke\\.yaml={plan}", *when,
              "--set-file", f"rbac.manifest={rbac}",
-             "--set", "suspend=true", "--set", f"image.repository={repo}",
+             "--set", f"image.repository={repo}",
              "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never",
              "--set", "nodeSelector.type=real", "--set", "terminationGracePeriodSeconds=5"],
             env=henv)
     if not check(r.returncode == 0, f"helm template: {r.stderr}"):
         return
-    job = None
+    job, cron, scheduled_at = None, None, ""
     for d in documents(r.stdout):
         kind, name = top_field(d, "kind"), metadata_field(d, "name")
         path = api.collection(top_field(d, "apiVersion"), kind, "gameday")
@@ -292,8 +296,28 @@ def one_job(api, helm, henv, chart, tmp, gameday, release, repo, tag, host, port
             return
         if kind == "Job":
             job = name
-    if not check(job, "the chart rendered no Job"):
+        if kind == "CronJob" and scheduled and "recover" not in name:
+            cron = name
+    if scheduled:
+        # The controller starts the first run at the next minute.
+        t_wait = time.monotonic()
+        while job is None and time.monotonic() - t_wait < 90:
+            status, body, _ = api.call("GET", "/apis/batch/v1/namespaces/gameday/jobs")
+            for j in json.loads(body).get("items", []) if status == 200 else []:
+                if any(o.get("kind") == "CronJob" and o.get("name") == cron
+                       for o in j["metadata"].get("ownerReferences", [])):
+                    job = j["metadata"]["name"]
+                    scheduled_at = j["metadata"].get("annotations", {}).get(
+                        "batch.kubernetes.io/cronjob-scheduled-timestamp", "")
+            time.sleep(0.5)
+    if not check(job, "the chart rendered no Job" if not scheduled else
+                 f"CronJob {release}: no scheduled Job within 90 s"):
         return
+    if scheduled:
+        # One scheduled run is the test; no second one a minute later.
+        status, body, _ = api.call("PATCH", f"/apis/batch/v1/namespaces/gameday/cronjobs/{cron}",
+                                   b'{"spec":{"suspend":true}}', "application/merge-patch+json")
+        check(status == 200, f"suspending CronJob {cron}: HTTP {status}: {body[:300]}")
     t_job = time.monotonic()
     pods, term, phase = [], None, ""
     while time.monotonic() - t_job < 180:
@@ -312,6 +336,15 @@ def one_job(api, helm, henv, chart, tmp, gameday, release, repo, tag, host, port
         return
     pod = pods[0]["metadata"]["name"]
     message = term.get("message", "")
+    if scheduled and scheduled_at:
+        # Schedule to first probe: the controller's scheduled time to the log line where the
+        # engine starts sampling (the kubelet's timestamps).
+        status, stamped, _ = api.call(
+            "GET", f"/api/v1/namespaces/gameday/pods/{pod}/log?timestamps=true")
+        first = next((x for x in stamped.splitlines() if "engine: sampling" in x), "")
+        if check(first, f"{job}: no sampling line in the log"):
+            print(f"CronJob {release}: scheduled {scheduled_at}, first probe "
+                  f"{rfc3339(first.split(' ', 1)[0]) - rfc3339(scheduled_at):.2f} s later")
     print(f"Job {job}: pod {phase} after {time.monotonic() - t_job:.1f} s, exit "
           f"{term.get('exitCode')}; termination message:\n{message}")
     status, log, _ = api.call("GET", f"/api/v1/namespaces/gameday/pods/{pod}/log")
@@ -454,14 +487,15 @@ def real_node_job(opts, helm, harness, chart):
             volume = ["--set", "persistence.existingClaim=reports", "--set", "recover.enabled=false",
                       "--set", f"persistence.fixOwner.image={tools_name}"]
             # A game day that passes (the API server answers), one that fails (nothing listens
-            # on port 1, so the steady state never holds and nothing is injected), and one that
-            # passes with its reports, history and journal on the volume.
-            for release, port, verdict, values in (
-                    ("gd", penv["API_PORT"], "passed", reaper),
-                    ("gd-fail", "1", "failed", no_volume),
-                    ("gd-volume", penv["API_PORT"], "passed", volume)):
+            # on port 1, so the steady state never holds and nothing is injected), and a
+            # scheduled one (the CronJob, every minute) that passes with its reports, history
+            # and journal on the volume.
+            for release, port, verdict, values, scheduled in (
+                    ("gd", penv["API_PORT"], "passed", reaper, False),
+                    ("gd-fail", "1", "failed", no_volume, False),
+                    ("gd-volume", penv["API_PORT"], "passed", volume, True)):
                 pod = one_job(api, helm, henv, chart, tmp, opts.gameday, release, repo, tag,
-                              penv["NODE_GATEWAY"], port, verdict, values)
+                              penv["NODE_GATEWAY"], port, verdict, values, scheduled)
             # Each run ended with nothing live, so it deleted its cluster journal.
             status, body, _ = api.call("GET", "/api/v1/namespaces/gameday/configmaps?"
                                        "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dgameday")
