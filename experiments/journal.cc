@@ -432,6 +432,12 @@ std::string JournalExcerpt(std::string_view text, size_t max) {
   return out;
 }
 
+std::string PlainOrExcerpt(std::string_view text, size_t max) {
+  const bool plain = text.size() <= max && std::all_of(text.begin(), text.end(),
+                                                       [](char c) { return c > ' ' && c < 0x7f; });
+  return plain ? std::string(text) : JournalExcerpt(text, 64);
+}
+
 std::string JournalProblem::ToString(const std::string& path) const {
   if (line == 0) return reason;  // a refusal of the whole file names it already
   std::string out = path;

@@ -41,6 +41,10 @@ struct JournalProblem {
 
 // `text` as a quoted, printable-ASCII, at most `max`-byte-long excerpt for a message.
 std::string JournalExcerpt(std::string_view text, size_t max = 120);
+// `text` as it is when it is a plain token (printable ASCII, no space, at most `max` bytes), else
+// its JournalExcerpt (quoted, so it never equals a plain token): for names read from outside
+// that are printed and compared (a run id, a holder).
+std::string PlainOrExcerpt(std::string_view text, size_t max = 253);
 
 // What a journal has written since it was opened: to see that a batch costs one fsync.
 struct JournalStats {

@@ -241,14 +241,11 @@ ClusterJournalRun ParseClusterJournal(const rapidjson::Value& cm) {
   run.ns = JsonPathString(cm, {"metadata", "namespace"});
   run.name = JsonPathString(cm, {"metadata", "name"});
   run.uid = JsonPathString(cm, {"metadata", "uid"});
-  run.run_id = JsonPathString(cm, {"metadata", "annotations", ClusterJournal::kRunId});
-  // The holder is only ever printed: as it is when it is a plain host or pod name.
-  const std::string holder =
-      JsonPathString(cm, {"metadata", "annotations", ClusterJournal::kHolder});
-  const bool plain = holder.size() <= 253 && std::all_of(holder.begin(), holder.end(), [](char c) {
-                       return c > ' ' && c < 0x7f;
-                     });
-  run.holder = plain ? holder : JournalExcerpt(holder, 64);
+  // Printed, and the run id compared with the records' (an excerpt never equals one).
+  run.run_id =
+      PlainOrExcerpt(JsonPathString(cm, {"metadata", "annotations", ClusterJournal::kRunId}));
+  run.holder =
+      PlainOrExcerpt(JsonPathString(cm, {"metadata", "annotations", ClusterJournal::kHolder}));
   const std::string alive =
       JsonPathString(cm, {"metadata", "annotations", ClusterJournal::kAliveUntil});
   if (!ParseMillis(alive, &run.alive_until_unix_ms)) run.alive_until_unix_ms = 0;

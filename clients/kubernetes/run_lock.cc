@@ -98,13 +98,8 @@ std::string LockHolder::Describe(WallTime now) const {
 
 LockHolder ReadLockHolder(const rapidjson::Value& lease) {
   LockHolder h;
-  // Printed in messages: anything but a plain name is shown as an escaped excerpt (which never
-  // equals a run's own identity).
-  h.identity = JsonPathString(lease, {"spec", "holderIdentity"});
-  const bool plain =
-      h.identity.size() <= 256 &&
-      std::all_of(h.identity.begin(), h.identity.end(), [](char c) { return c > ' ' && c < 0x7f; });
-  if (!plain) h.identity = JournalExcerpt(h.identity, 120);
+  // Printed in messages; anything but a plain name as an excerpt (never equal to a run's own).
+  h.identity = PlainOrExcerpt(JsonPathString(lease, {"spec", "holderIdentity"}), 256);
   h.acquired = ParseKubeTime(JsonPathString(lease, {"spec", "acquireTime"}));
   h.renewed = ParseKubeTime(JsonPathString(lease, {"spec", "renewTime"}));
   if (const rapidjson::Value* d = JsonPath(lease, {"spec", "leaseDurationSeconds"});

@@ -182,6 +182,14 @@ TEST(ParseClusterJournalTest, EveryWrongValueIsNamedAndNotActedOn) {
   }
 }
 
+TEST(ParseClusterJournalTest, AHostileRunIdIsShownEscapedAndMatchesNoRecord) {
+  const ClusterJournalRun run = ParseClusterJournal(ConfigMap(
+      "{" + Member(Record("e/p/1", "run-1\nPASSED")) + "}", "1700000000000", "run-1\nPASSED"));
+  EXPECT_EQ(run.run_id.find('\n'), std::string::npos) << run.run_id;
+  EXPECT_TRUE(run.live.empty());
+  ASSERT_EQ(run.problems.size(), 1u);
+}
+
 TEST(ParseClusterJournalTest, AnythingButAConfigMapReadsAsEmpty) {
   rapidjson::Document doc;
   ASSERT_TRUE(ParseJson(R"({"metadata":7,"data":null})", &doc).ok());
