@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The main job: installs what is needed, builds gameday (and, once, the Kubernetes control plane
-# from the Go module proxy, cached outside the repo), brings the HA sandbox up, runs the bundled
-# game-day suite against it, prints where the HTML report is, and brings the sandbox down again.
+# The main job: installs what is needed, builds gameday (and, once, the Kubernetes control plane,
+# the real nodes' kubelet, kube-proxy and containerd, and kube-router, from the Go module proxy,
+# cached outside the repo), brings the HA sandbox up (its workers real Kubernetes nodes), runs the
+# bundled game-day suite against it, prints where the HTML report is, and brings the sandbox down.
 #
 # Usage: scripts/gameday-day.sh [--no-kubernetes]
-#   --no-kubernetes   skip the Kubernetes build and experiments: etcd masters and the replicated
-#                     demo service only (what a fresh machine can run within minutes)
+#   --no-kubernetes   skip the Kubernetes build and experiments (KWOK and real nodes): etcd masters
+#                     and the replicated demo service only (what a fresh machine runs in minutes)
 # Root is required (the sandbox's hosts are network namespaces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,19 +25,21 @@ say "installing packages (scripts/setup.sh)"
 bash scripts/setup.sh
 say "building gameday"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$(nproc)" --target gameday gameday-demo
+cmake --build build -j "$(nproc)" --target gameday gameday-demo gameday-node-images
 
 # Kubernetes first: the core plan ends with etcd losing its quorum, after which the control
 # plane needs a while to settle.
 plans=()
 if [[ "$kubernetes" == yes ]]; then
   say "Kubernetes binaries (built once from the Go module proxy, then cached; a fresh machine" \
-    "needs ~10 minutes here — run with --no-kubernetes meanwhile for the rest of the suite)"
-  GAMEDAY_K8S_BIN=$(bash tests/harness/build-k8s.sh | tail -n 1)
-  export GAMEDAY_K8S_BIN
-  plans+=(experiments/plans/sandbox-kubernetes.yaml)
+    "needs ~17 minutes here — run with --no-kubernetes meanwhile for the rest of the suite)"
+  GAMEDAY_K8S_BIN=$(bash tests/harness/build-k8s.sh --with-nodes | tail -n 1)
+  say "kube-router, the real nodes' NetworkPolicy enforcer (built once, then cached)"
+  GAMEDAY_KUBE_ROUTER="$(bash tests/harness/build-kube-router.sh | tail -n 1)/kube-router"
+  export GAMEDAY_K8S_BIN GAMEDAY_KUBE_ROUTER
+  plans+=(experiments/plans/sandbox-kubernetes.yaml experiments/plans/sandbox-real-nodes.yaml)
 else
-  unset GAMEDAY_K8S_BIN
+  unset GAMEDAY_K8S_BIN GAMEDAY_KUBE_ROUTER
 fi
 plans+=(experiments/plans/sandbox-core.yaml)
 

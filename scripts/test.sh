@@ -156,6 +156,9 @@ else
   echo "helm could not be built: the test gameday_deploy will be skipped"
 fi
 finish build-kube-router
+# The sandbox's real nodes enforce NetworkPolicies with it (sandbox_suite_test).
+GAMEDAY_KUBE_ROUTER="$(tail -1 "$work/build-kube-router.log")/kube-router"
+export GAMEDAY_KUBE_ROUTER
 tier integration build -- -E "^$long_test\$"
 tier browser build
 if [[ $skip != *" tsan "* ]]; then

@@ -23,6 +23,12 @@
 #   k8s_wait_ready SECONDS    everything healthy; KWOK nodes, namespace demo, Deployment and PDB web
 #   k8s_status                one line per component; non-zero when something is unhealthy
 #   k8s_inventory_vars I      extra inventory vars of master I (0-based)
+#   k8s_app_up SECS PORT NODE...  Deployment, Service (NodePort PORT) and PDB demo/app on the real
+#                             nodes NODE...; waits until every replica is ready
+#   k8s_app_status NODE...    the real nodes and demo/app, one line each
+#
+# K8S_GATEWAY (optional): the bridge address real nodes reach the API on (HAProxy binds it, the
+# certificates name it).
 #
 # tests/harness/k8s-plane.sh (the single-master test plane) sources this file as well and uses
 # the shared helpers below (PKI, kubeconfig, admin curl, component flags, kwok, fake nodes).
@@ -35,6 +41,7 @@ _k8s_constants() {
   K8S_KCM_PORT=10257
   K8S_SCHED_PORT=10259
   K8S_WEB_REPLICAS=6
+  K8S_APP_REPLICAS=3
   K8S_NODES=3
 }
 
@@ -82,7 +89,7 @@ _k8s_write_kubeconfig() {  # file server context-name
 _k8s_make_pki() {
   local pki ips="" a sans=()
   pki=$(_k8s_pki)
-  for a in "${MASTER_ADDRS[@]}"; do
+  for a in "${MASTER_ADDRS[@]}" ${K8S_GATEWAY:+"$K8S_GATEWAY"}; do
     ips+=",IP:$a"
     sans+=("IP:$a")
   done
@@ -284,6 +291,11 @@ k8s_prepare() {
     # for open watches): with the default 60s, `sv down` would take a minute. Its listener
     # closes at once either way, so HAProxy retries elsewhere and no request is lost.
     k8s_apiserver_args "$etcd" "$addr" "$K8S_APISERVER_PORT" "$pki" "$hd/kube-apiserver-certs"
+    # Kubelets (real nodes) by their InternalIP, never by name through the machine's resolver,
+    # with a client certificate the kubelets' webhook authorizer grants (logs, exec).
+    K8S_ARGS+=(--kubelet-preferred-address-types=InternalIP
+      --kubelet-client-certificate="$pki/admin.crt" --kubelet-client-key="$pki/admin.key"
+      --kubelet-certificate-authority="$pki/ca.crt")
     cmd=$(_k8s_cmdline "$K8S_BIN/kube-apiserver" "${K8S_ARGS[@]}" --request-timeout=5s)
     add_service "$sv" kube-apiserver "cd $(_k8s_quote "$hd") || exit 1
 exec >>$(_k8s_quote "$hd/kube-apiserver.log") 2>&1
@@ -329,6 +341,9 @@ k8s_haproxy_config() {
   cat <<EOF
 listen kube-apiserver
   bind 127.0.0.1:$API_PORT
+EOF
+  if [[ -n "${K8S_GATEWAY:-}" ]]; then echo "  bind $K8S_GATEWAY:$API_PORT"; fi
+  cat <<EOF
   mode tcp
   balance roundrobin
   # Watches are long-lived: the defaults' HTTP timeouts would cut them.
@@ -517,6 +532,77 @@ k8s_status() {
   ((n >= K8S_NODES)) || ok=1
   r=$(_k8s_web_replicas)
   echo "Deployment demo/web ready: ${r% *}/${r#* }"
+  [[ "${r% *}" == "${r#* }" && "${r#* }" != 0 ]] || ok=1
+  return "$ok"
+}
+
+# ---- the real nodes' workload ---------------------------------------------------------------
+
+# "ready desired" of Deployment demo/app, or "0 0".
+_k8s_app_replicas() {
+  _k8s_api /apis/apps/v1/namespaces/demo/deployments/app 2>/dev/null |
+    jq -r '"\(.status.readyReplicas // 0) \(.spec.replicas // 0)"' 2>/dev/null || echo "0 0"
+}
+_k8s_app_ready() { [[ "$(_k8s_app_replicas)" == "$K8S_APP_REPLICAS $K8S_APP_REPLICAS" ]]; }
+
+# Deployment demo/app: gameday-demo as real containers (the build's image, imported into each
+# node; never pulled), three replicas spread over the real nodes, probes on /healthz (readiness
+# every second; liveness every second, three misses: a hung process is restarted within ~3 s),
+# 2 s to stop. Service app: NodePort $2 on every node. PDB app: one replica down at a time.
+k8s_app_up() {
+  _k8s_constants
+  local secs="$1" node_port="$2"
+  shift 2
+  K8S_STARTED=$(date +%s)
+  K8S_DEADLINE=$((K8S_STARTED + secs))
+  _k8s_create /apis/apps/v1/namespaces/demo/deployments app <<EOF
+{"apiVersion": "apps/v1", "kind": "Deployment",
+ "metadata": {"name": "app", "namespace": "demo", "labels": {"app": "app"}},
+ "spec": {"replicas": $K8S_APP_REPLICAS,
+   "selector": {"matchLabels": {"app": "app"}},
+   "template": {
+     "metadata": {"labels": {"app": "app"}},
+     "spec": {
+       "nodeSelector": {"type": "real"},
+       "terminationGracePeriodSeconds": 2,
+       "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+         "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"app": "app"}}}],
+       "containers": [{"name": "app", "image": "gameday.local/gameday-demo:1",
+         "imagePullPolicy": "Never",
+         "args": ["--port", "8080", "--bind", "0.0.0.0", "--name", "\$(POD_NAME)"],
+         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+         "ports": [{"name": "http", "containerPort": 8080}],
+         "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080},
+           "periodSeconds": 1, "timeoutSeconds": 1, "failureThreshold": 1},
+         "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080},
+           "periodSeconds": 1, "timeoutSeconds": 1, "failureThreshold": 3}}]}}}}
+EOF
+  _k8s_create /api/v1/namespaces/demo/services <<EOF
+{"apiVersion": "v1", "kind": "Service",
+ "metadata": {"name": "app", "namespace": "demo"},
+ "spec": {"type": "NodePort", "selector": {"app": "app"},
+   "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": $node_port}]}}
+EOF
+  _k8s_create /apis/policy/v1/namespaces/demo/poddisruptionbudgets app <<'EOF'
+{"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+ "metadata": {"name": "app", "namespace": "demo"},
+ "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "app"}}}}
+EOF
+  _k8s_wait "Deployment demo/app ($K8S_APP_REPLICAS ready on real nodes $*)" _k8s_app_ready
+}
+
+k8s_app_status() {
+  _k8s_constants
+  local ok=0 node ready r
+  for node in "$@"; do
+    ready=$(_k8s_api "/api/v1/nodes/$node" 2>/dev/null |
+      jq -r '[.status.conditions[]? | select(.type == "Ready") | .status][0] // "missing"' 2>/dev/null ||
+      echo unreachable)
+    echo "real node $node: Ready=$ready"
+    [[ "$ready" == True ]] || ok=1
+  done
+  r=$(_k8s_app_replicas)
+  echo "Deployment demo/app ready: ${r% *}/${r#* }"
   [[ "${r% *}" == "${r#* }" && "${r#* }" != 0 ]] || ok=1
   return "$ok"
 }

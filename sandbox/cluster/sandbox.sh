@@ -12,15 +12,25 @@
 #                   etcd member, and with Kubernetes a kube-apiserver, kube-controller-manager
 #                   and kube-scheduler (leader election on), all under runit;
 #   workers w1, w2  sshd and two gameday-demo replicas each (demo-a :8080, demo-b :8081), runit;
+#                   with Kubernetes and the node binaries, each is also a real Kubernetes node
+#                   (real-node.sh in the worker's own network namespace: containerd, runc, the
+#                   kubelet, kube-proxy, kube-router's NetworkPolicy firewall when built) running
+#                   Deployment demo/app: real gameday-demo containers with probes, Service app
+#                   (NodePort 30080 on both nodes) and a PodDisruptionBudget;
 #   this host       HAProxy (demo service 127.0.0.1:18380, stats and /metrics :18381,
 #                   Kubernetes API :18382), Prometheus :18390 scraping HAProxy and the replicas,
-#                   and with Kubernetes KWOK (three simulated nodes), under a runsvdir of its own.
+#                   and with Kubernetes KWOK (three simulated nodes), under a runsvdir of its own;
+#                   with real nodes, HAProxy also serves Service demo/app on :18384 (both nodes'
+#                   NodePorts, as a cloud load balancer would).
 # Files for `gameday run`: $DIR/inventory.yaml, $DIR/known_hosts, $DIR/id_ed25519,
 # $DIR/kubeconfig (context gameday-sandbox).
 #
 # Environment: GAMEDAY_SANDBOX_DIR (required), GAMEDAY_DEMO_BIN (required for up),
 # GAMEDAY_K8S_BIN (Kubernetes binaries; empty = no Kubernetes), GAMEDAY_SANDBOX_TIMEOUT (seconds
-# for up, default 180).
+# for up, default 180). Real nodes: GAMEDAY_SANDBOX_DEMO_IMAGE and GAMEDAY_NODE_PAUSE (the OCI
+# archives the build writes next to gameday-demo), the node binaries in GAMEDAY_K8S_BIN
+# (build-k8s.sh --with-nodes), GAMEDAY_KUBE_ROUTER (optional: a kube-router binary, so
+# NetworkPolicies are enforced), GAMEDAY_SANDBOX_REAL_NODES=0 to leave the workers plain hosts.
 set -Eeuo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,6 +39,8 @@ DEMO_PORT=18380
 STATS_PORT=18381
 API_PORT=18382
 K8S_KWOK_PORT=18383
+APP_PORT=18384
+APP_NODE_PORT=30080
 PROM_PORT=18390
 MARKER=".gameday-sandbox"
 
@@ -54,6 +66,8 @@ HOST_NAMES=(m1 m2 m3 w1 w2)
 host_dir() { echo "$BED/h$1"; }
 host_addr() { echo "198.18.$SUB.$((10 + $1))"; }
 WORKERS=(4 5)
+# The workers' node names when they are real nodes (inventory names, as Kubernetes sees them).
+worker_name() { echo "${HOST_NAMES[$(($1 - 1))]}"; }
 
 # The masters, as kubernetes.sh expects them.
 set_masters() {
@@ -63,6 +77,62 @@ set_masters() {
     MASTER_ADDRS+=("$(host_addr "$i")")
     MASTER_DIRS+=("$(host_dir "$i")")
     MASTER_NETNS+=("gd-$NAME-h$i")
+  done
+  # The bridge's address: where real nodes reach the API (HAProxy binds it too).
+  K8S_GATEWAY="198.18.$SUB.1"
+}
+
+# ---- real nodes -----------------------------------------------------------------------------
+
+# Why the workers cannot be real nodes ("" when they can).
+real_nodes_missing() {
+  local b
+  [[ "${GAMEDAY_SANDBOX_REAL_NODES:-1}" != 0 ]] || { echo "GAMEDAY_SANDBOX_REAL_NODES=0"; return; }
+  for b in kubelet kube-proxy containerd containerd-shim-runc-v2 ctr; do
+    [[ -x "$K8S_BIN/$b" ]] || { echo "$K8S_BIN/$b is missing (tests/harness/build-k8s.sh --with-nodes)"; return; }
+  done
+  [[ -f "${GAMEDAY_SANDBOX_DEMO_IMAGE:-}" ]] ||
+    { echo "the demo image is missing (the build writes gameday-demo-image.tar next to gameday-demo)"; return; }
+  [[ -f "${GAMEDAY_NODE_PAUSE:-}" ]] ||
+    { echo "the pause image is missing (the build writes gameday-pause-image.tar next to gameday-demo)"; return; }
+  command -v runc >/dev/null || { echo "runc is not installed (scripts/setup.sh)"; return; }
+  [[ -x /usr/lib/cni/bridge ]] || { echo "the CNI plugins are not installed (scripts/setup.sh)"; return; }
+  command -v nsenter >/dev/null || { echo "nsenter is not installed"; return; }
+}
+
+# real-node.sh's "plane": the sandbox's PKI and API, the workers' namespaces adopted. The scripts
+# are copied next to it, so the inventory's kubelet-start command outlives this call.
+nodes_prepare() {
+  local k8s="$DIR/k8s"
+  cp "$HERE/real-node.sh" "$HERE/kubernetes.sh" "$k8s/"
+  {
+    echo "API_PORT=$API_PORT"
+    echo "NODE_SUBNET=$SUB"
+    echo "GAMEDAY_K8S_BIN=$K8S_BIN"
+    echo "NODE_NETNS_PREFIX=gd-$NAME-h"
+  } >"$k8s/plane.env"
+}
+
+real_node() { bash "$DIR/k8s/real-node.sh" "$@"; }
+
+nodes_up() {
+  local i pids=() rc=0 p
+  log "making w1 and w2 real Kubernetes nodes (containerd, kubelet, kube-proxy${GAMEDAY_KUBE_ROUTER:+, kube-router})"
+  for i in "${WORKERS[@]}"; do
+    GAMEDAY_NODE_IMAGES="$GAMEDAY_SANDBOX_DEMO_IMAGE" GAMEDAY_NODE_TIMEOUT="$(left)" \
+      real_node up "$DIR/k8s" "$(worker_name "$i")" "$i" </dev/null >>"$ROOT/logs/nodes.log" 2>&1 &
+    pids+=("$!")
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  ((rc == 0)) || { tail -n 20 "$ROOT/logs/nodes.log" >&2; die "a real node did not start"; }
+  log "real nodes Ready (+$(($(date +%s) - STARTED))s)"
+}
+
+nodes_down() {
+  local i
+  [[ -f "$DIR/k8s/real-node.sh" ]] || return 0
+  for i in "${WORKERS[@]}"; do
+    real_node down "$DIR/k8s" "$(worker_name "$i")" || log "real-node.sh down $(worker_name "$i") failed"
   done
 }
 REPLICAS=(a:8080 b:8081)
@@ -182,6 +252,23 @@ EOF
       echo
       k8s_haproxy_config
     fi
+    if [[ "$REAL_NODES" == yes ]]; then
+      cat <<EOF
+
+# Service demo/app on the real nodes: their NodePorts, as a cloud load balancer would reach them.
+frontend app
+  bind 127.0.0.1:$APP_PORT
+  default_backend app
+
+backend app
+  balance roundrobin
+  option httpchk GET /healthz
+  default-server inter 250ms fastinter 100ms downinter 250ms fall 2 rise 1
+EOF
+      for i in "${WORKERS[@]}"; do
+        echo "  server $(worker_name "$i") $(host_addr "$i"):$APP_NODE_PORT check"
+      done
+    fi
   } >"$ROOT/haproxy.cfg"
   haproxy -c -q -f "$ROOT/haproxy.cfg" || die "HAProxy rejects $ROOT/haproxy.cfg"
 }
@@ -216,6 +303,7 @@ EOF
 already_up() {
   [[ -f "$DIR/sandbox.env" ]] || return 1
   [[ "$(state_get kubernetes)" == "$([[ -n "$K8S_BIN" ]] && echo yes || echo no)" ]] || return 1
+  [[ "$(state_get real_nodes)" == "$REAL_NODES" ]] || return 1
   cmd_status >/dev/null 2>&1
 }
 
@@ -240,6 +328,12 @@ cmd_up() {
     k8s_check
     etcd_bin="$K8S_BIN/etcd"
   fi
+  REAL_NODES=no
+  if [[ -n "$K8S_BIN" ]]; then
+    local missing
+    missing=$(real_nodes_missing)
+    if [[ -z "$missing" ]]; then REAL_NODES=yes; else log "the workers stay plain hosts: $missing"; fi
+  fi
 
   if already_up; then
     log "already up and healthy in $DIR"
@@ -250,7 +344,7 @@ cmd_up() {
     cmd_down
   fi
   local p
-  for p in $DEMO_PORT $STATS_PORT $API_PORT $K8S_KWOK_PORT $PROM_PORT; do
+  for p in $DEMO_PORT $STATS_PORT $API_PORT $K8S_KWOK_PORT $APP_PORT $PROM_PORT; do
     port_free "$p" || die "127.0.0.1:$p is in use (another sandbox? 'gameday sandbox down')"
   done
 
@@ -301,6 +395,12 @@ exec prometheus --config.file='$ROOT/prometheus.yml' --storage.tsdb.path='$ROOT/
   wait_until "the demo service (4 replicas UP behind HAProxy)" demo_healthy
   wait_until "Prometheus (every target scraped)" prometheus_healthy
   if [[ -n "$K8S_BIN" ]]; then k8s_wait_ready "$(left)"; fi
+  if [[ "$REAL_NODES" == yes ]]; then
+    nodes_prepare
+    nodes_up
+    k8s_app_up "$(left)" "$APP_NODE_PORT" w1 w2
+    wait_until "Service demo/app through HAProxy (both nodes UP)" app_healthy
+  fi
 
   cp "$BED/id_ed25519" "$DIR/id_ed25519"
   cp "$BED/known_hosts" "$DIR/known_hosts"
@@ -313,6 +413,8 @@ exec prometheus --config.file='$ROOT/prometheus.yml' --storage.tsdb.path='$ROOT/
     echo "stats_url=http://127.0.0.1:$STATS_PORT/stats"
     echo "prometheus_url=http://127.0.0.1:$PROM_PORT"
     [[ -n "$K8S_BIN" ]] && echo "api_url=https://127.0.0.1:$API_PORT"
+    echo "real_nodes=$REAL_NODES"
+    [[ "$REAL_NODES" == yes ]] && echo "app_url=http://127.0.0.1:$APP_PORT/"
     echo "started=$(date -u +%FT%TZ)"
   } >"$DIR/sandbox.env"
   trap - EXIT
@@ -349,12 +451,37 @@ write_inventory() {
           echo "      demo_${r%%:*}_service_dir: $hd/service/demo-${r%%:*}"
           echo "      demo_${r%%:*}_url: http://$addr:${r##*:}/"
         done
+        if [[ "$REAL_NODES" == yes ]]; then node_inventory_vars "$i"; fi
       fi
     done
   } >"$DIR/inventory.yaml"
 }
 
+# What node-failure and container-kill need of a real node's host: which node it is, the
+# kubelet's pid file and how to start it again, the node's freezer cgroup of its pods.
+node_inventory_vars() {
+  local name k8s="$DIR/k8s"
+  name=$(worker_name "$1")
+  echo "      k8s_node: $name"
+  echo "      kubelet_pid_file: $k8s/nodes/$name/run/kubelet.pid"
+  echo "      kubelet_start: bash $k8s/real-node.sh kubelet-start $k8s $name"
+  echo "      containers_cgroup: /sys/fs/cgroup/freezer/gameday-node-$SUB-$1/kubepods"
+}
+
 # ---- health -------------------------------------------------------------------------------
+
+# HAProxy's view of the app backend (real nodes): "name status" lines.
+app_servers() {
+  curl -sf --max-time 1 "http://127.0.0.1:$STATS_PORT/stats;csv" |
+    awk -F, '$1 == "app" && $2 != "FRONTEND" && $2 != "BACKEND" {print $2, $18}'
+}
+
+app_healthy() {
+  local servers
+  curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$APP_PORT/" || return 1
+  servers=$(app_servers) || return 1
+  [[ "$(grep -c ' UP$' <<<"$servers")" -eq "${#WORKERS[@]}" ]]
+}
 
 # HAProxy's view of the demo backend: "name status" lines.
 demo_servers() {
@@ -434,6 +561,12 @@ cmd_status() {
     source "$HERE/kubernetes.sh"
     set_masters
     k8s_status | sed "s/^/  /" || ok=1
+    if [[ "$(state_get real_nodes)" == yes ]]; then
+      k8s_app_status w1 w2 | sed "s/^/  /" || ok=1
+      line="  HAProxy http://127.0.0.1:$APP_PORT/ (Service demo/app):"
+      if app_healthy; then line+=" answers 200"; else line+=" FAILING"; ok=1; fi
+      echo "$line servers: $(app_servers 2>/dev/null | tr '\n' ' ' || true)"
+    fi
     echo "  kubeconfig $DIR/kubeconfig (context gameday-sandbox)"
   fi
   echo "  inventory $DIR/inventory.yaml"
@@ -460,7 +593,10 @@ sandbox_pids() {
 cmd_down() {
   need_root
   local pid n pids ok=0
-  # The root runsvdir first, so nothing restarts what is stopped next.
+  # The real nodes first, while their namespaces exist: processes, cgroups, mounts, routes,
+  # sysctls (real-node.sh down; each node's own record says what it made).
+  nodes_down
+  # The root runsvdir next, so nothing restarts what is stopped after it.
   if [[ -f "$ROOT/runsvdir.pid" ]]; then
     pid=$(cat "$ROOT/runsvdir.pid")
     # HUP: runsvdir sends TERM to every runsv it watches, then exits.

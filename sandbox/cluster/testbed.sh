@@ -282,7 +282,10 @@ cmd_up() {
     ssh-keygen -q -t ed25519 -N '' -C "h$i" -f "$hd/ssh_host_ed25519_key"
     write_sshd_config "$hd" "$addr" "$dir"
     "$SSHD_BIN" -t -f "$hd/sshd_config" || die "sshd rejects $hd/sshd_config"
-    ip netns exec "$ns" setsid -f "$SSHD_BIN" -D -f "$hd/sshd_config" -E "$hd/sshd.log" \
+    # nsenter, not `ip netns exec`: that would mount the namespace's own sysfs over /sys, hiding
+    # the machine's cgroup hierarchies from whatever runs on the host (a real node's freezer
+    # cgroup, the kubelet started again into its node's cgroup).
+    nsenter --net="/run/netns/$ns" setsid -f "$SSHD_BIN" -D -f "$hd/sshd_config" -E "$hd/sshd.log" \
       </dev/null >/dev/null 2>&1
     printf '%s %s\n' "$addr" "$(cut -d' ' -f1,2 "$hd/ssh_host_ed25519_key.pub")" \
       >>"$dir/known_hosts"
@@ -320,7 +323,7 @@ esac
 EOF
       chmod +x "$hd/etcd.sh"
     fi
-    ip netns exec "$ns" setsid -f runsvdir -P "$sv" </dev/null >/dev/null 2>&1
+    nsenter --net="/run/netns/$ns" setsid -f runsvdir -P "$sv" </dev/null >/dev/null 2>&1
   done
 
   for i in $(seq 1 "$n"); do

@@ -1,8 +1,10 @@
 // The bundled game day against the real HA sandbox, end to end through the CLI: `gameday sandbox
 // up`, `gameday run` on experiments/plans/sandbox-core.yaml (and sandbox-kubernetes.yaml when
-// $GAMEDAY_K8S_BIN names the Kubernetes binaries), every verdict and every measured time read
-// back from result.json, then `gameday sandbox down` and an independent check that nothing of
-// the sandbox is left: no namespace, process, iptables rule, listener or folder.
+// $GAMEDAY_K8S_BIN names the Kubernetes binaries, and sandbox-real-nodes.yaml when the workers
+// became real nodes), every verdict and every measured time read back from result.json, then
+// `gameday sandbox down` and an independent check that nothing of the sandbox is left: no
+// namespace, process, iptables rule, listener or folder, and none of what a real node touches
+// on the machine (routes, cgroups, mounts, chains, sets, sysctls).
 //
 // Needs root (network namespaces, iptables) and the tools scripts/setup.sh installs (runit,
 // HAProxy, Prometheus, etcd, sshd). The sandbox uses fixed ports 127.0.0.1:18380-18390, so only
@@ -138,6 +140,24 @@ std::string Leftovers(const std::string& sandbox_dir, const std::string& subnet)
   return out;
 }
 
+// The machine-wide state a real node touches (real-node.sh): pod and Service routes, node
+// cgroups, mounts, kube-proxy's and kube-router's chains and sets, the kubelet's sysctls. Taken
+// before `up` and after `down`; they must be equal.
+std::string MachineState(const std::string& sandbox_dir) {
+  return Capture(
+      "echo routes; ip route show | grep '^198\\.19\\.' ; "
+      "echo cgroups; find /sys/fs/cgroup -maxdepth 3 -name 'gameday-node-*' 2>/dev/null; "
+      "echo mounts; grep -F " +
+      sandbox_dir +
+      " /proc/self/mounts; "
+      "echo chains; iptables-save 2>/dev/null | grep -E '^:(KUBE|KUBE-ROUTER)' | sort; "
+      "ip6tables-save 2>/dev/null | grep -E '^:(KUBE|KUBE-ROUTER)' | sort; "
+      "echo ipsets; ipset list -n 2>/dev/null | sort; "
+      "echo sysctls; cd /proc/sys && cat vm/overcommit_memory vm/panic_on_oom kernel/panic "
+      "kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes "
+      "net/ipv4/ip_forward net/bridge/bridge-nf-call-iptables 2>/dev/null");
+}
+
 // Brings the sandbox down on every way out of the test, failed assertions included.
 class SandboxGuard {
  public:
@@ -219,6 +239,35 @@ std::vector<ExperimentExpectation> KubernetesExpectations() {
   };
 }
 
+// The real nodes' stories (experiments/plans/sandbox-real-nodes.yaml; its comments give the
+// measured figures). "app" is the Service from outside (HAProxy over both NodePorts), "app-pods"
+// the replicas' Ready conditions as the kubelets report them.
+std::vector<ExperimentExpectation> RealNodeExpectations() {
+  return {
+      // The kubelet restarts the container at once; readiness brings it back within a second
+      // or two. The Service keeps answering from the others.
+      {"kill-a-container",
+       "passed",
+       1,
+       {{"app", std::nullopt, 1.0, 0.0, 5.0, 1.0}, {"app-pods", true, 2.0, 0.3, 10.0, 10.0}}},
+      // Readiness (1 s period, 1 failure) notices the hung process; liveness (3 failures) has
+      // it restarted, before the 15 s freeze ends.
+      {"hang-a-container",
+       "passed",
+       1,
+       {{"app", std::nullopt, 2.0, 0.0, 10.0, 3.0}, {"app-pods", true, 4.0, 3.0, 12.0, 12.0}}},
+      // NotReady after the 20 s grace period, eviction 10 s later, the replacement Ready on w2
+      // within a second or two. HAProxy's checks and retries keep the Service answering.
+      {"lose-a-node",
+       "passed",
+       1,
+       {{"app", std::nullopt, 52.0, 0.0, 55.0, 2.0}, {"app-pods", true, 30.0, 20.0, 45.0, 30.0}}},
+      // kube-router drops the partitioned traffic within about a second; after the revert the
+      // policy's rules go and requests are answered again.
+      {"cut-a-partition", "passed", 3, {{"app", true, 3.0, 8.0, 14.0, 14.0}}},
+  };
+}
+
 std::optional<double> OptNumber(const rapidjson::Value& obj, const char* key) {
   if (!obj.HasMember(key) || !obj[key].IsNumber()) return std::nullopt;
   return obj[key].GetDouble();
@@ -284,15 +333,15 @@ bool PlanFileHasExperiments(const std::string& path) {
   return ReadFileText(path).find("experiments:") != std::string::npos;
 }
 
-// Makes the bundled Kubernetes plan run with exactly the rights `gameday rbac` prints for it
-// (issue 14): the printed Roles, ClusterRole and bindings are applied for a user "gameday-rbac"
-// whose certificate the sandbox's CA signs, and a kubeconfig with that user and the sandbox's
-// context name goes first in $KUBECONFIG (the user's own files win over the sandbox's). Returns
-// that kubeconfig, or "" after a failed assertion.
-std::string RestrictToGeneratedRbac(const std::string& gameday, const std::string& plan,
+// Makes the bundled Kubernetes plans (`plans`: their paths, separated by spaces) run with exactly
+// the rights `gameday rbac` prints for them (issue 14): the printed Roles, ClusterRole and bindings
+// are applied for a user "gameday-rbac" whose certificate the sandbox's CA signs, and a kubeconfig
+// with that user and the sandbox's context name goes first in $KUBECONFIG (the user's own files win
+// over the sandbox's). Returns that kubeconfig, or "" after a failed assertion.
+std::string RestrictToGeneratedRbac(const std::string& gameday, const std::string& plans,
                                     const std::string& sandbox_dir, const std::string& tmp) {
   const std::string pki = sandbox_dir + "/k8s/pki";
-  const std::string rules = Capture(gameday + " rbac " + plan + " --user gameday-rbac 2>&1");
+  const std::string rules = Capture(gameday + " rbac " + plans + " --user gameday-rbac 2>&1");
   const std::string server = Capture("sed -n 's/^ *server: *//p' " + sandbox_dir +
                                      "/kubeconfig | head -1 | tr -d '\\n\"'");
   EXPECT_EQ(server.rfind("https://127.0.0.1:", 0), 0u) << server;
@@ -317,7 +366,7 @@ std::string RestrictToGeneratedRbac(const std::string& gameday, const std::strin
   // Before the rules exist the user may do nothing: a dry run (which lists the targets) is
   // refused, naming the user. So the run below really is this user's.
   const std::string refused =
-      Capture("KUBECONFIG=" + kubeconfig + " " + gameday + " run --dry-run " + plan +
+      Capture("KUBECONFIG=" + kubeconfig + " " + gameday + " run --dry-run " + plans +
               " --no-history --report-dir " + tmp + "/dry-run 2>&1");
   EXPECT_NE(refused.find("forbidden: user gameday-rbac cannot list pods in namespace demo"),
             std::string::npos)
@@ -378,10 +427,18 @@ TEST(SandboxSuiteTest, BundledGameDayPassesAndSandboxLeavesNothing) {
       fs::weakly_canonical(std::string(state_env)).string() + "/sandbox";
   const char* k8s_env = std::getenv("GAMEDAY_K8S_BIN");
   const bool kubernetes = k8s_env != nullptr && *k8s_env != '\0';
+  // CI builds the node binaries and kube-router (scripts/test.sh): there the workers must become
+  // real nodes; elsewhere the sandbox says why they did not, and their plan is left out.
+  const char* router_env = std::getenv("GAMEDAY_KUBE_ROUTER");
+  if (kubernetes && std::getenv("CI") != nullptr) {
+    ASSERT_TRUE(router_env != nullptr && ::access(router_env, X_OK) == 0)
+        << "GAMEDAY_KUBE_ROUTER must name kube-router (tests/harness/build-kube-router.sh)";
+  }
 
   ASSERT_TRUE(ListeningSandboxPorts().empty())
       << "127.0.0.1:18380-18390 are in use: another sandbox is up ('gameday sandbox down')";
 
+  const std::string machine_before = MachineState(sandbox_dir);
   SandboxGuard guard(gameday, tmp / "down.log");
   const auto up_started = std::chrono::steady_clock::now();
   std::optional<int> up = RunBounded({gameday, "sandbox", "up"}, tmp / "up.log",
@@ -409,16 +466,31 @@ TEST(SandboxSuiteTest, BundledGameDayPassesAndSandboxLeavesNothing) {
     subnet = env_file.substr(at + 7, env_file.find('\n', at) - at - 7);
   }
   EXPECT_FALSE(subnet.empty()) << sandbox_dir << "/sandbox.env: " << env_file;
+  const bool real_nodes = env_file.find("\nreal_nodes=yes\n") != std::string::npos;
+  if (kubernetes && std::getenv("CI") != nullptr) {
+    EXPECT_TRUE(real_nodes) << env_file << ReadFileText(tmp / "up.log");
+  }
+  if (real_nodes) {
+    EXPECT_NE(ReadFileText(tmp / "status.log").find("Deployment demo/app ready: 3/3"),
+              std::string::npos)
+        << ReadFileText(tmp / "status.log");
+  }
 
   // Kubernetes first: the core plan ends with etcd's quorum loss, after which the control plane
   // needs its leases again before it is fit for another experiment.
   const std::string plans = std::string(GAMEDAY_SOURCE_DIR) + "/experiments/plans/";
   std::vector<std::string> argv = {gameday, "run"};
   std::vector<ExperimentExpectation> expected;
+  std::string k8s_plans;
   if (kubernetes) {
     argv.push_back(plans + "sandbox-kubernetes.yaml");
     expected = KubernetesExpectations();
   }
+  if (real_nodes) {
+    argv.push_back(plans + "sandbox-real-nodes.yaml");
+    for (auto& e : RealNodeExpectations()) expected.push_back(e);
+  }
+  for (size_t i = 2; i < argv.size(); ++i) k8s_plans += (k8s_plans.empty() ? "" : " ") + argv[i];
   argv.push_back(plans + "sandbox-core.yaml");
   for (auto& e : CoreExpectations()) expected.push_back(e);
   for (size_t i = 2; i < argv.size(); ++i) ASSERT_TRUE(PlanFileHasExperiments(argv[i])) << argv[i];
@@ -429,20 +501,20 @@ TEST(SandboxSuiteTest, BundledGameDayPassesAndSandboxLeavesNothing) {
     argv.push_back(a);
   }
   if (kubernetes) {
-    const std::string kubeconfig = RestrictToGeneratedRbac(
-        gameday, plans + "sandbox-kubernetes.yaml", sandbox_dir, tmp.path());
+    const std::string kubeconfig =
+        RestrictToGeneratedRbac(gameday, k8s_plans, sandbox_dir, tmp.path());
     ASSERT_FALSE(kubeconfig.empty());
     ::setenv("KUBECONFIG", kubeconfig.c_str(), 1);
   }
   const auto run_started = std::chrono::steady_clock::now();
-  std::optional<int> run = RunBounded(argv, tmp / "run.log", seconds(420));
+  std::optional<int> run = RunBounded(argv, tmp / "run.log", seconds(real_nodes ? 720 : 420));
   ::unsetenv("KUBECONFIG");
   const double run_took =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - run_started).count();
   std::printf("gameday run took %.1f s\n", run_took);
   EXPECT_EQ(run, 0) << ReadFileText(tmp / "run.log");
   // "A few minutes at most" for the whole suite, even on a slow machine.
-  EXPECT_LT(run_took, kubernetes ? 240 : 150);
+  EXPECT_LT(run_took, real_nodes ? 480 : kubernetes ? 240 : 150);
 
   rapidjson::Document doc;
   const std::string json = ReadFileText(report + "/result.json");
@@ -468,6 +540,7 @@ TEST(SandboxSuiteTest, BundledGameDayPassesAndSandboxLeavesNothing) {
       },
       milliseconds(5000));
   EXPECT_EQ(left, "") << ReadFileText(tmp / "down.log");
+  EXPECT_EQ(MachineState(sandbox_dir), machine_before) << ReadFileText(tmp / "down.log");
 }
 
 }  // namespace
