@@ -316,12 +316,21 @@ cmd_inside() {
   umount -R /run/.cgroup
   rmdir /run/.cgroup
   mount --make-rshared /
-  local o
+  # The plane's folder may lie under /var/lib (the sandbox's default state folder is
+  # /var/lib/gameday): held by a bind mount before the overlays cover /var/lib and /var/log, the
+  # overlays' upper folders taken through it (an overlay's upper folder must not be on an
+  # overlay), and put back over its own path after, so every path under it stays the real one.
+  local o ovl=/run/.plane/nodes/$NAME/ovl
+  mkdir -p /run/.plane
+  mount --bind "$PLANE" /run/.plane
   for o in lib log; do
-    mkdir -p "$NODE_DIR/ovl/$o/upper" "$NODE_DIR/ovl/$o/work"
+    mkdir -p "$ovl/$o/upper" "$ovl/$o/work"
     mount -t overlay overlay \
-      -o "lowerdir=/var/$o,upperdir=$NODE_DIR/ovl/$o/upper,workdir=$NODE_DIR/ovl/$o/work" "/var/$o"
+      -o "lowerdir=/var/$o,upperdir=$ovl/$o/upper,workdir=$ovl/$o/work" "/var/$o"
   done
+  mount --bind /run/.plane "$PLANE"
+  umount /run/.plane
+  rmdir /run/.plane
   mkdir -p /run/containerd /var/log/pods /var/log/containers
   export PATH="$BIN:$PATH"
 
