@@ -548,7 +548,9 @@ _k8s_app_ready() { [[ "$(_k8s_app_replicas)" == "$K8S_APP_REPLICAS $K8S_APP_REPL
 # Deployment demo/app: gameday-demo as real containers (the build's image, imported into each
 # node; never pulled), three replicas spread over the real nodes, probes on /healthz (readiness
 # every second; liveness every second, three misses: a hung process is restarted within ~3 s),
-# 2 s to stop. Service app: NodePort $2 on every node. PDB app: one replica down at a time.
+# 2 s to stop. Service app: NodePort $2 on every node, each answering from its own node's pods
+# (externalTrafficPolicy Local: what a health-checking load balancer in front needs). PDB app: one
+# replica down at a time.
 k8s_app_up() {
   _k8s_constants
   local secs="$1" node_port="$2"
@@ -580,7 +582,7 @@ EOF
   _k8s_create /api/v1/namespaces/demo/services <<EOF
 {"apiVersion": "v1", "kind": "Service",
  "metadata": {"name": "app", "namespace": "demo"},
- "spec": {"type": "NodePort", "selector": {"app": "app"},
+ "spec": {"type": "NodePort", "externalTrafficPolicy": "Local", "selector": {"app": "app"},
    "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": $node_port}]}}
 EOF
   _k8s_create /apis/policy/v1/namespaces/demo/poddisruptionbudgets app <<'EOF'

@@ -321,14 +321,18 @@ cmd_inside() {
   # overlays' upper folders taken through it (an overlay's upper folder must not be on an
   # overlay), and put back over its own path after, so every path under it stays the real one.
   local o ovl=/run/.plane/nodes/$NAME/ovl
+  # The handle is private: as a peer of / it would receive the bind over $PLANE itself.
   mkdir -p /run/.plane
   mount --bind "$PLANE" /run/.plane
+  mount --make-private /run/.plane
   for o in lib log; do
     mkdir -p "$ovl/$o/upper" "$ovl/$o/work"
     mount -t overlay overlay \
       -o "lowerdir=/var/$o,upperdir=$ovl/$o/upper,workdir=$ovl/$o/work" "/var/$o"
   done
   mount --bind /run/.plane "$PLANE"
+  # Shared again, so the kubelet's volume mounts under it reach the containers.
+  mount --make-rshared "$PLANE"
   umount /run/.plane
   rmdir /run/.plane
   mkdir -p /run/containerd /var/log/pods /var/log/containers

@@ -255,7 +255,11 @@ EOF
     if [[ "$REAL_NODES" == yes ]]; then
       cat <<EOF
 
-# Service demo/app on the real nodes: their NodePorts, as a cloud load balancer would reach them.
+# Service demo/app on the real nodes: their NodePorts, as a cloud load balancer reaches them. The
+# Service's externalTrafficPolicy is Local, so a node's NodePort answers only from that node's
+# pods and a check that fails says that node cannot serve: a lost node (its pods frozen) is out
+# after two checks. A request that meets a hung pod is retried on the other node after 400 ms
+# (GETs are idempotent).
 frontend app
   bind 127.0.0.1:$APP_PORT
   default_backend app
@@ -263,6 +267,9 @@ frontend app
 backend app
   balance roundrobin
   option httpchk GET /healthz
+  timeout check 300ms
+  timeout server 400ms
+  retry-on conn-failure empty-response response-timeout 503
   default-server inter 250ms fastinter 100ms downinter 250ms fall 2 rise 1
 EOF
       for i in "${WORKERS[@]}"; do
@@ -465,7 +472,12 @@ node_inventory_vars() {
   echo "      k8s_node: $name"
   echo "      kubelet_pid_file: $k8s/nodes/$name/run/kubelet.pid"
   echo "      kubelet_start: bash $k8s/real-node.sh kubelet-start $k8s $name"
-  echo "      containers_cgroup: /sys/fs/cgroup/freezer/gameday-node-$SUB-$1/kubepods"
+  # The kubelet's cgroupRoot is /gameday-node-S-I (real-node.sh): v1's freezer, or v2's.
+  if [[ -d /sys/fs/cgroup/freezer ]]; then
+    echo "      containers_cgroup: /sys/fs/cgroup/freezer/gameday-node-$SUB-$1/kubepods"
+  else
+    echo "      containers_cgroup: /sys/fs/cgroup/gameday-node-$SUB-$1/kubepods"
+  fi
 }
 
 # ---- health -------------------------------------------------------------------------------

@@ -257,12 +257,11 @@ std::vector<ExperimentExpectation> RealNodeExpectations() {
        1,
        {{"app", std::nullopt, 2.0, 0.0, 10.0, 3.0}, {"app-pods", true, 4.0, 3.0, 12.0, 12.0}}},
       // NotReady after the 20 s grace period, eviction 10 s later, the replacements Ready on w2
-      // within a second or two. The Service loses up to a few seconds while requests still go
-      // to w1's frozen pods (how many depends on the scheduler's placement).
+      // within a second or two. HAProxy's checks of the Local NodePorts take w1 out at once.
       {"lose-a-node",
        "passed",
        1,
-       {{"app", std::nullopt, 52.0, 0.0, 55.0, 6.0}, {"app-pods", true, 30.0, 15.0, 45.0, 30.0}}},
+       {{"app", std::nullopt, 52.0, 0.0, 55.0, 2.0}, {"app-pods", true, 30.0, 15.0, 45.0, 30.0}}},
       // kube-router drops the partitioned traffic within about a second; after the revert the
       // policy's rules go and requests are answered again.
       {"cut-a-partition", "passed", 3, {{"app", true, 3.0, 8.0, 14.0, 14.0}}},
