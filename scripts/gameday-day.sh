@@ -32,7 +32,7 @@ cmake --build build -j "$(nproc)" --target gameday gameday-demo gameday-node-ima
 plans=()
 if [[ "$kubernetes" == yes ]]; then
   say "Kubernetes binaries (built once from the Go module proxy, then cached; a fresh machine" \
-    "needs ~17 minutes here — run with --no-kubernetes meanwhile for the rest of the suite)"
+    "needs ~13 minutes here — run with --no-kubernetes meanwhile for the rest of the suite)"
   GAMEDAY_K8S_BIN=$(bash tests/harness/build-k8s.sh --with-nodes | tail -n 1)
   say "kube-router, the real nodes' NetworkPolicy enforcer (built once, then cached)"
   GAMEDAY_KUBE_ROUTER="$(bash tests/harness/build-kube-router.sh | tail -n 1)/kube-router"

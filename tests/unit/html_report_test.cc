@@ -294,6 +294,33 @@ std::string Unescape(std::string s) {
   return s;
 }
 
+// A fault with a duration: recover_within counts from the revert (as the objective does), so a
+// recovery 35 s after the injection but 5 s after the revert is within a 10 s budget, in the
+// summary and in the suite overview, whose budget mark sits 10 s after the revert.
+TEST(HtmlReportTest, ABudgetCountsFromTheRevertOfAFaultWithADuration) {
+  RunResult run = testing::RichRun(200);
+  RecoveryMetrics& m = run.experiments[0].verifiers[0].overall;
+  ASSERT_EQ(run.experiments[0].verifiers[0].name, "frontend");
+  m.time_to_recover_s = 35.0;
+  m.time_to_recover_after_revert_s = 5.0;
+  std::string html = RenderHtml(run);
+  EXPECT_NE(html.find("<li class=\"budget-recovery\" data-verifier=\"frontend\">"
+                      "frontend: 35.00 s (5.00 s after the revert), budget 10 s \u2713</li>"),
+            std::string::npos);
+  m.time_to_recover_after_revert_s = 10.5;
+  html = RenderHtml(run);
+  EXPECT_NE(html.find("<li class=\"budget-recovery bad\" data-verifier=\"frontend\">"
+                      "frontend: 35.00 s (10.50 s after the revert), budget 10 s \u2717 over</li>"),
+            std::string::npos);
+  // Without a revert the budget counts from the injection.
+  m.time_to_recover_after_revert_s.reset();
+  m.time_to_recover_s = 9.0;
+  html = RenderHtml(run);
+  EXPECT_NE(html.find("<li class=\"budget-recovery\" data-verifier=\"frontend\">"
+                      "frontend: 9.00 s, budget 10 s \u2713</li>"),
+            std::string::npos);
+}
+
 TEST(HtmlReportTest, SummaryPutsRecoveryAgainstBudgetAndEveryReasonFirst) {
   RunResult run = testing::RichRun(200);
   std::string html = RenderHtml(run);
@@ -303,9 +330,10 @@ TEST(HtmlReportTest, SummaryPutsRecoveryAgainstBudgetAndEveryReasonFirst) {
   EXPECT_NE(summary.find("3 experiments: 0 passed, 1 failed, 1 aborted, 1 in error; 3 reasons "
                          "below."),
             std::string::npos);
-  EXPECT_NE(summary.find("<li class=\"budget-recovery bad\" data-verifier=\"frontend\">"
-                         "frontend: 12.40 s, budget 10 s \u2717 over</li>"),
-            std::string::npos);
+  EXPECT_NE(
+      summary.find("<li class=\"budget-recovery bad\" data-verifier=\"frontend\">"
+                   "frontend: 12.40 s (10.90 s after the revert), budget 10 s \u2717 over</li>"),
+      std::string::npos);
   EXPECT_NE(summary.find(">error-rate \u00e9: no impact</li>"), std::string::npos);
   EXPECT_NE(summary.find(">apiserver: not recovered</li>"), std::string::npos);
   size_t reasons = 0;
@@ -327,6 +355,7 @@ TEST(HtmlReportTest, SummaryPutsRecoveryAgainstBudgetAndEveryReasonFirst) {
   // Within budget: a tick, and no suite overview for a single experiment.
   run.experiments.resize(1);
   run.experiments[0].verifiers[0].overall.time_to_recover_s = 8.5;
+  run.experiments[0].verifiers[0].overall.time_to_recover_after_revert_s.reset();
   html = RenderHtml(run);
   EXPECT_NE(html.find("frontend: 8.50 s, budget 10 s \u2713</li>"), std::string::npos);
   EXPECT_EQ(html.find("<svg class=\"suite\""), std::string::npos);
