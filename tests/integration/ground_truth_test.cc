@@ -110,8 +110,9 @@ class GroundTruthTest : public ::testing::Test {
   void TearDown() override { server_->stop(); }
 
   // One experiment: `warmup`, then the ground-truth fault, watched by verifier "svc" every
-  // `interval`.
-  Plan PlanWith(const std::string& warmup, const std::string& interval) {
+  // `interval`; the steady state before it must hold `slo` of the samples.
+  Plan PlanWith(const std::string& warmup, const std::string& interval,
+                const std::string& slo = "1.0") {
     const std::string text = R"(
 name: ground-truth
 target: {kind: local}
@@ -123,7 +124,8 @@ verify:
   - name: svc
     kind: http
     interval: )" + interval + R"(
-    slo: {success_ratio: 1.0}
+    slo: {success_ratio: )" + slo +
+                             R"(}
     spec: {url: "http://127.0.0.1:)" +
                              std::to_string(socket_.address().port()) + R"(/", timeout: 500ms}
 method:
@@ -198,7 +200,11 @@ TEST_F(GroundTruthTest, RecoveryTimesMatchAKnownOutage) {
 TEST_F(GroundTruthTest, OutageAfterTenMinutesOfSamplingIsMeasuredJustAsPrecisely) {
   const char* env = std::getenv("GAMEDAY_GROUND_TRUTH_LONG_S");
   const int warmup_s = env ? std::max(1, std::atoi(env)) : 600;
-  const Plan plan = PlanWith(std::to_string(warmup_s) + "s", "10ms");
+  // 60,000 probes of 500 ms each run while CI loads both cores (the integration tier, tidy and
+  // the fuzzers run alongside): one of them timing out is the machine, not the measurement, and
+  // must not cancel the experiment (it did once in a CI run). Up to 6 may; the outage's
+  // detection and recovery are held to the same precision as ever.
+  const Plan plan = PlanWith(std::to_string(warmup_s) + "s", "10ms", "0.9999");
   const auto dir = std::filesystem::temp_directory_path() /
                    ("gameday-ground-truth-long-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
