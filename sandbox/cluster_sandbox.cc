@@ -149,10 +149,12 @@ Result<int> RunClusterSandbox(const std::string& command, const ClusterSandboxOp
   const long timeout_s =
       std::max<long>(1, std::chrono::duration_cast<std::chrono::seconds>(options.timeout).count());
   // The real nodes' images, written by the build next to the demo binary (sandbox/CMakeLists.txt);
-  // without them (or without the node binaries) the workers stay plain hosts.
+  // without them (or without the node binaries) the workers stay plain hosts. gameday's own image
+  // (packaging/CMakeLists.txt: build/gameday-image.tar, one folder up) is imported too when the
+  // build made it, so a Job of gameday runs on the sandbox's nodes.
   const std::string demo = ResolveDemoBinary(options.demo_binary);
-  auto sibling = [&](const char* name) {
-    const fs::path p = fs::path(demo).parent_path() / name;
+  auto sibling = [&](const fs::path& name) {
+    const fs::path p = (fs::path(demo).parent_path() / name).lexically_normal();
     return fs::is_regular_file(p, ec) ? p.string() : std::string();
   };
   return Spawn({"bash", (fs::path(folder.path()) / "sandbox.sh").string(), command},
@@ -160,6 +162,7 @@ Result<int> RunClusterSandbox(const std::string& command, const ClusterSandboxOp
                 {"GAMEDAY_DEMO_BIN", demo},
                 {"GAMEDAY_SANDBOX_DEMO_IMAGE", sibling("gameday-demo-image.tar")},
                 {"GAMEDAY_NODE_PAUSE", sibling("gameday-pause-image.tar")},
+                {"GAMEDAY_SANDBOX_GAMEDAY_IMAGE", sibling("../gameday-image.tar")},
                 {"GAMEDAY_K8S_BIN", k8s},
                 {"GAMEDAY_SANDBOX_TIMEOUT", std::to_string(timeout_s)}});
 }

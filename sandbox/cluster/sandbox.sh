@@ -30,7 +30,8 @@
 # for up, default 180). Real nodes: GAMEDAY_SANDBOX_DEMO_IMAGE and GAMEDAY_NODE_PAUSE (the OCI
 # archives the build writes next to gameday-demo), the node binaries in GAMEDAY_K8S_BIN
 # (build-k8s.sh --with-nodes), GAMEDAY_KUBE_ROUTER (optional: a kube-router binary, so
-# NetworkPolicies are enforced), GAMEDAY_SANDBOX_REAL_NODES=0 to leave the workers plain hosts.
+# NetworkPolicies are enforced), GAMEDAY_SANDBOX_GAMEDAY_IMAGE (optional: gameday's own image,
+# imported into the nodes too), GAMEDAY_SANDBOX_REAL_NODES=0 to leave the workers plain hosts.
 set -Eeuo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -119,7 +120,8 @@ nodes_up() {
   local i pids=() rc=0 p
   log "making w1 and w2 real Kubernetes nodes (containerd, kubelet, kube-proxy${GAMEDAY_KUBE_ROUTER:+, kube-router})"
   for i in "${WORKERS[@]}"; do
-    GAMEDAY_NODE_IMAGES="$GAMEDAY_SANDBOX_DEMO_IMAGE" GAMEDAY_NODE_TIMEOUT="$(left)" \
+    GAMEDAY_NODE_IMAGES="$GAMEDAY_SANDBOX_DEMO_IMAGE ${GAMEDAY_SANDBOX_GAMEDAY_IMAGE:-}" \
+      GAMEDAY_NODE_TIMEOUT="$(left)" \
       real_node up "$DIR/k8s" "$(worker_name "$i")" "$i" </dev/null >>"$ROOT/logs/nodes.log" 2>&1 &
     pids+=("$!")
   done

@@ -474,6 +474,15 @@ TEST(SandboxSuiteTest, BundledGameDayPassesAndSandboxLeavesNothing) {
     EXPECT_NE(ReadFileText(tmp / "status.log").find("Deployment demo/app ready: 3/3"),
               std::string::npos)
         << ReadFileText(tmp / "status.log");
+    // Each node holds the demo's image and gameday's own (issue 14: a Job of gameday can run
+    // on the sandbox's nodes), imported from the build, never pulled.
+    for (const char* node : {"w1", "w2"}) {
+      const std::string images =
+          Capture("bash " + sandbox_dir + "/k8s/real-node.sh exec " + sandbox_dir + "/k8s " + node +
+                  " " + std::string(k8s_env) + "/ctr -n k8s.io images ls -q 2>&1");
+      EXPECT_NE(images.find("gameday.local/gameday-demo:1"), std::string::npos) << images;
+      EXPECT_NE(images.find("gameday.local/gameday:"), std::string::npos) << images;
+    }
   }
 
   // Kubernetes first: the core plan ends with etcd's quorum loss, after which the control plane
