@@ -156,9 +156,10 @@ else
   echo "helm could not be built: the test gameday_deploy will be skipped"
 fi
 finish build-kube-router
-# The sandbox's real nodes enforce NetworkPolicies with it (sandbox_suite_test).
-GAMEDAY_KUBE_ROUTER="$(tail -1 "$work/build-kube-router.log")/kube-router"
-export GAMEDAY_KUBE_ROUTER
+# The sandbox's real nodes enforce NetworkPolicies with it (sandbox_suite_test only: exported
+# as GAMEDAY_KUBE_ROUTER it would turn on enforcement in every test plane's nodes too).
+GAMEDAY_SANDBOX_KUBE_ROUTER="$(tail -1 "$work/build-kube-router.log")/kube-router"
+export GAMEDAY_SANDBOX_KUBE_ROUTER
 tier integration build -- -E "^$long_test\$"
 tier browser build
 if [[ $skip != *" tsan "* ]]; then

@@ -429,11 +429,13 @@ TEST(SandboxSuiteTest, BundledGameDayPassesAndSandboxLeavesNothing) {
   const bool kubernetes = k8s_env != nullptr && *k8s_env != '\0';
   // CI builds the node binaries and kube-router (scripts/test.sh): there the workers must become
   // real nodes; elsewhere the sandbox says why they did not, and their plan is left out.
-  const char* router_env = std::getenv("GAMEDAY_KUBE_ROUTER");
+  // scripts/test.sh names it GAMEDAY_SANDBOX_KUBE_ROUTER, so only this test's nodes enforce.
+  const char* router_env = std::getenv("GAMEDAY_SANDBOX_KUBE_ROUTER");
   if (kubernetes && std::getenv("CI") != nullptr) {
     ASSERT_TRUE(router_env != nullptr && ::access(router_env, X_OK) == 0)
-        << "GAMEDAY_KUBE_ROUTER must name kube-router (tests/harness/build-kube-router.sh)";
+        << "GAMEDAY_SANDBOX_KUBE_ROUTER must name kube-router (build-kube-router.sh)";
   }
+  if (router_env != nullptr && *router_env != '\0') ::setenv("GAMEDAY_KUBE_ROUTER", router_env, 1);
 
   ASSERT_TRUE(ListeningSandboxPorts().empty())
       << "127.0.0.1:18380-18390 are in use: another sandbox is up ('gameday sandbox down')";
