@@ -389,10 +389,19 @@ _k8s_nodes_ready() {
     jq "$(k8s_schedulable_nodes_jq)" 2>/dev/null || echo 0
 }
 
-# "ready desired" of Deployment demo/web, or "0 0".
-_k8s_web_replicas() {
-  _k8s_api /apis/apps/v1/namespaces/demo/deployments/web 2>/dev/null |
+# "ready desired" of Deployment demo/$1 (web, or app on the real nodes), or "0 0".
+_k8s_replicas() {
+  _k8s_api "/apis/apps/v1/namespaces/demo/deployments/$1" 2>/dev/null |
     jq -r '"\(.status.readyReplicas // 0) \(.spec.replicas // 0)"' 2>/dev/null || echo "0 0"
+}
+
+# PodDisruptionBudget demo/$1 for the pods labelled app=$1: one down at a time.
+_k8s_create_pdb() {
+  _k8s_create /apis/policy/v1/namespaces/demo/poddisruptionbudgets "$1" <<EOF
+{"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+ "metadata": {"name": "$1", "namespace": "demo"},
+ "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "$1"}}}}
+EOF
 }
 
 # POSTs the JSON on stdin to $1 (a collection path); when the object exists and $2 (its name)
@@ -451,7 +460,7 @@ _k8s_kwok_healthy() { curl -sf --max-time 2 "http://127.0.0.1:$(_k8s_kwok_port)/
 _k8s_nodes_all_ready() { (($(_k8s_nodes_ready) >= K8S_NODES)); }
 _k8s_web_ready() {
   local r
-  r=$(_k8s_web_replicas)
+  r=$(_k8s_replicas web)
   [[ "$r" == "$K8S_WEB_REPLICAS $K8S_WEB_REPLICAS" ]]
 }
 
@@ -487,11 +496,7 @@ EOF
        "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
        "containers": [{"name": "web", "image": "registry.k8s.io/pause:3.10"}]}}}}
 EOF
-  _k8s_create /apis/policy/v1/namespaces/demo/poddisruptionbudgets web <<'EOF'
-{"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
- "metadata": {"name": "web", "namespace": "demo"},
- "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "web"}}}}
-EOF
+  _k8s_create_pdb web
   _k8s_wait "KWOK nodes ($K8S_NODES Ready)" _k8s_nodes_all_ready
   _k8s_wait "Deployment demo/web ($K8S_WEB_REPLICAS ready)" _k8s_web_ready
 }
@@ -530,7 +535,7 @@ k8s_status() {
   n=$(_k8s_nodes_ready)
   echo "KWOK nodes Ready: $n/$K8S_NODES"
   ((n >= K8S_NODES)) || ok=1
-  r=$(_k8s_web_replicas)
+  r=$(_k8s_replicas web)
   echo "Deployment demo/web ready: ${r% *}/${r#* }"
   [[ "${r% *}" == "${r#* }" && "${r#* }" != 0 ]] || ok=1
   return "$ok"
@@ -538,12 +543,7 @@ k8s_status() {
 
 # ---- the real nodes' workload ---------------------------------------------------------------
 
-# "ready desired" of Deployment demo/app, or "0 0".
-_k8s_app_replicas() {
-  _k8s_api /apis/apps/v1/namespaces/demo/deployments/app 2>/dev/null |
-    jq -r '"\(.status.readyReplicas // 0) \(.spec.replicas // 0)"' 2>/dev/null || echo "0 0"
-}
-_k8s_app_ready() { [[ "$(_k8s_app_replicas)" == "$K8S_APP_REPLICAS $K8S_APP_REPLICAS" ]]; }
+_k8s_app_ready() { [[ "$(_k8s_replicas app)" == "$K8S_APP_REPLICAS $K8S_APP_REPLICAS" ]]; }
 
 # Deployment demo/app: gameday-demo as real containers (the build's image, imported into each
 # node; never pulled), three replicas spread over the real nodes, probes on /healthz (readiness
@@ -585,11 +585,7 @@ EOF
  "spec": {"type": "NodePort", "externalTrafficPolicy": "Local", "selector": {"app": "app"},
    "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": $node_port}]}}
 EOF
-  _k8s_create /apis/policy/v1/namespaces/demo/poddisruptionbudgets app <<'EOF'
-{"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
- "metadata": {"name": "app", "namespace": "demo"},
- "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "app"}}}}
-EOF
+  _k8s_create_pdb app
   _k8s_wait "Deployment demo/app ($K8S_APP_REPLICAS ready on real nodes $*)" _k8s_app_ready
 }
 
@@ -603,7 +599,7 @@ k8s_app_status() {
     echo "real node $node: Ready=$ready"
     [[ "$ready" == True ]] || ok=1
   done
-  r=$(_k8s_app_replicas)
+  r=$(_k8s_replicas app)
   echo "Deployment demo/app ready: ${r% *}/${r#* }"
   [[ "${r% *}" == "${r#* }" && "${r#* }" != 0 ]] || ok=1
   return "$ok"

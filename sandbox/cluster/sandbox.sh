@@ -484,31 +484,21 @@ node_inventory_vars() {
 
 # ---- health -------------------------------------------------------------------------------
 
-# HAProxy's view of the app backend (real nodes): "name status" lines.
-app_servers() {
+# HAProxy's view of backend $1 (demo, or app with real nodes): "name status" lines.
+backend_servers() {
   curl -sf --max-time 1 "http://127.0.0.1:$STATS_PORT/stats;csv" |
-    awk -F, '$1 == "app" && $2 != "FRONTEND" && $2 != "BACKEND" {print $2, $18}'
+    awk -F, -v b="$1" '$1 == b && $2 != "FRONTEND" && $2 != "BACKEND" {print $2, $18}'
 }
 
-app_healthy() {
+# The frontend on port $1 answers and $3 servers of backend $2 are UP.
+frontend_healthy() {
   local servers
-  curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$APP_PORT/" || return 1
-  servers=$(app_servers) || return 1
-  [[ "$(grep -c ' UP$' <<<"$servers")" -eq "${#WORKERS[@]}" ]]
+  curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$1/" || return 1
+  servers=$(backend_servers "$2") || return 1
+  [[ "$(grep -c ' UP$' <<<"$servers")" -eq "$3" ]]
 }
-
-# HAProxy's view of the demo backend: "name status" lines.
-demo_servers() {
-  curl -sf --max-time 1 "http://127.0.0.1:$STATS_PORT/stats;csv" |
-    awk -F, '$1 == "demo" && $2 != "FRONTEND" && $2 != "BACKEND" {print $2, $18}'
-}
-
-demo_healthy() {
-  local servers
-  curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$DEMO_PORT/" || return 1
-  servers=$(demo_servers) || return 1
-  [[ "$(grep -c ' UP$' <<<"$servers")" -eq 4 ]]
-}
+demo_healthy() { frontend_healthy "$DEMO_PORT" demo 4; }
+app_healthy() { frontend_healthy "$APP_PORT" app "${#WORKERS[@]}"; }
 
 prometheus_healthy() {
   local n
@@ -562,7 +552,7 @@ cmd_status() {
   else
     line+=" FAILING"; ok=1
   fi
-  line+=" servers: $(demo_servers 2>/dev/null | tr '\n' ' ' || true)"
+  line+=" servers: $(backend_servers demo 2>/dev/null | tr '\n' ' ' || true)"
   echo "$line"
   demo_healthy || ok=1
   if prometheus_healthy; then
@@ -579,7 +569,7 @@ cmd_status() {
       k8s_app_status w1 w2 | sed "s/^/  /" || ok=1
       line="  HAProxy http://127.0.0.1:$APP_PORT/ (Service demo/app):"
       if app_healthy; then line+=" answers 200"; else line+=" FAILING"; ok=1; fi
-      echo "$line servers: $(app_servers 2>/dev/null | tr '\n' ' ' || true)"
+      echo "$line servers: $(backend_servers app 2>/dev/null | tr '\n' ' ' || true)"
     fi
     echo "  kubeconfig $DIR/kubeconfig (context gameday-sandbox)"
   fi

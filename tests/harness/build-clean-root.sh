@@ -6,7 +6,9 @@
 # line; built when missing (network: the Debian mirror, like scripts/setup.sh).
 # Usage: build-clean-root.sh DEB        prints the tarball's path as its last line
 # Env: GAMEDAY_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/gameday),
-#      GAMEDAY_DEBIAN_MIRROR (default http://deb.debian.org/debian)
+#      GAMEDAY_DEBIAN_MIRROR (default http://deb.debian.org/debian),
+#      GAMEDAY_RESOLV_CONF (the resolver file apt in the root uses while downloading; default the
+#      machine's, /etc/resolv.conf)
 set -euo pipefail
 deb=$(realpath "$1")
 suite=bookworm
@@ -28,6 +30,10 @@ if [ -f "$out" ]; then
   exit 0
 fi
 work=$(mktemp -d "$cache/debian/.build-XXXXXX")
+root="$work/root"
+resolv=${GAMEDAY_RESOLV_CONF:-/etc/resolv.conf}
+# The package as apt inside the root sees it, and where that is from outside.
+inside_deb="/tmp/$(basename "$deb")"
 mounted=()
 cleanup() {
   for m in "${mounted[@]}"; do umount -l "$m" 2>/dev/null || true; done
@@ -36,25 +42,25 @@ cleanup() {
 trap cleanup EXIT
 start=$(date +%s)
 echo "build-clean-root: debootstrap $suite (minbase) from $mirror" >&2
-debootstrap --variant=minbase "$suite" "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
   tail -20 "$work/debootstrap.log" >&2
   exit 1
 }
 # Download (not install) what the package depends on, resolved by apt in the root itself.
-cp /etc/resolv.conf "$work/root/etc/resolv.conf"
-mount -t proc proc "$work/root/proc"
-mounted+=("$work/root/proc")
-cp "$deb" "$work/root/tmp/gameday.deb"
-chroot "$work/root" apt-get update -qq
-chroot "$work/root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --download-only \
-  /tmp/gameday.deb >"$work/download.log" 2>&1 || {
+cp "$resolv" "$root/etc/resolv.conf"
+mount -t proc proc "$root/proc"
+mounted+=("$root/proc")
+cp "$deb" "$root$inside_deb"
+chroot "$root" apt-get update -qq
+chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --download-only \
+  "$inside_deb" >"$work/download.log" 2>&1 || {
   tail -20 "$work/download.log" >&2
   exit 1
 }
-umount "$work/root/proc"
+umount "$root/proc"
 mounted=()
-rm -f "$work/root/tmp/gameday.deb" "$work/root/etc/resolv.conf"
-tar -C "$work/root" -cf "$work/root.tar" .
+rm -f "$root$inside_deb" "$root/etc/resolv.conf"
+tar -C "$root" -cf "$work/root.tar" .
 mv "$work/root.tar" "$out"
 echo "build-clean-root: $out ($(du -h "$out" | cut -f1)) in $(($(date +%s) - start)) s" >&2
 echo "$out"
