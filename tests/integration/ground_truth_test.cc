@@ -11,6 +11,7 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/ThreadPool.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -107,7 +108,10 @@ class GroundTruthTest : public ::testing::Test {
     ASSERT_TRUE(registries_.injectors.Register(std::make_unique<GroundTruthKind>()).ok());
     ASSERT_TRUE(registries_.verifiers.Register(MakeHttpVerifierKind()).ok());
   }
-  void TearDown() override { server_->stop(); }
+  void TearDown() override {
+    server_->stopAll(true);
+    Poco::ThreadPool::defaultPool().joinAll();  // connections finish before the server goes
+  }
 
   // One experiment: `warmup`, then the ground-truth fault, watched by verifier "svc" every
   // `interval`; the steady state before it must hold `slo` of the samples.

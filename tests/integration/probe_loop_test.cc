@@ -80,6 +80,9 @@ class TestServer {
     state_->cv.notify_all();
     if (server_) {
       server_->stopAll(true);
+      // The connections finish on the pool's threads; destroying the server before they are done
+      // races with their destructors (ThreadSanitizer saw it).
+      pool_.joinAll();
       server_.reset();
     }
     socket_.close();

@@ -12,6 +12,7 @@
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/ThreadPool.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -45,7 +46,10 @@ class MetricTarget {
     server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(ratio_), socket_, params);
     server_->start();
   }
-  ~MetricTarget() { server_->stopAll(true); }
+  ~MetricTarget() {
+    server_->stopAll(true);
+    Poco::ThreadPool::defaultPool().joinAll();  // connections finish before the server goes
+  }
   int port() const { return socket_.address().port(); }
   void Set(double v) { ratio_->value.store(v); }
   int scrapes() const { return ratio_->scrapes.load(); }

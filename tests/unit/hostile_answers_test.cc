@@ -10,6 +10,7 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/ThreadPool.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -55,7 +56,10 @@ class FakeServer {
     server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(&route_), socket_, params);
     server_->start();
   }
-  ~FakeServer() { server_->stopAll(true); }
+  ~FakeServer() {
+    server_->stopAll(true);
+    Poco::ThreadPool::defaultPool().joinAll();  // connections finish before the server goes
+  }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(socket_.address().port()); }
 
  private:
