@@ -246,9 +246,14 @@ TEST_F(K8sRealNodeTest, ContainerRestartProbesAndClusterIpThenNothingLeft) {
       seconds(60), std::chrono::milliseconds(100)))
       << "restarts=" << pod.restarts << " ready=" << pod.ready << "; kubelet:\n"
       << NodeLog("kubelet.log");
-  std::fprintf(stderr, "[real-node] killed pid %d; restartCount 1 and Ready again after %.1f s\n",
-               static_cast<int>(pid), Since(t_kill));
-  EXPECT_TRUE(saw_not_ready);
+  std::fprintf(stderr,
+               "[real-node] killed pid %d; restartCount 1 and Ready again after %.1f s (not Ready "
+               "%s)\n",
+               static_cast<int>(pid), Since(t_kill),
+               saw_not_ready ? "seen in between" : "too short for a 100 ms poll to see");
+  // The kubelet saw the container die of the SIGKILL (128 + 9); the not-Ready spell in between
+  // can be shorter than the poll (0.5 s from the kill to Ready again has been seen).
+  EXPECT_EQ(pod.last_exit_code, 137);
   EXPECT_NE(MainPid(pod.container_id), pid);
   ASSERT_TRUE(WaitUntil(curl, seconds(30), std::chrono::milliseconds(250)));
   EXPECT_EQ(answer, "hello from demo\n");

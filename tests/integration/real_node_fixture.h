@@ -123,11 +123,13 @@ class K8sRealNodeTest : public K8sPlaneTest {
     return answer;
   }
 
-  // The first pod of app=demo: its name, Ready condition, restartCount and container id.
+  // The first pod of app=demo: its name, Ready condition, restartCount, how its container last
+  // ended and its container id.
   struct Pod {
     std::string name;
     bool ready = false;
     int restarts = -1;
+    int last_exit_code = -1;   // lastState.terminated.exitCode: 137 after a SIGKILL
     std::string container_id;  // without "containerd://"
     std::string ip;
   };
@@ -152,6 +154,8 @@ class K8sRealNodeTest : public K8sPlaneTest {
         const rapidjson::Value& c = (*cs)[0];
         const rapidjson::Value* rc = JsonPath(c, {"restartCount"});
         pod.restarts = rc != nullptr && rc->IsInt() ? rc->GetInt() : -1;
+        const rapidjson::Value* ec = JsonPath(c, {"lastState", "terminated", "exitCode"});
+        pod.last_exit_code = ec != nullptr && ec->IsInt() ? ec->GetInt() : -1;
         const std::string id = JsonPathString(c, {"containerID"});
         const std::string prefix = "containerd://";
         if (id.rfind(prefix, 0) == 0) pod.container_id = id.substr(prefix.size());
