@@ -505,15 +505,20 @@ cmd_up() {
   make_node_pki
   write_configs
 
-  # The pause image, given or built once per plane; then the caller's images.
+  # The pause image, given or built once per plane; then the caller's images. Nodes start at
+  # once: none may write a file that another one reads (a node once imported a pause.tar that
+  # the other node's cp had just truncated), so the built one is renamed into place whole.
   if [[ -n "${GAMEDAY_NODE_PAUSE:-}" ]]; then
     [[ -f "$GAMEDAY_NODE_PAUSE" ]] || die "pause image archive $GAMEDAY_NODE_PAUSE not found"
-    cp "$GAMEDAY_NODE_PAUSE" "$PLANE/nodes/pause.tar"
-  elif [[ ! -f "$PLANE/nodes/pause.tar" ]]; then
-    python3 "$HERE/../../packaging/oci-image.py" pause --name gameday.local/pause:1 \
-      --out "$PLANE/nodes/pause.tar" >/dev/null
+    cp "$GAMEDAY_NODE_PAUSE" "$NODE_DIR/images/pause.tar"
+  else
+    if [[ ! -f "$PLANE/nodes/pause.tar" ]]; then
+      python3 "$HERE/../../packaging/oci-image.py" pause --name gameday.local/pause:1 \
+        --out "$PLANE/nodes/pause.tar.$NAME" >/dev/null
+      mv -f "$PLANE/nodes/pause.tar.$NAME" "$PLANE/nodes/pause.tar"
+    fi
+    cp "$PLANE/nodes/pause.tar" "$NODE_DIR/images/pause.tar"
   fi
-  cp "$PLANE/nodes/pause.tar" "$NODE_DIR/images/pause.tar"
   local n=0 img
   for img in ${GAMEDAY_NODE_IMAGES:-}; do
     [[ -f "$img" ]] || die "image archive $img not found"
