@@ -554,7 +554,8 @@ cmd_up() {
   deadline=$(( $(date +%s) + ${GAMEDAY_NODE_TIMEOUT:-120} ))
   until grep -q '^started$' "$NODE_DIR/logs/node.log" 2>/dev/null; do
     if ! kill -0 "$(cat "$NODE_DIR/run/holder.pid")" 2>/dev/null || (( $(date +%s) >= deadline )); then
-      tail -n 20 "$NODE_DIR/logs/node.log" "$NODE_DIR/logs/containerd.log" >&2 2>/dev/null || true
+      # The node's own log last: its last line says which step failed (and ctr's error above it).
+      tail -n 12 "$NODE_DIR/logs/containerd.log" "$NODE_DIR/logs/node.log" >&2 2>/dev/null || true
       false
     fi
     sleep 0.2

@@ -126,7 +126,8 @@ nodes_up() {
     pids+=("$!")
   done
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
-  ((rc == 0)) || { tail -n 20 "$ROOT/logs/nodes.log" >&2; die "a real node did not start"; }
+  # Both nodes write to nodes.log at once: enough lines for the failed one's own.
+  ((rc == 0)) || { tail -n 50 "$ROOT/logs/nodes.log" >&2; die "a real node did not start"; }
   log "real nodes Ready (+$(($(date +%s) - STARTED))s)"
 }
 
