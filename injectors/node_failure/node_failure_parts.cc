@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <cstring>
 
 #include "experiments/format.h"
 #include "experiments/shell_quote.h"
@@ -188,8 +187,7 @@ std::string NodeTimesNote(const NodeTimes& t) {
 }
 
 bool ValidContainersCgroup(const std::string& path) {
-  static constexpr const char* kRoot = "/sys/fs/cgroup/";
-  if (path.size() > 256 || path.rfind(kRoot, 0) != 0 || path.size() == std::strlen(kRoot)) {
+  if (path.size() > 256 || !path.starts_with(kCgroupRoot) || path.size() == kCgroupRoot.size()) {
     return false;
   }
   size_t start = 1;

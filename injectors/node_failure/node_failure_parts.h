@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "experiments/status.h"
@@ -82,6 +83,8 @@ std::string NodeTimesNote(const NodeTimes& t);
 // (cgroup.freeze). A path gameday writes to as root: absolute, under /sys/fs/cgroup/, at most
 // 256 characters of [A-Za-z0-9._/-], no empty, "." or ".." component.
 bool ValidContainersCgroup(const std::string& path);
+// Where every containers_cgroup lies: the cgroup file system as the node mounts it.
+inline constexpr std::string_view kCgroupRoot = "/sys/fs/cgroup/";
 constexpr const char* kDefaultContainersCgroup = "/sys/fs/cgroup/freezer/kubepods";
 // Freezes every process in `cgroup` (exit 3, before anything else changed, when it has no
 // freezer); ThawContainersScript thaws them (idempotent; nothing to do when the cgroup is gone).

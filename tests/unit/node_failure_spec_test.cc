@@ -356,17 +356,18 @@ TEST(NodeFailureContainersTest, FreezeIsAKubeletStopOptionWithACheckedCgroup) {
     EXPECT_TRUE(p.Find(c.path, c.text)) << c.yaml << p.diags.ToString();
   }
 
-  for (const char* ok : {"/sys/fs/cgroup/freezer/kubepods", "/sys/fs/cgroup/kubepods.slice",
-                         "/sys/fs/cgroup/freezer/gameday-node-real-1/kubepods"}) {
+  const std::string root(kCgroupRoot);  // "/sys/fs/cgroup/"
+  for (const std::string& ok : {root + "freezer/kubepods", root + "kubepods.slice",
+                                root + "freezer/gameday-node-real-1/kubepods"}) {
     EXPECT_TRUE(ValidContainersCgroup(ok)) << ok;
   }
-  for (const char* bad :
-       {"", "/sys/fs/cgroup/", "/sys/fs/cgroup", "sys/fs/cgroup/x", "/sys/fs/cgroup//x",
-        "/sys/fs/cgroup/x/", "/sys/fs/cgroup/./x", "/sys/fs/cgroup/x/..", "/sys/fs/cgroup/$(x)",
-        "/sys/fs/cgroup/x'y", "/proc/1/root/sys/fs/cgroup/x"}) {
+  for (const std::string& bad :
+       {std::string(), root, root.substr(0, root.size() - 1), root.substr(1) + "x", root + "/x",
+        root + "x/", root + "./x", root + "x/..", root + "$(x)", root + "x'y",
+        "/proc/1/root" + root + "x"}) {
     EXPECT_FALSE(ValidContainersCgroup(bad)) << bad;
   }
-  EXPECT_FALSE(ValidContainersCgroup("/sys/fs/cgroup/" + std::string(250, 'a')));
+  EXPECT_FALSE(ValidContainersCgroup(root + std::string(250, 'a')));
 
   const std::string f = FreezeContainersScript("/sys/fs/cgroup/freezer/kubepods");
   EXPECT_NE(f.find("echo FROZEN > '/sys/fs/cgroup/freezer/kubepods'/freezer.state"),
